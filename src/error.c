@@ -1,0 +1,55 @@
+/* error: the one error idiom of hbpool (see error.h). */
+#include "error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int hb_error_take(hb_error *err, hb_errcode code, char *message) {
+  if (err == NULL) {
+    free(message);
+    return -1;
+  }
+  free(err->message);
+  err->code = code;
+  err->retryable = false;
+  err->message = message;
+  return -1;
+}
+
+int hb_error_set(hb_error *err, hb_errcode code, const char *fmt, ...) {
+  if (err == NULL)
+    return -1;
+  char *msg = NULL;
+  va_list ap;
+  va_start(ap, fmt);
+  if (vasprintf(&msg, fmt, ap) < 0)
+    msg = NULL;
+  va_end(ap);
+  return hb_error_take(err, code, msg);
+}
+
+void hb_error_clear(hb_error *err) {
+  free(err->message);
+  err->code = HB_OK;
+  err->retryable = false;
+  err->message = NULL;
+}
+
+const char *hb_errcode_name(hb_errcode code) {
+  switch (code) {
+  case HB_OK: return "ok";
+  case HB_ERR_IO: return "hbase_io_error";
+  case HB_ERR_ILLEGAL_ARGUMENT: return "hbase_illegal_argument";
+  case HB_ERR_ALREADY_EXISTS: return "hbase_already_exists";
+  case HB_ERR_APPLICATION: return "thrift_application_error";
+  case HB_ERR_TRANSPORT: return "transport_error";
+  case HB_ERR_TIMEOUT: return "timeout";
+  case HB_ERR_INVALID: return "invalid_argument";
+  }
+  return "unknown";
+}
+
+bool hb_error_breaks_connection(hb_errcode code) {
+  return code == HB_ERR_APPLICATION || code == HB_ERR_TRANSPORT || code == HB_ERR_TIMEOUT;
+}

@@ -1,0 +1,881 @@
+/* hbase_client: the HBase Thrift1 client layer. The only module that sees Thrift or GObject:
+ * it turns plain C arguments into generated structs, calls the gateway and copies replies into
+ * an hbc_result arena, classifying every failure into an hb_error. */
+#include "hbase_client.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <thrift/c_glib/protocol/thrift_binary_protocol.h>
+#include <thrift/c_glib/protocol/thrift_compact_protocol.h>
+#include <thrift/c_glib/thrift_application_exception.h>
+
+#include "hb_thrift_hbase.h"
+#include "hbase_transport.h"
+
+struct hbc_conn {
+  HbTransport *transport;
+  ThriftProtocol *protocol;
+  HbThriftHbaseIf *client;
+  GHashTable *attributes;  /* always empty: hbpool sends no per-call attributes */
+  int call_timeout_ms;
+  bool usable;
+};
+
+/* ---------------------------------------------------------------------------------------------
+ * Results: one arena per hbc_result. */
+
+#define HBC_CHUNK_MIN (16 * 1024)
+
+struct hbc_chunk {
+  struct hbc_chunk *next;
+  size_t used, cap;
+  max_align_t data[];
+};
+
+static void *arena_alloc(hbc_result *r, size_t n) {
+  n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+  struct hbc_chunk *c = r->mem;
+  if (c == NULL || c->cap - c->used < n) {
+    size_t cap = n > HBC_CHUNK_MIN ? n : HBC_CHUNK_MIN;
+    c = g_malloc(sizeof *c + cap);  /* aborts when memory is exhausted, as GLib does */
+    c->next = r->mem;
+    c->used = 0;
+    c->cap = cap;
+    r->mem = c;
+  }
+  void *p = (char *)c->data + c->used;
+  c->used += n;
+  return p;
+}
+
+static hbc_bytes arena_bytes(hbc_result *r, const GByteArray *b) {
+  if (b == NULL || b->len == 0)
+    return (hbc_bytes){(const uint8_t *)"", 0};
+  uint8_t *p = arena_alloc(r, b->len);
+  memcpy(p, b->data, b->len);
+  return (hbc_bytes){p, b->len};
+}
+
+static const char *arena_str(hbc_result *r, const char *s) {
+  size_t n = strlen(s != NULL ? s : "") + 1;
+  char *p = arena_alloc(r, n);
+  memcpy(p, s != NULL ? s : "", n);
+  return p;
+}
+
+void hbc_result_free(hbc_result *r) {
+  struct hbc_chunk *c = r->mem;
+  while (c != NULL) {
+    struct hbc_chunk *next = c->next;
+    g_free(c);
+    c = next;
+  }
+  memset(r, 0, sizeof *r);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Arguments: GByteArray views of caller memory, so that nothing is copied before sending.
+ * The generated writers only read ->data and ->len; views are never freed by GLib. */
+
+typedef struct views {
+  GByteArray *items;  /* one view per element */
+  GPtrArray *list;    /* pointers to items, no free function */
+} views;
+
+static GByteArray view(hbc_bytes b) {
+  return (GByteArray){(guint8 *)b.data, (guint)b.len};
+}
+
+static void views_init(views *v, const hbc_bytes *items, size_t n) {
+  v->items = g_new(GByteArray, n > 0 ? n : 1);
+  v->list = g_ptr_array_sized_new((guint)n);
+  for (size_t i = 0; i < n; i++) {
+    v->items[i] = view(items[i]);
+    g_ptr_array_add(v->list, &v->items[i]);
+  }
+}
+
+static void views_clear(views *v) {
+  g_ptr_array_unref(v->list);
+  g_free(v->items);
+}
+
+/* Arrays owned by a generated struct are swapped for view lists and back before it is freed. */
+static GPtrArray *swap_array(GPtrArray **field, GPtrArray *replacement) {
+  GPtrArray *old = *field;
+  *field = replacement;
+  return old;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Calls: one deadline per call, one classification of every failure. */
+
+typedef struct call {
+  hbc_conn *conn;
+  GError *gerror;
+  HbThriftIOError *io;
+  HbThriftIllegalArgument *ia;
+  HbThriftAlreadyExists *exists;
+} call;
+
+static int call_begin(call *k, hbc_conn *c, hb_error *err) {
+  memset(k, 0, sizeof *k);
+  k->conn = c;
+  if (!c->usable)
+    return hb_error_set(err, HB_ERR_TRANSPORT, "connection was broken by an earlier error");
+  hb_transport_clear_error(c->transport);
+  netio_set_deadline(hb_transport_netio(c->transport), c->call_timeout_ms);
+  return 0;
+}
+
+static void call_free(call *k) {
+  if (k->gerror != NULL)
+    g_error_free(k->gerror);
+  if (k->io != NULL)
+    g_object_unref(k->io);
+  if (k->ia != NULL)
+    g_object_unref(k->ia);
+  if (k->exists != NULL)
+    g_object_unref(k->exists);
+}
+
+static const char *PROTOCOL_HINT =
+  " (check that the gateway's transport (framed or buffered) and protocol (binary or compact)"
+  " match the configuration)";
+
+/* Breaks the connection and reports what went wrong with the stream. */
+static int stream_failure(call *k, hb_error *err) {
+  hbc_conn *c = k->conn;
+  hb_error *last = hb_transport_last_error(c->transport);
+  GError *g = k->gerror;
+  c->usable = false;
+  if (g != NULL && g->domain == THRIFT_APPLICATION_EXCEPTION_ERROR)
+    return hb_error_set(err, HB_ERR_APPLICATION, "gateway application error: %s", g->message);
+  if (last->code != HB_OK) {
+    hb_errcode code = last->code;
+    char *msg = last->message;
+    last->message = NULL;
+    hb_error_clear(last);
+    return hb_error_take(err, code, msg);
+  }
+  if (g != NULL && g->domain == THRIFT_PROTOCOL_ERROR)
+    return hb_error_set(err, HB_ERR_TRANSPORT, "bad reply from the gateway: %s%s", g->message,
+                        PROTOCOL_HINT);
+  return hb_error_set(err, HB_ERR_TRANSPORT, "%s", g != NULL ? g->message : "call failed");
+}
+
+/* Ends a call: 0 if it succeeded, else -1 with err set and the connection marked as needed. */
+static int call_end(call *k, gboolean ok, hb_error *err) {
+  int rc = 0;
+  if (k->io != NULL) {
+    rc = hb_error_set(err, HB_ERR_IO, "%s", k->io->message != NULL ? k->io->message : "IOError");
+    if (err != NULL)
+      err->retryable = k->io->__isset_canRetry && k->io->canRetry;
+  } else if (k->ia != NULL) {
+    rc = hb_error_set(err, HB_ERR_ILLEGAL_ARGUMENT, "%s",
+                      k->ia->message != NULL ? k->ia->message : "IllegalArgument");
+  } else if (k->exists != NULL) {
+    rc = hb_error_set(err, HB_ERR_ALREADY_EXISTS, "%s",
+                      k->exists->message != NULL ? k->exists->message : "AlreadyExists");
+  } else if (!ok) {
+    rc = stream_failure(k, err);
+  }
+  call_free(k);
+  return rc;
+}
+
+#define CLIENT(k) ((k)->conn->client)
+#define ATTRS(k) ((k)->conn->attributes)
+
+/* ---------------------------------------------------------------------------------------------
+ * Connections. */
+
+void hbc_options_init(hbc_options *o) {
+  memset(o, 0, sizeof *o);
+  o->host = "localhost";
+  o->port = 9090;
+  o->framed = false;
+  o->protocol = HBC_PROTOCOL_BINARY;
+  o->connect_timeout_ms = 5000;
+  o->call_timeout_ms = 60000;
+  o->max_message_size = 256u << 20;
+}
+
+void hbc_init(void) {
+  static gsize done = 0;
+  if (!g_once_init_enter(&done))
+    return;
+  /* Register every type up front; the fixed-up get_type functions are thread-safe, this just
+   * keeps first-use cost out of the first calls. */
+  g_type_ensure(HB_TYPE_TRANSPORT);
+  g_type_ensure(THRIFT_TYPE_BINARY_PROTOCOL);
+  g_type_ensure(THRIFT_TYPE_COMPACT_PROTOCOL);
+  g_type_ensure(THRIFT_TYPE_APPLICATION_EXCEPTION);
+  g_type_ensure(HB_THRIFT_TYPE_HBASE_CLIENT);
+  g_type_ensure(HB_THRIFT_TYPE_T_CELL);
+  g_type_ensure(HB_THRIFT_TYPE_COLUMN_DESCRIPTOR);
+  g_type_ensure(HB_THRIFT_TYPE_T_REGION_INFO);
+  g_type_ensure(HB_THRIFT_TYPE_MUTATION);
+  g_type_ensure(HB_THRIFT_TYPE_BATCH_MUTATION);
+  g_type_ensure(HB_THRIFT_TYPE_T_INCREMENT);
+  g_type_ensure(HB_THRIFT_TYPE_T_COLUMN);
+  g_type_ensure(HB_THRIFT_TYPE_T_ROW_RESULT);
+  g_type_ensure(HB_THRIFT_TYPE_T_SCAN);
+  g_type_ensure(HB_THRIFT_TYPE_T_APPEND);
+  g_type_ensure(HB_THRIFT_TYPE_I_O_ERROR);
+  g_type_ensure(HB_THRIFT_TYPE_ILLEGAL_ARGUMENT);
+  g_type_ensure(HB_THRIFT_TYPE_ALREADY_EXISTS);
+  g_once_init_leave(&done, 1);
+}
+
+static guint bytes_hash(gconstpointer key) {
+  const GByteArray *b = key;
+  guint h = 5381;
+  for (guint i = 0; i < b->len; i++)
+    h = (h * 33) ^ b->data[i];
+  return h;
+}
+
+static gboolean bytes_equal(gconstpointer a, gconstpointer b) {
+  const GByteArray *x = a, *y = b;
+  return x->len == y->len && (x->len == 0 || memcmp(x->data, y->data, x->len) == 0);
+}
+
+static GHashTable *bytes_table_new(GDestroyNotify value_free) {
+  return g_hash_table_new_full(bytes_hash, bytes_equal, (GDestroyNotify)g_byte_array_unref,
+                               value_free);
+}
+
+hbc_conn *hbc_connect(const hbc_options *o, hb_error *err) {
+  hbc_init();
+  netio_options nopts = {
+    .connect_timeout_ms = o->connect_timeout_ms,
+    .framed = o->framed,
+    .max_message_size = o->max_message_size,
+  };
+  netio *io = netio_connect(o->host, o->port, &nopts, err);
+  if (io == NULL)
+    return NULL;
+  hbc_conn *c = g_new0(hbc_conn, 1);
+  c->transport = hb_transport_new(io);
+  gint limit = o->max_message_size > G_MAXINT32 ? G_MAXINT32 : (gint)o->max_message_size;
+  if (o->protocol == HBC_PROTOCOL_COMPACT)
+    c->protocol = g_object_new(THRIFT_TYPE_COMPACT_PROTOCOL, "transport", c->transport,
+                               "string_limit", limit, "container_limit", limit, NULL);
+  else
+    c->protocol = g_object_new(THRIFT_TYPE_BINARY_PROTOCOL, "transport", c->transport, NULL);
+  c->client = g_object_new(HB_THRIFT_TYPE_HBASE_CLIENT, "input_protocol", c->protocol,
+                           "output_protocol", c->protocol, NULL);
+  c->attributes = bytes_table_new((GDestroyNotify)g_byte_array_unref);
+  c->call_timeout_ms = o->call_timeout_ms;
+  c->usable = true;
+  return c;
+}
+
+void hbc_close(hbc_conn *c) {
+  if (c == NULL)
+    return;
+  g_object_unref(c->client);
+  g_object_unref(c->protocol);
+  thrift_transport_close(THRIFT_TRANSPORT(c->transport), NULL);
+  g_object_unref(c->transport);
+  g_hash_table_unref(c->attributes);
+  g_free(c);
+}
+
+bool hbc_usable(const hbc_conn *c) {
+  return c->usable;
+}
+
+hbc_bytes hbc_str(const char *s) {
+  return (hbc_bytes){(const uint8_t *)s, strlen(s)};
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Table administration. */
+
+int hbc_table_names(hbc_conn *c, hbc_result *out, hb_error *err) {
+  call k;
+  if (call_begin(&k, c, err) < 0)
+    return -1;
+  GPtrArray *names = g_ptr_array_new_with_free_func((GDestroyNotify)g_byte_array_unref);
+  gboolean ok = hb_thrift_hbase_client_get_table_names(CLIENT(&k), &names, &k.io, &k.gerror);
+  if (ok) {
+    out->names = arena_alloc(out, names->len * sizeof *out->names);
+    out->nnames = names->len;
+    for (guint i = 0; i < names->len; i++)
+      out->names[i] = arena_bytes(out, g_ptr_array_index(names, i));
+  }
+  g_ptr_array_unref(names);
+  return call_end(&k, ok, err);
+}
+
+void hbc_family_init(hbc_family *f, hbc_bytes name) {
+  f->name = name;
+  f->max_versions = 3;
+  f->compression = "NONE";
+  f->in_memory = false;
+  f->bloom_filter_type = "NONE";
+  f->bloom_filter_vector_size = 0;
+  f->bloom_filter_nb_hashes = 0;
+  f->block_cache_enabled = false;
+  f->time_to_live = -1;
+}
+
+static HbThriftColumnDescriptor *descriptor_new(const hbc_family *f, GByteArray *name) {
+  HbThriftColumnDescriptor *d = g_object_new(HB_THRIFT_TYPE_COLUMN_DESCRIPTOR, NULL);
+  d->name = name;
+  d->__isset_name = TRUE;
+  d->maxVersions = f->max_versions;
+  g_free(d->compression);
+  d->compression = g_strdup(f->compression != NULL ? f->compression : "NONE");
+  d->inMemory = f->in_memory;
+  g_free(d->bloomFilterType);
+  d->bloomFilterType = g_strdup(f->bloom_filter_type != NULL ? f->bloom_filter_type : "NONE");
+  d->bloomFilterVectorSize = f->bloom_filter_vector_size;
+  d->bloomFilterNbHashes = f->bloom_filter_nb_hashes;
+  d->blockCacheEnabled = f->block_cache_enabled;
+  d->timeToLive = f->time_to_live;
+  d->__isset_maxVersions = d->__isset_compression = d->__isset_inMemory = TRUE;
+  d->__isset_bloomFilterType = d->__isset_bloomFilterVectorSize = TRUE;
+  d->__isset_bloomFilterNbHashes = d->__isset_blockCacheEnabled = d->__isset_timeToLive = TRUE;
+  return d;
+}
+
+int hbc_create_table(hbc_conn *c, hbc_bytes table, const hbc_family *families, size_t n,
+                     hb_error *err) {
+  if (n == 0)
+    return hb_error_set(err, HB_ERR_INVALID, "a table needs at least one column family");
+  call k;
+  if (call_begin(&k, c, err) < 0)
+    return -1;
+  /* Family names get the ':' the gateway expects; these copies are owned by the descriptors. */
+  GPtrArray *descs = g_ptr_array_new_with_free_func(g_object_unref);
+  for (size_t i = 0; i < n; i++) {
+    GByteArray *name = g_byte_array_new();
+    g_byte_array_append(name, families[i].name.data, (guint)families[i].name.len);
+    if (name->len == 0 || name->data[name->len - 1] != ':')
+      g_byte_array_append(name, (const guint8 *)":", 1);
+    g_ptr_array_add(descs, descriptor_new(&families[i], name));
+  }
+  GByteArray t = view(table);
+  gboolean ok = hb_thrift_hbase_client_create_table(CLIENT(&k), &t, descs, &k.io, &k.ia,
+                                                    &k.exists, &k.gerror);
+  g_ptr_array_unref(descs);
+  return call_end(&k, ok, err);
+}
+
+typedef gboolean (*table_call_fn)(HbThriftHbaseIf *, const HbThriftText, HbThriftIOError **,
+                                  GError **);
+
+static int table_call(hbc_conn *c, hbc_bytes table, table_call_fn fn, hb_error *err) {
+  call k;
+  if (call_begin(&k, c, err) < 0)
+    return -1;
+  GByteArray t = view(table);
+  gboolean ok = fn(CLIENT(&k), &t, &k.io, &k.gerror);
+  return call_end(&k, ok, err);
+}
+
+int hbc_delete_table(hbc_conn *c, hbc_bytes table, hb_error *err) {
+  return table_call(c, table, hb_thrift_hbase_client_delete_table, err);
+}
+
+int hbc_enable_table(hbc_conn *c, hbc_bytes table, hb_error *err) {
+  return table_call(c, table, hb_thrift_hbase_client_enable_table, err);
+}
+
+int hbc_disable_table(hbc_conn *c, hbc_bytes table, hb_error *err) {
+  return table_call(c, table, hb_thrift_hbase_client_disable_table, err);
+}
+
+int hbc_compact(hbc_conn *c, hbc_bytes table_or_region, bool major, hb_error *err) {
+  return table_call(c, table_or_region,
+                    major ? hb_thrift_hbase_client_major_compact : hb_thrift_hbase_client_compact,
+                    err);
+}
+
+int hbc_is_table_enabled(hbc_conn *c, hbc_bytes table, bool *enabled, hb_error *err) {
+  call k;
+  if (call_begin(&k, c, err) < 0)
+    return -1;
+  GByteArray t = view(table);
+  gboolean on = FALSE;
+  gboolean ok = hb_thrift_hbase_client_is_table_enabled(CLIENT(&k), &on, &t, &k.io, &k.gerror);
+  *enabled = on;
+  return call_end(&k, ok, err);
+}
+
+static int compare_bytes(hbc_bytes a, hbc_bytes b) {
+  size_t n = a.len < b.len ? a.len : b.len;
+  int d = n > 0 ? memcmp(a.data, b.data, n) : 0;
+  if (d != 0)
+    return d;
+  return a.len < b.len ? -1 : a.len > b.len;
+}
+
+static int compare_families(const void *a, const void *b) {
+  return compare_bytes(((const hbc_family *)a)->name, ((const hbc_family *)b)->name);
+}
+
+int hbc_column_descriptors(hbc_conn *c, hbc_bytes table, hbc_result *out, hb_error *err) {
+  call k;
+  if (call_begin(&k, c, err) < 0)
+    return -1;
+  GByteArray t = view(table);
+  GHashTable *map = bytes_table_new(g_object_unref);
+  gboolean ok = hb_thrift_hbase_client_get_column_descriptors(CLIENT(&k), &map, &t, &k.io,
+                                                              &k.gerror);
+  if (ok) {
+    out->families = arena_alloc(out, g_hash_table_size(map) * sizeof *out->families);
+    GHashTableIter it;
+    gpointer key, value;
+    g_hash_table_iter_init(&it, map);
+    while (g_hash_table_iter_next(&it, &key, &value)) {
+      HbThriftColumnDescriptor *d = value;
+      hbc_family *f = &out->families[out->nfamilies++];
+      f->name = arena_bytes(out, d->name != NULL ? d->name : key);
+      f->max_versions = d->maxVersions;
+      f->compression = arena_str(out, d->compression);
+      f->in_memory = d->inMemory;
+      f->bloom_filter_type = arena_str(out, d->bloomFilterType);
+      f->bloom_filter_vector_size = d->bloomFilterVectorSize;
+      f->bloom_filter_nb_hashes = d->bloomFilterNbHashes;
+      f->block_cache_enabled = d->blockCacheEnabled;
+      f->time_to_live = d->timeToLive;
+    }
+    qsort(out->families, out->nfamilies, sizeof *out->families, compare_families);
+  }
+  g_hash_table_unref(map);
+  return call_end(&k, ok, err);
+}
+
+int hbc_table_regions(hbc_conn *c, hbc_bytes table, hbc_result *out, hb_error *err) {
+  call k;
+  if (call_begin(&k, c, err) < 0)
+    return -1;
+  GByteArray t = view(table);
+  GPtrArray *list = g_ptr_array_new_with_free_func(g_object_unref);
+  gboolean ok = hb_thrift_hbase_client_get_table_regions(CLIENT(&k), &list, &t, &k.io,
+                                                         &k.gerror);
+  if (ok) {
+    out->regions = arena_alloc(out, list->len * sizeof *out->regions);
+    out->nregions = list->len;
+    for (guint i = 0; i < list->len; i++) {
+      HbThriftTRegionInfo *ri = g_ptr_array_index(list, i);
+      hbc_region *r = &out->regions[i];
+      r->start_key = arena_bytes(out, ri->startKey);
+      r->end_key = arena_bytes(out, ri->endKey);
+      r->name = arena_bytes(out, ri->name);
+      r->server_name = arena_bytes(out, ri->serverName);
+      r->id = ri->id;
+      r->version = ri->version;
+      r->port = ri->port;
+    }
+  }
+  g_ptr_array_unref(list);
+  return call_end(&k, ok, err);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Reads. */
+
+static int compare_cells(const void *a, const void *b) {
+  return compare_bytes(((const hbc_cell *)a)->column, ((const hbc_cell *)b)->column);
+}
+
+static void copy_cell(hbc_result *out, hbc_cell *dst, const GByteArray *column,
+                      const HbThriftTCell *cell) {
+  dst->column = arena_bytes(out, column);
+  dst->value = arena_bytes(out, cell != NULL ? cell->value : NULL);
+  dst->timestamp = cell != NULL ? cell->timestamp : 0;
+}
+
+/* Copies one TRowResult. The column map comes in a hash table, so its cells are sorted back into
+ * HBase's column order; sorted_columns replies keep the gateway's order. */
+static void copy_row(hbc_result *out, hbc_row *row, HbThriftTRowResult *tr) {
+  row->key = arena_bytes(out, tr->row);
+  if (tr->__isset_sortedColumns && tr->sortedColumns != NULL && tr->sortedColumns->len > 0) {
+    row->ncells = tr->sortedColumns->len;
+    row->cells = arena_alloc(out, row->ncells * sizeof *row->cells);
+    for (guint i = 0; i < tr->sortedColumns->len; i++) {
+      HbThriftTColumn *tc = g_ptr_array_index(tr->sortedColumns, i);
+      copy_cell(out, &row->cells[i], tc->columnName, tc->cell);
+    }
+    return;
+  }
+  row->ncells = tr->columns != NULL ? g_hash_table_size(tr->columns) : 0;
+  row->cells = arena_alloc(out, row->ncells * sizeof *row->cells);
+  if (row->ncells == 0)
+    return;
+  GHashTableIter it;
+  gpointer key, value;
+  size_t i = 0;
+  g_hash_table_iter_init(&it, tr->columns);
+  while (g_hash_table_iter_next(&it, &key, &value))
+    copy_cell(out, &row->cells[i++], key, value);
+  qsort(row->cells, row->ncells, sizeof *row->cells, compare_cells);
+}
+
+static void copy_rows(hbc_result *out, GPtrArray *list) {
+  out->rows = arena_alloc(out, list->len * sizeof *out->rows);
+  out->nrows = list->len;
+  for (guint i = 0; i < list->len; i++)
+    copy_row(out, &out->rows[i], g_ptr_array_index(list, i));
+}
+
+static gboolean get_rows_call(call *k, GPtrArray **list, GByteArray *t, const hbc_bytes *rows,
+                              size_t nrows, GPtrArray *cols, int64_t ts) {
+  if (nrows == 1) {
+    GByteArray r = view(rows[0]);
+    if (ts == HBC_LATEST)
+      return hb_thrift_hbase_client_get_row_with_columns(CLIENT(k), list, t, &r, cols, ATTRS(k),
+                                                         &k->io, &k->gerror);
+    return hb_thrift_hbase_client_get_row_with_columns_ts(CLIENT(k), list, t, &r, cols, ts,
+                                                          ATTRS(k), &k->io, &k->gerror);
+  }
+  views rv;
+  views_init(&rv, rows, nrows);
+  gboolean ok;
+  if (ts == HBC_LATEST)
+    ok = hb_thrift_hbase_client_get_rows_with_columns(CLIENT(k), list, t, rv.list, cols,
+                                                      ATTRS(k), &k->io, &k->gerror);
+  else
+    ok = hb_thrift_hbase_client_get_rows_with_columns_ts(CLIENT(k), list, t, rv.list, cols, ts,
+                                                         ATTRS(k), &k->io, &k->gerror);
+  views_clear(&rv);
+  return ok;
+}
+
+int hbc_get_rows(hbc_conn *c, hbc_bytes table, const hbc_bytes *rows, size_t nrows,
+                 const hbc_bytes *columns, size_t ncolumns, int64_t timestamp, hbc_result *out,
+                 hb_error *err) {
+  if (nrows == 0)
+    return 0;
+  call k;
+  if (call_begin(&k, c, err) < 0)
+    return -1;
+  GByteArray t = view(table);
+  views cv;
+  views_init(&cv, columns, ncolumns);
+  GPtrArray *list = g_ptr_array_new_with_free_func(g_object_unref);
+  gboolean ok = get_rows_call(&k, &list, &t, rows, nrows, cv.list, timestamp);
+  if (ok)
+    copy_rows(out, list);
+  g_ptr_array_unref(list);
+  views_clear(&cv);
+  return call_end(&k, ok, err);
+}
+
+static void copy_cells(hbc_result *out, GPtrArray *list, const GByteArray *column) {
+  out->cells = arena_alloc(out, list->len * sizeof *out->cells);
+  out->ncells = list->len;
+  for (guint i = 0; i < list->len; i++)
+    copy_cell(out, &out->cells[i], column, g_ptr_array_index(list, i));
+}
+
+int hbc_get_versions(hbc_conn *c, hbc_bytes table, hbc_bytes row, hbc_bytes column,
+                     int64_t timestamp, int32_t nversions, hbc_result *out, hb_error *err) {
+  if (nversions < 1)
+    return hb_error_set(err, HB_ERR_INVALID, "versions must be at least 1");
+  call k;
+  if (call_begin(&k, c, err) < 0)
+    return -1;
+  GByteArray t = view(table), r = view(row), col = view(column);
+  GPtrArray *list = g_ptr_array_new_with_free_func(g_object_unref);
+  gboolean ok;
+  if (timestamp == HBC_LATEST)
+    ok = hb_thrift_hbase_client_get_ver(CLIENT(&k), &list, &t, &r, &col, nversions, ATTRS(&k),
+                                        &k.io, &k.gerror);
+  else
+    ok = hb_thrift_hbase_client_get_ver_ts(CLIENT(&k), &list, &t, &r, &col, timestamp,
+                                           nversions, ATTRS(&k), &k.io, &k.gerror);
+  if (ok)
+    copy_cells(out, list, &col);
+  g_ptr_array_unref(list);
+  return call_end(&k, ok, err);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Writes. */
+
+/* A Mutation whose byte fields are views; mutation_free detaches them before the unref. */
+static HbThriftMutation *mutation_new(const hbc_mutation *m, GByteArray *column,
+                                      GByteArray *value) {
+  HbThriftMutation *tm = g_object_new(HB_THRIFT_TYPE_MUTATION, NULL);
+  *column = view(m->column);
+  *value = view(m->value);
+  tm->isDelete = m->is_delete;
+  tm->column = column;
+  tm->value = value;
+  tm->writeToWAL = m->wal;
+  tm->__isset_isDelete = tm->__isset_column = tm->__isset_value = tm->__isset_writeToWAL = TRUE;
+  return tm;
+}
+
+static void mutation_free(gpointer p) {
+  HbThriftMutation *tm = p;
+  tm->column = NULL;
+  tm->value = NULL;
+  g_object_unref(tm);
+}
+
+typedef struct batch_args {
+  GPtrArray *batches;   /* BatchMutation objects */
+  GByteArray *bytes;    /* views: per row 1, per mutation 2 */
+} batch_args;
+
+static void batch_args_init(batch_args *b, const hbc_row_mutations *rows, size_t nrows) {
+  size_t nviews = nrows;
+  for (size_t i = 0; i < nrows; i++)
+    nviews += 2 * rows[i].nmutations;
+  b->bytes = g_new(GByteArray, nviews > 0 ? nviews : 1);
+  b->batches = g_ptr_array_new_full((guint)nrows, NULL);
+  GByteArray *v = b->bytes;
+  for (size_t i = 0; i < nrows; i++) {
+    HbThriftBatchMutation *bm = g_object_new(HB_THRIFT_TYPE_BATCH_MUTATION, NULL);
+    *v = view(rows[i].row);
+    bm->row = v++;
+    bm->__isset_row = TRUE;
+    g_ptr_array_set_free_func(bm->mutations, mutation_free);
+    for (size_t j = 0; j < rows[i].nmutations; j++, v += 2)
+      g_ptr_array_add(bm->mutations, mutation_new(&rows[i].mutations[j], v, v + 1));
+    bm->__isset_mutations = TRUE;
+    g_ptr_array_add(b->batches, bm);
+  }
+}
+
+static void batch_args_clear(batch_args *b) {
+  for (guint i = 0; i < b->batches->len; i++) {
+    HbThriftBatchMutation *bm = g_ptr_array_index(b->batches, i);
+    bm->row = NULL;
+    g_object_unref(bm);
+  }
+  g_ptr_array_unref(b->batches);
+  g_free(b->bytes);
+}
+
+int hbc_mutate_rows(hbc_conn *c, hbc_bytes table, const hbc_row_mutations *rows, size_t nrows,
+                    int64_t timestamp, hb_error *err) {
+  if (nrows == 0)
+    return 0;
+  call k;
+  if (call_begin(&k, c, err) < 0)
+    return -1;
+  GByteArray t = view(table);
+  batch_args b;
+  batch_args_init(&b, rows, nrows);
+  gboolean ok;
+  if (timestamp == HBC_LATEST)
+    ok = hb_thrift_hbase_client_mutate_rows(CLIENT(&k), &t, b.batches, ATTRS(&k), &k.io, &k.ia,
+                                            &k.gerror);
+  else
+    ok = hb_thrift_hbase_client_mutate_rows_ts(CLIENT(&k), &t, b.batches, timestamp, ATTRS(&k),
+                                               &k.io, &k.ia, &k.gerror);
+  batch_args_clear(&b);
+  return call_end(&k, ok, err);
+}
+
+int hbc_atomic_increment(hbc_conn *c, hbc_bytes table, hbc_bytes row, hbc_bytes column,
+                         int64_t amount, int64_t *value, hb_error *err) {
+  call k;
+  if (call_begin(&k, c, err) < 0)
+    return -1;
+  GByteArray t = view(table), r = view(row), col = view(column);
+  gint64 v = 0;
+  gboolean ok = hb_thrift_hbase_client_atomic_increment(CLIENT(&k), &v, &t, &r, &col, amount,
+                                                        &k.io, &k.ia, &k.gerror);
+  *value = v;
+  return call_end(&k, ok, err);
+}
+
+int hbc_increment_rows(hbc_conn *c, const hbc_increment *incs, size_t n, hb_error *err) {
+  if (n == 0)
+    return 0;
+  call k;
+  if (call_begin(&k, c, err) < 0)
+    return -1;
+  GByteArray *views3 = g_new(GByteArray, 3 * n);
+  GPtrArray *list = g_ptr_array_new_full((guint)n, NULL);
+  for (size_t i = 0; i < n; i++) {
+    GByteArray *v = &views3[3 * i];
+    HbThriftTIncrement *ti = g_object_new(HB_THRIFT_TYPE_T_INCREMENT, NULL);
+    v[0] = view(incs[i].table);
+    v[1] = view(incs[i].row);
+    v[2] = view(incs[i].column);
+    ti->table = &v[0];
+    ti->row = &v[1];
+    ti->column = &v[2];
+    ti->ammount = incs[i].amount;
+    ti->__isset_table = ti->__isset_row = ti->__isset_column = ti->__isset_ammount = TRUE;
+    g_ptr_array_add(list, ti);
+  }
+  gboolean ok = hb_thrift_hbase_client_increment_rows(CLIENT(&k), list, &k.io, &k.gerror);
+  for (guint i = 0; i < list->len; i++) {
+    HbThriftTIncrement *ti = g_ptr_array_index(list, i);
+    ti->table = ti->row = ti->column = NULL;
+    g_object_unref(ti);
+  }
+  g_ptr_array_unref(list);
+  g_free(views3);
+  return call_end(&k, ok, err);
+}
+
+int hbc_append(hbc_conn *c, hbc_bytes table, hbc_bytes row, const hbc_bytes *columns,
+               const hbc_bytes *values, size_t n, hbc_result *out, hb_error *err) {
+  call k;
+  if (call_begin(&k, c, err) < 0)
+    return -1;
+  GByteArray t = view(table), r = view(row);
+  views cv, vv;
+  views_init(&cv, columns, n);
+  views_init(&vv, values, n);
+  HbThriftTAppend *ta = g_object_new(HB_THRIFT_TYPE_T_APPEND, NULL);
+  ta->table = &t;
+  ta->row = &r;
+  GPtrArray *own_cols = swap_array(&ta->columns, cv.list);
+  GPtrArray *own_vals = swap_array(&ta->values, vv.list);
+  ta->__isset_table = ta->__isset_row = ta->__isset_columns = ta->__isset_values = TRUE;
+  GPtrArray *list = g_ptr_array_new_with_free_func(g_object_unref);
+  gboolean ok = hb_thrift_hbase_client_append(CLIENT(&k), &list, ta, &k.io, &k.gerror);
+  if (ok)
+    copy_cells(out, list, NULL);
+  g_ptr_array_unref(list);
+  ta->table = ta->row = NULL;
+  swap_array(&ta->columns, own_cols);
+  swap_array(&ta->values, own_vals);
+  g_object_unref(ta);
+  views_clear(&cv);
+  views_clear(&vv);
+  return call_end(&k, ok, err);
+}
+
+int hbc_check_and_put(hbc_conn *c, hbc_bytes table, hbc_bytes row, hbc_bytes column,
+                      const hbc_bytes *expected, const hbc_mutation *put, bool *applied,
+                      hb_error *err) {
+  call k;
+  if (call_begin(&k, c, err) < 0)
+    return -1;
+  GByteArray t = view(table), r = view(row), col = view(column), mcol, mval;
+  GByteArray want = expected != NULL ? view(*expected) : (GByteArray){NULL, 0};
+  HbThriftMutation *tm = mutation_new(put, &mcol, &mval);
+  gboolean done = FALSE;
+  /* HBase treats an empty expected value as "the column is absent (or empty)". */
+  gboolean ok = hb_thrift_hbase_client_check_and_put(CLIENT(&k), &done, &t, &r, &col,
+                                                     expected != NULL ? &want : NULL, tm,
+                                                     ATTRS(&k), &k.io, &k.ia, &k.gerror);
+  mutation_free(tm);
+  *applied = done;
+  return call_end(&k, ok, err);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Scanners. */
+
+void hbc_scan_init(hbc_scan *s) {
+  memset(s, 0, sizeof *s);
+  s->timestamp = HBC_LATEST;
+}
+
+static HbThriftTScan *tscan_new(const hbc_scan *s, GByteArray *start, GByteArray *stop,
+                                GByteArray *filter, views *cols, GPtrArray **own_cols) {
+  HbThriftTScan *ts = g_object_new(HB_THRIFT_TYPE_T_SCAN, NULL);
+  *start = view(s->start_row);
+  *stop = view(s->stop_row);
+  *filter = view(s->filter);
+  ts->startRow = start;
+  ts->__isset_startRow = s->start_row.len > 0;
+  ts->stopRow = stop;
+  ts->__isset_stopRow = s->stop_row.len > 0;
+  ts->timestamp = s->timestamp;
+  ts->__isset_timestamp = s->timestamp != HBC_LATEST;
+  *own_cols = swap_array(&ts->columns, cols->list);
+  ts->__isset_columns = s->ncolumns > 0;
+  ts->caching = s->caching;
+  ts->__isset_caching = s->caching > 0;
+  ts->filterString = filter;
+  ts->__isset_filterString = s->filter.len > 0;
+  ts->batchSize = s->batch_size;
+  ts->__isset_batchSize = s->batch_size > 0;
+  ts->sortColumns = s->sort_columns;
+  ts->__isset_sortColumns = s->sort_columns;
+  ts->reversed = s->reversed;
+  ts->__isset_reversed = s->reversed;
+  return ts;
+}
+
+static void tscan_free(HbThriftTScan *ts, GPtrArray *own_cols) {
+  ts->startRow = ts->stopRow = ts->filterString = NULL;
+  swap_array(&ts->columns, own_cols);
+  g_object_unref(ts);
+}
+
+/* HBase 0.90 gateways know only these four scanner calls. */
+static gboolean open_090(call *k, gint32 *id, GByteArray *t, const hbc_scan *s, GPtrArray *cols) {
+  GByteArray start = view(s->start_row), stop = view(s->stop_row);
+  bool has_stop = s->stop_row.len > 0, has_ts = s->timestamp != HBC_LATEST;
+  if (has_stop && has_ts)
+    return hb_thrift_hbase_client_scanner_open_with_stop_ts(CLIENT(k), id, t, &start, &stop, cols,
+                                                            s->timestamp, ATTRS(k), &k->io,
+                                                            &k->gerror);
+  if (has_stop)
+    return hb_thrift_hbase_client_scanner_open_with_stop(CLIENT(k), id, t, &start, &stop, cols,
+                                                         ATTRS(k), &k->io, &k->gerror);
+  if (has_ts)
+    return hb_thrift_hbase_client_scanner_open_ts(CLIENT(k), id, t, &start, cols, s->timestamp,
+                                                  ATTRS(k), &k->io, &k->gerror);
+  return hb_thrift_hbase_client_scanner_open(CLIENT(k), id, t, &start, cols, ATTRS(k), &k->io,
+                                             &k->gerror);
+}
+
+int hbc_scanner_open(hbc_conn *c, hbc_bytes table, const hbc_scan *s, int32_t *scanner_id,
+                     hb_error *err) {
+  call k;
+  if (call_begin(&k, c, err) < 0)
+    return -1;
+  GByteArray t = view(table);
+  views cols;
+  views_init(&cols, s->columns, s->ncolumns);
+  gint32 id = -1;
+  gboolean ok;
+  if (s->compat_090) {
+    ok = open_090(&k, &id, &t, s, cols.list);
+  } else {
+    GByteArray start, stop, filter;
+    GPtrArray *own_cols;
+    HbThriftTScan *ts = tscan_new(s, &start, &stop, &filter, &cols, &own_cols);
+    ok = hb_thrift_hbase_client_scanner_open_with_scan(CLIENT(&k), &id, &t, ts, ATTRS(&k), &k.io,
+                                                       &k.gerror);
+    tscan_free(ts, own_cols);
+  }
+  views_clear(&cols);
+  *scanner_id = id;
+  return call_end(&k, ok, err);
+}
+
+int hbc_scanner_get_list(hbc_conn *c, int32_t scanner_id, int32_t nrows, hbc_result *out,
+                         hb_error *err) {
+  if (nrows < 1)
+    return hb_error_set(err, HB_ERR_INVALID, "a scanner must be asked for at least 1 row");
+  call k;
+  if (call_begin(&k, c, err) < 0)
+    return -1;
+  GPtrArray *list = g_ptr_array_new_with_free_func(g_object_unref);
+  gboolean ok = hb_thrift_hbase_client_scanner_get_list(CLIENT(&k), &list, scanner_id, nrows,
+                                                        &k.io, &k.ia, &k.gerror);
+  if (ok)
+    copy_rows(out, list);
+  g_ptr_array_unref(list);
+  return call_end(&k, ok, err);
+}
+
+int hbc_scanner_close(hbc_conn *c, int32_t scanner_id, hb_error *err) {
+  call k;
+  if (call_begin(&k, c, err) < 0)
+    return -1;
+  gboolean ok = hb_thrift_hbase_client_scanner_close(CLIENT(&k), scanner_id, &k.io, &k.ia,
+                                                     &k.gerror);
+  return call_end(&k, ok, err);
+}

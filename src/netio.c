@@ -1,0 +1,321 @@
+/* netio: blocking socket I/O to a Thrift gateway with deadlines, read-ahead and optional framing. */
+#include "netio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NETIO_READ_AHEAD (64 * 1024)
+#define NETIO_FRAME_HEADER 4
+/* A dead gateway host is noticed by TCP keepalive within idle + interval * count seconds. */
+#define NETIO_KEEPIDLE_S 30
+#define NETIO_KEEPINTVL_S 10
+#define NETIO_KEEPCNT 3
+
+struct netio {
+  int fd;
+  bool framed;
+  size_t max_message;
+  int64_t deadline_ms;   /* CLOCK_MONOTONIC milliseconds */
+
+  uint8_t *rbuf;         /* raw bytes received ahead of the decoder */
+  size_t rcap, rpos, rlen;
+  size_t frame_left;     /* framed: payload bytes of the current frame not yet consumed */
+  bool in_frame;
+  size_t msg_bytes;      /* payload bytes of the current message consumed */
+
+  uint8_t *wbuf;         /* outgoing message; framed: 4 bytes reserved for the length */
+  size_t wcap, wlen;
+};
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits until fd is ready for events or the deadline passes. */
+static int wait_ready(int fd, short events, int64_t deadline_ms, const char *what, hb_error *err) {
+  for (;;) {
+    int64_t left = deadline_ms - now_ms();
+    if (left <= 0)
+      return hb_error_set(err, HB_ERR_TIMEOUT, "timed out %s", what);
+    struct pollfd p = {.fd = fd, .events = events};
+    int n = poll(&p, 1, left > INT32_MAX ? INT32_MAX : (int)left);
+    if (n > 0)
+      return 0;
+    if (n < 0 && errno != EINTR)
+      return hb_error_set(err, HB_ERR_TRANSPORT, "poll failed %s: %s", what, strerror(errno));
+  }
+}
+
+static void tune_socket(int fd, int family) {
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  int idle = NETIO_KEEPIDLE_S, intvl = NETIO_KEEPINTVL_S, cnt = NETIO_KEEPCNT;
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+  if (family == AF_INET || family == AF_INET6)
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+/* Non-blocking connect to one address, finished within the deadline. Returns the fd or -1. */
+static int connect_one(const struct addrinfo *ai, int64_t deadline_ms, hb_error *err) {
+  int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+  if (fd < 0)
+    return hb_error_set(err, HB_ERR_TRANSPORT, "socket: %s", strerror(errno));
+  if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+    if (errno != EINPROGRESS) {
+      hb_error_set(err, HB_ERR_TRANSPORT, "connect: %s", strerror(errno));
+      close(fd);
+      return -1;
+    }
+    if (wait_ready(fd, POLLOUT, deadline_ms, "connecting", err) < 0) {
+      close(fd);
+      return -1;
+    }
+    int soerr = 0;
+    socklen_t len = sizeof soerr;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+    if (soerr != 0) {
+      hb_error_set(err, HB_ERR_TRANSPORT, "connect: %s", strerror(soerr));
+      close(fd);
+      return -1;
+    }
+  }
+  tune_socket(fd, ai->ai_family);
+  return fd;
+}
+
+netio *netio_connect(const char *host, int port, const netio_options *opts, hb_error *err) {
+  int64_t deadline = now_ms() + (opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : 1);
+  char service[16];
+  snprintf(service, sizeof service, "%d", port);
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+  struct addrinfo *res = NULL;
+  int rc = getaddrinfo(host, service, &hints, &res);
+  if (rc != 0) {
+    hb_error_set(err, HB_ERR_TRANSPORT, "cannot resolve %s: %s", host, gai_strerror(rc));
+    return NULL;
+  }
+  int fd = -1;
+  for (struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next)
+    fd = connect_one(ai, deadline, err);
+  freeaddrinfo(res);
+  if (fd < 0) {
+    if (err != NULL && err->message != NULL) {
+      char *msg = err->message;
+      err->message = NULL;
+      hb_error_set(err, err->code, "%s:%d: %s", host, port, msg);
+      free(msg);
+    }
+    return NULL;
+  }
+  netio *io = calloc(1, sizeof *io);
+  if (io == NULL) {
+    close(fd);
+    hb_error_set(err, HB_ERR_TRANSPORT, "out of memory");
+    return NULL;
+  }
+  io->fd = fd;
+  io->framed = opts->framed;
+  io->max_message = opts->max_message_size;
+  io->deadline_ms = deadline;
+  io->wlen = io->framed ? NETIO_FRAME_HEADER : 0;
+  return io;
+}
+
+void netio_close(netio *io) {
+  if (io == NULL)
+    return;
+  close(io->fd);
+  free(io->rbuf);
+  free(io->wbuf);
+  free(io);
+}
+
+void netio_set_deadline(netio *io, int timeout_ms) {
+  io->deadline_ms = now_ms() + (timeout_ms > 0 ? timeout_ms : 1);
+}
+
+static int reserve(uint8_t **buf, size_t *cap, size_t need) {
+  if (need <= *cap)
+    return 0;
+  size_t ncap = *cap ? *cap : 4096;
+  while (ncap < need)
+    ncap *= 2;
+  uint8_t *n = realloc(*buf, ncap);
+  if (n == NULL)
+    return -1;
+  *buf = n;
+  *cap = ncap;
+  return 0;
+}
+
+int netio_write(netio *io, const void *buf, size_t len, hb_error *err) {
+  if (io->wlen == 0 && io->framed)
+    io->wlen = NETIO_FRAME_HEADER;
+  if (reserve(&io->wbuf, &io->wcap, io->wlen + len) < 0)
+    return hb_error_set(err, HB_ERR_TRANSPORT, "out of memory buffering a %zu-byte request", io->wlen + len);
+  memcpy(io->wbuf + io->wlen, buf, len);
+  io->wlen += len;
+  return 0;
+}
+
+static int send_all(netio *io, const uint8_t *p, size_t len, hb_error *err) {
+  while (len > 0) {
+    ssize_t n = send(io->fd, p, len, MSG_NOSIGNAL);
+    if (n > 0) {
+      p += n;
+      len -= (size_t)n;
+      continue;
+    }
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (wait_ready(io->fd, POLLOUT, io->deadline_ms, "sending to the gateway", err) < 0)
+        return -1;
+      continue;
+    }
+    return hb_error_set(err, HB_ERR_TRANSPORT, "send to gateway failed: %s", strerror(errno));
+  }
+  return 0;
+}
+
+int netio_flush(netio *io, hb_error *err) {
+  if (io->framed) {
+    if (io->wlen < NETIO_FRAME_HEADER)
+      return 0;
+    size_t payload = io->wlen - NETIO_FRAME_HEADER;
+    if (payload == 0)
+      return 0;
+    if (payload > INT32_MAX)
+      return hb_error_set(err, HB_ERR_TRANSPORT, "request of %zu bytes is too large for a frame", payload);
+    io->wbuf[0] = (uint8_t)(payload >> 24);
+    io->wbuf[1] = (uint8_t)(payload >> 16);
+    io->wbuf[2] = (uint8_t)(payload >> 8);
+    io->wbuf[3] = (uint8_t)payload;
+  } else if (io->wlen == 0) {
+    return 0;
+  }
+  int rc = send_all(io, io->wbuf, io->wlen, err);
+  io->wlen = io->framed ? NETIO_FRAME_HEADER : 0;
+  return rc;
+}
+
+/* Receives at least one more raw byte into the read-ahead buffer. */
+static int fill(netio *io, hb_error *err) {
+  if (io->rpos == io->rlen)
+    io->rpos = io->rlen = 0;
+  if (io->rcap == 0 && reserve(&io->rbuf, &io->rcap, NETIO_READ_AHEAD) < 0)
+    return hb_error_set(err, HB_ERR_TRANSPORT, "out of memory");
+  if (io->rlen == io->rcap) {
+    memmove(io->rbuf, io->rbuf + io->rpos, io->rlen - io->rpos);
+    io->rlen -= io->rpos;
+    io->rpos = 0;
+  }
+  for (;;) {
+    ssize_t n = recv(io->fd, io->rbuf + io->rlen, io->rcap - io->rlen, 0);
+    if (n > 0) {
+      io->rlen += (size_t)n;
+      return 0;
+    }
+    if (n == 0)
+      return hb_error_set(err, HB_ERR_TRANSPORT, "gateway closed the connection");
+    if (errno == EINTR)
+      continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK)
+      return hb_error_set(err, HB_ERR_TRANSPORT, "receive from gateway failed: %s", strerror(errno));
+    if (wait_ready(io->fd, POLLIN, io->deadline_ms, "waiting for the gateway's reply", err) < 0)
+      return -1;
+  }
+}
+
+/* Copies len raw bytes out of the stream, receiving as needed. */
+static int read_raw(netio *io, uint8_t *dst, size_t len, hb_error *err) {
+  while (len > 0) {
+    if (io->rpos == io->rlen && fill(io, err) < 0)
+      return -1;
+    size_t take = io->rlen - io->rpos;
+    if (take > len)
+      take = len;
+    memcpy(dst, io->rbuf + io->rpos, take);
+    io->rpos += take;
+    dst += take;
+    len -= take;
+  }
+  return 0;
+}
+
+static int begin_frame(netio *io, hb_error *err) {
+  uint8_t h[NETIO_FRAME_HEADER];
+  if (read_raw(io, h, sizeof h, err) < 0)
+    return -1;
+  uint32_t size = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+  if (size == 0 || size > INT32_MAX)
+    return hb_error_set(err, HB_ERR_TRANSPORT,
+                        "bad frame size %u from the gateway (is it really framed?)", size);
+  if (size > io->max_message)
+    return hb_error_set(err, HB_ERR_TRANSPORT, "reply of %u bytes exceeds the %zu-byte limit",
+                        size, io->max_message);
+  io->frame_left = size;
+  io->in_frame = true;
+  return 0;
+}
+
+int netio_read(netio *io, void *buf, size_t len, hb_error *err) {
+  if (io->msg_bytes + len > io->max_message)
+    return hb_error_set(err, HB_ERR_TRANSPORT, "reply exceeds the %zu-byte limit", io->max_message);
+  uint8_t *dst = buf;
+  while (len > 0) {
+    size_t take = len;
+    if (io->framed) {
+      if (io->frame_left == 0) {
+        if (io->in_frame)
+          return hb_error_set(err, HB_ERR_TRANSPORT, "reply is longer than its frame");
+        if (begin_frame(io, err) < 0)
+          return -1;
+      }
+      if (take > io->frame_left)
+        take = io->frame_left;
+    }
+    if (read_raw(io, dst, take, err) < 0)
+      return -1;
+    dst += take;
+    len -= take;
+    io->msg_bytes += take;
+    if (io->framed)
+      io->frame_left -= take;
+  }
+  return 0;
+}
+
+int netio_read_end(netio *io, hb_error *err) {
+  /* One request, one reply: anything beyond it means the stream is out of step. */
+  size_t left_over = io->frame_left + (io->rlen - io->rpos);
+  io->msg_bytes = 0;
+  io->in_frame = false;
+  io->frame_left = 0;
+  if (left_over != 0)
+    return hb_error_set(err, HB_ERR_TRANSPORT,
+                        "%zu unexpected bytes after the gateway's reply", left_over);
+  return 0;
+}
+
+size_t netio_message_bytes(const netio *io) {
+  return io->msg_bytes;
+}
+
+size_t netio_max_message_size(const netio *io) {
+  return io->max_message;
+}

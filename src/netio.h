@@ -1,0 +1,39 @@
+/* netio: blocking socket I/O to a Thrift gateway with deadlines, read-ahead and optional framing. */
+#ifndef HBPOOL_NETIO_H
+#define HBPOOL_NETIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+typedef struct netio_options {
+  int connect_timeout_ms;   /* deadline for name lookup + TCP connect */
+  bool framed;              /* 4-byte big-endian length before each message (TFramedTransport) */
+  size_t max_message_size;  /* largest reply accepted; larger ones fail the call */
+} netio_options;
+
+typedef struct netio netio;
+
+/* Connects to host:port (IPv4 or IPv6). Returns NULL and fills err on failure. */
+netio *netio_connect(const char *host, int port, const netio_options *opts, hb_error *err);
+void netio_close(netio *io);
+
+/* Every send and receive until the next call must finish within timeout_ms from now. */
+void netio_set_deadline(netio *io, int timeout_ms);
+
+/* Buffers bytes of the outgoing message; netio_flush sends it (as one frame when framed). */
+int netio_write(netio *io, const void *buf, size_t len, hb_error *err);
+int netio_flush(netio *io, hb_error *err);
+
+/* Reads exactly len bytes of the incoming message; EOF, timeout or an oversized reply fail. */
+int netio_read(netio *io, void *buf, size_t len, hb_error *err);
+/* Ends the incoming message: it must have been read to its end, with nothing left over. */
+int netio_read_end(netio *io, hb_error *err);
+
+/* Bytes of the current incoming message consumed so far. */
+size_t netio_message_bytes(const netio *io);
+size_t netio_max_message_size(const netio *io);
+
+#endif
