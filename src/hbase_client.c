@@ -151,19 +151,26 @@ static int stream_failure(call *k, hb_error *err) {
   hb_error *last = hb_transport_last_error(c->transport);
   GError *g = k->gerror;
   c->usable = false;
-  if (g != NULL && g->domain == THRIFT_APPLICATION_EXCEPTION_ERROR)
-    return hb_error_set(err, HB_ERR_APPLICATION, "gateway application error: %s", g->message);
-  if (last->code != HB_OK) {
+  /* Transport errors carry netio's own classification (a timeout, a closed socket...). */
+  if ((g == NULL || g->domain == THRIFT_TRANSPORT_ERROR) && last->code != HB_OK) {
     hb_errcode code = last->code;
     char *msg = last->message;
     last->message = NULL;
     hb_error_clear(last);
     return hb_error_take(err, code, msg);
   }
-  if (g != NULL && g->domain == THRIFT_PROTOCOL_ERROR)
+  if (g == NULL)
+    return hb_error_set(err, HB_ERR_TRANSPORT, "call failed");
+  /* The generated code reports both a TApplicationException sent by the gateway ("application
+   * error: ...") and its own checks of the reply header in this domain; the latter mean the
+   * stream is not what we expect. */
+  if (g->domain == THRIFT_APPLICATION_EXCEPTION_ERROR &&
+      g_str_has_prefix(g->message, "application error:"))
+    return hb_error_set(err, HB_ERR_APPLICATION, "gateway %s", g->message);
+  if (g->domain == THRIFT_PROTOCOL_ERROR || g->domain == THRIFT_APPLICATION_EXCEPTION_ERROR)
     return hb_error_set(err, HB_ERR_TRANSPORT, "bad reply from the gateway: %s%s", g->message,
                         PROTOCOL_HINT);
-  return hb_error_set(err, HB_ERR_TRANSPORT, "%s", g != NULL ? g->message : "call failed");
+  return hb_error_set(err, HB_ERR_TRANSPORT, "%s", g->message);
 }
 
 /* Ends a call: 0 if it succeeded, else -1 with err set and the connection marked as needed. */
