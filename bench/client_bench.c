@@ -1,0 +1,146 @@
+/* client_bench: times the client layer against a real gateway: single-row gets of a 10-column
+ * row and 1,000-row scans. Prints one "name=value" line per figure. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hbase_client.h"
+
+#define TABLE "hbpool_bench"
+#define GET_ROUNDS 3000
+#define SCAN_ROUNDS 40
+#define SCAN_ROWS 1000
+
+static double now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static void check(int rc, hb_error *err, const char *what) {
+  if (rc == 0)
+    return;
+  fprintf(stderr, "client_bench: %s: %s: %s\n", what, hb_errcode_name(err->code), err->message);
+  exit(1);
+}
+
+static int env_int(const char *name, int dflt) {
+  const char *v = getenv(name);
+  return v != NULL && *v != '\0' ? atoi(v) : dflt;
+}
+
+static hbc_conn *connect_env(void) {
+  hbc_options o;
+  hbc_options_init(&o);
+  const char *host = getenv("HBPOOL_TEST_THRIFT_HOST");
+  o.host = host != NULL ? host : "127.0.0.1";
+  o.port = env_int("HBPOOL_TEST_THRIFT_PORT", 9090);
+  o.framed = env_int("HBPOOL_TEST_THRIFT_FRAMED", 0) != 0;
+  o.protocol = env_int("HBPOOL_TEST_THRIFT_COMPACT", 0) ? HBC_PROTOCOL_COMPACT : HBC_PROTOCOL_BINARY;
+  hb_error err = HB_ERROR_INIT;
+  hbc_conn *c = hbc_connect(&o, &err);
+  if (c == NULL)
+    check(-1, &err, "connect");
+  return c;
+}
+
+/* One row "get-row" of 10 columns, and SCAN_ROWS rows "scan-NNNNN" of 5 columns. */
+static void load(hbc_conn *c) {
+  hb_error err = HB_ERROR_INIT;
+  hbc_delete_table(c, hbc_str(TABLE), &err); /* leftovers of an earlier run; may not exist */
+  hbc_family f;
+  hbc_family_init(&f, hbc_str("cf"));
+  check(hbc_create_table(c, hbc_str(TABLE), &f, 1, &err), &err, "create table");
+  char cols[10][8], value[] = "value-of-twenty-byte";
+  hbc_mutation m[10];
+  for (int i = 0; i < 10; i++) {
+    snprintf(cols[i], sizeof cols[i], "cf:c%d", i);
+    m[i] = (hbc_mutation){.column = hbc_str(cols[i]), .value = hbc_str(value), .wal = true};
+  }
+  hbc_row_mutations rm = {.row = hbc_str("get-row"), .mutations = m, .nmutations = 10};
+  check(hbc_mutate_rows(c, hbc_str(TABLE), &rm, 1, HBC_LATEST, &err), &err, "put get-row");
+  static char keys[SCAN_ROWS][16];
+  hbc_row_mutations *rows = calloc(SCAN_ROWS, sizeof *rows);
+  for (int r = 0; r < SCAN_ROWS; r++) {
+    snprintf(keys[r], sizeof keys[r], "scan-%05d", r);
+    rows[r] = (hbc_row_mutations){.row = hbc_str(keys[r]), .mutations = m, .nmutations = 5};
+  }
+  check(hbc_mutate_rows(c, hbc_str(TABLE), rows, SCAN_ROWS, HBC_LATEST, &err), &err, "put scan rows");
+  free(rows);
+}
+
+static int compare_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static void report(const char *name, double *samples, int n) {
+  double sum = 0;
+  for (int i = 0; i < n; i++)
+    sum += samples[i];
+  qsort(samples, (size_t)n, sizeof *samples, compare_double);
+  printf("%s_mean_us=%.1f\n%s_p50_us=%.1f\n%s_p99_us=%.1f\n", name, sum / n, name,
+         samples[n / 2], name, samples[n * 99 / 100]);
+}
+
+static void bench_gets(hbc_conn *c) {
+  double *t = malloc(GET_ROUNDS * sizeof *t);
+  hbc_bytes row = hbc_str("get-row");
+  hb_error err = HB_ERROR_INIT;
+  for (int i = -200; i < GET_ROUNDS; i++) { /* the first 200 warm up */
+    hbc_result res = HBC_RESULT_INIT;
+    double t0 = now_us();
+    check(hbc_get_rows(c, hbc_str(TABLE), &row, 1, NULL, 0, HBC_LATEST, &res, &err), &err, "get");
+    if (i >= 0)
+      t[i] = now_us() - t0;
+    if (res.nrows != 1 || res.rows[0].ncells != 10)
+      check(-1, &err, "get returned the wrong row");
+    hbc_result_free(&res);
+  }
+  report("get_row_10_columns", t, GET_ROUNDS);
+  free(t);
+}
+
+static void bench_scans(hbc_conn *c) {
+  double *whole = malloc(SCAN_ROUNDS * sizeof *whole), *list = malloc(SCAN_ROUNDS * sizeof *list);
+  hb_error err = HB_ERROR_INIT;
+  hbc_scan s;
+  hbc_scan_init(&s);
+  s.start_row = hbc_str("scan-");
+  s.stop_row = hbc_str("scan.");
+  s.caching = SCAN_ROWS;
+  for (int i = -5; i < SCAN_ROUNDS; i++) {
+    int32_t id;
+    hbc_result res = HBC_RESULT_INIT;
+    double t0 = now_us();
+    check(hbc_scanner_open(c, hbc_str(TABLE), &s, &id, &err), &err, "scanner open");
+    double t1 = now_us();
+    check(hbc_scanner_get_list(c, id, SCAN_ROWS, &res, &err), &err, "scanner get");
+    double t2 = now_us();
+    check(hbc_scanner_close(c, id, &err), &err, "scanner close");
+    if (i >= 0) {
+      whole[i] = now_us() - t0;
+      list[i] = t2 - t1;
+    }
+    if (res.nrows != SCAN_ROWS)
+      check(-1, &err, "scan returned the wrong number of rows");
+    hbc_result_free(&res);
+  }
+  report("scan_1000_rows_open_get_close", whole, SCAN_ROUNDS);
+  report("scanner_get_list_1000_rows", list, SCAN_ROUNDS);
+  free(whole);
+  free(list);
+}
+
+int main(int argc, char **argv) {
+  hbc_conn *c = connect_env();
+  if (argc > 1 && strcmp(argv[1], "--load") == 0) {
+    load(c);
+  } else {
+    bench_gets(c);
+    bench_scans(c);
+  }
+  hbc_close(c);
+  return 0;
+}

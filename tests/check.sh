@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs dependencies, builds hbpool out of tree and runs every test (unit tests, leak check,
+# integration tests against a real HBase it starts itself). Ends with "N passed, N failed".
+# Usage: tests/check.sh [--sanitizers]     (build in build/ or, with sanitizers, build-asan/)
+set -euo pipefail
+top=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
+cd "$top"
+
+configure_args=()
+builddir=build
+if [ "${1:-}" = --sanitizers ]; then
+  configure_args+=(--enable-sanitizers)
+  builddir=build-asan
+elif [ $# -gt 0 ]; then
+  echo "usage: tests/check.sh [--sanitizers]" >&2
+  exit 2
+fi
+
+tests/install-deps.sh
+[ -x configure ] && [ configure -nt configure.ac ] && [ configure -nt Makefile.am ] \
+  && [ configure -nt tests/Makefile.inc ] || autoreconf -fi >/dev/null
+mkdir -p "$builddir"
+cd "$builddir"
+[ -f config.status ] && ./config.status --recheck >/dev/null && ./config.status >/dev/null \
+  || ../configure -q "${configure_args[@]}"
+make -j"$(nproc)" >/dev/null
+
+status=0
+make -j1 check VERBOSE=1 || status=$?
+
+# The suite's figures: Check's summaries of each program, plus the plain lines of shell tests.
+passed=0 failed=0
+while read -r n f e; do
+  passed=$((passed + n - f - e)); failed=$((failed + f + e))
+done < <(sed -n 's/^[0-9]*%: Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\)$/\1 \2 \3/p' \
+           tests/*.log 2>/dev/null)
+while read -r n f; do
+  passed=$((passed + n)); failed=$((failed + f))
+done < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' tests/valgrind-decode.log 2>/dev/null)
+[ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1  # a harness failure counts too
+echo "check: $passed passed, $failed failed"
+exit "$status"
