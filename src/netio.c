@@ -230,8 +230,13 @@ static int fill(netio *io, hb_error *err) {
       io->rlen += (size_t)n;
       return 0;
     }
+    if (n == 0 && io->msg_bytes == 0 && io->rlen == 0)
+      return hb_error_set(err, HB_ERR_TRANSPORT,
+                          "gateway closed the connection without replying (an idle timeout, a "
+                          "restart, or a gateway whose transport (framed or buffered) or protocol "
+                          "(binary or compact) differs from ours)");
     if (n == 0)
-      return hb_error_set(err, HB_ERR_TRANSPORT, "gateway closed the connection");
+      return hb_error_set(err, HB_ERR_TRANSPORT, "gateway closed the connection mid-reply");
     if (errno == EINTR)
       continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK)

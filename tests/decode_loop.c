@@ -36,6 +36,31 @@ static int one_round(hbc_conn *c) {
   return bad;
 }
 
+/* A TApplicationException breaks its connection: one connection per exception. */
+static int application_exceptions(hbc_options *o) {
+  tbuf reply = {0};
+  canned_app_exception(&reply, "getRowWithColumns", "Internal error for the leak check");
+  canned_script s = {.replies = &reply, .nreplies = 1};
+  peer *p = peer_start(canned_serve, &s);
+  o->port = peer_port(p);
+  int bad = 0;
+  for (int i = 0; i < ROUNDS / 4; i++) {
+    hb_error err = HB_ERROR_INIT;
+    hbc_result res = HBC_RESULT_INIT;
+    hbc_bytes row = hbc_str("row-0");
+    hbc_conn *c = hbc_connect(o, &err);
+    if (c == NULL ||
+        hbc_get_rows(c, hbc_str("t"), &row, 1, NULL, 0, HBC_LATEST, &res, &err) != -1 ||
+        err.code != HB_ERR_APPLICATION)
+      bad++;
+    hb_error_clear(&err);
+    hbc_close(c);
+  }
+  peer_stop(p);
+  tb_free(&reply);
+  return bad;
+}
+
 int main(void) {
   tbuf kinds[R_COUNT] = {{0}};
   canned_rows(&kinds[R_ROWS], "getRowWithColumns", 1, 1000, false);
@@ -64,6 +89,7 @@ int main(void) {
     bad += one_round(c);
   hbc_close(c);
   peer_stop(p);
+  bad += application_exceptions(&o);
   for (int i = 0; i < R_COUNT; i++)
     tb_free(&kinds[i]);
   free(replies);
