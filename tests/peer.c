@@ -23,7 +23,7 @@ struct peer {
   pthread_t acceptor;
   pthread_t conns[PEER_MAX_CONNS];
   int nconns;
-  volatile bool stopping;
+  bool stopping;
 };
 
 typedef struct conn_job {
@@ -39,12 +39,18 @@ static void *conn_main(void *a) {
   return NULL;
 }
 
+/* Accepts until stopped; once stopping, still accepts what is already queued, so a client that
+ * connected, wrote and left before the acceptor ran is served all the same. */
 static void *accept_main(void *a) {
   peer *p = a;
-  while (!p->stopping) {
+  for (;;) {
+    bool stopping = __atomic_load_n(&p->stopping, __ATOMIC_SEQ_CST);
     struct pollfd pf = {.fd = p->listen_fd, .events = POLLIN};
-    if (poll(&pf, 1, 50) <= 0)
+    if (poll(&pf, 1, stopping ? 0 : 50) <= 0) {
+      if (stopping)
+        break;
       continue;
+    }
     int fd = accept(p->listen_fd, NULL, NULL);
     if (fd < 0 || p->nconns == PEER_MAX_CONNS) {
       if (fd >= 0)
@@ -84,7 +90,7 @@ int peer_port(const peer *p) {
 }
 
 void peer_stop(peer *p) {
-  p->stopping = true;
+  __atomic_store_n(&p->stopping, true, __ATOMIC_SEQ_CST);
   pthread_join(p->acceptor, NULL);
   for (int i = 0; i < p->nconns; i++)
     pthread_join(p->conns[i], NULL);
