@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "hbase_client.h"
@@ -16,6 +17,14 @@ static double now_us(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+/* CPU time (user + system) this process has used, in microseconds. */
+static double cpu_us(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
 static void check(int rc, hb_error *err, const char *what) {
@@ -48,7 +57,10 @@ static hbc_conn *connect_env(void) {
 /* One row "get-row" of 10 columns, and SCAN_ROWS rows "scan-NNNNN" of 5 columns. */
 static void load(hbc_conn *c) {
   hb_error err = HB_ERROR_INIT;
-  hbc_delete_table(c, hbc_str(TABLE), &err); /* leftovers of an earlier run; may not exist */
+  /* Leftovers of an earlier run, if any (errors ignored: the table may not exist). */
+  hbc_disable_table(c, hbc_str(TABLE), &err);
+  hbc_delete_table(c, hbc_str(TABLE), &err);
+  hb_error_clear(&err);
   hbc_family f;
   hbc_family_init(&f, hbc_str("cf"));
   check(hbc_create_table(c, hbc_str(TABLE), &f, 1, &err), &err, "create table");
@@ -88,7 +100,10 @@ static void bench_gets(hbc_conn *c) {
   double *t = malloc(GET_ROUNDS * sizeof *t);
   hbc_bytes row = hbc_str("get-row");
   hb_error err = HB_ERROR_INIT;
+  double cpu0 = 0;
   for (int i = -200; i < GET_ROUNDS; i++) { /* the first 200 warm up */
+    if (i == 0)
+      cpu0 = cpu_us();
     hbc_result res = HBC_RESULT_INIT;
     double t0 = now_us();
     check(hbc_get_rows(c, hbc_str(TABLE), &row, 1, NULL, 0, HBC_LATEST, &res, &err), &err, "get");
@@ -98,6 +113,7 @@ static void bench_gets(hbc_conn *c) {
       check(-1, &err, "get returned the wrong row");
     hbc_result_free(&res);
   }
+  printf("get_row_10_columns_cpu_us=%.1f\n", (cpu_us() - cpu0) / GET_ROUNDS);
   report("get_row_10_columns", t, GET_ROUNDS);
   free(t);
 }
@@ -110,7 +126,10 @@ static void bench_scans(hbc_conn *c) {
   s.start_row = hbc_str("scan-");
   s.stop_row = hbc_str("scan.");
   s.caching = SCAN_ROWS;
+  double cpu0 = 0;
   for (int i = -5; i < SCAN_ROUNDS; i++) {
+    if (i == 0)
+      cpu0 = cpu_us();
     int32_t id;
     hbc_result res = HBC_RESULT_INIT;
     double t0 = now_us();
@@ -127,6 +146,7 @@ static void bench_scans(hbc_conn *c) {
       check(-1, &err, "scan returned the wrong number of rows");
     hbc_result_free(&res);
   }
+  printf("scan_1000_rows_open_get_close_cpu_us=%.1f\n", (cpu_us() - cpu0) / SCAN_ROUNDS);
   report("scan_1000_rows_open_get_close", whole, SCAN_ROUNDS);
   report("scanner_get_list_1000_rows", list, SCAN_ROUNDS);
   free(whole);

@@ -26,19 +26,25 @@ def main():
     table = conn.table("hbpool_bench")
     times = []
     for i in range(-200, GET_ROUNDS):
+        if i == 0:
+            cpu0 = time.process_time()
         t0 = time.perf_counter()
         row = table.row(b"get-row")
         if i >= 0:
             times.append((time.perf_counter() - t0) * 1e6)
         assert len(row) == 10
+    print(f"get_row_10_columns_cpu_us={(time.process_time() - cpu0) * 1e6 / GET_ROUNDS:.1f}")
     report("get_row_10_columns", times)
     times = []
     for i in range(-5, SCAN_ROUNDS):
+        if i == 0:
+            cpu0 = time.process_time()
         t0 = time.perf_counter()
         rows = list(table.scan(row_start=b"scan-", row_stop=b"scan.", batch_size=1000))
         if i >= 0:
             times.append((time.perf_counter() - t0) * 1e6)
         assert len(rows) == 1000
+    print(f"scan_1000_rows_open_get_close_cpu_us={(time.process_time() - cpu0) * 1e6 / SCAN_ROUNDS:.1f}")
     report("scan_1000_rows_open_get_close", times)
     conn.close()
 
