@@ -10,7 +10,7 @@ if [ "${HBPOOL_SANITIZERS:-no}" = yes ]; then
   echo "leak check: LeakSanitizer (sanitizer build)"
   if ASAN_OPTIONS=detect_leaks=1:exitcode=3 "$prog"; then passed=1; else failed=1; fi
 else
-  command -v valgrind >/dev/null || { echo "valgrind is not installed (scripts/install-deps.sh)"; exit 99; }
+  command -v valgrind >/dev/null || { echo "valgrind is not installed (tests/install-deps.sh)"; exit 99; }
   echo "leak check: valgrind"
   log=$(mktemp)
   trap 'rm -f "$log"' EXIT
