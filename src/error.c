@@ -46,6 +46,9 @@ const char *hb_errcode_name(hb_errcode code) {
   case HB_ERR_TRANSPORT: return "transport_error";
   case HB_ERR_TIMEOUT: return "timeout";
   case HB_ERR_INVALID: return "invalid_argument";
+  case HB_ERR_UNAVAILABLE: return "gateway_unavailable";
+  case HB_ERR_QUEUE_TIMEOUT: return "no_connection_available";
+  case HB_ERR_OVERLOADED: return "too_many_requests";
   }
   return "unknown";
 }

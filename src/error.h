@@ -13,6 +13,9 @@ typedef enum hb_errcode {
   HB_ERR_TRANSPORT,        /* connect/send/receive/protocol failure: replace the connection */
   HB_ERR_TIMEOUT,          /* a deadline passed mid-call: replace the connection */
   HB_ERR_INVALID,          /* the caller's arguments were refused before anything was sent */
+  HB_ERR_UNAVAILABLE,      /* the gateway cannot be reached: the request was not sent */
+  HB_ERR_QUEUE_TIMEOUT,    /* no connection became free in time: the request was not sent */
+  HB_ERR_OVERLOADED,       /* too many requests already wait: the request was not sent */
 } hb_errcode;
 
 typedef struct hb_error {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make check driver for tests/test_hbase: runs it against a given gateway, or against a throwaway
-# HBase with two gateways (buffered+binary and framed+compact) that it always stops afterwards.
+# make check driver for tests/test_hbase and tests/test_pool: runs them against a given gateway,
+# or against a throwaway HBase with three gateways (buffered+binary, framed+compact, and one with
+# a short idle timeout) that it always stops afterwards.
 set -euo pipefail
 
 script_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
@@ -9,6 +10,9 @@ top_srcdir=$(cd -- "${top_srcdir:-$script_dir/..}" && pwd -P)
 top_builddir=$(cd -- "${top_builddir:-$script_dir/..}" && pwd -P)
 readonly hbase_local=$top_srcdir/tests/hbase/hbase-local.sh
 readonly test_prog=$top_builddir/tests/test_hbase
+readonly pool_prog=$top_builddir/tests/test_pool
+# The third gateway drops idle connections after this long, for the pool's stale-socket tests.
+readonly idle_timeout_ms=2000
 run_dir=""
 
 log() { printf 'integration: %s\n' "$*" >&2; }
@@ -19,15 +23,15 @@ mode_name() {
     "$( ((compact)) && echo compact || echo binary)"
 }
 
-# run_tests: test_hbase against the gateway named by the exported HBPOOL_TEST_* variables.
+# run_tests [PROG]: PROG (default test_hbase) against the gateway named by the exported
+# HBPOOL_TEST_* variables.
 run_tests() {
-  local start=$SECONDS rc=0
-  log "testing $(mode_name) gateway '${HBPOOL_TEST_GATEWAY_NAME:-?}' at" \
+  local prog=${1:-$test_prog} start=$SECONDS rc=0
+  log "testing ${prog##*/} on $(mode_name) gateway '${HBPOOL_TEST_GATEWAY_NAME:-?}' at" \
     "${HBPOOL_TEST_THRIFT_HOST:-?}:${HBPOOL_TEST_THRIFT_PORT:-?}"
-  "$test_prog" || rc=$?
-  local verdict=passed
-  ((rc == 0)) || verdict="FAILED (exit $rc)"
-  log "$(mode_name): $verdict in $((SECONDS - start))s"
+  "$prog" || rc=$?
+  log "${prog##*/} $(mode_name): $( ((rc == 0)) && echo passed || echo "FAILED (exit $rc)")" \
+    "in $((SECONDS - start))s"
   return "$rc"
 }
 
@@ -67,29 +71,41 @@ cleanup() {
   exit "$rc"
 }
 
-# run_both ENV_MAIN: a second gateway, then one run per gateway; fails if either run failed.
-run_both() {
-  local env_main=$1 env_fc rc_main=0 rc_fc=0
-  log "starting a second gateway 'fc' (framed+compact)"
-  if ! env_fc=$("$hbase_local" gateway-start --run-dir "$run_dir" --name fc --framed \
-    --compact); then
-    log "gateway 'fc' failed to start"
+# start_gateway NAME OPTIONS...: prints the gateway's env lines; dumps the logs on failure.
+start_gateway() {
+  local name=$1 out
+  shift
+  log "starting gateway '$name' ($*)"
+  if ! out=$("$hbase_local" gateway-start --run-dir "$run_dir" --name "$name" "$@"); then
+    log "gateway '$name' failed to start"
     dump_logs
     return 1
   fi
-  (load_env "$env_main" && export HBPOOL_TEST_GATEWAY_NAME=main && run_tests) || rc_main=$?
-  (load_env "$env_fc" && export HBPOOL_TEST_GATEWAY_NAME=fc && run_tests) || rc_fc=$?
-  if ((rc_main != 0)); then return "$rc_main"; fi
-  return "$rc_fc"
+  printf '%s\n' "$out"
+}
+
+# run_all ENV_MAIN: test_hbase on the buffered+binary and framed+compact gateways, then test_pool
+# on a gateway with a short idle timeout; fails if any run failed.
+run_all() {
+  local env_main=$1 env_fc env_idle rc=0
+  env_fc=$(start_gateway fc --framed --compact) || return 1
+  env_idle=$(start_gateway idle --idle-timeout-ms "$idle_timeout_ms") || return 1
+  (load_env "$env_main" && export HBPOOL_TEST_GATEWAY_NAME=main && run_tests) || rc=1
+  (load_env "$env_fc" && export HBPOOL_TEST_GATEWAY_NAME=fc && run_tests) || rc=1
+  (load_env "$env_idle" && export HBPOOL_TEST_GATEWAY_NAME=idle \
+     HBPOOL_TEST_IDLE_TIMEOUT_MS=$idle_timeout_ms && run_tests "$pool_prog") || rc=1
+  return "$rc"
 }
 
 main() {
   local rc=0 start env_main
-  [[ -x $test_prog ]] || { log "$test_prog is not built"; exit 2; }
+  [[ -x $test_prog && -x $pool_prog ]] || { log "$test_prog or $pool_prog is not built"; exit 2; }
   export HBPOOL_HBASE_SCRIPT=${HBPOOL_HBASE_SCRIPT:-$hbase_local}
   if [[ -n ${HBPOOL_TEST_THRIFT_PORT:-} ]]; then
+    # A gateway of the developer's: its idle timeout is the gateway default unless told.
     export HBPOOL_TEST_GATEWAY_NAME=${HBPOOL_TEST_GATEWAY_NAME:-main}
     run_tests || rc=$?
+    run_tests "$pool_prog" || rc=$?
     exit "$rc"
   fi
   trap 'exit 130' INT
@@ -104,7 +120,7 @@ main() {
     exit 1
   fi
   log "HBase started in $((SECONDS - start))s"
-  run_both "$env_main" || rc=$?
+  run_all "$env_main" || rc=$?
   exit "$rc"
 }
 

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "gateway_env.h"
 #include "hbase_client.h"
 #include "peer.h"
 
@@ -1064,35 +1065,8 @@ END_TEST
 /* ------------------------------------------------------------------------------------------------
  * Transport failure and recovery: stops and restarts the gateway, so it runs last. */
 
-static const char *need_env(const char *name) {
-  const char *v = getenv(name);
-  ck_assert_msg(v != NULL && *v != '\0', "%s must be set for the gateway restart test", name);
-  return v;
-}
-
-/* Runs hbase-local.sh COMMAND --run-dir DIR --name NAME; its log goes to stderr, the env lines
- * that gateway-start prints are dropped. */
 static int run_script(const char *command) {
-  const char *script = need_env("HBPOOL_HBASE_SCRIPT");
-  const char *run_dir = need_env("HBPOOL_HBASE_RUN_DIR");
-  const char *name = need_env("HBPOOL_TEST_GATEWAY_NAME");
-  fflush(NULL);
-  pid_t pid = fork();
-  ck_assert_int_ge(pid, 0);
-  if (pid == 0) {
-    /* Own session: Check kills the test's process group afterwards, which would take the
-     * gateway that gateway-start leaves running with it. */
-    setsid();
-    if (freopen("/dev/null", "w", stdout) == NULL)
-      _exit(127);
-    execl(script, script, command, "--run-dir", run_dir, "--name", name, (char *)NULL);
-    fprintf(stderr, "cannot run %s: %s\n", script, strerror(errno));
-    _exit(127);
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return gateway_env_script(command, gateway_env_name());
 }
 
 /* What happened while the gateway was down; asserted after it is back. */
@@ -1149,9 +1123,9 @@ static void assert_outage(const outage *o) {
 }
 
 START_TEST(test_gateway_restart) {
-  need_env("HBPOOL_HBASE_SCRIPT");
-  need_env("HBPOOL_HBASE_RUN_DIR");
-  need_env("HBPOOL_TEST_GATEWAY_NAME");
+  gateway_env_need("HBPOOL_HBASE_SCRIPT");
+  gateway_env_need("HBPOOL_HBASE_RUN_DIR");
+  gateway_env_need("HBPOOL_TEST_GATEWAY_NAME");
   put("r1", "cf:a", "before");
   ck_assert_text(get_cells("r1", ALL_COLUMNS), "r1{cf:a=before}");
 
@@ -1262,40 +1236,10 @@ static void sweep_tables(void) {
   hbc_close(c);
 }
 
-/* A 0/1 variable (unset means 0); false with a message for anything else. */
-static bool env_flag(const char *name, bool *out) {
-  const char *v = getenv(name);
-  *out = v != NULL && strcmp(v, "1") == 0;
-  if (v == NULL || *v == '\0' || strcmp(v, "0") == 0 || strcmp(v, "1") == 0)
-    return true;
-  fprintf(stderr, "test_hbase: %s must be 0 or 1, not '%s'\n", name, v);
-  return false;
-}
-
 /* Fills g_opts from HBPOOL_TEST_THRIFT_*; false (with a message) if they are missing or bad. */
 static bool load_env(void) {
-  const char *host = getenv("HBPOOL_TEST_THRIFT_HOST");
-  const char *port = getenv("HBPOOL_TEST_THRIFT_PORT");
-  if (host == NULL || *host == '\0' || port == NULL || *port == '\0') {
-    fprintf(stderr, "test_hbase: HBPOOL_TEST_THRIFT_HOST and HBPOOL_TEST_THRIFT_PORT must name a "
-                    "running HBase Thrift1 gateway (tests/integration.sh starts one)\n");
+  if (!gateway_env_load(&g_opts, "test_hbase"))
     return false;
-  }
-  char *end = NULL;
-  long p = strtol(port, &end, 10);
-  if (*end != '\0' || p < 1 || p > 65535) {
-    fprintf(stderr, "test_hbase: bad HBPOOL_TEST_THRIFT_PORT '%s'\n", port);
-    return false;
-  }
-  bool framed, compact;
-  if (!env_flag("HBPOOL_TEST_THRIFT_FRAMED", &framed) ||
-      !env_flag("HBPOOL_TEST_THRIFT_COMPACT", &compact))
-    return false;
-  hbc_options_init(&g_opts);
-  g_opts.host = host;
-  g_opts.port = (int)p;
-  g_opts.framed = framed;
-  g_opts.protocol = compact ? HBC_PROTOCOL_COMPACT : HBC_PROTOCOL_BINARY;
   g_opts.call_timeout_ms = 60000;
   return true;
 }

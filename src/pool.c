@@ -1,0 +1,369 @@
+/* pool: one gateway's connections: worker threads, each owning one Thrift connection, run jobs
+ * off the event loop and hand completions back to it.
+ *
+ * Threads: the loop thread submits jobs and runs their done callbacks; each worker takes jobs
+ * from the shared queue and runs them on its own connection. Everything shared (queue, gateway
+ * state, counters) is under one mutex; no Thrift call is made while holding it. */
+#include "pool.h"
+
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+TAILQ_HEAD(job_list, pool_job);
+
+typedef struct worker {
+  pool *pool;
+  pthread_t thread;
+  hbc_conn *conn;          /* NULL: broken or not yet connected; the worker's own */
+  int64_t last_used_ms;
+  bool connected;          /* conn != NULL, kept under the pool lock for stats */
+  bool busy;
+} worker;
+
+struct pool {
+  pool_options opts;
+  char *name;
+  char *host;
+  struct event *completion_ev;
+
+  pthread_mutex_t lock;
+  pthread_cond_t wake;     /* a job was queued, the gateway came back, or we are stopping */
+  struct job_list queue;   /* waiting for a connection */
+  int waiting;
+  struct job_list done;    /* finished, for the loop thread */
+  bool stopping;
+
+  bool gateway_up;
+  bool probing;            /* a worker is trying to connect while the gateway is down */
+  int64_t next_attempt_ms; /* while down: no connection attempt before this */
+  int backoff_ms;
+  char *down_reason;
+
+  pool_stats counters;     /* jobs, failed, reconnects, retries, refreshes */
+  worker *workers;
+};
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Completions: workers queue finished jobs; the loop thread runs their callbacks. */
+
+/* Called with the lock held. */
+static void finish_locked(pool *p, pool_job *job) {
+  p->counters.jobs++;
+  if (job->err.code != HB_OK)
+    p->counters.failed++;
+  TAILQ_INSERT_TAIL(&p->done, job, link);
+  /* event_active coalesces: the callback drains the whole list. */
+  event_active(p->completion_ev, EV_READ, 0);
+}
+
+static void run_completions(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  pool *p = arg;
+  struct job_list ready = TAILQ_HEAD_INITIALIZER(ready);
+  pthread_mutex_lock(&p->lock);
+  TAILQ_CONCAT(&ready, &p->done, link);
+  pthread_mutex_unlock(&p->lock);
+  pool_job *job;
+  while ((job = TAILQ_FIRST(&ready)) != NULL) {
+    TAILQ_REMOVE(&ready, job, link);
+    job->done(job);
+  }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Gateway state: up, or down with a backoff before the next connection attempt. */
+
+static void fail_queue_locked(pool *p, hb_errcode code, const char *why) {
+  pool_job *job;
+  while ((job = TAILQ_FIRST(&p->queue)) != NULL) {
+    TAILQ_REMOVE(&p->queue, job, link);
+    p->waiting--;
+    hb_error_set(&job->err, code, "%s", why);
+    finish_locked(p, job);
+  }
+}
+
+static void mark_down_locked(pool *p, const char *reason) {
+  int64_t now = now_ms();
+  if (p->gateway_up) {
+    log_warning("gateway %s (%s:%d) is down: %s", p->name, p->host, p->opts.gateway.port, reason);
+    p->backoff_ms = p->opts.reconnect_min_ms;
+  } else {
+    p->backoff_ms = p->backoff_ms * 2 > p->opts.reconnect_max_ms ? p->opts.reconnect_max_ms
+                                                                 : p->backoff_ms * 2;
+  }
+  p->gateway_up = false;
+  p->next_attempt_ms = now + p->backoff_ms;
+  free(p->down_reason);
+  p->down_reason = strdup(reason);
+  char why[512];
+  snprintf(why, sizeof why, "gateway %s (%s:%d) is unavailable: %s", p->name, p->host,
+           p->opts.gateway.port, reason);
+  fail_queue_locked(p, HB_ERR_UNAVAILABLE, why);
+  pthread_cond_broadcast(&p->wake); /* idle workers recompute when to try again */
+}
+
+static void mark_up_locked(pool *p) {
+  if (!p->gateway_up)
+    log_info("gateway %s (%s:%d) is up", p->name, p->host, p->opts.gateway.port);
+  p->gateway_up = true;
+  p->backoff_ms = p->opts.reconnect_min_ms;
+  pthread_cond_broadcast(&p->wake);
+}
+
+/* Opens the worker's connection (lock not held). Returns 0, or -1 with err set. */
+static int connect_worker(worker *w, hb_error *err) {
+  pool *p = w->pool;
+  w->conn = hbc_connect(&p->opts.gateway, err);
+  pthread_mutex_lock(&p->lock);
+  w->connected = w->conn != NULL;
+  if (w->conn == NULL) {
+    mark_down_locked(p, err->message != NULL ? err->message : "connect failed");
+  } else {
+    p->counters.reconnects++;
+    mark_up_locked(p);
+  }
+  pthread_mutex_unlock(&p->lock);
+  w->last_used_ms = now_ms();
+  return w->conn != NULL ? 0 : -1;
+}
+
+static void drop_connection(worker *w, const char *why) {
+  log_info("gateway %s: closing a connection: %s", w->pool->name, why);
+  hbc_close(w->conn);
+  w->conn = NULL;
+  pthread_mutex_lock(&w->pool->lock);
+  w->connected = false;
+  pthread_mutex_unlock(&w->pool->lock);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Workers. */
+
+/* Runs one job on this worker's connection, reconnecting and retrying as the job allows. */
+static void run_job(worker *w, pool_job *job) {
+  pool *p = w->pool;
+  if (w->conn != NULL && now_ms() - w->last_used_ms >= p->opts.idle_refresh_ms) {
+    /* The gateway drops sockets idle for 60 s without telling us: do not find out mid-call. */
+    drop_connection(w, "idle refresh");
+    pthread_mutex_lock(&p->lock);
+    p->counters.refreshes++;
+    pthread_mutex_unlock(&p->lock);
+  }
+  for (;;) {
+    bool fresh = w->conn == NULL;
+    if (fresh && connect_worker(w, &job->err) < 0) {
+      char *msg = job->err.message;
+      job->err.message = NULL;
+      hb_error_set(&job->err, HB_ERR_UNAVAILABLE, "gateway %s (%s:%d) is unavailable: %s",
+                   p->name, p->host, p->opts.gateway.port, msg != NULL ? msg : "");
+      free(msg);
+      return;
+    }
+    int rc = job->work(w->conn, job);
+    w->last_used_ms = now_ms();
+    if (rc == 0 || !hb_error_breaks_connection(job->err.code))
+      return;
+    bool stale = !fresh && job->err.code == HB_ERR_TRANSPORT;
+    drop_connection(w, job->err.message != NULL ? job->err.message : "error");
+    if (!stale || job->retry != POOL_RETRY_ON_STALE || job->retries > 0)
+      return;
+    /* A pooled connection was dead before the call reached HBase: safe for reads only. */
+    job->retries++;
+    hb_error_clear(&job->err);
+    pthread_mutex_lock(&p->lock);
+    p->counters.retries++;
+    pthread_mutex_unlock(&p->lock);
+  }
+}
+
+/* While the gateway is down, one worker at a time tries to connect when the backoff allows.
+ * Called with the lock held; returns with it held. */
+static void probe_locked(worker *w) {
+  pool *p = w->pool;
+  p->probing = true;
+  pthread_mutex_unlock(&p->lock);
+  hb_error err = HB_ERROR_INIT;
+  if (w->conn != NULL) /* made before the gateway went down: no proof it is back */
+    drop_connection(w, "gateway was down");
+  connect_worker(w, &err);
+  hb_error_clear(&err);
+  pthread_mutex_lock(&p->lock);
+  p->probing = false;
+}
+
+static void wait_locked(pool *p, int64_t until_ms) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  int64_t left = until_ms - now_ms();
+  if (left <= 0)
+    return;
+  ts.tv_sec += left / 1000;
+  ts.tv_nsec += (left % 1000) * 1000000;
+  if (ts.tv_nsec >= 1000000000) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000;
+  }
+  pthread_cond_timedwait(&p->wake, &p->lock, &ts);
+}
+
+static void *worker_main(void *arg) {
+  worker *w = arg;
+  pool *p = w->pool;
+  hb_error err = HB_ERROR_INIT;
+  if (!p->opts.lazy_connect)
+    connect_worker(w, &err);
+  hb_error_clear(&err);
+  pthread_mutex_lock(&p->lock);
+  while (!p->stopping) {
+    if (!p->gateway_up && !p->probing && now_ms() >= p->next_attempt_ms) {
+      probe_locked(w);
+      continue;
+    }
+    pool_job *job = p->gateway_up ? TAILQ_FIRST(&p->queue) : NULL;
+    if (job == NULL) {
+      bool await_probe = p->gateway_up || p->probing;
+      wait_locked(p, await_probe ? now_ms() + 1000 : p->next_attempt_ms);
+      continue;
+    }
+    TAILQ_REMOVE(&p->queue, job, link);
+    p->waiting--;
+    w->busy = true;
+    pthread_mutex_unlock(&p->lock);
+    run_job(w, job);
+    pthread_mutex_lock(&p->lock);
+    w->busy = false;
+    finish_locked(p, job);
+  }
+  pthread_mutex_unlock(&p->lock);
+  return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The loop thread's side. */
+
+pool *pool_new(struct event_base *base, const pool_options *opts, hb_error *err) {
+  if (opts->size < 1)
+    return hb_error_set(err, HB_ERR_INVALID, "pool size must be at least 1"), NULL;
+  pool *p = calloc(1, sizeof *p);
+  p->opts = *opts;
+  p->name = strdup(opts->name != NULL ? opts->name : "main");
+  p->host = strdup(opts->gateway.host);
+  p->opts.name = p->name;
+  p->opts.gateway.host = p->host;
+  p->completion_ev = event_new(base, -1, 0, run_completions, p);
+  pthread_mutex_init(&p->lock, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&p->wake, &ca);
+  pthread_condattr_destroy(&ca);
+  TAILQ_INIT(&p->queue);
+  TAILQ_INIT(&p->done);
+  /* Optimistic until a connection attempt says otherwise, so the first requests are tried. */
+  p->gateway_up = true;
+  p->backoff_ms = opts->reconnect_min_ms;
+  hbc_init();
+  p->workers = calloc((size_t)opts->size, sizeof *p->workers);
+  for (int i = 0; i < opts->size; i++) {
+    p->workers[i].pool = p;
+    pthread_create(&p->workers[i].thread, NULL, worker_main, &p->workers[i]);
+  }
+  return p;
+}
+
+void pool_free(pool *p) {
+  if (p == NULL)
+    return;
+  pthread_mutex_lock(&p->lock);
+  p->stopping = true;
+  pthread_cond_broadcast(&p->wake);
+  pthread_mutex_unlock(&p->lock);
+  for (int i = 0; i < p->opts.size; i++) {
+    pthread_join(p->workers[i].thread, NULL);
+    hbc_close(p->workers[i].conn);
+  }
+  pthread_mutex_lock(&p->lock);
+  fail_queue_locked(p, HB_ERR_UNAVAILABLE, "the daemon is shutting down");
+  pthread_mutex_unlock(&p->lock);
+  run_completions(-1, 0, p);
+  event_free(p->completion_ev);
+  pthread_mutex_destroy(&p->lock);
+  pthread_cond_destroy(&p->wake);
+  free(p->down_reason);
+  free(p->workers);
+  free(p->name);
+  free(p->host);
+  free(p);
+}
+
+int pool_submit(pool *p, pool_job *job, hb_error *err) {
+  hb_error_clear(&job->err);
+  job->retries = 0;
+  job->deadline_ms = now_ms() + p->opts.queue_timeout_ms;
+  pthread_mutex_lock(&p->lock);
+  int rc = 0;
+  if (!p->gateway_up) {
+    rc = hb_error_set(err, HB_ERR_UNAVAILABLE, "gateway %s (%s:%d) is unavailable: %s", p->name,
+                      p->host, p->opts.gateway.port, p->down_reason ? p->down_reason : "down");
+  } else if (p->waiting >= p->opts.max_queue) {
+    rc = hb_error_set(err, HB_ERR_OVERLOADED,
+                      "%d requests already wait for a connection to gateway %s", p->waiting,
+                      p->name);
+  } else {
+    TAILQ_INSERT_TAIL(&p->queue, job, link);
+    p->waiting++;
+    pthread_cond_signal(&p->wake);
+  }
+  pthread_mutex_unlock(&p->lock);
+  return rc;
+}
+
+void pool_expire(pool *p) {
+  int64_t now = now_ms();
+  pthread_mutex_lock(&p->lock);
+  pool_job *job, *next;
+  for (job = TAILQ_FIRST(&p->queue); job != NULL; job = next) {
+    next = TAILQ_NEXT(job, link);
+    if (job->deadline_ms > now)
+      continue;
+    TAILQ_REMOVE(&p->queue, job, link);
+    p->waiting--;
+    hb_error_set(&job->err, HB_ERR_QUEUE_TIMEOUT,
+                 "no connection to gateway %s became free within %d ms", p->name,
+                 p->opts.queue_timeout_ms);
+    finish_locked(p, job);
+  }
+  pthread_mutex_unlock(&p->lock);
+}
+
+void pool_get_stats(pool *p, pool_stats *out) {
+  pthread_mutex_lock(&p->lock);
+  *out = p->counters;
+  out->size = p->opts.size;
+  out->waiting = p->waiting;
+  out->gateway_up = p->gateway_up;
+  out->busy = out->idle = out->broken = 0;
+  for (int i = 0; i < p->opts.size; i++) {
+    worker *w = &p->workers[i];
+    if (w->busy)
+      out->busy++;
+    else if (!w->connected)
+      out->broken++;
+    else
+      out->idle++;
+  }
+  pthread_mutex_unlock(&p->lock);
+}

@@ -1,0 +1,72 @@
+/* pool: one gateway's connections: worker threads, each owning one Thrift connection, run jobs
+ * off the event loop and hand completions back to it. */
+#ifndef HBPOOL_POOL_H
+#define HBPOOL_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "error.h"
+#include "hbase_client.h"
+
+struct event_base;
+
+typedef struct pool_options {
+  const char *name;          /* the gateway's name, for logs and stats */
+  hbc_options gateway;       /* where and how to connect; call_timeout_ms bounds each call */
+  int size;                  /* connections (and worker threads) */
+  bool lazy_connect;         /* false: connect all at start */
+  int queue_timeout_ms;      /* a job waiting longer for a connection fails */
+  int max_queue;             /* jobs waiting at most; more are refused */
+  int idle_refresh_ms;       /* reconnect a connection idle this long before using it */
+  int reconnect_min_ms;      /* backoff between connection attempts while the gateway is down */
+  int reconnect_max_ms;
+} pool_options;
+
+typedef struct pool pool;
+typedef struct pool_job pool_job;
+
+/* Runs on a worker thread with a usable connection; returns 0, or -1 with job->err set. */
+typedef int (*pool_work_fn)(hbc_conn *conn, pool_job *job);
+/* Runs on the loop thread once the job has succeeded or failed (job->err says which). */
+typedef void (*pool_done_fn)(pool_job *job);
+
+typedef enum pool_retry {
+  POOL_RETRY_NEVER,    /* writes: a call that reached the gateway is never sent twice */
+  POOL_RETRY_ON_STALE, /* reads: once more on a fresh connection if a pooled one was dead */
+} pool_retry;
+
+struct pool_job {
+  pool_work_fn work;
+  pool_done_fn done;
+  void *ctx;             /* the submitter's */
+  pool_retry retry;
+  hb_error err;          /* HB_OK, or why the job failed */
+  int retries;           /* how often it was retried (0 or 1) */
+  /* private to the pool */
+  int64_t deadline_ms;
+  TAILQ_ENTRY(pool_job) link;
+};
+
+typedef struct pool_stats {
+  int size, busy, idle, broken;  /* broken: workers without a connection */
+  int waiting;                   /* jobs queued for a connection */
+  bool gateway_up;
+  uint64_t jobs, failed, reconnects, retries, refreshes;
+} pool_stats;
+
+/* Needs evthread_use_pthreads() to have been called before base was created. */
+pool *pool_new(struct event_base *base, const pool_options *opts, hb_error *err);
+/* Stops the workers after their current calls; fails queued jobs (their done runs). */
+void pool_free(pool *p);
+
+/* Queues a job (loop thread). Returns -1 with err set, without calling done, when the gateway is
+ * known to be down or the queue is full: nothing was sent. */
+int pool_submit(pool *p, pool_job *job, hb_error *err);
+/* Fails queued jobs whose wait passed queue_timeout_ms; the daemon's janitor calls it. */
+void pool_expire(pool *p);
+void pool_get_stats(pool *p, pool_stats *out);
+
+#endif
