@@ -11,6 +11,7 @@ top_builddir=$(cd -- "${top_builddir:-$script_dir/..}" && pwd -P)
 readonly hbase_local=$top_srcdir/tests/hbase/hbase-local.sh
 readonly test_prog=$top_builddir/tests/test_hbase
 readonly pool_prog=$top_builddir/tests/test_pool
+readonly daemon_prog=$top_builddir/tests/test_daemon
 # The third gateway drops idle connections after this long, for the pool's stale-socket tests.
 readonly idle_timeout_ms=2000
 run_dir=""
@@ -84,14 +85,15 @@ start_gateway() {
   printf '%s\n' "$out"
 }
 
-# run_all ENV_MAIN: test_hbase on the buffered+binary and framed+compact gateways, then test_pool
-# on a gateway with a short idle timeout; fails if any run failed.
+# run_all ENV_MAIN: test_hbase on the buffered+binary and framed+compact gateways, test_daemon on
+# the first, then test_pool on a gateway with a short idle timeout; fails if any run failed.
 run_all() {
   local env_main=$1 env_fc env_idle rc=0
   env_fc=$(start_gateway fc --framed --compact) || return 1
   env_idle=$(start_gateway idle --idle-timeout-ms "$idle_timeout_ms") || return 1
   (load_env "$env_main" && export HBPOOL_TEST_GATEWAY_NAME=main && run_tests) || rc=1
   (load_env "$env_fc" && export HBPOOL_TEST_GATEWAY_NAME=fc && run_tests) || rc=1
+  (load_env "$env_main" && export HBPOOL_TEST_GATEWAY_NAME=main && run_tests "$daemon_prog") || rc=1
   (load_env "$env_idle" && export HBPOOL_TEST_GATEWAY_NAME=idle \
      HBPOOL_TEST_IDLE_TIMEOUT_MS=$idle_timeout_ms && run_tests "$pool_prog") || rc=1
   return "$rc"
@@ -99,12 +101,16 @@ run_all() {
 
 main() {
   local rc=0 start env_main
-  [[ -x $test_prog && -x $pool_prog ]] || { log "$test_prog or $pool_prog is not built"; exit 2; }
+  local prog
+  for prog in "$test_prog" "$pool_prog" "$daemon_prog"; do
+    [[ -x $prog ]] || { log "$prog is not built"; exit 2; }
+  done
   export HBPOOL_HBASE_SCRIPT=${HBPOOL_HBASE_SCRIPT:-$hbase_local}
   if [[ -n ${HBPOOL_TEST_THRIFT_PORT:-} ]]; then
     # A gateway of the developer's: its idle timeout is the gateway default unless told.
     export HBPOOL_TEST_GATEWAY_NAME=${HBPOOL_TEST_GATEWAY_NAME:-main}
     run_tests || rc=$?
+    run_tests "$daemon_prog" || rc=$?
     run_tests "$pool_prog" || rc=$?
     exit "$rc"
   fi

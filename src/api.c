@@ -1,0 +1,839 @@
+/* api: hbpoold's JSON methods: each request's parameters are checked on the loop thread, its
+ * HBase calls run on a pooled connection, and its reply line is rendered on the worker, so that
+ * the loop thread never waits on HBase nor spends long on a large result. */
+#include "api.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "protocol.h"
+
+#define API_MAX_VERSIONS 2147483647
+
+typedef struct call call;
+
+typedef struct method {
+  const char *name;
+  int (*prepare)(call *k, proto_error *e);                  /* loop thread */
+  json_t *(*run)(hbc_conn *c, call *k, hb_error *herr);     /* worker; NULL: failed */
+  pool_retry retry;
+  const char *const *params;                                /* allowed besides "encoding" */
+} method;
+
+typedef struct method_stats {
+  uint64_t calls, errors;
+} method_stats;
+
+struct api {
+  pool *pool;
+  char *prefix;          /* "prefix" + separator, or "" */
+  int scan_max_rows;
+  api_stats_fn stats;
+  void *stats_arg;
+  int in_flight;
+  method_stats *counters; /* one per method, by index */
+};
+
+/* One request while it is being served. */
+struct call {
+  pool_job job;
+  api *api;
+  const method *m;
+  proto_request req;
+  proto_mem *mem;
+  proto_error err;       /* set when the method failed with something else than an hb_error */
+  char *line;            /* the reply, rendered on the worker */
+  api_reply_fn reply;
+  void *owner;
+  /* arguments */
+  char *table;
+  hbc_bytes row, column;
+  hbc_bytes *rows, *columns;
+  size_t nrows, ncolumns;
+  int64_t timestamp;     /* HBC_LATEST when absent */
+  int64_t number;        /* versions, counter value */
+  bool include_timestamp, wal, flag;
+  hbc_mutation *mutations;
+  size_t nmutations;
+  hbc_family *families;
+  size_t nfamilies;
+};
+
+/* ---------------------------------------------------------------------------------------------
+ * Results. */
+
+/* A value, or [value, timestamp] with include_timestamp. */
+/* Result rendering fails only on bytes the request's encoding cannot carry: NULL with k->err set
+ * (the HBase call itself went well, so the connection stays). */
+static json_t *cell_json(call *k, const hbc_cell *cell, const char *what) {
+  json_t *v = proto_bytes_to_json(cell->value, k->req.encoding, what, &k->err);
+  if (v == NULL || !k->include_timestamp)
+    return v;
+  return json_pack("[oI]", v, (json_int_t)cell->timestamp);
+}
+
+/* Names the cell for an encoding error: "row 'r1' column 'cf:a'", escaped, short. */
+static void cell_what(char *out, size_t n, hbc_bytes row, hbc_bytes col) {
+  char r[48], c[48];
+  size_t rl = row.len < 40 ? row.len : 40, cl = col.len < 40 ? col.len : 40;
+  for (size_t i = 0; i < rl; i++)
+    r[i] = row.data[i] >= 0x20 && row.data[i] < 0x7f ? (char)row.data[i] : '?';
+  for (size_t i = 0; i < cl; i++)
+    c[i] = col.data[i] >= 0x20 && col.data[i] < 0x7f ? (char)col.data[i] : '?';
+  r[rl] = c[cl] = '\0';
+  snprintf(out, n, "row '%s%s' column '%s%s'", r, row.len > 40 ? "..." : "", c,
+           col.len > 40 ? "..." : "");
+}
+
+/* A row as {column: value}. Fails (NULL, k->err set) on bytes the encoding cannot carry. */
+static json_t *row_json(call *k, const hbc_row *row) {
+  json_t *obj = json_object();
+  for (size_t i = 0; i < row->ncells; i++) {
+    const hbc_cell *cell = &row->cells[i];
+    char what[160], whatv[176];
+    cell_what(what, sizeof what, row->key, cell->column);
+    json_t *name = proto_bytes_to_json(cell->column, k->req.encoding, what, &k->err);
+    snprintf(whatv, sizeof whatv, "the value of %s", what);
+    json_t *v = name != NULL ? cell_json(k, cell, whatv) : NULL;
+    if (v == NULL) {
+      json_decref(name);
+      json_decref(obj);
+      return NULL;
+    }
+    json_object_setn_new_nocheck(obj, json_string_value(name), json_string_length(name), v);
+    json_decref(name);
+  }
+  return obj;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Parameters shared by many methods. */
+
+static int prepare_table(call *k, proto_error *e) {
+  const char *table = NULL;
+  bool use_prefix = true;
+  if (proto_param_string(&k->req, "table", true, &table, e) < 0 ||
+      proto_param_bool(&k->req, "use_prefix", false, &use_prefix, e) < 0)
+    return -1;
+  if (*table == '\0')
+    return proto_fail(e, PROTO_INVALID_PARAMS, "invalid params: \"table\" must not be empty");
+  const char *prefix = use_prefix ? k->api->prefix : "";
+  if (asprintf(&k->table, "%s%s", prefix, table) < 0)
+    return proto_fail(e, PROTO_INTERNAL_ERROR, "out of memory");
+  return 0;
+}
+
+static hbc_bytes table_bytes(const call *k) {
+  return hbc_str(k->table);
+}
+
+static int prepare_timestamp(call *k, proto_error *e) {
+  k->timestamp = HBC_LATEST;
+  return proto_param_int(&k->req, "timestamp", false, 0, INT64_MAX - 1, &k->timestamp, e);
+}
+
+static int prepare_read(call *k, proto_error *e) {
+  if (prepare_table(k, e) < 0 || prepare_timestamp(k, e) < 0 ||
+      proto_param_bool(&k->req, "include_timestamp", false, &k->include_timestamp, e) < 0)
+    return -1;
+  return proto_param_bytes_list(&k->req, "columns", false, &k->mem, &k->columns, &k->ncolumns, e);
+}
+
+/* "data": {column: value, ...} as put mutations (or appended values). */
+static int prepare_data(call *k, proto_error *e) {
+  json_t *data = json_object_get(k->req.params, "data");
+  if (!json_is_object(data) || json_object_size(data) == 0)
+    return proto_fail(e, PROTO_INVALID_PARAMS,
+                      "invalid params: \"data\" must be a non-empty object {column: value}");
+  k->nmutations = json_object_size(data);
+  k->mutations = proto_mem_alloc(&k->mem, k->nmutations * sizeof *k->mutations);
+  size_t i = 0;
+  const char *key;
+  size_t key_len;
+  json_t *value;
+  json_object_keylen_foreach(data, key, key_len, value) {
+    hbc_mutation *m = &k->mutations[i++];
+    char what[80];
+    snprintf(what, sizeof what, "data[\"%.40s\"]", key);
+    int rc = 0;
+    if (k->req.encoding == PROTO_UTF8) {
+      /* The key lives as long as the request; utf8 bytes are used in place. */
+      m->column = (hbc_bytes){(const uint8_t *)key, key_len};
+    } else {
+      json_t *name = json_stringn_nocheck(key, key_len); /* decoded into k->mem: may go */
+      rc = proto_json_to_bytes(name, k->req.encoding, "a column name in \"data\"", &k->mem,
+                               &m->column, e);
+      json_decref(name);
+    }
+    if (rc < 0 || proto_json_to_bytes(value, k->req.encoding, what, &k->mem, &m->value, e) < 0)
+      return -1;
+    m->is_delete = false;
+    m->wal = k->wal;
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Daemon methods, answered on the loop thread. */
+
+static const char *const NO_PARAMS[] = {NULL};
+static const char *const TABLE_PARAMS[] = {"table", "use_prefix", NULL};
+
+/* ---------------------------------------------------------------------------------------------
+ * Table administration. */
+
+static json_t *run_tables(hbc_conn *c, call *k, hb_error *herr) {
+  hbc_result res = HBC_RESULT_INIT;
+  if (hbc_table_names(c, &res, herr) < 0)
+    return NULL;
+  json_t *list = json_array();
+  size_t plen = k->flag ? strlen(k->api->prefix) : 0;
+  for (size_t i = 0; i < res.nnames; i++) {
+    hbc_bytes name = res.names[i];
+    if (plen > 0 && (name.len < plen || memcmp(name.data, k->api->prefix, plen) != 0))
+      continue;
+    hbc_bytes shown = {name.data + plen, name.len - plen};
+    json_t *s = proto_bytes_to_json(shown, PROTO_UTF8, "a table name", &k->err);
+    if (s == NULL) {
+      json_decref(list);
+      hbc_result_free(&res);
+      return NULL;
+    }
+    json_array_append_new(list, s);
+  }
+  hbc_result_free(&res);
+  return list;
+}
+
+static int prepare_tables(call *k, proto_error *e) {
+  k->flag = true;
+  return proto_param_bool(&k->req, "use_prefix", false, &k->flag, e);
+}
+
+/* create_table's family options, in HappyBase's names. */
+static int prepare_family(hbc_family *f, const char *name, json_t *opts, proto_error *e) {
+  hbc_family_init(f, hbc_str(name));
+  if (json_is_null(opts))
+    return 0;
+  if (!json_is_object(opts))
+    return proto_fail(e, PROTO_INVALID_PARAMS,
+                      "invalid params: \"families\".\"%.40s\" must be an object of options", name);
+  const char *key;
+  json_t *v;
+  json_object_foreach(opts, key, v) {
+    bool is_int = json_is_integer(v), is_bool = json_is_boolean(v), is_str = json_is_string(v);
+    json_int_t n = is_int ? json_integer_value(v) : 0;
+    if (strcmp(key, "max_versions") == 0 && is_int && n >= 1 && n <= INT32_MAX)
+      f->max_versions = (int32_t)n;
+    else if (strcmp(key, "compression") == 0 && is_str)
+      f->compression = json_string_value(v);
+    else if (strcmp(key, "in_memory") == 0 && is_bool)
+      f->in_memory = json_is_true(v);
+    else if (strcmp(key, "bloom_filter_type") == 0 && is_str)
+      f->bloom_filter_type = json_string_value(v);
+    else if (strcmp(key, "bloom_filter_vector_size") == 0 && is_int && n >= 0 && n <= INT32_MAX)
+      f->bloom_filter_vector_size = (int32_t)n;
+    else if (strcmp(key, "bloom_filter_nb_hashes") == 0 && is_int && n >= 0 && n <= INT32_MAX)
+      f->bloom_filter_nb_hashes = (int32_t)n;
+    else if (strcmp(key, "block_cache_enabled") == 0 && is_bool)
+      f->block_cache_enabled = json_is_true(v);
+    else if (strcmp(key, "time_to_live") == 0 && is_int && n >= -1 && n <= INT32_MAX)
+      f->time_to_live = (int32_t)n;
+    else
+      return proto_fail(e, PROTO_INVALID_PARAMS,
+                        "invalid params: option \"%.40s\" of family \"%.40s\" is unknown or has "
+                        "the wrong type (see docs/protocol.md, create_table)", key, name);
+  }
+  return 0;
+}
+
+static int prepare_create_table(call *k, proto_error *e) {
+  if (prepare_table(k, e) < 0)
+    return -1;
+  json_t *fams = json_object_get(k->req.params, "families");
+  if (!json_is_object(fams) || json_object_size(fams) == 0)
+    return proto_fail(e, PROTO_INVALID_PARAMS,
+                      "invalid params: \"families\" must be a non-empty object {name: options}");
+  k->nfamilies = json_object_size(fams);
+  k->families = proto_mem_alloc(&k->mem, k->nfamilies * sizeof *k->families);
+  size_t i = 0;
+  const char *name;
+  json_t *opts;
+  json_object_foreach(fams, name, opts) {
+    if (prepare_family(&k->families[i++], name, opts, e) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+static json_t *run_create_table(hbc_conn *c, call *k, hb_error *herr) {
+  if (hbc_create_table(c, table_bytes(k), k->families, k->nfamilies, herr) < 0)
+    return NULL;
+  return json_null();
+}
+
+static int prepare_delete_table(call *k, proto_error *e) {
+  if (prepare_table(k, e) < 0)
+    return -1;
+  return proto_param_bool(&k->req, "disable", false, &k->flag, e);
+}
+
+static json_t *run_delete_table(hbc_conn *c, call *k, hb_error *herr) {
+  bool enabled = false;
+  if (k->flag && hbc_is_table_enabled(c, table_bytes(k), &enabled, herr) < 0)
+    return NULL;
+  if (enabled && hbc_disable_table(c, table_bytes(k), herr) < 0)
+    return NULL;
+  if (hbc_delete_table(c, table_bytes(k), herr) < 0)
+    return NULL;
+  return json_null();
+}
+
+static json_t *run_enable_table(hbc_conn *c, call *k, hb_error *herr) {
+  return hbc_enable_table(c, table_bytes(k), herr) < 0 ? NULL : json_null();
+}
+
+static json_t *run_disable_table(hbc_conn *c, call *k, hb_error *herr) {
+  return hbc_disable_table(c, table_bytes(k), herr) < 0 ? NULL : json_null();
+}
+
+static json_t *run_is_table_enabled(hbc_conn *c, call *k, hb_error *herr) {
+  bool on = false;
+  return hbc_is_table_enabled(c, table_bytes(k), &on, herr) < 0 ? NULL : json_boolean(on);
+}
+
+static int prepare_compact_table(call *k, proto_error *e) {
+  if (prepare_table(k, e) < 0)
+    return -1;
+  return proto_param_bool(&k->req, "major", false, &k->flag, e);
+}
+
+static json_t *run_compact_table(hbc_conn *c, call *k, hb_error *herr) {
+  return hbc_compact(c, table_bytes(k), k->flag, herr) < 0 ? NULL : json_null();
+}
+
+static json_t *run_families(hbc_conn *c, call *k, hb_error *herr) {
+  hbc_result res = HBC_RESULT_INIT;
+  if (hbc_column_descriptors(c, table_bytes(k), &res, herr) < 0)
+    return NULL;
+  json_t *out = json_object();
+  for (size_t i = 0; i < res.nfamilies; i++) {
+    const hbc_family *f = &res.families[i];
+    size_t flen = f->name.len > 0 && f->name.data[f->name.len - 1] == ':' ? f->name.len - 1
+                                                                           : f->name.len;
+    json_t *desc = json_pack(
+      "{s:s%,s:i,s:s,s:b,s:s,s:i,s:i,s:b,s:i}", "name", (const char *)f->name.data, f->name.len,
+      "max_versions", f->max_versions, "compression", f->compression, "in_memory", f->in_memory,
+      "bloom_filter_type", f->bloom_filter_type, "bloom_filter_vector_size",
+      f->bloom_filter_vector_size, "bloom_filter_nb_hashes", f->bloom_filter_nb_hashes,
+      "block_cache_enabled", f->block_cache_enabled, "time_to_live", f->time_to_live);
+    if (desc == NULL) {
+      proto_fail(&k->err, PROTO_ENCODING_ERROR, "a family name of table '%s' is not UTF-8",
+                 k->table);
+      json_decref(out);
+      hbc_result_free(&res);
+      return NULL;
+    }
+    json_object_setn_new(out, (const char *)f->name.data, flen, desc);
+  }
+  hbc_result_free(&res);
+  return out;
+}
+
+static json_t *run_regions(hbc_conn *c, call *k, hb_error *herr) {
+  hbc_result res = HBC_RESULT_INIT;
+  if (hbc_table_regions(c, table_bytes(k), &res, herr) < 0)
+    return NULL;
+  json_t *out = json_array();
+  for (size_t i = 0; i < res.nregions && out != NULL; i++) {
+    const hbc_region *r = &res.regions[i];
+    json_t *start = proto_bytes_to_json(r->start_key, k->req.encoding, "a region start key", &k->err);
+    json_t *end = proto_bytes_to_json(r->end_key, k->req.encoding, "a region end key", &k->err);
+    json_t *name = proto_bytes_to_json(r->name, k->req.encoding, "a region name", &k->err);
+    json_t *server = proto_bytes_to_json(r->server_name, PROTO_UTF8, "a server name", &k->err);
+    if (start == NULL || end == NULL || name == NULL || server == NULL) {
+      json_decref(start);
+      json_decref(end);
+      json_decref(name);
+      json_decref(server);
+      json_decref(out);
+      out = NULL;
+      break;
+    }
+    json_array_append_new(out, json_pack("{s:o,s:o,s:I,s:o,s:i,s:o,s:i}", "start_key", start,
+                                         "end_key", end, "id", (json_int_t)r->id, "name", name,
+                                         "version", r->version, "server_name", server, "port",
+                                         r->port));
+  }
+  hbc_result_free(&res);
+  return out;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Reads. */
+
+static int prepare_row(call *k, proto_error *e) {
+  if (prepare_read(k, e) < 0)
+    return -1;
+  return proto_param_bytes(&k->req, "row", true, &k->mem, &k->row, e);
+}
+
+static json_t *run_row(hbc_conn *c, call *k, hb_error *herr) {
+  hbc_result res = HBC_RESULT_INIT;
+  if (hbc_get_rows(c, table_bytes(k), &k->row, 1, k->columns, k->ncolumns, k->timestamp, &res,
+                   herr) < 0)
+    return NULL;
+  json_t *out = res.nrows > 0 ? row_json(k, &res.rows[0]) : json_object();
+  hbc_result_free(&res);
+  return out;
+}
+
+static int prepare_rows(call *k, proto_error *e) {
+  if (prepare_read(k, e) < 0)
+    return -1;
+  return proto_param_bytes_list(&k->req, "rows", true, &k->mem, &k->rows, &k->nrows, e);
+}
+
+/* Family names (without ':') as columns: the whole of every family. */
+static int all_families(hbc_conn *c, call *k, hbc_result *fams, hb_error *herr) {
+  if (hbc_column_descriptors(c, table_bytes(k), fams, herr) < 0)
+    return -1;
+  k->ncolumns = fams->nfamilies;
+  k->columns = calloc(fams->nfamilies ? fams->nfamilies : 1, sizeof *k->columns);
+  for (size_t i = 0; i < fams->nfamilies; i++) {
+    hbc_bytes n = fams->families[i].name;
+    k->columns[i] = (hbc_bytes){n.data, n.len > 0 && n.data[n.len - 1] == ':' ? n.len - 1 : n.len};
+  }
+  return 0;
+}
+
+static json_t *run_rows(hbc_conn *c, call *k, hb_error *herr) {
+  hbc_result fams = HBC_RESULT_INIT, res = HBC_RESULT_INIT;
+  hbc_bytes *given = k->columns;
+  size_t ngiven = k->ncolumns;
+  /* The gateway ignores the timestamp of getRowsWithColumnsTs without columns (as HappyBase
+   * found): name every family instead. */
+  if (k->timestamp != HBC_LATEST && ngiven == 0 && all_families(c, k, &fams, herr) < 0)
+    return NULL;
+  int rc = hbc_get_rows(c, table_bytes(k), k->rows, k->nrows, k->columns, k->ncolumns,
+                        k->timestamp, &res, herr);
+  if (k->columns != given) {
+    free(k->columns);
+    k->columns = given;
+    k->ncolumns = ngiven;
+  }
+  hbc_result_free(&fams);
+  if (rc < 0)
+    return NULL;
+  json_t *out = json_array();
+  for (size_t i = 0; i < res.nrows && out != NULL; i++) {
+    json_t *key = proto_bytes_to_json(res.rows[i].key, k->req.encoding, "a row key", &k->err);
+    json_t *row = key != NULL ? row_json(k, &res.rows[i]) : NULL;
+    if (row == NULL) {
+      json_decref(key);
+      json_decref(out);
+      out = NULL;
+      break;
+    }
+    json_array_append_new(out, json_pack("[oo]", key, row));
+  }
+  hbc_result_free(&res);
+  return out;
+}
+
+static int prepare_cells(call *k, proto_error *e) {
+  if (prepare_table(k, e) < 0 || prepare_timestamp(k, e) < 0 ||
+      proto_param_bool(&k->req, "include_timestamp", false, &k->include_timestamp, e) < 0 ||
+      proto_param_bytes(&k->req, "row", true, &k->mem, &k->row, e) < 0 ||
+      proto_param_bytes(&k->req, "column", true, &k->mem, &k->column, e) < 0)
+    return -1;
+  k->number = API_MAX_VERSIONS;
+  return proto_param_int(&k->req, "versions", false, 1, API_MAX_VERSIONS, &k->number, e);
+}
+
+static json_t *run_cells(hbc_conn *c, call *k, hb_error *herr) {
+  hbc_result res = HBC_RESULT_INIT;
+  if (hbc_get_versions(c, table_bytes(k), k->row, k->column, k->timestamp, (int32_t)k->number,
+                       &res, herr) < 0)
+    return NULL;
+  json_t *out = json_array();
+  char what[160], whatv[176];
+  cell_what(what, sizeof what, k->row, k->column);
+  snprintf(whatv, sizeof whatv, "a value of %s", what);
+  for (size_t i = 0; i < res.ncells && out != NULL; i++) {
+    json_t *v = cell_json(k, &res.cells[i], whatv);
+    if (v == NULL) {
+      json_decref(out);
+      out = NULL;
+      break;
+    }
+    json_array_append_new(out, v);
+  }
+  hbc_result_free(&res);
+  return out;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Writes. */
+
+static int prepare_write(call *k, proto_error *e) {
+  k->wal = true;
+  if (prepare_table(k, e) < 0 || prepare_timestamp(k, e) < 0 ||
+      proto_param_bool(&k->req, "wal", false, &k->wal, e) < 0)
+    return -1;
+  return proto_param_bytes(&k->req, "row", true, &k->mem, &k->row, e);
+}
+
+static int prepare_put(call *k, proto_error *e) {
+  if (prepare_write(k, e) < 0)
+    return -1;
+  return prepare_data(k, e);
+}
+
+static json_t *run_mutations(hbc_conn *c, call *k, hb_error *herr) {
+  hbc_row_mutations rm = {.row = k->row, .mutations = k->mutations, .nmutations = k->nmutations};
+  return hbc_mutate_rows(c, table_bytes(k), &rm, 1, k->timestamp, herr) < 0 ? NULL : json_null();
+}
+
+static int prepare_delete(call *k, proto_error *e) {
+  if (prepare_write(k, e) < 0 ||
+      proto_param_bytes_list(&k->req, "columns", false, &k->mem, &k->columns, &k->ncolumns, e) < 0)
+    return -1;
+  if (json_object_get(k->req.params, "columns") != NULL && k->ncolumns == 0)
+    return proto_fail(e, PROTO_INVALID_PARAMS,
+                      "invalid params: \"columns\" is empty; leave it out to delete the whole row");
+  return 0;
+}
+
+/* Deletes columns, or the whole row as one family delete per family (not deleteAllRow: that is
+ * what HappyBase does, and it honours the timestamp). */
+static json_t *run_delete(hbc_conn *c, call *k, hb_error *herr) {
+  hbc_result fams = HBC_RESULT_INIT;
+  bool whole_row = k->ncolumns == 0;
+  if (whole_row && all_families(c, k, &fams, herr) < 0)
+    return NULL;
+  hbc_mutation *m = calloc(k->ncolumns ? k->ncolumns : 1, sizeof *m);
+  for (size_t i = 0; i < k->ncolumns; i++)
+    m[i] = (hbc_mutation){.is_delete = true, .column = k->columns[i], .wal = k->wal};
+  hbc_row_mutations rm = {.row = k->row, .mutations = m, .nmutations = k->ncolumns};
+  int rc = hbc_mutate_rows(c, table_bytes(k), &rm, 1, k->timestamp, herr);
+  free(m);
+  if (whole_row) {
+    free(k->columns);
+    k->columns = NULL;
+    k->ncolumns = 0;
+  }
+  hbc_result_free(&fams);
+  return rc < 0 ? NULL : json_null();
+}
+
+static int prepare_counter(call *k, proto_error *e) {
+  if (prepare_table(k, e) < 0 ||
+      proto_param_bytes(&k->req, "row", true, &k->mem, &k->row, e) < 0 ||
+      proto_param_bytes(&k->req, "column", true, &k->mem, &k->column, e) < 0)
+    return -1;
+  return 0;
+}
+
+static int prepare_counter_step(call *k, proto_error *e) {
+  k->number = 1;
+  if (prepare_counter(k, e) < 0 ||
+      proto_param_int(&k->req, "value", false, INT64_MIN + 1, INT64_MAX, &k->number, e) < 0)
+    return -1;
+  if (strcmp(k->m->name, "counter_dec") == 0)
+    k->number = -k->number;
+  return 0;
+}
+
+static int prepare_counter_get(call *k, proto_error *e) {
+  k->number = 0; /* atomicIncrement by 0 reads the counter (and creates it as 0), as HappyBase */
+  return prepare_counter(k, e);
+}
+
+static json_t *run_counter_inc(hbc_conn *c, call *k, hb_error *herr) {
+  int64_t v = 0;
+  if (hbc_atomic_increment(c, table_bytes(k), k->row, k->column, k->number, &v, herr) < 0)
+    return NULL;
+  return json_integer(v);
+}
+
+static int prepare_counter_set(call *k, proto_error *e) {
+  k->wal = true;
+  if (prepare_counter(k, e) < 0 ||
+      proto_param_int(&k->req, "value", true, INT64_MIN, INT64_MAX, &k->number, e) < 0)
+    return -1;
+  /* Counters are 8-byte big-endian signed integers. */
+  uint8_t *packed = proto_mem_alloc(&k->mem, 8);
+  for (int i = 0; i < 8; i++)
+    packed[i] = (uint8_t)((uint64_t)k->number >> (56 - 8 * i));
+  k->mutations = proto_mem_alloc(&k->mem, sizeof *k->mutations);
+  k->mutations[0] = (hbc_mutation){.column = k->column, .value = {packed, 8}, .wal = true};
+  k->nmutations = 1;
+  k->timestamp = HBC_LATEST;
+  return 0;
+}
+
+static int prepare_append(call *k, proto_error *e) {
+  if (prepare_table(k, e) < 0 ||
+      proto_param_bool(&k->req, "include_timestamp", false, &k->include_timestamp, e) < 0 ||
+      proto_param_bytes(&k->req, "row", true, &k->mem, &k->row, e) < 0)
+    return -1;
+  return prepare_data(k, e);
+}
+
+static int compare_columns(const void *a, const void *b) {
+  hbc_bytes x = ((const hbc_mutation *)a)->column, y = ((const hbc_mutation *)b)->column;
+  const uint8_t *cx = memchr(x.data, ':', x.len), *cy = memchr(y.data, ':', y.len);
+  size_t fx = cx ? (size_t)(cx - x.data) : x.len, fy = cy ? (size_t)(cy - y.data) : y.len;
+  size_t n = fx < fy ? fx : fy;
+  int d = n ? memcmp(x.data, y.data, n) : 0;
+  if (d != 0 || fx != fy)
+    return d != 0 ? d : (fx < fy ? -1 : 1);
+  size_t qx = x.len - fx, qy = y.len - fy;
+  n = qx < qy ? qx : qy;
+  d = n ? memcmp(x.data + fx, y.data + fy, n) : 0;
+  return d != 0 ? d : (qx < qy ? -1 : qx > qy);
+}
+
+/* The gateway returns the appended cells in HBase's column order, without their names. */
+static json_t *run_append(hbc_conn *c, call *k, hb_error *herr) {
+  qsort(k->mutations, k->nmutations, sizeof *k->mutations, compare_columns);
+  hbc_bytes *cols = calloc(k->nmutations, sizeof *cols), *vals = calloc(k->nmutations, sizeof *vals);
+  for (size_t i = 0; i < k->nmutations; i++) {
+    cols[i] = k->mutations[i].column;
+    vals[i] = k->mutations[i].value;
+  }
+  hbc_result res = HBC_RESULT_INIT;
+  int rc = hbc_append(c, table_bytes(k), k->row, cols, vals, k->nmutations, &res, herr);
+  free(cols);
+  free(vals);
+  if (rc < 0)
+    return NULL;
+  hbc_row row = {.key = k->row, .cells = res.cells, .ncells = res.ncells};
+  for (size_t i = 0; i < res.ncells && i < k->nmutations; i++)
+    res.cells[i].column = k->mutations[i].column;
+  if (res.ncells > k->nmutations)
+    row.ncells = k->nmutations;
+  json_t *out = row_json(k, &row);
+  hbc_result_free(&res);
+  return out;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The method table. */
+
+static const char *const READ_PARAMS[] = {"table", "use_prefix", "row", "columns", "timestamp",
+                                          "include_timestamp", NULL};
+static const char *const ROWS_PARAMS[] = {"table", "use_prefix", "rows", "columns", "timestamp",
+                                          "include_timestamp", NULL};
+static const char *const CELLS_PARAMS[] = {"table", "use_prefix", "row", "column", "versions",
+                                           "timestamp", "include_timestamp", NULL};
+static const char *const PUT_PARAMS[] = {"table", "use_prefix", "row", "data", "timestamp", "wal",
+                                         NULL};
+static const char *const DELETE_PARAMS[] = {"table", "use_prefix", "row", "columns", "timestamp",
+                                            "wal", NULL};
+static const char *const COUNTER_PARAMS[] = {"table", "use_prefix", "row", "column", "value", NULL};
+static const char *const APPEND_PARAMS[] = {"table", "use_prefix", "row", "data",
+                                            "include_timestamp", NULL};
+static const char *const TABLES_PARAMS[] = {"use_prefix", NULL};
+static const char *const CREATE_PARAMS[] = {"table", "use_prefix", "families", NULL};
+static const char *const DELETE_TABLE_PARAMS[] = {"table", "use_prefix", "disable", NULL};
+static const char *const COMPACT_PARAMS[] = {"table", "use_prefix", "major", NULL};
+
+#define LOCAL NULL, NULL, POOL_RETRY_NEVER
+static const method METHODS[] = {
+  {"ping", LOCAL, NO_PARAMS},
+  {"version", LOCAL, NO_PARAMS},
+  {"stats", LOCAL, NO_PARAMS},
+  {"tables", prepare_tables, run_tables, POOL_RETRY_ON_STALE, TABLES_PARAMS},
+  {"create_table", prepare_create_table, run_create_table, POOL_RETRY_NEVER, CREATE_PARAMS},
+  {"delete_table", prepare_delete_table, run_delete_table, POOL_RETRY_NEVER, DELETE_TABLE_PARAMS},
+  {"enable_table", prepare_table, run_enable_table, POOL_RETRY_NEVER, TABLE_PARAMS},
+  {"disable_table", prepare_table, run_disable_table, POOL_RETRY_NEVER, TABLE_PARAMS},
+  {"is_table_enabled", prepare_table, run_is_table_enabled, POOL_RETRY_ON_STALE, TABLE_PARAMS},
+  {"compact_table", prepare_compact_table, run_compact_table, POOL_RETRY_NEVER, COMPACT_PARAMS},
+  {"families", prepare_table, run_families, POOL_RETRY_ON_STALE, TABLE_PARAMS},
+  {"regions", prepare_table, run_regions, POOL_RETRY_ON_STALE, TABLE_PARAMS},
+  {"row", prepare_row, run_row, POOL_RETRY_ON_STALE, READ_PARAMS},
+  {"rows", prepare_rows, run_rows, POOL_RETRY_ON_STALE, ROWS_PARAMS},
+  {"cells", prepare_cells, run_cells, POOL_RETRY_ON_STALE, CELLS_PARAMS},
+  {"put", prepare_put, run_mutations, POOL_RETRY_NEVER, PUT_PARAMS},
+  {"delete", prepare_delete, run_delete, POOL_RETRY_NEVER, DELETE_PARAMS},
+  {"counter_get", prepare_counter_get, run_counter_inc, POOL_RETRY_ON_STALE, COUNTER_PARAMS},
+  {"counter_set", prepare_counter_set, run_mutations, POOL_RETRY_NEVER, COUNTER_PARAMS},
+  {"counter_inc", prepare_counter_step, run_counter_inc, POOL_RETRY_NEVER, COUNTER_PARAMS},
+  {"counter_dec", prepare_counter_step, run_counter_inc, POOL_RETRY_NEVER, COUNTER_PARAMS},
+  {"append", prepare_append, run_append, POOL_RETRY_NEVER, APPEND_PARAMS},
+};
+#define NMETHODS (sizeof METHODS / sizeof METHODS[0])
+
+static const method *find_method(const char *name) {
+  for (size_t i = 0; i < NMETHODS; i++)
+    if (strcmp(METHODS[i].name, name) == 0)
+      return &METHODS[i];
+  return NULL;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Serving a call. */
+
+static void call_free(call *k) {
+  proto_request_clear(&k->req);
+  proto_mem_free(&k->mem);
+  proto_error_clear(&k->err);
+  hb_error_clear(&k->job.err);
+  free(k->table);
+  free(k->line);
+  free(k);
+}
+
+/* Sends the reply (loop thread) and forgets the call. */
+static void finish(call *k) {
+  api *a = k->api;
+  if (k->m != NULL) {
+    method_stats *ms = &a->counters[k->m - METHODS];
+    ms->calls++;
+    if (k->err.code != 0 || k->job.err.code != HB_OK)
+      ms->errors++;
+  }
+  char *line = NULL;
+  if (k->req.id != NULL) {
+    if (k->line != NULL) {
+      line = k->line;
+      k->line = NULL;
+    } else {
+      line = proto_error_line(k->req.id, &k->err);
+    }
+  }
+  k->reply(k->owner, line);
+  call_free(k);
+}
+
+/* Worker side: the HBase calls, and the reply rendered here, off the loop. */
+static int work(hbc_conn *c, pool_job *job) {
+  call *k = job->ctx;
+  proto_error_clear(&k->err);
+  free(k->line);
+  k->line = NULL;
+  json_t *result = k->m->run(c, k, &job->err);
+  if (result == NULL) {
+    if (job->err.code == HB_OK && k->err.code == 0)
+      proto_fail(&k->err, PROTO_INTERNAL_ERROR, "%s failed without a reason", k->m->name);
+    return job->err.code == HB_OK ? 0 : -1;
+  }
+  if (k->req.id != NULL)
+    k->line = proto_result_line(k->req.id, result);
+  else
+    json_decref(result);
+  return 0;
+}
+
+static void job_done(pool_job *job) {
+  call *k = job->ctx;
+  k->api->in_flight--;
+  if (job->err.code != HB_OK && k->err.code == 0)
+    proto_fail_hb(&k->err, &job->err, true);
+  finish(k);
+}
+
+static json_t *stats_json(api *a) {
+  pool_stats ps;
+  pool_get_stats(a->pool, &ps);
+  json_t *methods = json_object();
+  for (size_t i = 0; i < NMETHODS; i++) {
+    if (a->counters[i].calls == 0)
+      continue;
+    json_object_set_new(methods, METHODS[i].name,
+                        json_pack("{s:I,s:I}", "calls", (json_int_t)a->counters[i].calls, "errors",
+                                  (json_int_t)a->counters[i].errors));
+  }
+  json_t *out = json_pack(
+    "{s:{s:i,s:i,s:i,s:i,s:i,s:b,s:I,s:I,s:I,s:I,s:I},s:i,s:o}", "pool", "size", ps.size, "busy",
+    ps.busy, "idle", ps.idle, "broken", ps.broken, "waiting", ps.waiting, "gateway_up",
+    ps.gateway_up, "jobs", (json_int_t)ps.jobs, "failed", (json_int_t)ps.failed, "reconnects",
+    (json_int_t)ps.reconnects, "retries", (json_int_t)ps.retries, "refreshes",
+    (json_int_t)ps.refreshes, "in_flight", a->in_flight, "methods", methods);
+  if (a->stats != NULL)
+    a->stats(a->stats_arg, out);
+  return out;
+}
+
+/* ping, version and stats need no gateway. */
+static void answer_locally(call *k) {
+  json_t *result;
+  if (strcmp(k->m->name, "ping") == 0)
+    result = json_string("pong");
+  else if (strcmp(k->m->name, "version") == 0)
+    result = json_pack("{s:s,s:s}", "version", PACKAGE_VERSION, "api", "hbase-thrift1");
+  else
+    result = stats_json(k->api);
+  if (k->req.id != NULL)
+    k->line = proto_result_line(k->req.id, result);
+  else
+    json_decref(result);
+  finish(k);
+}
+
+void api_call(api *a, json_t *msg, api_reply_fn reply, void *owner) {
+  call *k = calloc(1, sizeof *k);
+  k->api = a;
+  k->reply = reply;
+  k->owner = owner;
+  int rc = proto_request_init(&k->req, msg, &k->err);
+  json_decref(msg);
+  if (rc < 0) {
+    finish(k);
+    return;
+  }
+  k->m = find_method(k->req.method);
+  if (k->m == NULL) {
+    proto_fail(&k->err, PROTO_METHOD_NOT_FOUND, "method not found: \"%.60s\"", k->req.method);
+    finish(k);
+    return;
+  }
+  if (proto_check_params(&k->req, k->m->params, &k->err) < 0 ||
+      (k->m->prepare != NULL && k->m->prepare(k, &k->err) < 0)) {
+    finish(k);
+    return;
+  }
+  if (k->m->run == NULL) {
+    answer_locally(k);
+    return;
+  }
+  k->job = (pool_job){.work = work, .done = job_done, .ctx = k, .retry = k->m->retry};
+  hb_error err = HB_ERROR_INIT;
+  if (pool_submit(a->pool, &k->job, &err) < 0) {
+    proto_fail_hb(&k->err, &err, false);
+    hb_error_clear(&err);
+    finish(k);
+    return;
+  }
+  a->in_flight++;
+}
+
+api *api_new(pool *gateway_pool, const config *cfg, api_stats_fn stats, void *stats_arg) {
+  api *a = calloc(1, sizeof *a);
+  a->pool = gateway_pool;
+  const char *prefix = cfg->table_prefix != NULL ? cfg->table_prefix : "";
+  if (*prefix == '\0')
+    a->prefix = strdup("");
+  else if (asprintf(&a->prefix, "%s%s", prefix, cfg->table_prefix_separator) < 0)
+    a->prefix = NULL;
+  a->scan_max_rows = cfg->scan_max_rows;
+  a->stats = stats;
+  a->stats_arg = stats_arg;
+  a->counters = calloc(NMETHODS, sizeof *a->counters);
+  return a;
+}
+
+void api_free(api *a) {
+  if (a == NULL)
+    return;
+  free(a->prefix);
+  free(a->counters);
+  free(a);
+}
+
+int api_in_flight(const api *a) {
+  return a->in_flight;
+}

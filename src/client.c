@@ -1,0 +1,339 @@
+/* client: hbpoold's client connections: newline-delimited JSON-RPC in, replies out in whatever
+ * order they complete, with per-client limits and backpressure.
+ *
+ * A client's state is the list it is on (open or closing). A closing client reads nothing more
+ * and is freed once its in-flight requests have come back, so a late reply never touches freed
+ * memory. */
+#include "client.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "protocol.h"
+
+typedef struct client client;
+
+/* One line holding a JSON-RPC batch: its reply is one array, sent when every member is back. */
+typedef struct batch {
+  client *owner;
+  char **members;
+  size_t nmembers, pending;
+} batch;
+
+struct client {
+  client_hub *hub;
+  uint64_t id;
+  struct bufferevent *bev;
+  pid_t pid;              /* the peer's, from SO_PEERCRED (0 over TCP) */
+  uid_t uid;
+  int in_flight;          /* requests whose reply has not come back */
+  bool closing;
+  bool paused;            /* reading stopped: too many unread replies */
+  bool close_after_flush; /* an error was the last word: close once it is sent */
+  int64_t last_active_ms;
+  TAILQ_ENTRY(client) link;
+};
+
+TAILQ_HEAD(client_list, client);
+
+struct client_hub {
+  struct event_base *base;
+  api *api;
+  const config *cfg;
+  struct client_list open, closing;
+  int nclients;
+  uint64_t next_id, accepted, refused;
+};
+
+/* What a reply is routed back to: a client, or a batch of one. */
+typedef struct route {
+  client *c;
+  batch *b;
+  size_t index;
+} route;
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void client_free(client *c) {
+  client_hub *hub = c->hub;
+  TAILQ_REMOVE(&hub->closing, c, link);
+  free(c);
+}
+
+/* Stops reading, drops unsent output, and frees the client once nothing is in flight. */
+static void client_close(client *c, const char *why) {
+  if (c->closing)
+    return;
+  client_hub *hub = c->hub;
+  log_info("client %llu (pid %d uid %d): closed: %s", (unsigned long long)c->id, (int)c->pid,
+           (int)c->uid, why);
+  c->closing = true;
+  bufferevent_free(c->bev);
+  c->bev = NULL;
+  hub->nclients--;
+  TAILQ_REMOVE(&hub->open, c, link);
+  TAILQ_INSERT_TAIL(&hub->closing, c, link);
+  if (c->in_flight == 0)
+    client_free(c);
+}
+
+/* Queues a reply line; stops reading from a client that does not read its replies. */
+static void client_send(client *c, char *line) {
+  if (line == NULL)
+    return;
+  if (!c->closing) {
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    evbuffer_add(out, line, strlen(line));
+    if (!c->paused && evbuffer_get_length(out) > c->hub->cfg->max_output_bytes_per_client) {
+      c->paused = true;
+      bufferevent_disable(c->bev, EV_READ);
+    }
+  }
+  free(line);
+}
+
+static void request_done(client *c) {
+  c->in_flight--;
+  if (c->closing && c->in_flight == 0)
+    client_free(c);
+}
+
+static void on_reply(void *owner, char *line) {
+  route *r = owner;
+  client *c = r->c;
+  if (r->b == NULL) {
+    client_send(c, line);
+  } else {
+    batch *b = r->b;
+    b->members[r->index] = line;
+    if (--b->pending == 0) {
+      /* Notifications have no member: an all-notification batch gets no reply at all. */
+      size_t n = 0;
+      for (size_t i = 0; i < b->nmembers; i++)
+        if (b->members[i] != NULL)
+          b->members[n++] = b->members[i];
+      client_send(c, n > 0 ? proto_batch_line(b->members, n) : NULL);
+      for (size_t i = 0; i < n; i++)
+        free(b->members[i]);
+      free(b->members);
+      free(b);
+    }
+  }
+  free(r);
+  request_done(c);
+}
+
+static void dispatch(client *c, json_t *msg, batch *b, size_t index) {
+  route *r = malloc(sizeof *r);
+  *r = (route){c, b, index};
+  c->in_flight++;
+  api_call(c->hub->api, msg, on_reply, r);
+}
+
+/* Refuses a request over the client's in-flight limit (it still gets a reply with its id). */
+static bool over_limit(client *c, json_t *msg) {
+  if (c->in_flight < c->hub->cfg->max_requests_per_client)
+    return false;
+  proto_error e = PROTO_ERROR_INIT;
+  proto_fail(&e, PROTO_TOO_MANY_REQUESTS, "too many requests in flight on this connection (%d)",
+             c->hub->cfg->max_requests_per_client);
+  e.retryable = true;
+  json_t *id = json_is_object(msg) ? json_object_get(msg, "id") : NULL;
+  bool notification = json_is_object(msg) && id == NULL;
+  if (!notification)
+    client_send(c, proto_error_line(id, &e));
+  proto_error_clear(&e);
+  json_decref(msg);
+  return true;
+}
+
+static void handle_line(client *c, const char *line, size_t len) {
+  proto_error e = PROTO_ERROR_INIT;
+  json_t *v = proto_parse_line(line, len, &e);
+  if (v == NULL) {
+    client_send(c, proto_error_line(NULL, &e));
+    proto_error_clear(&e);
+    return;
+  }
+  if (!json_is_array(v)) {
+    if (!over_limit(c, v))
+      dispatch(c, v, NULL, 0);
+    return;
+  }
+  size_t n = json_array_size(v);
+  batch *b = calloc(1, sizeof *b);
+  b->owner = c;
+  b->members = calloc(n, sizeof *b->members);
+  b->nmembers = b->pending = n;
+  c->in_flight++; /* holds the batch open until every member is dispatched */
+  for (size_t i = 0; i < n; i++)
+    dispatch(c, json_incref(json_array_get(v, i)), b, i);
+  json_decref(v);
+  request_done(c);
+}
+
+/* An over-long line gets an error, and the connection is closed once that error is sent: the rest
+ * of the line could not be told from new requests. */
+static void refuse_long_line(client *c, size_t max) {
+  proto_error e = PROTO_ERROR_INIT;
+  proto_fail(&e, PROTO_REQUEST_TOO_LARGE, "request line longer than max_line_bytes (%zu)", max);
+  client_send(c, proto_error_line(NULL, &e));
+  proto_error_clear(&e);
+  bufferevent_disable(c->bev, EV_READ);
+  evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(bufferevent_get_input(c->bev)));
+  c->close_after_flush = true;
+  if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+    client_close(c, "request line too long");
+}
+
+static void on_read(struct bufferevent *bev, void *arg) {
+  client *c = arg;
+  struct evbuffer *in = bufferevent_get_input(bev);
+  size_t max = c->hub->cfg->max_line_bytes;
+  c->last_active_ms = now_ms();
+  while (!c->closing && !c->close_after_flush) {
+    size_t eol_len = 0;
+    struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+    if (eol.pos < 0) {
+      if (evbuffer_get_length(in) > max)
+        refuse_long_line(c, max);
+      return;
+    }
+    size_t n = (size_t)eol.pos;
+    if (n > max) {
+      refuse_long_line(c, max);
+      return;
+    }
+    char *line = malloc(n + 1);
+    evbuffer_remove(in, line, n);
+    evbuffer_drain(in, eol_len);
+    line[n] = '\0';
+    if (n > 0 && line[n - 1] == '\r')
+      n--;
+    if (n > 0)
+      handle_line(c, line, n);
+    free(line);
+  }
+}
+
+/* The output has drained: resume a paused reader, or finish a close. */
+static void on_write(struct bufferevent *bev, void *arg) {
+  client *c = arg;
+  if (c->close_after_flush) {
+    client_close(c, "request line too long");
+    return;
+  }
+  if (c->paused) {
+    c->paused = false;
+    bufferevent_enable(bev, EV_READ);
+  }
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg) {
+  (void)bev;
+  client *c = arg;
+  if (what & BEV_EVENT_EOF)
+    client_close(c, "client disconnected");
+  else if (what & BEV_EVENT_ERROR)
+    client_close(c, "socket error");
+}
+
+void client_accept(client_hub *hub, int fd, const char *listener) {
+  if (hub->nclients >= hub->cfg->max_clients) {
+    hub->refused++;
+    proto_error e = PROTO_ERROR_INIT;
+    proto_fail(&e, PROTO_TOO_MANY_REQUESTS, "too many clients (%d): try again later",
+               hub->cfg->max_clients);
+    e.retryable = true;
+    char *line = proto_error_line(NULL, &e);
+    ssize_t rc = send(fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)rc;
+    free(line);
+    proto_error_clear(&e);
+    close(fd);
+    log_warning("refused a client on %s: max_clients (%d) reached", listener, hub->cfg->max_clients);
+    return;
+  }
+  client *c = calloc(1, sizeof *c);
+  c->hub = hub;
+  c->id = ++hub->next_id;
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+    c->pid = cred.pid;
+    c->uid = cred.uid;
+  }
+  evutil_make_socket_nonblocking(fd);
+  c->bev = bufferevent_socket_new(hub->base, fd, BEV_OPT_CLOSE_ON_FREE);
+  /* Reading stops once max_line_bytes + 1 are buffered without a newline: a flood is bounded. */
+  bufferevent_setwatermark(c->bev, EV_READ, 0, hub->cfg->max_line_bytes + 1);
+  bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+  bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+  c->last_active_ms = now_ms();
+  TAILQ_INSERT_TAIL(&hub->open, c, link);
+  hub->nclients++;
+  hub->accepted++;
+  log_debug("client %llu (pid %d uid %d): connected on %s", (unsigned long long)c->id,
+            (int)c->pid, (int)c->uid, listener);
+}
+
+client_hub *client_hub_new(struct event_base *base, api *a, const config *cfg) {
+  client_hub *hub = calloc(1, sizeof *hub);
+  hub->base = base;
+  hub->api = a;
+  hub->cfg = cfg;
+  TAILQ_INIT(&hub->open);
+  TAILQ_INIT(&hub->closing);
+  return hub;
+}
+
+void client_hub_free(client_hub *hub) {
+  if (hub == NULL)
+    return;
+  client *c;
+  while ((c = TAILQ_FIRST(&hub->open)) != NULL)
+    client_close(c, "daemon stopping");
+  /* Clients still waiting for replies are freed as those arrive; the pool has been stopped by
+   * now (its queued jobs replied to), so none is left. */
+  while ((c = TAILQ_FIRST(&hub->closing)) != NULL) {
+    TAILQ_REMOVE(&hub->closing, c, link);
+    free(c);
+  }
+  free(hub);
+}
+
+void client_hub_expire(client_hub *hub) {
+  int timeout = hub->cfg->client_idle_timeout_ms;
+  if (timeout <= 0)
+    return;
+  int64_t now = now_ms();
+  client *c, *next;
+  for (c = TAILQ_FIRST(&hub->open); c != NULL; c = next) {
+    next = TAILQ_NEXT(c, link);
+    if (c->in_flight == 0 && now - c->last_active_ms > timeout)
+      client_close(c, "idle timeout");
+  }
+}
+
+void client_hub_stats(client_hub *hub, json_t *stats) {
+  int closing = 0;
+  client *c;
+  TAILQ_FOREACH(c, &hub->closing, link)
+    closing++;
+  json_object_set_new(stats, "clients",
+                      json_pack("{s:i,s:i,s:I,s:I}", "connected", hub->nclients, "closing",
+                                closing, "accepted", (json_int_t)hub->accepted, "refused",
+                                (json_int_t)hub->refused));
+}

@@ -1,0 +1,67 @@
+/* config: hbpoold's settings, read from an INI file (conf/hbpoold.conf) and strictly validated. */
+#ifndef HBPOOL_CONFIG_H
+#define HBPOOL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+
+/* All durations are in milliseconds, sizes in bytes. docs/configuration.md gives every range. */
+typedef struct config_gateway {
+  char *name;            /* "main" for [gateway]; NAME for [gateway NAME] */
+  char *host; int port;  /* defaults localhost, 9090 */
+  bool framed;           /* transport = buffered | framed (default buffered) */
+  bool compact;          /* protocol = binary | compact (default binary) */
+  int pool_size;         /* default 8, 1..1024 */
+  bool lazy_connect;     /* default false: open all connections at start */
+  int connect_timeout_ms;   /* default 5000 */
+  int request_timeout_ms;   /* default 30000: one Thrift call */
+  int queue_timeout_ms;     /* default 5000: how long a request may wait for a connection */
+  int max_queue;            /* default 4096: requests waiting for a connection */
+  int idle_refresh_ms;      /* default 50000: reconnect a connection idle this long before use
+                               (gateways drop idle sockets at 60 s) */
+  int reconnect_min_ms, reconnect_max_ms; /* backoff while the gateway is down: 100, 10000 */
+  size_t max_message_bytes; /* default 268435456 */
+} config_gateway;
+
+typedef struct config {
+  char *listen_socket;      /* default /run/hbpool/hbpoold.sock */
+  int listen_socket_mode;   /* octal in the file, default 0660 */
+  char *listen_tcp;         /* "127.0.0.1:PORT" or NULL (default: off); only loopback addresses
+                               accepted (also "[::1]:PORT"); config_listen_tcp_split parses it */
+  int max_clients;          /* default 1024 */
+  size_t max_line_bytes;    /* default 67108864: one JSON request line */
+  int max_requests_per_client; /* default 256 in flight */
+  size_t max_output_bytes_per_client; /* default 67108864: stop reading a client whose unread
+                                         replies exceed this */
+  int client_idle_timeout_ms;  /* default 0 = never */
+  char *log_level;          /* error | warning | info | debug, default info */
+  char *table_prefix;       /* default "" (none) */
+  char *table_prefix_separator; /* default "_" */
+  int scan_max_rows;        /* default 1000: cap of one `scan` call */
+  int scanner_idle_timeout_ms; /* default 300000 */
+  int shutdown_timeout_ms;  /* default 10000 */
+  config_gateway *gateways; size_t ngateways; /* at least one; default: one "main" gateway with
+                                                 defaults. The file's order is kept. */
+} config;
+
+/* hbpoold with no config file: localhost:9090. Overwrites *c without freeing what it held. */
+void config_defaults(config *c);
+
+/* Defaults, then the file. On success *out is overwritten (not freed first: pass an empty struct
+ * or one whose strings you have freed or still own elsewhere); on failure *out is untouched and
+ * err (code HB_ERR_INVALID) names the file, section and key, what is wrong and what is allowed. */
+int config_load(const char *path, config *out, hb_error *err);
+/* The same from memory (tests); messages name the source "(string)". */
+int config_load_string(const char *text, config *out, hb_error *err);
+
+/* Frees what *c holds and zeroes it: calling it twice, or on a zeroed struct, is safe. */
+void config_free(config *c);
+
+/* Splits a listen_tcp value that config_load accepted into the address literal (without the
+ * brackets of an IPv6 one) and the port, ready for getaddrinfo with AI_NUMERICHOST. */
+int config_listen_tcp_split(const char *value, char *host, size_t host_size, int *port,
+                            hb_error *err);
+
+#endif

@@ -1,0 +1,466 @@
+/* End-to-end tests of hbpoold: the real daemon, started from the build, talking to a real gateway,
+ * driven through its Unix socket exactly as a client in any language would. */
+#include <check.h>
+#include <errno.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "gateway_env.h"
+#include "peer.h"
+
+static hbc_options g_gateway;
+static char g_dir[64], g_socket[100], g_prefix[32];
+static pid_t g_daemon;
+static int g_seq;
+
+/* ---------------------------------------------------------------------------------------------
+ * A line client. */
+
+typedef struct conn {
+  int fd;
+  char buf[1 << 16];
+  size_t len;
+} conn;
+
+static conn *conn_open(void) {
+  conn *c = calloc(1, sizeof *c);
+  c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", g_socket);
+  ck_assert_msg(connect(c->fd, (struct sockaddr *)&sa, sizeof sa) == 0, "connect %s: %s",
+                g_socket, strerror(errno));
+  return c;
+}
+
+static void conn_close(conn *c) {
+  close(c->fd);
+  free(c);
+}
+
+static void conn_send(conn *c, const char *data) {
+  ck_assert_int_eq(peer_write_all(c->fd, data, strlen(data)), 0);
+}
+
+/* The next line (malloc'd, without '\n'), or NULL at EOF or after timeout_ms. */
+static char *conn_line(conn *c, int timeout_ms) {
+  int64_t deadline = mono_ms() + timeout_ms;
+  for (;;) {
+    char *nl = memchr(c->buf, '\n', c->len);
+    if (nl != NULL) {
+      size_t n = (size_t)(nl - c->buf);
+      char *line = strndup(c->buf, n);
+      memmove(c->buf, nl + 1, c->len - n - 1);
+      c->len -= n + 1;
+      return line;
+    }
+    ck_assert_msg(c->len < sizeof c->buf, "reply line too long for the test client");
+    int left = (int)(deadline - mono_ms());
+    struct pollfd pf = {.fd = c->fd, .events = POLLIN};
+    if (left <= 0 || poll(&pf, 1, left) <= 0)
+      return NULL;
+    ssize_t r = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
+    if (r <= 0)
+      return NULL;
+    c->len += (size_t)r;
+  }
+}
+
+static json_t *conn_json(conn *c) {
+  char *line = conn_line(c, 30000);
+  ck_assert_msg(line != NULL, "no reply from hbpoold");
+  json_error_t je;
+  json_t *v = json_loads(line, 0, &je);
+  ck_assert_msg(v != NULL, "reply is not JSON: %s", line);
+  free(line);
+  return v;
+}
+
+/* Sends {"jsonrpc":"2.0","id":N,"method":M,"params":P} and returns the reply object. */
+static json_t *call_on(conn *c, const char *method, json_t *params) {
+  int id = ++g_seq;
+  json_t *req = json_pack("{s:s,s:i,s:s,s:o}", "jsonrpc", "2.0", "id", id, "method", method,
+                          "params", params != NULL ? params : json_object());
+  char *text = json_dumps(req, JSON_COMPACT);
+  json_decref(req);
+  conn_send(c, text);
+  conn_send(c, "\n");
+  free(text);
+  json_t *reply = conn_json(c);
+  ck_assert_int_eq(json_integer_value(json_object_get(reply, "id")), id);
+  ck_assert_str_eq(json_string_value(json_object_get(reply, "jsonrpc")), "2.0");
+  return reply;
+}
+
+/* The result of a call that must succeed (a new reference). */
+static json_t *ok(const char *method, json_t *params) {
+  conn *c = conn_open();
+  json_t *reply = call_on(c, method, params);
+  conn_close(c);
+  json_t *err = json_object_get(reply, "error");
+  if (err != NULL) {
+    char *text = json_dumps(err, JSON_COMPACT);
+    ck_abort_msg("%s failed: %s", method, text);
+  }
+  json_t *result = json_incref(json_object_get(reply, "result"));
+  ck_assert_ptr_nonnull(result);
+  json_decref(reply);
+  return result;
+}
+
+/* The error of a call that must fail with code; returns the error object. */
+static json_t *fails(const char *method, json_t *params, int code) {
+  conn *c = conn_open();
+  json_t *reply = call_on(c, method, params);
+  conn_close(c);
+  json_t *err = json_object_get(reply, "error");
+  char *text = json_dumps(reply, JSON_COMPACT);
+  ck_assert_msg(err != NULL, "%s should fail with %d: %s", method, code, text);
+  ck_assert_msg(json_integer_value(json_object_get(err, "code")) == code,
+                "%s: expected code %d: %s", method, code, text);
+  free(text);
+  json_incref(err);
+  json_decref(reply);
+  return err;
+}
+
+/* Compares a value with JSON text. */
+static void expect_json(json_t *got, const char *want) {
+  json_error_t je;
+  json_t *w = json_loads(want, JSON_DECODE_ANY, &je);
+  ck_assert_msg(w != NULL, "bad expectation %s", want);
+  char *g = json_dumps(got, JSON_COMPACT | JSON_ENCODE_ANY);
+  ck_assert_msg(json_equal(got, w), "got %s, expected %s", g, want);
+  free(g);
+  json_decref(w);
+  json_decref(got);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The daemon under test. */
+
+static void write_config(const char *path, size_t max_line) {
+  FILE *f = fopen(path, "w");
+  if (f == NULL)
+    return;
+  fprintf(f,
+          "[daemon]\nlisten_socket = %s\nmax_line_bytes = %zu\ntable_prefix = %s\n"
+          "log_level = warning\n\n[gateway]\nhost = %s\nport = %d\ntransport = %s\n"
+          "protocol = %s\npool_size = 4\n",
+          g_socket, max_line, g_prefix, g_gateway.host, g_gateway.port,
+          g_gateway.framed ? "framed" : "buffered",
+          g_gateway.protocol == HBC_PROTOCOL_COMPACT ? "compact" : "binary");
+  fclose(f);
+}
+
+static bool start_daemon(void) {
+  char conf[128];
+  snprintf(conf, sizeof conf, "%s/hbpoold.conf", g_dir);
+  write_config(conf, 65536);
+  const char *builddir = getenv("top_builddir");
+  char prog[512];
+  snprintf(prog, sizeof prog, "%s/daemon/hbpoold", builddir != NULL ? builddir : "..");
+  /* HBPOOL_TEST_DAEMON_WRAPPER runs the daemon under a tool, e.g. "valgrind -q". */
+  const char *wrapper = getenv("HBPOOL_TEST_DAEMON_WRAPPER");
+  char command[1024];
+  snprintf(command, sizeof command, "exec %s %s -c %s", wrapper != NULL ? wrapper : "", prog, conf);
+  g_daemon = fork();
+  if (g_daemon == 0) {
+    execl("/bin/sh", "sh", "-c", command, (char *)NULL);
+    _exit(127);
+  }
+  for (int i = 0; i < 400; i++) {
+    if (access(g_socket, F_OK) == 0)
+      return true;
+    sleep_ms(50);
+  }
+  fprintf(stderr, "test_daemon: hbpoold (%s) did not create %s\n", prog, g_socket);
+  return false;
+}
+
+static int stop_daemon(void) {
+  kill(g_daemon, SIGTERM);
+  int status = 0;
+  while (waitpid(g_daemon, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static const char *g_table = "t";
+
+static json_t *params_table(void) {
+  return json_pack("{s:s}", "table", g_table);
+}
+
+static void setup(void) {
+  ok("create_table",
+     json_pack("{s:s,s:{s:{s:i},s:{}}}", "table", g_table, "families", "cf", "max_versions", 5,
+               "cg"));
+}
+
+static void teardown(void) {
+  json_decref(ok("delete_table", json_pack("{s:s,s:b}", "table", g_table, "disable", 1)));
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Tests. */
+
+START_TEST(test_ping_version_stats) {
+  expect_json(ok("ping", NULL), "\"pong\"");
+  json_t *v = ok("version", NULL);
+  ck_assert_str_eq(json_string_value(json_object_get(v, "version")), PACKAGE_VERSION);
+  json_decref(v);
+  json_t *st = ok("stats", NULL);
+  json_t *pool = json_object_get(st, "pool");
+  ck_assert_int_eq(json_integer_value(json_object_get(pool, "size")), 4);
+  ck_assert(json_is_true(json_object_get(pool, "gateway_up")));
+  ck_assert_int_ge(json_integer_value(json_object_get(json_object_get(st, "clients"), "connected")),
+                   1);
+  json_decref(st);
+}
+END_TEST
+
+START_TEST(test_admin) {
+  json_t *tables = ok("tables", NULL);
+  bool found = false;
+  for (size_t i = 0; i < json_array_size(tables); i++)
+    found |= strcmp(json_string_value(json_array_get(tables, i)), g_table) == 0;
+  ck_assert_msg(found, "tables() lacks %s (with the prefix stripped)", g_table);
+  json_decref(tables);
+  json_t *fams = ok("families", params_table());
+  ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(fams, "cf"), "max_versions")),
+                   5);
+  ck_assert_str_eq(json_string_value(json_object_get(json_object_get(fams, "cg"), "name")), "cg:");
+  json_decref(fams);
+  expect_json(ok("is_table_enabled", params_table()), "true");
+  expect_json(ok("disable_table", params_table()), "null");
+  expect_json(ok("is_table_enabled", params_table()), "false");
+  expect_json(ok("enable_table", params_table()), "null");
+  json_t *regions = ok("regions", params_table());
+  ck_assert_int_eq(json_array_size(regions), 1);
+  ck_assert_str_eq(json_string_value(json_object_get(json_array_get(regions, 0), "start_key")), "");
+  json_decref(regions);
+  expect_json(ok("compact_table", json_pack("{s:s,s:b}", "table", g_table, "major", 1)), "null");
+  json_decref(fails("create_table", json_pack("{s:s,s:{s:{}}}", "table", g_table, "families", "cf"),
+                    -32003));
+  json_decref(fails("families", json_pack("{s:s}", "table", "no_such_table"), -32001));
+}
+END_TEST
+
+START_TEST(test_put_row_rows_cells) {
+  expect_json(ok("put", json_pack("{s:s,s:s,s:{s:s,s:s}}", "table", g_table, "row", "r1", "data",
+                                  "cf:a", "1", "cg:b", "2")), "null");
+  expect_json(ok("put", json_pack("{s:s,s:s,s:{s:s},s:I}", "table", g_table, "row", "r2", "data",
+                                  "cf:a", "old", "timestamp", (json_int_t)100)), "null");
+  expect_json(ok("put", json_pack("{s:s,s:s,s:{s:s},s:I}", "table", g_table, "row", "r2", "data",
+                                  "cf:a", "new", "timestamp", (json_int_t)200)), "null");
+  expect_json(ok("row", json_pack("{s:s,s:s}", "table", g_table, "row", "r1")),
+              "{\"cf:a\":\"1\",\"cg:b\":\"2\"}");
+  expect_json(ok("row", json_pack("{s:s,s:s,s:[s]}", "table", g_table, "row", "r1", "columns", "cg")),
+              "{\"cg:b\":\"2\"}");
+  expect_json(ok("row", json_pack("{s:s,s:s}", "table", g_table, "row", "missing")), "{}");
+  /* A read timestamp is exclusive: cells older than it. */
+  expect_json(ok("row", json_pack("{s:s,s:s,s:I,s:b}", "table", g_table, "row", "r2", "timestamp",
+                                  (json_int_t)200, "include_timestamp", 1)),
+              "{\"cf:a\":[\"old\",100]}");
+  expect_json(ok("rows", json_pack("{s:s,s:[s,s,s]}", "table", g_table, "rows", "r1", "missing",
+                                   "r2")),
+              "[[\"r1\",{\"cf:a\":\"1\",\"cg:b\":\"2\"}],[\"r2\",{\"cf:a\":\"new\"}]]");
+  expect_json(ok("rows", json_pack("{s:s,s:[s,s],s:I}", "table", g_table, "rows", "r1", "r2",
+                                   "timestamp", (json_int_t)150)),
+              "[[\"r2\",{\"cf:a\":\"old\"}]]");
+  expect_json(ok("cells", json_pack("{s:s,s:s,s:s}", "table", g_table, "row", "r2", "column",
+                                    "cf:a")), "[\"new\",\"old\"]");
+  expect_json(ok("cells", json_pack("{s:s,s:s,s:s,s:i,s:b}", "table", g_table, "row", "r2",
+                                    "column", "cf:a", "versions", 1, "include_timestamp", 1)),
+              "[[\"new\",200]]");
+  json_decref(fails("cells", json_pack("{s:s,s:s,s:s,s:i}", "table", g_table, "row", "r2",
+                                       "column", "cf:a", "versions", 0), -32602));
+}
+END_TEST
+
+START_TEST(test_delete) {
+  ok("put", json_pack("{s:s,s:s,s:{s:s,s:s,s:s}}", "table", g_table, "row", "d", "data", "cf:a",
+                      "1", "cf:b", "2", "cg:c", "3"));
+  expect_json(ok("delete", json_pack("{s:s,s:s,s:[s]}", "table", g_table, "row", "d", "columns",
+                                     "cf:a")), "null");
+  expect_json(ok("row", json_pack("{s:s,s:s}", "table", g_table, "row", "d")),
+              "{\"cf:b\":\"2\",\"cg:c\":\"3\"}");
+  expect_json(ok("delete", json_pack("{s:s,s:s}", "table", g_table, "row", "d")), "null");
+  expect_json(ok("row", json_pack("{s:s,s:s}", "table", g_table, "row", "d")), "{}");
+}
+END_TEST
+
+START_TEST(test_counters_and_append) {
+  json_t *p = json_pack("{s:s,s:s,s:s}", "table", g_table, "row", "c", "column", "cf:n");
+  expect_json(ok("counter_get", json_deep_copy(p)), "0");
+  json_object_set_new(p, "value", json_integer(5));
+  expect_json(ok("counter_inc", json_deep_copy(p)), "5");
+  json_object_set_new(p, "value", json_integer(2));
+  expect_json(ok("counter_dec", json_deep_copy(p)), "3");
+  json_object_set_new(p, "value", json_integer(-42));
+  expect_json(ok("counter_set", json_deep_copy(p)), "null");
+  json_object_del(p, "value");
+  expect_json(ok("counter_get", p), "-42");
+  /* The counter is 8-byte big-endian: read it back as base64. */
+  expect_json(ok("row", json_pack("{s:s,s:s,s:s}", "table", g_table, "row", "Yw==", "encoding",
+                                  "base64")),
+              "{\"Y2Y6bg==\":\"/////////9Y=\"}");
+  ok("put", json_pack("{s:s,s:s,s:{s:s}}", "table", g_table, "row", "ap", "data", "cf:x", "ab"));
+  expect_json(ok("append", json_pack("{s:s,s:s,s:{s:s,s:s}}", "table", g_table, "row", "ap",
+                                     "data", "cf:x", "cd", "cf:y", "new")),
+              "{\"cf:x\":\"abcd\",\"cf:y\":\"new\"}");
+}
+END_TEST
+
+START_TEST(test_binary_data_and_encoding_errors) {
+  /* row \x00\xff, column cf:\x01, value \xff\xfe\x00 */
+  ok("put", json_pack("{s:s,s:s,s:s,s:{s:s}}", "table", g_table, "encoding", "base64", "row", "AP8=",
+                      "data", "Y2Y6AQ==", "//4A"));
+  expect_json(ok("row", json_pack("{s:s,s:s,s:s}", "table", g_table, "encoding", "base64", "row",
+                                   "AP8=")),
+              "{\"Y2Y6AQ==\":\"//4A\"}");
+  json_t *err = fails("row", json_pack("{s:s,s:s,s:s}", "table", g_table, "encoding", "base64",
+                                       "row", "not base64!"), -32007);
+  json_decref(err);
+  ok("put", json_pack("{s:s,s:s,s:s,s:{s:s}}", "table", g_table, "encoding", "base64", "row",
+                      "YmFk", "data", "Y2Y6dg==", "gA=="));
+  err = fails("row", json_pack("{s:s,s:s}", "table", g_table, "row", "bad"), -32007);
+  const char *msg = json_string_value(json_object_get(err, "message"));
+  ck_assert_msg(strstr(msg, "bad") != NULL && strstr(msg, "cf:v") != NULL &&
+                strstr(msg, "base64") != NULL, "message: %s", msg);
+  json_decref(err);
+}
+END_TEST
+
+START_TEST(test_protocol_errors) {
+  conn *c = conn_open();
+  conn_send(c, "this is not json\n");
+  json_t *r = conn_json(c);
+  ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r, "error"), "code")), -32700);
+  ck_assert(json_is_null(json_object_get(r, "id")));
+  json_decref(r);
+  conn_send(c, "{\"id\":1,\"method\":\"ping\"}\n");
+  r = conn_json(c);
+  ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r, "error"), "code")), -32600);
+  json_decref(r);
+  conn_send(c, "{\"jsonrpc\":\"2.0\",\"id\":\"x\",\"method\":\"nope\"}\n");
+  r = conn_json(c);
+  ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r, "error"), "code")), -32601);
+  ck_assert_str_eq(json_string_value(json_object_get(r, "id")), "x");
+  json_decref(r);
+  /* The connection still serves after all that. */
+  json_t *pong = call_on(c, "ping", NULL);
+  ck_assert_str_eq(json_string_value(json_object_get(pong, "result")), "pong");
+  json_decref(pong);
+  conn_close(c);
+  json_t *e = fails("row", json_pack("{s:i,s:s}", "table", 5, "row", "r"), -32602);
+  ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(e, "message")), "table"));
+  json_decref(e);
+  e = fails("row", json_pack("{s:s,s:s,s:i}", "table", g_table, "row", "r", "colums", 1), -32602);
+  ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(e, "message")), "colums"));
+  json_decref(e);
+}
+END_TEST
+
+START_TEST(test_pipelining_and_batches) {
+  conn *c = conn_open();
+  enum { N = 200 };
+  char line[256];
+  for (int i = 0; i < N; i++) {
+    snprintf(line, sizeof line,
+             "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"put\",\"params\":{\"table\":\"%s\","
+             "\"row\":\"p%d\",\"data\":{\"cf:a\":\"v%d\"}}}\n", i, g_table, i, i);
+    conn_send(c, line);
+  }
+  bool seen[N] = {false};
+  for (int i = 0; i < N; i++) {
+    json_t *r = conn_json(c);
+    json_int_t id = json_integer_value(json_object_get(r, "id"));
+    ck_assert(id >= 0 && id < N && !seen[id]);
+    ck_assert_ptr_null(json_object_get(r, "error"));
+    seen[id] = true;
+    json_decref(r);
+  }
+  snprintf(line, sizeof line,
+           "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"row\",\"params\":{\"table\":\"%s\","
+           "\"row\":\"p7\"}},{\"jsonrpc\":\"2.0\",\"method\":\"ping\"},"
+           "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}]\n", g_table);
+  conn_send(c, line);
+  json_t *b = conn_json(c);
+  ck_assert(json_is_array(b));
+  ck_assert_int_eq(json_array_size(b), 2);
+  json_decref(b);
+  conn_close(c);
+}
+END_TEST
+
+START_TEST(test_long_line_closes_only_that_client) {
+  conn *bystander = conn_open();
+  conn *c = conn_open();
+  char *big = malloc(200000);
+  memset(big, 'x', 199999);
+  big[199999] = '\0';
+  peer_write_all(c->fd, big, 199999); /* may fail once the daemon closes: that is fine */
+  json_t *r = conn_json(c);
+  ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r, "error"), "code")), -32008);
+  json_decref(r);
+  ck_assert_ptr_null(conn_line(c, 2000)); /* closed */
+  json_t *pong = call_on(bystander, "ping", NULL);
+  ck_assert_str_eq(json_string_value(json_object_get(pong, "result")), "pong");
+  json_decref(pong);
+  free(big);
+  conn_close(c);
+  conn_close(bystander);
+}
+END_TEST
+
+static Suite *daemon_suite(void) {
+  Suite *s = suite_create("hbpoold");
+  TCase *tc = tcase_create("api");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_set_timeout(tc, 120);
+  tcase_add_test(tc, test_ping_version_stats);
+  tcase_add_test(tc, test_admin);
+  tcase_add_test(tc, test_put_row_rows_cells);
+  tcase_add_test(tc, test_delete);
+  tcase_add_test(tc, test_counters_and_append);
+  tcase_add_test(tc, test_binary_data_and_encoding_errors);
+  tcase_add_test(tc, test_protocol_errors);
+  tcase_add_test(tc, test_pipelining_and_batches);
+  tcase_add_test(tc, test_long_line_closes_only_that_client);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  if (!gateway_env_load(&g_gateway, "test_daemon"))
+    return 2;
+  signal(SIGPIPE, SIG_IGN);
+  snprintf(g_dir, sizeof g_dir, "/tmp/hbpoold-test.XXXXXX");
+  if (mkdtemp(g_dir) == NULL)
+    return 2;
+  snprintf(g_socket, sizeof g_socket, "%s/hbpoold.sock", g_dir);
+  snprintf(g_prefix, sizeof g_prefix, "it%d", (int)getpid());
+  if (!start_daemon())
+    return 1;
+  SRunner *sr = srunner_create(daemon_suite());
+  srunner_set_fork_status(sr, CK_NOFORK);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  int rc = stop_daemon();
+  printf("hbpoold exited with status %d after SIGTERM\n", rc);
+  char path[128];
+  snprintf(path, sizeof path, "%s/hbpoold.conf", g_dir);
+  unlink(path);
+  rmdir(g_dir);
+  return failed == 0 && rc == 0 ? 0 : 1;
+}
