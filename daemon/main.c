@@ -11,6 +11,7 @@
 
 #include "api.h"
 #include "client.h"
+#include "clock.h"
 #include "config.h"
 #include "listener.h"
 #include "log.h"
@@ -30,11 +31,6 @@ typedef struct daemon_state {
   int64_t stop_deadline_ms;
 } daemon_state;
 
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void usage(FILE *to) {
   fprintf(to, "usage: hbpoold [-c FILE] [-t] [-f] [-v] [-V]\n"
@@ -52,7 +48,7 @@ static void janitor(evutil_socket_t fd, short what, void *arg) {
   daemon_state *d = arg;
   pool_expire(d->pool);
   client_hub_expire(d->hub);
-  if (d->stopping && (api_in_flight(d->api) == 0 || now_ms() >= d->stop_deadline_ms)) {
+  if (d->stopping && (api_in_flight(d->api) == 0 || clock_now_ms() >= d->stop_deadline_ms)) {
     if (api_in_flight(d->api) > 0)
       log_warning("stopping with %d requests still in flight (shutdown_timeout_ms)",
                   api_in_flight(d->api));
@@ -73,7 +69,7 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg) {
            d->cfg.shutdown_timeout_ms, api_in_flight(d->api));
   sd_notify(0, "STOPPING=1");
   d->stopping = true;
-  d->stop_deadline_ms = now_ms() + d->cfg.shutdown_timeout_ms;
+  d->stop_deadline_ms = clock_now_ms() + d->cfg.shutdown_timeout_ms;
   listener_free(d->listener);
   d->listener = NULL;
 }

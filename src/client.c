@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "protocol.h"
 
@@ -60,11 +61,6 @@ typedef struct route {
   size_t index;
 } route;
 
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void client_free(client *c) {
   client_hub *hub = c->hub;
@@ -202,7 +198,7 @@ static void on_read(struct bufferevent *bev, void *arg) {
   client *c = arg;
   struct evbuffer *in = bufferevent_get_input(bev);
   size_t max = c->hub->cfg->max_line_bytes;
-  c->last_active_ms = now_ms();
+  c->last_active_ms = clock_now_ms();
   while (!c->closing && !c->close_after_flush) {
     size_t eol_len = 0;
     struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
@@ -281,7 +277,7 @@ void client_accept(client_hub *hub, int fd, const char *listener) {
   bufferevent_setwatermark(c->bev, EV_READ, 0, hub->cfg->max_line_bytes + 1);
   bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
   bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-  c->last_active_ms = now_ms();
+  c->last_active_ms = clock_now_ms();
   TAILQ_INSERT_TAIL(&hub->open, c, link);
   hub->nclients++;
   hub->accepted++;
@@ -318,7 +314,7 @@ void client_hub_expire(client_hub *hub) {
   int timeout = hub->cfg->client_idle_timeout_ms;
   if (timeout <= 0)
     return;
-  int64_t now = now_ms();
+  int64_t now = clock_now_ms();
   client *c, *next;
   for (c = TAILQ_FIRST(&hub->open); c != NULL; c = next) {
     next = TAILQ_NEXT(c, link);

@@ -14,6 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 #define NETIO_READ_AHEAD (64 * 1024)
 #define NETIO_FRAME_HEADER 4
 /* A dead gateway host is noticed by TCP keepalive within idle + interval * count seconds. */
@@ -37,16 +39,11 @@ struct netio {
   size_t wcap, wlen;
 };
 
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Waits until fd is ready for events or the deadline passes. */
 static int wait_ready(int fd, short events, int64_t deadline_ms, const char *what, hb_error *err) {
   for (;;) {
-    int64_t left = deadline_ms - now_ms();
+    int64_t left = deadline_ms - clock_now_ms();
     if (left <= 0)
       return hb_error_set(err, HB_ERR_TIMEOUT, "timed out %s", what);
     struct pollfd p = {.fd = fd, .events = events};
@@ -98,7 +95,7 @@ static int connect_one(const struct addrinfo *ai, int64_t deadline_ms, hb_error 
 }
 
 netio *netio_connect(const char *host, int port, const netio_options *opts, hb_error *err) {
-  int64_t deadline = now_ms() + (opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : 1);
+  int64_t deadline = clock_now_ms() + (opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : 1);
   char service[16];
   snprintf(service, sizeof service, "%d", port);
   struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
@@ -145,7 +142,7 @@ void netio_close(netio *io) {
 }
 
 void netio_set_deadline(netio *io, int timeout_ms) {
-  io->deadline_ms = now_ms() + (timeout_ms > 0 ? timeout_ms : 1);
+  io->deadline_ms = clock_now_ms() + (timeout_ms > 0 ? timeout_ms : 1);
 }
 
 static int reserve(uint8_t **buf, size_t *cap, size_t need) {

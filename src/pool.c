@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 
 TAILQ_HEAD(job_list, pool_job);
@@ -48,11 +49,6 @@ struct pool {
   worker *workers;
 };
 
-static int64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---------------------------------------------------------------------------------------------
  * Completions: workers queue finished jobs; the loop thread runs their callbacks. */
@@ -96,7 +92,7 @@ static void fail_queue_locked(pool *p, hb_errcode code, const char *why) {
 }
 
 static void mark_down_locked(pool *p, const char *reason) {
-  int64_t now = now_ms();
+  int64_t now = clock_now_ms();
   if (p->gateway_up) {
     log_warning("gateway %s (%s:%d) is down: %s", p->name, p->host, p->opts.gateway.port, reason);
     p->backoff_ms = p->opts.reconnect_min_ms;
@@ -136,7 +132,7 @@ static int connect_worker(worker *w, hb_error *err) {
     mark_up_locked(p);
   }
   pthread_mutex_unlock(&p->lock);
-  w->last_used_ms = now_ms();
+  w->last_used_ms = clock_now_ms();
   return w->conn != NULL ? 0 : -1;
 }
 
@@ -155,7 +151,7 @@ static void drop_connection(worker *w, const char *why) {
 /* Runs one job on this worker's connection, reconnecting and retrying as the job allows. */
 static void run_job(worker *w, pool_job *job) {
   pool *p = w->pool;
-  if (w->conn != NULL && now_ms() - w->last_used_ms >= p->opts.idle_refresh_ms) {
+  if (w->conn != NULL && clock_now_ms() - w->last_used_ms >= p->opts.idle_refresh_ms) {
     /* The gateway drops sockets idle for 60 s without telling us: do not find out mid-call. */
     drop_connection(w, "idle refresh");
     pthread_mutex_lock(&p->lock);
@@ -173,7 +169,7 @@ static void run_job(worker *w, pool_job *job) {
       return;
     }
     int rc = job->work(w->conn, job);
-    w->last_used_ms = now_ms();
+    w->last_used_ms = clock_now_ms();
     if (rc == 0 || !hb_error_breaks_connection(job->err.code))
       return;
     bool stale = !fresh && job->err.code == HB_ERR_TRANSPORT;
@@ -207,7 +203,7 @@ static void probe_locked(worker *w) {
 static void wait_locked(pool *p, int64_t until_ms) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  int64_t left = until_ms - now_ms();
+  int64_t left = until_ms - clock_now_ms();
   if (left <= 0)
     return;
   ts.tv_sec += left / 1000;
@@ -228,14 +224,14 @@ static void *worker_main(void *arg) {
   hb_error_clear(&err);
   pthread_mutex_lock(&p->lock);
   while (!p->stopping) {
-    if (!p->gateway_up && !p->probing && now_ms() >= p->next_attempt_ms) {
+    if (!p->gateway_up && !p->probing && clock_now_ms() >= p->next_attempt_ms) {
       probe_locked(w);
       continue;
     }
     pool_job *job = p->gateway_up ? TAILQ_FIRST(&p->queue) : NULL;
     if (job == NULL) {
       bool await_probe = p->gateway_up || p->probing;
-      wait_locked(p, await_probe ? now_ms() + 1000 : p->next_attempt_ms);
+      wait_locked(p, await_probe ? clock_now_ms() + 1000 : p->next_attempt_ms);
       continue;
     }
     TAILQ_REMOVE(&p->queue, job, link);
@@ -312,7 +308,7 @@ void pool_free(pool *p) {
 int pool_submit(pool *p, pool_job *job, hb_error *err) {
   hb_error_clear(&job->err);
   job->retries = 0;
-  job->deadline_ms = now_ms() + p->opts.queue_timeout_ms;
+  job->deadline_ms = clock_now_ms() + p->opts.queue_timeout_ms;
   pthread_mutex_lock(&p->lock);
   int rc = 0;
   if (!p->gateway_up) {
@@ -332,7 +328,7 @@ int pool_submit(pool *p, pool_job *job, hb_error *err) {
 }
 
 void pool_expire(pool *p) {
-  int64_t now = now_ms();
+  int64_t now = clock_now_ms();
   pthread_mutex_lock(&p->lock);
   pool_job *job, *next;
   for (job = TAILQ_FIRST(&p->queue); job != NULL; job = next) {
