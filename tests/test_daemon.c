@@ -152,7 +152,7 @@ static void write_config(const char *path, size_t max_line) {
     return;
   fprintf(f,
           "[daemon]\nlisten_socket = %s\nmax_line_bytes = %zu\ntable_prefix = %s\n"
-          "log_level = warning\n\n[gateway]\nhost = %s\nport = %d\ntransport = %s\n"
+          "log_level = warning\nscan_max_rows = 7\n\n[gateway]\nhost = %s\nport = %d\ntransport = %s\n"
           "protocol = %s\npool_size = 4\n",
           g_socket, max_line, g_prefix, g_gateway.host, g_gateway.port,
           g_gateway.framed ? "framed" : "buffered",
@@ -422,6 +422,62 @@ START_TEST(test_long_line_closes_only_that_client) {
 }
 END_TEST
 
+/* Scans every page of a scan, following "next"; returns the keys joined with ','. */
+static char *scan_keys(json_t *params) {
+  char *keys = calloc(1, 4096);
+  for (int page = 0; params != NULL && page < 20; page++) {
+    json_t *res = ok("scan", params);
+    json_t *rows = json_object_get(res, "rows");
+    ck_assert_int_le(json_array_size(rows), 7); /* scan_max_rows */
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+      strcat(keys, json_string_value(json_array_get(json_array_get(rows, i), 0)));
+      strcat(keys, ",");
+    }
+    json_t *next = json_object_get(res, "next");
+    params = json_is_null(next) ? NULL : json_incref(next);
+    json_decref(res);
+  }
+  ck_assert_ptr_null(params);
+  return keys;
+}
+
+START_TEST(test_scan) {
+  const char *keys[] = {"r9", "s", "s00", "s01", "s02", "s03", "s04", "s05", "s06", "s07", "s08",
+                        "s09", "s10", "s11", "t"};
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+    ok("put", json_pack("{s:s,s:s,s:{s:s,s:s}}", "table", g_table, "row", keys[i], "data", "cf:b",
+                        keys[i], "cf:a", "x"));
+  char *got = scan_keys(json_pack("{s:s,s:s}", "table", g_table, "row_prefix", "s"));
+  ck_assert_str_eq(got, "s,s00,s01,s02,s03,s04,s05,s06,s07,s08,s09,s10,s11,");
+  free(got);
+  got = scan_keys(json_pack("{s:s,s:s,s:b}", "table", g_table, "row_prefix", "s", "reverse", 1));
+  ck_assert_str_eq(got, "s11,s10,s09,s08,s07,s06,s05,s04,s03,s02,s01,s00,s,");
+  free(got);
+  got = scan_keys(json_pack("{s:s,s:s,s:s,s:i}", "table", g_table, "row_start", "s05", "row_stop",
+                            "t", "limit", 3));
+  ck_assert_str_eq(got, "s05,s06,s07,");
+  free(got);
+  got = scan_keys(json_pack("{s:s,s:i}", "table", g_table, "limit", 9));
+  ck_assert_str_eq(got, "r9,s,s00,s01,s02,s03,s04,s05,s06,");
+  free(got);
+  got = scan_keys(json_pack("{s:s,s:s}", "table", g_table, "filter", "PrefixFilter('s1')"));
+  ck_assert_str_eq(got, "s10,s11,");
+  free(got);
+  expect_json(ok("scan", json_pack("{s:s,s:s,s:s,s:[s],s:b}", "table", g_table, "row_start", "s05",
+                                   "row_stop", "s06", "columns", "cf:b", "sorted_columns", 1)),
+              "{\"rows\":[[\"s05\",[[\"cf:b\",\"s05\"]]]],\"next\":null}");
+  json_t *res = ok("scan", json_pack("{s:s,s:s,s:s,s:b}", "table", g_table, "row_start", "t",
+                                      "row_stop", "u", "include_timestamp", 1));
+  json_t *cell = json_object_get(json_array_get(json_array_get(json_object_get(res, "rows"), 0), 1),
+                                 "cf:a");
+  ck_assert(json_is_array(cell) && json_is_integer(json_array_get(cell, 1)));
+  json_decref(res);
+  json_decref(fails("scan", json_pack("{s:s,s:i}", "table", g_table, "batch_size", 0), -32602));
+  json_decref(fails("scan", json_pack("{s:s,s:s,s:s}", "table", g_table, "row_prefix", "s",
+                                      "row_stop", "t"), -32602));
+}
+END_TEST
+
 static Suite *daemon_suite(void) {
   Suite *s = suite_create("hbpoold");
   TCase *tc = tcase_create("api");
@@ -432,6 +488,7 @@ static Suite *daemon_suite(void) {
   tcase_add_test(tc, test_put_row_rows_cells);
   tcase_add_test(tc, test_delete);
   tcase_add_test(tc, test_counters_and_append);
+  tcase_add_test(tc, test_scan);
   tcase_add_test(tc, test_binary_data_and_encoding_errors);
   tcase_add_test(tc, test_protocol_errors);
   tcase_add_test(tc, test_pipelining_and_batches);
