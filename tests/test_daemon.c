@@ -478,6 +478,46 @@ START_TEST(test_scan) {
 }
 END_TEST
 
+START_TEST(test_batch) {
+  ok("put", json_pack("{s:s,s:s,s:{s:s,s:s}}", "table", g_table, "row", "b1", "data", "cf:old", "x",
+                      "cg:keep", "y"));
+  json_t *ops = json_pack(
+    "[{s:s,s:s,s:{s:s}},{s:s,s:s,s:[s]},{s:s,s:s,s:{s:s}},{s:s,s:s},{s:s,s:s,s:{s:s}},"
+    "{s:s,s:s,s:s,s:i},{s:s,s:s,s:s},{s:s,s:s,s:s,s:i},{s:s,s:s,s:{s:s}},{s:s,s:s,s:{s:s}}]",
+    /* a delete of a family, then a put to it: both take effect, in order */
+    "op", "put", "row", "b1", "data", "cf:a", "1",
+    "op", "delete", "row", "b1", "columns", "cf",
+    "op", "put", "row", "b1", "data", "cf:b", "2",
+    /* a whole-row delete, then a put */
+    "op", "delete", "row", "b2",
+    "op", "put", "row", "b2", "data", "cf:c", "3",
+    "op", "counter_inc", "row", "b3", "column", "cf:n", "value", 5,
+    "op", "counter_inc", "row", "b3", "column", "cf:n",
+    "op", "counter_dec", "row", "b3", "column", "cf:n", "value", 2,
+    /* the same cell twice: the last wins */
+    "op", "put", "row", "b4", "data", "cf:d", "first",
+    "op", "put", "row", "b4", "data", "cf:d", "last");
+  expect_json(ok("batch", json_pack("{s:s,s:o,s:i}", "table", g_table, "operations", ops,
+                                    "batch_size", 2)), "null");
+  expect_json(ok("row", json_pack("{s:s,s:s}", "table", g_table, "row", "b1")),
+              "{\"cf:b\":\"2\",\"cg:keep\":\"y\"}");
+  expect_json(ok("row", json_pack("{s:s,s:s}", "table", g_table, "row", "b2")), "{\"cf:c\":\"3\"}");
+  expect_json(ok("counter_get", json_pack("{s:s,s:s,s:s}", "table", g_table, "row", "b3", "column",
+                                          "cf:n")), "4");
+  expect_json(ok("row", json_pack("{s:s,s:s}", "table", g_table, "row", "b4")), "{\"cf:d\":\"last\"}");
+  /* A timestamp and wal apply to the whole batch. */
+  expect_json(ok("batch", json_pack("{s:s,s:[{s:s,s:s,s:{s:s}}],s:I,s:b}", "table", g_table,
+                                    "operations", "op", "put", "row", "b5", "data", "cf:t", "v",
+                                    "timestamp", (json_int_t)1234, "wal", 0)), "null");
+  expect_json(ok("cells", json_pack("{s:s,s:s,s:s,s:b}", "table", g_table, "row", "b5", "column",
+                                    "cf:t", "include_timestamp", 1)), "[[\"v\",1234]]");
+  json_t *e = fails("batch", json_pack("{s:s,s:[{s:s,s:s}]}", "table", g_table, "operations", "op",
+                                       "upsert", "row", "x"), -32602);
+  ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(e, "message")), "operations"));
+  json_decref(e);
+}
+END_TEST
+
 static Suite *daemon_suite(void) {
   Suite *s = suite_create("hbpoold");
   TCase *tc = tcase_create("api");
@@ -489,6 +529,7 @@ static Suite *daemon_suite(void) {
   tcase_add_test(tc, test_delete);
   tcase_add_test(tc, test_counters_and_append);
   tcase_add_test(tc, test_scan);
+  tcase_add_test(tc, test_batch);
   tcase_add_test(tc, test_binary_data_and_encoding_errors);
   tcase_add_test(tc, test_protocol_errors);
   tcase_add_test(tc, test_pipelining_and_batches);
