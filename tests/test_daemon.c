@@ -152,7 +152,7 @@ static void write_config(const char *path, size_t max_line) {
     return;
   fprintf(f,
           "[daemon]\nlisten_socket = %s\nmax_line_bytes = %zu\ntable_prefix = %s\n"
-          "log_level = warning\nscan_max_rows = 7\n\n[gateway]\nhost = %s\nport = %d\ntransport = %s\n"
+          "log_level = warning\nscan_max_rows = 7\nmax_output_bytes_per_client = 65536\n\n[gateway]\nhost = %s\nport = %d\ntransport = %s\n"
           "protocol = %s\npool_size = 4\n",
           g_socket, max_line, g_prefix, g_gateway.host, g_gateway.port,
           g_gateway.framed ? "framed" : "buffered",
@@ -518,6 +518,99 @@ START_TEST(test_batch) {
 }
 END_TEST
 
+static int error_code(json_t *reply) {
+  return (int)json_integer_value(json_object_get(json_object_get(reply, "error"), "code"));
+}
+
+START_TEST(test_garbage_nul_and_deep_nesting) {
+  conn *c = conn_open();
+  static const char garbage[] = "\x01\x02\xff\xfe{\"a\x00\":1}\x80\n";
+  ck_assert_int_eq(peer_write_all(c->fd, garbage, sizeof garbage - 1), 0);
+  json_t *r = conn_json(c);
+  ck_assert_int_eq(error_code(r), -32700);
+  json_decref(r);
+  char *deep = malloc(60002);
+  memset(deep, '[', 30000);
+  memset(deep + 30000, ']', 30000);
+  deep[60000] = '\n';
+  deep[60001] = '\0';
+  conn_send(c, deep);
+  free(deep);
+  r = conn_json(c);
+  ck_assert_int_eq(error_code(r), -32700);
+  json_decref(r);
+  /* A NUL inside a JSON string is data, not the end of it. */
+  conn_send(c, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\\u0000\"}\n");
+  r = conn_json(c);
+  ck_assert_int_ne(error_code(r), 0);
+  json_decref(r);
+  json_t *pong = call_on(c, "ping", NULL);
+  ck_assert_str_eq(json_string_value(json_object_get(pong, "result")), "pong");
+  json_decref(pong);
+  conn_close(c);
+}
+END_TEST
+
+/* Every parameter of row, given the wrong type, is named in the error. */
+START_TEST(test_wrong_types_name_the_parameter) {
+  static const char *const cases[][2] = {
+    {"table", "5"}, {"row", "{}"}, {"columns", "\"cf\""}, {"timestamp", "\"now\""},
+    {"include_timestamp", "1"}, {"use_prefix", "\"yes\""}, {"encoding", "\"latin1\""},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    json_t *params = json_pack("{s:s,s:s}", "table", g_table, "row", "r1");
+    json_error_t je;
+    json_object_set_new(params, cases[i][0], json_loads(cases[i][1], JSON_DECODE_ANY, &je));
+    json_t *e = fails("row", params, -32602);
+    const char *msg = json_string_value(json_object_get(e, "message"));
+    ck_assert_msg(strstr(msg, cases[i][0]) != NULL, "%s: message does not name it: %s",
+                  cases[i][0], msg);
+    json_decref(e);
+  }
+}
+END_TEST
+
+/* A client that sends half a line and stalls holds up nobody, and is served once it finishes. */
+START_TEST(test_half_line_stalls_nobody) {
+  conn *slow = conn_open();
+  conn_send(slow, "{\"jsonrpc\":\"2.0\",\"id\":1,");
+  expect_json(ok("ping", NULL), "\"pong\"");
+  conn_send(slow, "\"method\":\"ping\"}\n");
+  json_t *r = conn_json(slow);
+  ck_assert_str_eq(json_string_value(json_object_get(r, "result")), "pong");
+  json_decref(r);
+  conn_close(slow);
+}
+END_TEST
+
+/* A client that does not read its replies is paused (bounded memory), others go on, and once it
+ * reads it gets every reply. */
+START_TEST(test_client_that_does_not_read) {
+  char value[4001];
+  memset(value, 'v', 4000);
+  value[4000] = '\0';
+  ok("put", json_pack("{s:s,s:s,s:{s:s}}", "table", g_table, "row", "big", "data", "cf:v", value));
+  conn *lazy = conn_open();
+  enum { N = 200 }; /* 200 replies of ~4 KB: far beyond the 64 KiB output limit */
+  char line[256];
+  snprintf(line, sizeof line,
+           "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"row\",\"params\":{\"table\":\"%s\","
+           "\"row\":\"big\"}}\n", g_table);
+  for (int i = 0; i < N; i++)
+    conn_send(lazy, line);
+  sleep_ms(500);
+  expect_json(ok("ping", NULL), "\"pong\"");
+  for (int i = 0; i < N; i++) {
+    json_t *r = conn_json(lazy);
+    char *text = json_dumps(r, JSON_COMPACT);
+    ck_assert_msg(json_object_get(r, "result") != NULL, "reply %d: %.300s", i, text);
+    free(text);
+    json_decref(r);
+  }
+  conn_close(lazy);
+}
+END_TEST
+
 static Suite *daemon_suite(void) {
   Suite *s = suite_create("hbpoold");
   TCase *tc = tcase_create("api");
@@ -534,6 +627,10 @@ static Suite *daemon_suite(void) {
   tcase_add_test(tc, test_protocol_errors);
   tcase_add_test(tc, test_pipelining_and_batches);
   tcase_add_test(tc, test_long_line_closes_only_that_client);
+  tcase_add_test(tc, test_garbage_nul_and_deep_nesting);
+  tcase_add_test(tc, test_wrong_types_name_the_parameter);
+  tcase_add_test(tc, test_half_line_stalls_nobody);
+  tcase_add_test(tc, test_client_that_does_not_read);
   suite_add_tcase(s, tc);
   return s;
 }
