@@ -48,6 +48,7 @@ static void janitor(evutil_socket_t fd, short what, void *arg) {
   daemon_state *d = arg;
   pool_expire(d->pool);
   client_hub_expire(d->hub);
+  api_expire(d->api);
   if (d->stopping && (api_in_flight(d->api) == 0 || clock_now_ms() >= d->stop_deadline_ms)) {
     if (api_in_flight(d->api) > 0)
       log_warning("stopping with %d requests still in flight (shutdown_timeout_ms)",

@@ -5,7 +5,10 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <time.h>
+
+#include "clock.h"
 
 #include "protocol.h"
 
@@ -13,6 +16,7 @@
 
 typedef struct call call;
 typedef struct batch_op batch_op;
+typedef struct scanner scanner;
 
 typedef struct method {
   const char *name;
@@ -20,6 +24,7 @@ typedef struct method {
   json_t *(*run)(hbc_conn *c, call *k, hb_error *herr);     /* worker; NULL: failed */
   pool_retry retry;
   const char *const *params;                                /* allowed besides "encoding" */
+  void (*after)(call *k);                                   /* loop thread, once run is over */
 } method;
 
 typedef struct method_stats {
@@ -34,6 +39,32 @@ struct api {
   void *stats_arg;
   int in_flight;
   method_stats *counters; /* one per method, by index */
+  TAILQ_HEAD(, scanner) scanners;
+  uint64_t next_scanner_id;
+  uint64_t scanner_reopens;
+  int scanner_idle_timeout_ms;
+};
+
+/* A scanner a client opened with scanner_open. Scanner ids are global to the gateway, so it is
+ * not tied to a pooled connection between calls; calls on it are serialised (the gateway fails
+ * concurrent ones), the others wait in its queue. Only the job holding it (busy) touches its
+ * gateway state. */
+struct scanner {
+  uint64_t id;
+  uint64_t session;        /* the client that opened it: only it may use it */
+  int32_t gateway_id;
+  bool busy, closed;
+  int64_t last_used_ms;
+  char *table;
+  hbc_scan scan;           /* to reopen it after the gateway expired it */
+  proto_mem *mem;          /* scan's bytes */
+  uint8_t *last_key;       /* the last row returned, where a reopened scanner resumes */
+  size_t last_len;
+  bool have_last;
+  int32_t rows_per_call;   /* batch_size */
+  bool include_timestamp, sorted_columns;
+  TAILQ_HEAD(, call) waiting;
+  TAILQ_ENTRY(scanner) link;
 };
 
 /* One request while it is being served. */
@@ -65,6 +96,10 @@ struct call {
   bool sorted_columns;
   struct batch_op *ops;  /* batch */
   size_t nops;
+  uint64_t session;      /* the client's connection */
+  scanner *sc;           /* scanner_next, scanner_close */
+  bool reopened;         /* scanner_next: the gateway had expired the scanner */
+  TAILQ_ENTRY(call) wait_link;
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -809,6 +844,205 @@ static json_t *run_scan(hbc_conn *c, call *k, hb_error *herr) {
 
 
 /* ---------------------------------------------------------------------------------------------
+ * Scanners: scanner_open / scanner_next / scanner_close, for scans too long for one call. */
+
+static void submit(call *k);
+static void finish(call *k);
+static void discard_reply(void *owner, char *line);
+
+static hbc_bytes keep_bytes(proto_mem **mem, hbc_bytes b) {
+  uint8_t *copy = proto_mem_alloc(mem, b.len ? b.len : 1);
+  memcpy(copy, b.data, b.len);
+  return (hbc_bytes){copy, b.len};
+}
+
+static int prepare_scanner_open(call *k, proto_error *e) {
+  if (prepare_scan(k, e) < 0)
+    return -1;
+  api *a = k->api;
+  scanner *sc = calloc(1, sizeof *sc);
+  sc->id = ++a->next_scanner_id;
+  sc->session = k->session;
+  sc->busy = true;
+  sc->table = strdup(k->table);
+  /* The request's bytes go with the request: the scanner keeps copies to reopen with. */
+  sc->scan = k->scan;
+  sc->scan.start_row = keep_bytes(&sc->mem, k->scan.start_row);
+  sc->scan.stop_row = keep_bytes(&sc->mem, k->scan.stop_row);
+  sc->scan.filter = keep_bytes(&sc->mem, k->scan.filter);
+  hbc_bytes *cols = proto_mem_alloc(&sc->mem, (k->ncolumns ? k->ncolumns : 1) * sizeof *cols);
+  for (size_t i = 0; i < k->ncolumns; i++)
+    cols[i] = keep_bytes(&sc->mem, k->columns[i]);
+  sc->scan.columns = cols;
+  sc->rows_per_call = k->scan.caching;
+  sc->include_timestamp = k->include_timestamp;
+  sc->sorted_columns = k->sorted_columns;
+  TAILQ_INIT(&sc->waiting);
+  TAILQ_INSERT_TAIL(&a->scanners, sc, link);
+  k->sc = sc;
+  return 0;
+}
+
+static json_t *run_scanner_open(hbc_conn *c, call *k, hb_error *herr) {
+  scanner *sc = k->sc;
+  if (hbc_scanner_open(c, hbc_str(sc->table), &sc->scan, &sc->gateway_id, herr) < 0)
+    return NULL;
+  return json_pack("{s:I}", "scanner", (json_int_t)sc->id);
+}
+
+static void scanner_free(api *a, scanner *sc) {
+  call *w;
+  while ((w = TAILQ_FIRST(&sc->waiting)) != NULL) {
+    TAILQ_REMOVE(&sc->waiting, w, wait_link);
+    a->in_flight--;
+    proto_fail(&w->err, PROTO_INVALID_PARAMS, "invalid params: scanner %llu was closed",
+               (unsigned long long)sc->id);
+    w->sc = NULL;
+    finish(w);
+  }
+  TAILQ_REMOVE(&a->scanners, sc, link);
+  proto_mem_free(&sc->mem);
+  free(sc->last_key);
+  free(sc->table);
+  free(sc);
+}
+
+/* The scanner's call is over: the next waiting call on it may go. */
+static void scanner_release(api *a, scanner *sc) {
+  sc->busy = false;
+  sc->last_used_ms = clock_now_ms();
+  call *w = TAILQ_FIRST(&sc->waiting);
+  if (w == NULL)
+    return;
+  TAILQ_REMOVE(&sc->waiting, w, wait_link);
+  a->in_flight--;
+  sc->busy = true;
+  submit(w);
+}
+
+static bool call_failed(const call *k) {
+  return k->err.code != 0 || k->job.err.code != HB_OK;
+}
+
+static void after_scanner_open(call *k) {
+  if (call_failed(k))
+    scanner_free(k->api, k->sc);
+  else
+    scanner_release(k->api, k->sc);
+}
+
+static int prepare_scanner_use(call *k, proto_error *e) {
+  int64_t id = 0;
+  if (proto_param_int(&k->req, "scanner", true, 1, INT64_MAX, &id, e) < 0)
+    return -1;
+  scanner *sc;
+  TAILQ_FOREACH(sc, &k->api->scanners, link)
+    if ((int64_t)sc->id == id && sc->session == k->session && !sc->closed)
+      break;
+  if (sc == NULL)
+    return proto_fail(e, PROTO_INVALID_PARAMS,
+                      "invalid params: \"scanner\" %lld is not open on this connection (closed, "
+                      "expired after scanner_idle_timeout_ms, or never opened)", (long long)id);
+  k->sc = sc;
+  return 0;
+}
+
+static int prepare_scanner_next(call *k, proto_error *e) {
+  if (prepare_scanner_use(k, e) < 0)
+    return -1;
+  k->number = k->sc->rows_per_call;
+  k->include_timestamp = k->sc->include_timestamp;
+  k->sorted_columns = k->sc->sorted_columns;
+  return proto_param_int(&k->req, "count", false, 1, INT32_MAX, &k->number, e);
+}
+
+/* The gateway drops scanners unused for a while ("scanner ID is invalid"): open a new one after
+ * the last row returned, unless scan_batching may have split that row. */
+static int reopen_scanner(hbc_conn *c, call *k, hb_error *herr) {
+  scanner *sc = k->sc;
+  if (herr->code != HB_ERR_ILLEGAL_ARGUMENT || sc->scan.batch_size > 0)
+    return -1;
+  hb_error_clear(herr);
+  hbc_scan s = sc->scan;
+  if (sc->have_last)
+    s.start_row = (hbc_bytes){sc->last_key, sc->last_len};
+  if (hbc_scanner_open(c, hbc_str(sc->table), &s, &sc->gateway_id, herr) < 0)
+    return -1;
+  k->reopened = true;
+  return 0;
+}
+
+static void remember_last(scanner *sc, hbc_bytes key) {
+  sc->last_key = realloc(sc->last_key, key.len ? key.len : 1);
+  memcpy(sc->last_key, key.data, key.len);
+  sc->last_len = key.len;
+  sc->have_last = true;
+}
+
+static json_t *run_scanner_next(hbc_conn *c, call *k, hb_error *herr) {
+  scanner *sc = k->sc;
+  hbc_result res = HBC_RESULT_INIT;
+  int32_t n = (int32_t)k->number;
+  if (hbc_scanner_get_list(c, sc->gateway_id, n, &res, herr) < 0) {
+    if (reopen_scanner(c, k, herr) < 0)
+      return NULL;
+    /* A resumed scanner starts at the last row returned: ask for one more and skip it. */
+    bool skip = sc->have_last;
+    if (hbc_scanner_get_list(c, sc->gateway_id, n + (skip && n < INT32_MAX), &res, herr) < 0)
+      return NULL;
+    if (skip && res.nrows > 0 && res.rows[0].key.len == sc->last_len &&
+        memcmp(res.rows[0].key.data, sc->last_key, sc->last_len) == 0) {
+      res.rows++;
+      res.nrows--;
+    }
+  }
+  bool done = res.nrows == 0;
+  json_t *rows = json_array();
+  for (size_t i = 0; i < res.nrows && rows != NULL; i++) {
+    json_t *key = proto_bytes_to_json(res.rows[i].key, k->req.encoding, "a row key", &k->err);
+    json_t *row = key != NULL ? scan_row_json(k, &res.rows[i]) : NULL;
+    if (row == NULL) {
+      json_decref(key);
+      json_decref(rows);
+      rows = NULL;
+      break;
+    }
+    json_array_append_new(rows, json_pack("[oo]", key, row));
+  }
+  if (res.nrows > 0)
+    remember_last(sc, res.rows[res.nrows - 1].key);
+  hbc_result_free(&res);
+  return rows != NULL ? json_pack("{s:o,s:b}", "rows", rows, "done", done) : NULL;
+}
+
+static void after_scanner_use(call *k) {
+  if (k->reopened)
+    k->api->scanner_reopens++;
+  if (k->sc != NULL)
+    scanner_release(k->api, k->sc);
+}
+
+static json_t *run_scanner_close(hbc_conn *c, call *k, hb_error *herr) {
+  /* A scanner the gateway already expired is as closed as it gets. */
+  if (hbc_scanner_close(c, k->sc->gateway_id, herr) < 0 && herr->code != HB_ERR_ILLEGAL_ARGUMENT)
+    return NULL;
+  hb_error_clear(herr);
+  return json_null();
+}
+
+static void after_scanner_close(call *k) {
+  if (k->sc != NULL)
+    scanner_free(k->api, k->sc);
+}
+
+static int prepare_scanner_close(call *k, proto_error *e) {
+  if (prepare_scanner_use(k, e) < 0)
+    return -1;
+  k->sc->closed = true; /* no new calls; those already waiting fail when it goes */
+  return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Batches: puts, deletes and counter changes sent together, grouped per row, in chunks. */
 
 typedef enum batch_kind { BATCH_PUT, BATCH_DELETE, BATCH_COUNTER } batch_kind;
@@ -1089,6 +1323,13 @@ static const char *const COUNTER_PARAMS[] = {"table", "use_prefix", "row", "colu
 static const char *const APPEND_PARAMS[] = {"table", "use_prefix", "row", "data",
                                             "include_timestamp", NULL};
 static const char *const TABLES_PARAMS[] = {"use_prefix", NULL};
+static const char *const SCANNER_OPEN_PARAMS[] = {"table", "use_prefix", "row_start", "row_stop",
+                                                  "row_prefix", "columns", "filter", "timestamp",
+                                                  "include_timestamp", "batch_size",
+                                                  "scan_batching", "sorted_columns", "reverse",
+                                                  NULL};
+static const char *const SCANNER_NEXT_PARAMS[] = {"scanner", "count", NULL};
+static const char *const SCANNER_CLOSE_PARAMS[] = {"scanner", NULL};
 static const char *const BATCH_PARAMS[] = {"table", "use_prefix", "operations", "timestamp", "wal",
                                            "batch_size", NULL};
 static const char *const SCAN_PARAMS[] = {"table", "use_prefix", "row_start", "row_stop",
@@ -1102,30 +1343,37 @@ static const char *const COMPACT_PARAMS[] = {"table", "use_prefix", "major", NUL
 
 #define LOCAL NULL, NULL, POOL_RETRY_NEVER
 static const method METHODS[] = {
-  {"ping", LOCAL, NO_PARAMS},
-  {"version", LOCAL, NO_PARAMS},
-  {"stats", LOCAL, NO_PARAMS},
-  {"tables", prepare_tables, run_tables, POOL_RETRY_ON_STALE, TABLES_PARAMS},
-  {"create_table", prepare_create_table, run_create_table, POOL_RETRY_NEVER, CREATE_PARAMS},
-  {"delete_table", prepare_delete_table, run_delete_table, POOL_RETRY_NEVER, DELETE_TABLE_PARAMS},
-  {"enable_table", prepare_table, run_enable_table, POOL_RETRY_NEVER, TABLE_PARAMS},
-  {"disable_table", prepare_table, run_disable_table, POOL_RETRY_NEVER, TABLE_PARAMS},
-  {"is_table_enabled", prepare_table, run_is_table_enabled, POOL_RETRY_ON_STALE, TABLE_PARAMS},
-  {"compact_table", prepare_compact_table, run_compact_table, POOL_RETRY_NEVER, COMPACT_PARAMS},
-  {"families", prepare_table, run_families, POOL_RETRY_ON_STALE, TABLE_PARAMS},
-  {"regions", prepare_table, run_regions, POOL_RETRY_ON_STALE, TABLE_PARAMS},
-  {"row", prepare_row, run_row, POOL_RETRY_ON_STALE, READ_PARAMS},
-  {"rows", prepare_rows, run_rows, POOL_RETRY_ON_STALE, ROWS_PARAMS},
-  {"cells", prepare_cells, run_cells, POOL_RETRY_ON_STALE, CELLS_PARAMS},
-  {"put", prepare_put, run_mutations, POOL_RETRY_NEVER, PUT_PARAMS},
-  {"delete", prepare_delete, run_delete, POOL_RETRY_NEVER, DELETE_PARAMS},
-  {"counter_get", prepare_counter_get, run_counter_inc, POOL_RETRY_ON_STALE, COUNTER_PARAMS},
-  {"counter_set", prepare_counter_set, run_mutations, POOL_RETRY_NEVER, COUNTER_PARAMS},
-  {"counter_inc", prepare_counter_step, run_counter_inc, POOL_RETRY_NEVER, COUNTER_PARAMS},
-  {"counter_dec", prepare_counter_step, run_counter_inc, POOL_RETRY_NEVER, COUNTER_PARAMS},
-  {"append", prepare_append, run_append, POOL_RETRY_NEVER, APPEND_PARAMS},
-  {"scan", prepare_scan, run_scan, POOL_RETRY_ON_STALE, SCAN_PARAMS},
-  {"batch", prepare_batch, run_batch, POOL_RETRY_NEVER, BATCH_PARAMS},
+  {"ping", LOCAL, NO_PARAMS, NULL},
+  {"version", LOCAL, NO_PARAMS, NULL},
+  {"stats", LOCAL, NO_PARAMS, NULL},
+  {"tables", prepare_tables, run_tables, POOL_RETRY_ON_STALE, TABLES_PARAMS, NULL},
+  {"create_table", prepare_create_table, run_create_table, POOL_RETRY_NEVER, CREATE_PARAMS, NULL},
+  {"delete_table", prepare_delete_table, run_delete_table, POOL_RETRY_NEVER, DELETE_TABLE_PARAMS, NULL},
+  {"enable_table", prepare_table, run_enable_table, POOL_RETRY_NEVER, TABLE_PARAMS, NULL},
+  {"disable_table", prepare_table, run_disable_table, POOL_RETRY_NEVER, TABLE_PARAMS, NULL},
+  {"is_table_enabled", prepare_table, run_is_table_enabled, POOL_RETRY_ON_STALE, TABLE_PARAMS, NULL},
+  {"compact_table", prepare_compact_table, run_compact_table, POOL_RETRY_NEVER, COMPACT_PARAMS, NULL},
+  {"families", prepare_table, run_families, POOL_RETRY_ON_STALE, TABLE_PARAMS, NULL},
+  {"regions", prepare_table, run_regions, POOL_RETRY_ON_STALE, TABLE_PARAMS, NULL},
+  {"row", prepare_row, run_row, POOL_RETRY_ON_STALE, READ_PARAMS, NULL},
+  {"rows", prepare_rows, run_rows, POOL_RETRY_ON_STALE, ROWS_PARAMS, NULL},
+  {"cells", prepare_cells, run_cells, POOL_RETRY_ON_STALE, CELLS_PARAMS, NULL},
+  {"put", prepare_put, run_mutations, POOL_RETRY_NEVER, PUT_PARAMS, NULL},
+  {"delete", prepare_delete, run_delete, POOL_RETRY_NEVER, DELETE_PARAMS, NULL},
+  {"counter_get", prepare_counter_get, run_counter_inc, POOL_RETRY_ON_STALE, COUNTER_PARAMS, NULL},
+  {"counter_set", prepare_counter_set, run_mutations, POOL_RETRY_NEVER, COUNTER_PARAMS, NULL},
+  {"counter_inc", prepare_counter_step, run_counter_inc, POOL_RETRY_NEVER, COUNTER_PARAMS, NULL},
+  {"counter_dec", prepare_counter_step, run_counter_inc, POOL_RETRY_NEVER, COUNTER_PARAMS, NULL},
+  {"append", prepare_append, run_append, POOL_RETRY_NEVER, APPEND_PARAMS, NULL},
+  {"scan", prepare_scan, run_scan, POOL_RETRY_ON_STALE, SCAN_PARAMS, NULL},
+  {"batch", prepare_batch, run_batch, POOL_RETRY_NEVER, BATCH_PARAMS, NULL},
+  /* A stale connection may have failed mid-reply, after the scanner moved on: never retried. */
+  {"scanner_open", prepare_scanner_open, run_scanner_open, POOL_RETRY_NEVER, SCANNER_OPEN_PARAMS,
+   after_scanner_open},
+  {"scanner_next", prepare_scanner_next, run_scanner_next, POOL_RETRY_NEVER, SCANNER_NEXT_PARAMS,
+   after_scanner_use},
+  {"scanner_close", prepare_scanner_close, run_scanner_close, POOL_RETRY_NEVER,
+   SCANNER_CLOSE_PARAMS, after_scanner_close},
 };
 #define NMETHODS (sizeof METHODS / sizeof METHODS[0])
 
@@ -1195,7 +1443,74 @@ static void job_done(pool_job *job) {
   k->api->in_flight--;
   if (job->err.code != HB_OK && k->err.code == 0)
     proto_fail_hb(&k->err, &job->err, true);
+  if (k->m->after != NULL)
+    k->m->after(k);
   finish(k);
+}
+
+/* Hands a prepared call to the pool; a refusal is its reply. */
+static void submit(call *k) {
+  k->job = (pool_job){.work = work, .done = job_done, .ctx = k, .retry = k->m->retry};
+  hb_error err = HB_ERROR_INIT;
+  if (pool_submit(k->api->pool, &k->job, &err) < 0) {
+    proto_fail_hb(&k->err, &err, false);
+    hb_error_clear(&err);
+    if (k->m->after != NULL)
+      k->m->after(k);
+    finish(k);
+    return;
+  }
+  k->api->in_flight++;
+}
+
+/* A call on a scanner in use waits for it; the others go to the pool at once. */
+static void start(call *k) {
+  scanner *sc = k->sc;
+  if (sc != NULL && k->m->run != run_scanner_open && sc->busy) {
+    TAILQ_INSERT_TAIL(&sc->waiting, k, wait_link);
+    k->api->in_flight++;
+    return;
+  }
+  if (sc != NULL)
+    sc->busy = true;
+  submit(k);
+}
+
+static void discard_reply(void *owner, char *line) {
+  (void)owner;
+  free(line);
+}
+
+/* Closes a scanner on the gateway on the daemon's own account (no reply to anyone). */
+static void close_scanner(api *a, scanner *sc) {
+  if (sc->closed)
+    return;
+  sc->closed = true;
+  call *k = calloc(1, sizeof *k);
+  k->api = a;
+  k->reply = discard_reply;
+  k->m = find_method("scanner_close");
+  k->sc = sc;
+  start(k);
+}
+
+void api_session_closed(api *a, uint64_t session) {
+  scanner *sc, *next;
+  for (sc = TAILQ_FIRST(&a->scanners); sc != NULL; sc = next) {
+    next = TAILQ_NEXT(sc, link);
+    if (sc->session == session)
+      close_scanner(a, sc);
+  }
+}
+
+void api_expire(api *a) {
+  int64_t now = clock_now_ms();
+  scanner *sc, *next;
+  for (sc = TAILQ_FIRST(&a->scanners); sc != NULL; sc = next) {
+    next = TAILQ_NEXT(sc, link);
+    if (!sc->busy && !sc->closed && now - sc->last_used_ms > a->scanner_idle_timeout_ms)
+      close_scanner(a, sc);
+  }
 }
 
 static json_t *stats_json(api *a) {
@@ -1215,6 +1530,12 @@ static json_t *stats_json(api *a) {
     ps.gateway_up, "jobs", (json_int_t)ps.jobs, "failed", (json_int_t)ps.failed, "reconnects",
     (json_int_t)ps.reconnects, "retries", (json_int_t)ps.retries, "refreshes",
     (json_int_t)ps.refreshes, "in_flight", a->in_flight, "methods", methods);
+  int nscanners = 0;
+  scanner *sc;
+  TAILQ_FOREACH(sc, &a->scanners, link)
+    nscanners++;
+  json_object_set_new(out, "scanners", json_integer(nscanners));
+  json_object_set_new(out, "scanner_reopens", json_integer((json_int_t)a->scanner_reopens));
   if (a->stats != NULL)
     a->stats(a->stats_arg, out);
   return out;
@@ -1236,9 +1557,10 @@ static void answer_locally(call *k) {
   finish(k);
 }
 
-void api_call(api *a, json_t *msg, api_reply_fn reply, void *owner) {
+void api_call(api *a, json_t *msg, uint64_t session, api_reply_fn reply, void *owner) {
   call *k = calloc(1, sizeof *k);
   k->api = a;
+  k->session = session;
   k->reply = reply;
   k->owner = owner;
   int rc = proto_request_init(&k->req, msg, &k->err);
@@ -1262,15 +1584,7 @@ void api_call(api *a, json_t *msg, api_reply_fn reply, void *owner) {
     answer_locally(k);
     return;
   }
-  k->job = (pool_job){.work = work, .done = job_done, .ctx = k, .retry = k->m->retry};
-  hb_error err = HB_ERROR_INIT;
-  if (pool_submit(a->pool, &k->job, &err) < 0) {
-    proto_fail_hb(&k->err, &err, false);
-    hb_error_clear(&err);
-    finish(k);
-    return;
-  }
-  a->in_flight++;
+  start(k);
 }
 
 api *api_new(pool *gateway_pool, const config *cfg, api_stats_fn stats, void *stats_arg) {
@@ -1282,6 +1596,8 @@ api *api_new(pool *gateway_pool, const config *cfg, api_stats_fn stats, void *st
   else if (asprintf(&a->prefix, "%s%s", prefix, cfg->table_prefix_separator) < 0)
     a->prefix = NULL;
   a->scan_max_rows = cfg->scan_max_rows;
+  a->scanner_idle_timeout_ms = cfg->scanner_idle_timeout_ms;
+  TAILQ_INIT(&a->scanners);
   a->stats = stats;
   a->stats_arg = stats_arg;
   a->counters = calloc(NMETHODS, sizeof *a->counters);
@@ -1291,6 +1607,8 @@ api *api_new(pool *gateway_pool, const config *cfg, api_stats_fn stats, void *st
 void api_free(api *a) {
   if (a == NULL)
     return;
+  while (!TAILQ_EMPTY(&a->scanners))
+    scanner_free(a, TAILQ_FIRST(&a->scanners));
   free(a->prefix);
   free(a->counters);
   free(a);

@@ -4,6 +4,7 @@
 #define HBPOOL_API_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "pool.h"
@@ -19,8 +20,12 @@ typedef void (*api_stats_fn)(void *arg, json_t *stats);
 
 api *api_new(pool *gateway_pool, const config *cfg, api_stats_fn stats, void *stats_arg);
 void api_free(api *a);
-/* Runs one request object (steals msg). */
-void api_call(api *a, json_t *msg, api_reply_fn reply, void *owner);
+/* Runs one request object (steals msg) for the client connection session. */
+void api_call(api *a, json_t *msg, uint64_t session, api_reply_fn reply, void *owner);
+/* The client connection has gone: close its scanners. */
+void api_session_closed(api *a, uint64_t session);
+/* Closes scanners idle longer than scanner_idle_timeout_ms; the janitor calls it. */
+void api_expire(api *a);
 /* Requests being run now. */
 int api_in_flight(const api *a);
 

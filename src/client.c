@@ -76,6 +76,7 @@ static void client_close(client *c, const char *why) {
   log_info("client %llu (pid %d uid %d): closed: %s", (unsigned long long)c->id, (int)c->pid,
            (int)c->uid, why);
   c->closing = true;
+  api_session_closed(hub->api, c->id);
   bufferevent_free(c->bev);
   c->bev = NULL;
   hub->nclients--;
@@ -135,7 +136,7 @@ static void dispatch(client *c, json_t *msg, batch *b, size_t index) {
   route *r = malloc(sizeof *r);
   *r = (route){c, b, index};
   c->in_flight++;
-  api_call(c->hub->api, msg, on_reply, r);
+  api_call(c->hub->api, msg, c->id, on_reply, r);
 }
 
 /* Refuses a request over the client's in-flight limit (it still gets a reply with its id). */

@@ -12,8 +12,10 @@ readonly hbase_local=$top_srcdir/tests/hbase/hbase-local.sh
 readonly test_prog=$top_builddir/tests/test_hbase
 readonly pool_prog=$top_builddir/tests/test_pool
 readonly daemon_prog=$top_builddir/tests/test_daemon
-# The third gateway drops idle connections after this long, for the pool's stale-socket tests.
-readonly idle_timeout_ms=2000
+# The third gateway drops idle connections and forgets unused scanners quickly, for the pool's
+# stale-socket tests and the daemon's idle and scanner-expiry tests (the gateway forgets a scanner
+# after twice hbase.client.scanner.timeout.period).
+readonly idle_timeout_ms=2000 scanner_timeout_ms=1000
 run_dir=""
 
 log() { printf 'integration: %s\n' "$*" >&2; }
@@ -85,17 +87,19 @@ start_gateway() {
   printf '%s\n' "$out"
 }
 
-# run_all ENV_MAIN: test_hbase on the buffered+binary and framed+compact gateways, test_daemon on
-# the first, then test_pool on a gateway with a short idle timeout; fails if any run failed.
+# run_all ENV_MAIN: test_hbase on the buffered+binary and framed+compact gateways, then
+# test_daemon and test_pool on a gateway with short idle and scanner timeouts; fails if any failed.
 run_all() {
   local env_main=$1 env_fc env_idle rc=0
   env_fc=$(start_gateway fc --framed --compact) || return 1
-  env_idle=$(start_gateway idle --idle-timeout-ms "$idle_timeout_ms") || return 1
+  env_idle=$(start_gateway idle --idle-timeout-ms "$idle_timeout_ms" \
+    --scanner-timeout-ms "$scanner_timeout_ms") || return 1
   (load_env "$env_main" && export HBPOOL_TEST_GATEWAY_NAME=main && run_tests) || rc=1
   (load_env "$env_fc" && export HBPOOL_TEST_GATEWAY_NAME=fc && run_tests) || rc=1
-  (load_env "$env_main" && export HBPOOL_TEST_GATEWAY_NAME=main && run_tests "$daemon_prog") || rc=1
   (load_env "$env_idle" && export HBPOOL_TEST_GATEWAY_NAME=idle \
-     HBPOOL_TEST_IDLE_TIMEOUT_MS=$idle_timeout_ms && run_tests "$pool_prog") || rc=1
+     HBPOOL_TEST_IDLE_TIMEOUT_MS=$idle_timeout_ms \
+     HBPOOL_TEST_SCANNER_EXPIRY_MS=$((2 * scanner_timeout_ms)) &&
+     { r=0; run_tests "$daemon_prog" || r=1; run_tests "$pool_prog" || r=1; exit "$r"; }) || rc=1
   return "$rc"
 }
 

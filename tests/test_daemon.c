@@ -17,6 +17,10 @@
 #include "peer.h"
 
 static hbc_options g_gateway;
+static int g_idle_timeout_ms;      /* the gateway drops connections idle this long */
+static int g_scanner_expiry_ms;    /* the gateway forgets scanners unused this long */
+static int g_refresh_ms;           /* the daemon's idle_refresh_ms: below the gateway's limit */
+static int g_scanner_idle_ms;      /* the daemon's scanner_idle_timeout_ms: past the gateway's */
 static char g_dir[64], g_socket[100], g_prefix[32];
 static pid_t g_daemon;
 static int g_seq;
@@ -152,11 +156,12 @@ static void write_config(const char *path, size_t max_line) {
     return;
   fprintf(f,
           "[daemon]\nlisten_socket = %s\nmax_line_bytes = %zu\ntable_prefix = %s\n"
-          "log_level = warning\nscan_max_rows = 7\nmax_output_bytes_per_client = 65536\n\n[gateway]\nhost = %s\nport = %d\ntransport = %s\n"
-          "protocol = %s\npool_size = 4\n",
-          g_socket, max_line, g_prefix, g_gateway.host, g_gateway.port,
+          "log_level = warning\nscan_max_rows = 7\nmax_output_bytes_per_client = 65536\n"
+          "scanner_idle_timeout_ms = %d\n\n[gateway]\nhost = %s\nport = %d\ntransport = %s\n"
+          "protocol = %s\npool_size = 4\nidle_refresh_ms = %d\n",
+          g_socket, max_line, g_prefix, g_scanner_idle_ms, g_gateway.host, g_gateway.port,
           g_gateway.framed ? "framed" : "buffered",
-          g_gateway.protocol == HBC_PROTOCOL_COMPACT ? "compact" : "binary");
+          g_gateway.protocol == HBC_PROTOCOL_COMPACT ? "compact" : "binary", g_refresh_ms);
   fclose(f);
 }
 
@@ -611,6 +616,147 @@ START_TEST(test_client_that_does_not_read) {
 }
 END_TEST
 
+static json_t *next_rows(conn *c, json_int_t scanner, int count) {
+  json_t *r = call_on(c, "scanner_next", json_pack("{s:I,s:i}", "scanner", scanner, "count", count));
+  json_t *res = json_incref(json_object_get(r, "result"));
+  char *text = json_dumps(r, JSON_COMPACT);
+  ck_assert_msg(res != NULL, "scanner_next failed: %s", text);
+  free(text);
+  json_decref(r);
+  return res;
+}
+
+static char *keys_of(json_t *res) {
+  char *keys = calloc(1, 1024);
+  json_t *rows = json_object_get(res, "rows");
+  for (size_t i = 0; i < json_array_size(rows); i++) {
+    strcat(keys, json_string_value(json_array_get(json_array_get(rows, i), 0)));
+    strcat(keys, ",");
+  }
+  json_decref(res);
+  return keys;
+}
+
+static json_int_t open_scanner(conn *c) {
+  for (int i = 0; i < 10; i++) {
+    char row[8];
+    snprintf(row, sizeof row, "k%d", i);
+    ok("put", json_pack("{s:s,s:s,s:{s:s}}", "table", g_table, "row", row, "data", "cf:a", row));
+  }
+  json_t *r = call_on(c, "scanner_open", json_pack("{s:s,s:s,s:i}", "table", g_table, "row_prefix",
+                                                   "k", "batch_size", 3));
+  json_int_t id = json_integer_value(json_object_get(json_object_get(r, "result"), "scanner"));
+  ck_assert_int_gt(id, 0);
+  json_decref(r);
+  return id;
+}
+
+static json_int_t open_scanners(void) {
+  json_t *st = ok("stats", NULL);
+  json_int_t n = json_integer_value(json_object_get(st, "scanners"));
+  json_decref(st);
+  return n;
+}
+
+START_TEST(test_scanner_open_next_close) {
+  conn *c = conn_open();
+  json_int_t id = open_scanner(c);
+  char *k = keys_of(next_rows(c, id, 3));
+  ck_assert_str_eq(k, "k0,k1,k2,");
+  free(k);
+  k = keys_of(next_rows(c, id, 4));
+  ck_assert_str_eq(k, "k3,k4,k5,k6,");
+  free(k);
+  /* Another connection cannot use it. */
+  json_decref(fails("scanner_next", json_pack("{s:I}", "scanner", id), -32602));
+  /* Pipelined calls on one scanner are served one after the other, in order. */
+  char line[160];
+  for (int i = 1; i <= 3; i++) {
+    snprintf(line, sizeof line, "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"scanner_next\","
+             "\"params\":{\"scanner\":%lld,\"count\":1}}\n", 1000 + i, (long long)id);
+    conn_send(c, line);
+  }
+  char got[3][8];
+  for (int i = 0; i < 3; i++) {
+    json_t *r = conn_json(c);
+    int slot = (int)json_integer_value(json_object_get(r, "id")) - 1001;
+    ck_assert(slot >= 0 && slot < 3);
+    json_t *rows = json_object_get(json_object_get(r, "result"), "rows");
+    ck_assert_int_eq(json_array_size(rows), 1);
+    snprintf(got[slot], sizeof got[slot], "%s",
+             json_string_value(json_array_get(json_array_get(rows, 0), 0)));
+    json_decref(r);
+  }
+  ck_assert_str_eq(got[0], "k7");
+  ck_assert_str_eq(got[1], "k8");
+  ck_assert_str_eq(got[2], "k9");
+  json_t *last = next_rows(c, id, 5);
+  ck_assert(json_is_true(json_object_get(last, "done")));
+  json_decref(last);
+  json_t *r = call_on(c, "scanner_close", json_pack("{s:I}", "scanner", id));
+  ck_assert(json_is_null(json_object_get(r, "result")));
+  json_decref(r);
+  r = call_on(c, "scanner_next", json_pack("{s:I}", "scanner", id));
+  ck_assert_int_eq(error_code(r), -32602);
+  json_decref(r);
+  conn_close(c);
+}
+END_TEST
+
+/* The gateway forgets an unused scanner; the daemon reopens it after the last row returned. */
+START_TEST(test_scanner_survives_gateway_expiry) {
+  conn *c = conn_open();
+  json_int_t id = open_scanner(c);
+  char *k = keys_of(next_rows(c, id, 4));
+  ck_assert_str_eq(k, "k0,k1,k2,k3,");
+  free(k);
+  json_t *st = ok("stats", NULL);
+  json_int_t reopens = json_integer_value(json_object_get(st, "scanner_reopens"));
+  json_decref(st);
+  sleep_ms(g_scanner_expiry_ms + 1000); /* past the gateway's expiry, within the daemon's */
+  json_t *r = call_on(c, "scanner_next", json_pack("{s:I,s:i}", "scanner", id, "count", 10));
+  k = keys_of(json_incref(json_object_get(r, "result")));
+  ck_assert_str_eq(k, "k4,k5,k6,k7,k8,k9,");
+  free(k);
+  st = ok("stats", NULL);
+  ck_assert_int_eq(json_integer_value(json_object_get(st, "scanner_reopens")), reopens + 1);
+  json_decref(st);
+  json_decref(r);
+  conn_close(c);
+}
+END_TEST
+
+START_TEST(test_scanners_closed_with_their_client_and_when_idle) {
+  json_int_t before = open_scanners();
+  conn *c = conn_open();
+  open_scanner(c);
+  ck_assert_int_eq(open_scanners(), before + 1);
+  conn_close(c);
+  int64_t t0 = mono_ms();
+  while (open_scanners() != before && mono_ms() - t0 < 5000)
+    sleep_ms(50);
+  ck_assert_int_eq(open_scanners(), before);
+  c = conn_open();
+  json_int_t id = open_scanner(c);
+  sleep_ms(g_scanner_idle_ms + 500);
+  json_t *r = call_on(c, "scanner_next", json_pack("{s:I}", "scanner", id));
+  ck_assert_int_eq(error_code(r), -32602);
+  json_decref(r);
+  ck_assert_int_eq(open_scanners(), before);
+  conn_close(c);
+}
+END_TEST
+
+/* A pool left idle past the gateway's idle limit serves the next request without an error. */
+START_TEST(test_idle_pool_serves_without_error) {
+  expect_json(ok("row", json_pack("{s:s,s:s}", "table", g_table, "row", "nothing")), "{}");
+  sleep_ms(g_idle_timeout_ms + 1000);
+  expect_json(ok("row", json_pack("{s:s,s:s}", "table", g_table, "row", "nothing")), "{}");
+  expect_json(ok("put", json_pack("{s:s,s:s,s:{s:s}}", "table", g_table, "row", "w", "data", "cf:a",
+                                  "1")), "null");
+}
+END_TEST
+
 static Suite *daemon_suite(void) {
   Suite *s = suite_create("hbpoold");
   TCase *tc = tcase_create("api");
@@ -623,6 +769,10 @@ static Suite *daemon_suite(void) {
   tcase_add_test(tc, test_counters_and_append);
   tcase_add_test(tc, test_scan);
   tcase_add_test(tc, test_batch);
+  tcase_add_test(tc, test_scanner_open_next_close);
+  tcase_add_test(tc, test_scanner_survives_gateway_expiry);
+  tcase_add_test(tc, test_scanners_closed_with_their_client_and_when_idle);
+  tcase_add_test(tc, test_idle_pool_serves_without_error);
   tcase_add_test(tc, test_binary_data_and_encoding_errors);
   tcase_add_test(tc, test_protocol_errors);
   tcase_add_test(tc, test_pipelining_and_batches);
@@ -638,6 +788,12 @@ static Suite *daemon_suite(void) {
 int main(void) {
   if (!gateway_env_load(&g_gateway, "test_daemon"))
     return 2;
+  const char *idle = getenv("HBPOOL_TEST_IDLE_TIMEOUT_MS");
+  const char *expiry = getenv("HBPOOL_TEST_SCANNER_EXPIRY_MS");
+  g_idle_timeout_ms = idle != NULL && *idle ? atoi(idle) : 60000;        /* gateway defaults */
+  g_scanner_expiry_ms = expiry != NULL && *expiry ? atoi(expiry) : 120000;
+  g_refresh_ms = g_idle_timeout_ms / 2 < 1000 ? 1000 : g_idle_timeout_ms / 2;
+  g_scanner_idle_ms = 2 * g_scanner_expiry_ms;
   signal(SIGPIPE, SIG_IGN);
   snprintf(g_dir, sizeof g_dir, "/tmp/hbpoold-test.XXXXXX");
   if (mkdtemp(g_dir) == NULL)
