@@ -170,6 +170,11 @@ static hbc_bytes table_bytes(const call *k) {
   return hbc_str(k->table);
 }
 
+/* Byte strings are equal; an empty one may have a NULL pointer, which memcmp must not see. */
+static bool bytes_eq(hbc_bytes a, hbc_bytes b) {
+  return a.len == b.len && (a.len == 0 || memcmp(a.data, b.data, a.len) == 0);
+}
+
 static int prepare_timestamp(call *k, proto_error *e) {
   k->timestamp = HBC_LATEST;
   return proto_param_int(&k->req, "timestamp", false, 0, INT64_MAX - 1, &k->timestamp, e);
@@ -630,7 +635,8 @@ static int prepare_append(call *k, proto_error *e) {
 
 static int compare_columns(const void *a, const void *b) {
   hbc_bytes x = ((const hbc_mutation *)a)->column, y = ((const hbc_mutation *)b)->column;
-  const uint8_t *cx = memchr(x.data, ':', x.len), *cy = memchr(y.data, ':', y.len);
+  const uint8_t *cx = x.len ? memchr(x.data, ':', x.len) : NULL;
+  const uint8_t *cy = y.len ? memchr(y.data, ':', y.len) : NULL;
   size_t fx = cx ? (size_t)(cx - x.data) : x.len, fy = cy ? (size_t)(cy - y.data) : y.len;
   size_t n = fx < fy ? fx : fy;
   int d = n ? memcmp(x.data, y.data, n) : 0;
@@ -685,7 +691,7 @@ static hbc_bytes bytes_increment(call *k, hbc_bytes prefix) {
 }
 
 static bool has_prefix(hbc_bytes key, hbc_bytes prefix) {
-  return key.len >= prefix.len && memcmp(key.data, prefix.data, prefix.len) == 0;
+  return key.len >= prefix.len && bytes_eq((hbc_bytes){key.data, prefix.len}, prefix);
 }
 
 static int prepare_scan_range(call *k, proto_error *e) {
@@ -761,8 +767,7 @@ static bool append_scan_rows(call *k, const hbc_result *res, json_t *out, hbc_by
   for (size_t i = 0; i < res->nrows; i++) {
     const hbc_row *row = &res->rows[i];
     bool first = json_array_size(out) == 0 && last->data == NULL;
-    if (first && k->start_exclusive && row->key.len == k->scan.start_row.len &&
-        memcmp(row->key.data, k->scan.start_row.data, row->key.len) == 0)
+    if (first && k->start_exclusive && bytes_eq(row->key, k->scan.start_row))
       continue;
     if (k->prefix.len > 0 && !has_prefix(row->key, k->prefix)) {
       *ended = true;
@@ -777,7 +782,8 @@ static bool append_scan_rows(call *k, const hbc_result *res, json_t *out, hbc_by
     }
     json_array_append_new(out, json_pack("[oo]", key, r));
     uint8_t *copy = proto_mem_alloc(&k->mem, row->key.len ? row->key.len : 1);
-    memcpy(copy, row->key.data, row->key.len);
+    if (row->key.len > 0)
+      memcpy(copy, row->key.data, row->key.len);
     *last = (hbc_bytes){copy, row->key.len};
     if ((int64_t)json_array_size(out) >= k->number)
       return false;
@@ -852,7 +858,8 @@ static void discard_reply(void *owner, char *line);
 
 static hbc_bytes keep_bytes(proto_mem **mem, hbc_bytes b) {
   uint8_t *copy = proto_mem_alloc(mem, b.len ? b.len : 1);
-  memcpy(copy, b.data, b.len);
+  if (b.len > 0)
+    memcpy(copy, b.data, b.len);
   return (hbc_bytes){copy, b.len};
 }
 
@@ -974,7 +981,8 @@ static int reopen_scanner(hbc_conn *c, call *k, hb_error *herr) {
 
 static void remember_last(scanner *sc, hbc_bytes key) {
   sc->last_key = realloc(sc->last_key, key.len ? key.len : 1);
-  memcpy(sc->last_key, key.data, key.len);
+  if (key.len > 0)
+    memcpy(sc->last_key, key.data, key.len);
   sc->last_len = key.len;
   sc->have_last = true;
 }
@@ -990,8 +998,7 @@ static json_t *run_scanner_next(hbc_conn *c, call *k, hb_error *herr) {
     bool skip = sc->have_last;
     if (hbc_scanner_get_list(c, sc->gateway_id, n + (skip && n < INT32_MAX), &res, herr) < 0)
       return NULL;
-    if (skip && res.nrows > 0 && res.rows[0].key.len == sc->last_len &&
-        memcmp(res.rows[0].key.data, sc->last_key, sc->last_len) == 0) {
+    if (skip && res.nrows > 0 && bytes_eq(res.rows[0].key, (hbc_bytes){sc->last_key, sc->last_len})) {
       res.rows++;
       res.nrows--;
     }
@@ -1177,7 +1184,7 @@ typedef struct chunk {
 
 static chunk_row *chunk_find(chunk *ch, hbc_bytes row) {
   for (size_t i = 0; i < ch->nrows; i++)
-    if (ch->rows[i].row.len == row.len && memcmp(ch->rows[i].row.data, row.data, row.len) == 0)
+    if (bytes_eq(ch->rows[i].row, row))
       return &ch->rows[i];
   if (ch->nrows == ch->cap) {
     ch->cap = ch->cap ? ch->cap * 2 : 16;
@@ -1191,8 +1198,7 @@ static chunk_row *chunk_find(chunk *ch, hbc_bytes row) {
 static void chunk_add(chunk *ch, chunk_row *r, const hbc_mutation *m) {
   for (size_t i = 0; !m->is_delete && i < r->n; i++) {
     hbc_mutation *old = &r->m[i];
-    if (!old->is_delete && old->column.len == m->column.len &&
-        memcmp(old->column.data, m->column.data, m->column.len) == 0) {
+    if (!old->is_delete && bytes_eq(old->column, m->column)) {
       *old = *m;
       return;
     }
@@ -1271,9 +1277,7 @@ static int batch_counters(hbc_conn *c, call *k, hb_error *herr) {
     if (op->kind != BATCH_COUNTER)
       continue;
     size_t j = 0;
-    while (j < n && !(inc[j].row.len == op->row.len && inc[j].column.len == op->column.len &&
-                      memcmp(inc[j].row.data, op->row.data, op->row.len) == 0 &&
-                      memcmp(inc[j].column.data, op->column.data, op->column.len) == 0))
+    while (j < n && !(bytes_eq(inc[j].row, op->row) && bytes_eq(inc[j].column, op->column)))
       j++;
     if (j == n)
       inc[n++] = (hbc_increment){.table = table_bytes(k), .row = op->row, .column = op->column};
