@@ -39,6 +39,7 @@ struct client {
   bool closing;
   bool paused;            /* reading stopped: too many unread replies */
   bool close_after_flush; /* an error was the last word: close once it is sent */
+  bool read_eof;          /* the client shut down its side: answer what it sent, then close */
   int64_t last_active_ms;
   TAILQ_ENTRY(client) link;
 };
@@ -101,10 +102,19 @@ static void client_send(client *c, char *line) {
   free(line);
 }
 
+/* A client that half-closed (echo ... | socat) gets its replies before the connection goes. */
+static void close_if_answered(client *c) {
+  if (c->read_eof && !c->closing && c->in_flight == 0 &&
+      evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+    client_close(c, "client disconnected");
+}
+
 static void request_done(client *c) {
   c->in_flight--;
   if (c->closing && c->in_flight == 0)
     client_free(c);
+  else
+    close_if_answered(c);
 }
 
 static void on_reply(void *owner, char *line) {
@@ -232,6 +242,9 @@ static void on_write(struct bufferevent *bev, void *arg) {
     client_close(c, "request line too long");
     return;
   }
+  close_if_answered(c);
+  if (c->closing)
+    return;
   if (c->paused) {
     c->paused = false;
     bufferevent_enable(bev, EV_READ);
@@ -241,9 +254,20 @@ static void on_write(struct bufferevent *bev, void *arg) {
 static void on_event(struct bufferevent *bev, short what, void *arg) {
   (void)bev;
   client *c = arg;
-  if (what & BEV_EVENT_EOF)
-    client_close(c, "client disconnected");
-  else if (what & BEV_EVENT_ERROR)
+  if (what & BEV_EVENT_EOF) {
+    c->read_eof = true;
+    bufferevent_disable(c->bev, EV_READ);
+    /* A last request without its newline is still a request. */
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t n = evbuffer_get_length(in);
+    if (n > 0 && n <= c->hub->cfg->max_line_bytes && !c->close_after_flush) {
+      char *line = malloc(n);
+      evbuffer_remove(in, line, n);
+      handle_line(c, line, n);
+      free(line);
+    }
+    close_if_answered(c);
+  } else if (what & BEV_EVENT_ERROR)
     client_close(c, "socket error");
 }
 

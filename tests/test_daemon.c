@@ -757,6 +757,30 @@ START_TEST(test_idle_pool_serves_without_error) {
 }
 END_TEST
 
+/* echo '...' | socat: the client shuts down its side first, and still gets every reply, also to
+ * a last request without its newline. */
+START_TEST(test_half_closed_client_gets_its_replies) {
+  conn *c = conn_open();
+  char line[256];
+  snprintf(line, sizeof line,
+           "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tables\"}\n"
+           "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"row\",\"params\":{\"table\":\"%s\","
+           "\"row\":\"x\"}}", g_table);
+  conn_send(c, line);
+  shutdown(c->fd, SHUT_WR);
+  int seen = 0;
+  for (int i = 0; i < 2; i++) {
+    json_t *r = conn_json(c);
+    seen |= (int)json_integer_value(json_object_get(r, "id"));
+    ck_assert_ptr_nonnull(json_object_get(r, "result"));
+    json_decref(r);
+  }
+  ck_assert_int_eq(seen, 3);
+  ck_assert_ptr_null(conn_line(c, 5000)); /* then the daemon closes */
+  conn_close(c);
+}
+END_TEST
+
 static Suite *daemon_suite(void) {
   Suite *s = suite_create("hbpoold");
   TCase *tc = tcase_create("api");
@@ -780,6 +804,7 @@ static Suite *daemon_suite(void) {
   tcase_add_test(tc, test_garbage_nul_and_deep_nesting);
   tcase_add_test(tc, test_wrong_types_name_the_parameter);
   tcase_add_test(tc, test_half_line_stalls_nobody);
+  tcase_add_test(tc, test_half_closed_client_gets_its_replies);
   tcase_add_test(tc, test_client_that_does_not_read);
   suite_add_tcase(s, tc);
   return s;
