@@ -170,6 +170,13 @@ static hbc_bytes table_bytes(const call *k) {
   return hbc_str(k->table);
 }
 
+/* A family as the gateway names it ("cf:") without its ':': what deletes and reads of a whole
+ * family take. */
+static hbc_bytes family_only(hbc_bytes name) {
+  bool colon = name.len > 0 && name.data[name.len - 1] == ':';
+  return (hbc_bytes){name.data, colon ? name.len - 1 : name.len};
+}
+
 /* Byte strings are equal; an empty one may have a NULL pointer, which memcmp must not see. */
 static bool bytes_eq(hbc_bytes a, hbc_bytes b) {
   return a.len == b.len && (a.len == 0 || memcmp(a.data, b.data, a.len) == 0);
@@ -371,8 +378,7 @@ static json_t *run_families(hbc_conn *c, call *k, hb_error *herr) {
   json_t *out = json_object();
   for (size_t i = 0; i < res.nfamilies; i++) {
     const hbc_family *f = &res.families[i];
-    size_t flen = f->name.len > 0 && f->name.data[f->name.len - 1] == ':' ? f->name.len - 1
-                                                                           : f->name.len;
+    size_t flen = family_only(f->name).len;
     json_t *desc = json_pack(
       "{s:s%,s:i,s:s,s:b,s:s,s:i,s:i,s:b,s:i}", "name", (const char *)f->name.data, f->name.len,
       "max_versions", f->max_versions, "compression", f->compression, "in_memory", f->in_memory,
@@ -452,10 +458,8 @@ static int all_families(hbc_conn *c, call *k, hbc_result *fams, hb_error *herr) 
     return -1;
   k->ncolumns = fams->nfamilies;
   k->columns = calloc(fams->nfamilies ? fams->nfamilies : 1, sizeof *k->columns);
-  for (size_t i = 0; i < fams->nfamilies; i++) {
-    hbc_bytes n = fams->families[i].name;
-    k->columns[i] = (hbc_bytes){n.data, n.len > 0 && n.data[n.len - 1] == ':' ? n.len - 1 : n.len};
-  }
+  for (size_t i = 0; i < fams->nfamilies; i++)
+    k->columns[i] = family_only(fams->families[i].name);
   return 0;
 }
 
@@ -634,18 +638,7 @@ static int prepare_append(call *k, proto_error *e) {
 }
 
 static int compare_columns(const void *a, const void *b) {
-  hbc_bytes x = ((const hbc_mutation *)a)->column, y = ((const hbc_mutation *)b)->column;
-  const uint8_t *cx = x.len ? memchr(x.data, ':', x.len) : NULL;
-  const uint8_t *cy = y.len ? memchr(y.data, ':', y.len) : NULL;
-  size_t fx = cx ? (size_t)(cx - x.data) : x.len, fy = cy ? (size_t)(cy - y.data) : y.len;
-  size_t n = fx < fy ? fx : fy;
-  int d = n ? memcmp(x.data, y.data, n) : 0;
-  if (d != 0 || fx != fy)
-    return d != 0 ? d : (fx < fy ? -1 : 1);
-  size_t qx = x.len - fx, qy = y.len - fy;
-  n = qx < qy ? qx : qy;
-  d = n ? memcmp(x.data + fx, y.data + fy, n) : 0;
-  return d != 0 ? d : (qx < qy ? -1 : qx > qy);
+  return hbc_compare_columns(((const hbc_mutation *)a)->column, ((const hbc_mutation *)b)->column);
 }
 
 /* The gateway returns the appended cells in HBase's column order, without their names. */
@@ -1255,9 +1248,8 @@ static int batch_add(hbc_conn *c, call *k, chunk *ch, const batch_op *op, const 
   }
   if (op->kind == BATCH_DELETE && op->nmutations == 0) {
     for (size_t i = 0; i < fams->nfamilies; i++) {
-      hbc_bytes n = fams->families[i].name;
       hbc_mutation m = {.is_delete = true, .wal = k->wal,
-                        .column = {n.data, n.len > 0 && n.data[n.len - 1] == ':' ? n.len - 1 : n.len}};
+                        .column = family_only(fams->families[i].name)};
       chunk_add(ch, r, &m);
     }
   }

@@ -514,13 +514,17 @@ static void split_column(hbc_bytes col, hbc_bytes *family, hbc_bytes *qualifier)
   *qualifier = colon != NULL ? (hbc_bytes){colon + 1, col.len - flen - 1} : (hbc_bytes){col.data, 0};
 }
 
-/* HBase orders cells by family, then qualifier: "cf:a" < "cf2:a" although ':' > '2'. */
-static int compare_cells(const void *a, const void *b) {
+int hbc_compare_columns(hbc_bytes a, hbc_bytes b) {
   hbc_bytes fa, qa, fb, qb;
-  split_column(((const hbc_cell *)a)->column, &fa, &qa);
-  split_column(((const hbc_cell *)b)->column, &fb, &qb);
+  split_column(a, &fa, &qa);
+  split_column(b, &fb, &qb);
   int d = compare_bytes(fa, fb);
   return d != 0 ? d : compare_bytes(qa, qb);
+}
+
+/* HBase orders cells by family, then qualifier: "cf:a" < "cf2:a" although ':' > '2'. */
+static int compare_cells(const void *a, const void *b) {
+  return hbc_compare_columns(((const hbc_cell *)a)->column, ((const hbc_cell *)b)->column);
 }
 
 static void copy_cell(hbc_result *out, hbc_cell *dst, const GByteArray *column,

@@ -171,6 +171,9 @@ int hbc_scanner_get_list(hbc_conn *c, int32_t scanner_id, int32_t nrows, hbc_res
                          hb_error *err);
 int hbc_scanner_close(hbc_conn *c, int32_t scanner_id, hb_error *err);
 
+/* HBase's order of columns: by family, then qualifier ("cf:a" < "cf2:a", unlike their bytes). */
+int hbc_compare_columns(hbc_bytes a, hbc_bytes b);
+
 /* hbc_bytes from a C string (no copy). */
 hbc_bytes hbc_str(const char *s);
 
