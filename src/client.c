@@ -102,11 +102,14 @@ static void client_send(client *c, char *line) {
   free(line);
 }
 
-/* A client that half-closed (echo ... | socat) gets its replies before the connection goes. */
-static void close_if_answered(client *c) {
-  if (c->read_eof && !c->closing && c->in_flight == 0 &&
-      evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-    client_close(c, "client disconnected");
+/* A client that half-closed (echo ... | socat) gets its replies before the connection goes.
+ * Returns true when it closed the client, which may then be freed already. */
+static bool close_if_answered(client *c) {
+  if (!c->read_eof || c->closing || c->in_flight != 0 ||
+      evbuffer_get_length(bufferevent_get_output(c->bev)) != 0)
+    return false;
+  client_close(c, "client disconnected");
+  return true;
 }
 
 static void request_done(client *c) {
@@ -242,8 +245,7 @@ static void on_write(struct bufferevent *bev, void *arg) {
     client_close(c, "request line too long");
     return;
   }
-  close_if_answered(c);
-  if (c->closing)
+  if (close_if_answered(c))
     return;
   if (c->paused) {
     c->paused = false;
@@ -257,7 +259,9 @@ static void on_event(struct bufferevent *bev, short what, void *arg) {
   if (what & BEV_EVENT_EOF) {
     c->read_eof = true;
     bufferevent_disable(c->bev, EV_READ);
-    /* A last request without its newline is still a request. */
+    /* A last request without its newline is still a request. Held as if in flight, so that a
+     * reply arriving at once cannot close (and free) the client under our feet. */
+    c->in_flight++;
     struct evbuffer *in = bufferevent_get_input(c->bev);
     size_t n = evbuffer_get_length(in);
     if (n > 0 && n <= c->hub->cfg->max_line_bytes && !c->close_after_flush) {
@@ -266,7 +270,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg) {
       handle_line(c, line, n);
       free(line);
     }
-    close_if_answered(c);
+    request_done(c); /* closes the client if everything is answered */
   } else if (what & BEV_EVENT_ERROR)
     client_close(c, "socket error");
 }
