@@ -24,7 +24,6 @@ typedef struct client client;
 
 /* One line holding a JSON-RPC batch: its reply is one array, sent when every member is back. */
 typedef struct batch {
-  client *owner;
   char **members;
   size_t nmembers, pending;
 } batch;
@@ -184,7 +183,6 @@ static void handle_line(client *c, const char *line, size_t len) {
   }
   size_t n = json_array_size(v);
   batch *b = calloc(1, sizeof *b);
-  b->owner = c;
   b->members = calloc(n, sizeof *b->members);
   b->nmembers = b->pending = n;
   c->in_flight++; /* holds the batch open until every member is dispatched */

@@ -35,7 +35,8 @@ struct netio {
   bool in_frame;
   size_t msg_bytes;      /* payload bytes of the current message consumed */
 
-  uint8_t *wbuf;         /* outgoing message; framed: 4 bytes reserved for the length */
+  uint8_t *wbuf;         /* outgoing message; framed: the first 4 bytes (always counted in
+                            wlen) are reserved for the length */
   size_t wcap, wlen;
 };
 
@@ -160,8 +161,6 @@ static int reserve(uint8_t **buf, size_t *cap, size_t need) {
 }
 
 int netio_write(netio *io, const void *buf, size_t len, hb_error *err) {
-  if (io->wlen == 0 && io->framed)
-    io->wlen = NETIO_FRAME_HEADER;
   if (reserve(&io->wbuf, &io->wcap, io->wlen + len) < 0)
     return hb_error_set(err, HB_ERR_TRANSPORT, "out of memory buffering a %zu-byte request", io->wlen + len);
   memcpy(io->wbuf + io->wlen, buf, len);
@@ -191,8 +190,6 @@ static int send_all(netio *io, const uint8_t *p, size_t len, hb_error *err) {
 
 int netio_flush(netio *io, hb_error *err) {
   if (io->framed) {
-    if (io->wlen < NETIO_FRAME_HEADER)
-      return 0;
     size_t payload = io->wlen - NETIO_FRAME_HEADER;
     if (payload == 0)
       return 0;
