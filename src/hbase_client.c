@@ -317,6 +317,15 @@ hbc_bytes hbc_str(const char *s) {
   return (hbc_bytes){(const uint8_t *)s, strlen(s)};
 }
 
+bool hbc_bytes_equal(hbc_bytes a, hbc_bytes b) {
+  return a.len == b.len && (a.len == 0 || memcmp(a.data, b.data, a.len) == 0);
+}
+
+hbc_bytes hbc_family_only(hbc_bytes name) {
+  bool colon = name.len > 0 && name.data[name.len - 1] == ':';
+  return (hbc_bytes){name.data, colon ? name.len - 1 : name.len};
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Table administration. */
 

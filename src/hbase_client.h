@@ -176,5 +176,10 @@ int hbc_compare_columns(hbc_bytes a, hbc_bytes b);
 
 /* hbc_bytes from a C string (no copy). */
 hbc_bytes hbc_str(const char *s);
+/* Equal bytes; an empty string may have a NULL pointer (which memcmp must never see). */
+bool hbc_bytes_equal(hbc_bytes a, hbc_bytes b);
+/* A family as the gateway names it ("cf:") without its ':', as deletes and reads of a whole
+ * family take it. */
+hbc_bytes hbc_family_only(hbc_bytes name);
 
 #endif

@@ -1,0 +1,131 @@
+/* call: one JSON-RPC request while hbpoold serves it, and what the method modules (admin, reads,
+ * writes, scan, scanner, batch) share: the method descriptor, common parameters, result rendering
+ * and the call's life from the loop thread to a pooled connection and back. */
+#ifndef HBPOOL_CALL_H
+#define HBPOOL_CALL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "api.h"
+#include "hbase_client.h"
+#include "pool.h"
+#include "protocol.h"
+
+typedef struct call call;
+typedef struct scanner scanner;
+typedef struct batch_op batch_op;
+
+/* A JSON method. prepare checks the params on the loop thread; run makes the HBase calls on a
+ * worker and returns the result (NULL: failed, herr or k->err says why); after runs on the loop
+ * thread once run is over, failed or not. A method without run is answered on the loop. */
+typedef struct method {
+  const char *name;
+  int (*prepare)(call *k, proto_error *e);
+  json_t *(*run)(hbc_conn *c, call *k, hb_error *herr);
+  pool_retry retry;
+  const char *const *params;   /* allowed besides "encoding" */
+  void (*after)(call *k);
+} method;
+
+/* Each module's methods, ended by an entry without a name. */
+extern const method admin_methods[], read_methods[], write_methods[], scan_methods[],
+  scanner_methods[], batch_methods[];
+
+typedef struct method_stats {
+  uint64_t calls, errors;
+} method_stats;
+
+struct api {
+  pool *pool;
+  char *prefix;          /* "prefix" + separator, or "" */
+  int scan_max_rows;
+  api_stats_fn stats;
+  void *stats_arg;
+  int in_flight;         /* calls in the pool or waiting for their scanner */
+  const method **methods; /* every module's, in one list */
+  method_stats *counters; /* one per entry of methods */
+  size_t nmethods;
+  TAILQ_HEAD(scanner_list, scanner) scanners;
+  uint64_t next_scanner_id;
+  uint64_t scanner_reopens;
+  int scanner_idle_timeout_ms;
+};
+
+/* One request while it is being served. The argument fields are filled by the method's prepare
+ * and read by its run; each method uses the few it needs. */
+struct call {
+  pool_job job;
+  api *api;
+  const method *m;
+  method_stats *counter; /* NULL for the daemon's own calls (closing an abandoned scanner) */
+  proto_request req;
+  proto_mem *mem;
+  proto_error err;       /* set when the method failed with something else than an hb_error */
+  char *line;            /* the reply, rendered on the worker */
+  api_reply_fn reply;
+  void *owner;
+  uint64_t session;      /* the client's connection */
+  /* arguments */
+  char *table;
+  hbc_bytes row, column;
+  hbc_bytes *rows, *columns;
+  size_t nrows, ncolumns;
+  int64_t timestamp;     /* HBC_LATEST when absent */
+  int64_t number;        /* versions, counter value, limit, batch_size */
+  bool include_timestamp, wal, flag;
+  bool sorted_columns;   /* rows as [[column, value], ...] in the gateway's order */
+  hbc_mutation *mutations;
+  size_t nmutations;
+  hbc_family *families;
+  size_t nfamilies;
+  hbc_scan scan;         /* scan: the gateway's options */
+  hbc_bytes prefix;      /* scan: row_prefix (length 0: none) */
+  bool start_exclusive;  /* scan: skip a first row equal to row_start (a continuation) */
+  batch_op *ops;         /* batch */
+  size_t nops;
+  scanner *sc;           /* scanner_open, scanner_next, scanner_close */
+  bool reopened;         /* scanner_next: the gateway had expired the scanner */
+  TAILQ_ENTRY(call) wait_link;
+};
+
+/* The life of a call (loop thread). call_start sends a prepared call to the pool, or queues it
+ * behind its scanner; call_submit sends it now; call_finish sends its reply and frees it. */
+void call_start(call *k);
+void call_submit(call *k);
+void call_finish(call *k);
+/* The method failed: k->err or the job's error is set. */
+bool call_failed(const call *k);
+
+/* Common parameters. Each returns 0, or -1 with e set naming the parameter. */
+int call_prepare_table(call *k, proto_error *e);       /* table, use_prefix */
+int call_prepare_timestamp(call *k, proto_error *e);   /* timestamp */
+int call_prepare_read(call *k, proto_error *e);        /* table, timestamp, include_timestamp,
+                                                          columns */
+/* A {column: value, ...} object as put mutations (with k->wal); what names it in errors. */
+int call_parse_data(call *k, json_t *data, const char *what, hbc_mutation **out, size_t *n,
+                    proto_error *e);
+/* The table with its prefix, as the gateway knows it. */
+hbc_bytes call_table(const call *k);
+/* A copy of b in *mem. */
+hbc_bytes call_keep_bytes(proto_mem **mem, hbc_bytes b);
+/* Every family of the table (names without ':') as k->columns, for reads and deletes of whole
+ * rows; the names live in fams, k->columns must be freed by the caller. */
+int call_all_families(hbc_conn *c, call *k, hbc_result *fams, hb_error *herr);
+
+/* Results. Rendering fails only on bytes the request's encoding cannot carry: NULL with k->err
+ * set (the HBase call itself went well, so the connection stays). */
+/* A value, or [value, timestamp] with include_timestamp; what names it in errors. */
+json_t *call_cell_json(call *k, const hbc_cell *cell, const char *what);
+/* Names a cell for an encoding error: "row 'r1' column 'cf:a'", escaped, short. */
+void call_cell_what(char *out, size_t n, hbc_bytes row, hbc_bytes col);
+/* A row as {column: value}, or [[column, value], ...] with sorted_columns. */
+json_t *call_row_json(call *k, const hbc_row *row);
+/* Appends [key, row], the element of rows and scan results, to list; -1 on an encoding error. */
+int call_append_row(call *k, json_t *list, const hbc_row *row);
+/* Rows as a list of [key, row]. */
+json_t *call_rows_json(call *k, const hbc_row *rows, size_t n);
+
+#endif

@@ -1,0 +1,282 @@
+/* scanner: scanner_open, scanner_next and scanner_close, for scans too long for one call. Scanner
+ * ids are global to the gateway, so a scanner is not tied to a pooled connection between calls;
+ * calls on one scanner are serialised (the gateway fails concurrent ones), the others wait in its
+ * queue. A scanner belongs to the client connection that opened it and goes with it. */
+#include "scanner.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "scan.h"
+
+/* Only the call holding it (busy) touches its gateway state. */
+struct scanner {
+  uint64_t id;
+  uint64_t session;        /* the client that opened it: only it may use it */
+  int32_t gateway_id;
+  bool busy, closed;
+  int64_t last_used_ms;
+  char *table;
+  hbc_scan scan;           /* to reopen it after the gateway expired it */
+  proto_mem *mem;          /* scan's bytes */
+  uint8_t *last_key;       /* the last row returned, where a reopened scanner resumes */
+  size_t last_len;
+  bool have_last;
+  int32_t rows_per_call;   /* batch_size */
+  bool include_timestamp, sorted_columns;
+  TAILQ_HEAD(, call) waiting;
+  TAILQ_ENTRY(scanner) link;
+};
+
+static int prepare_scanner_open(call *k, proto_error *e) {
+  if (scan_prepare(k, e) < 0)
+    return -1;
+  api *a = k->api;
+  scanner *sc = calloc(1, sizeof *sc);
+  sc->id = ++a->next_scanner_id;
+  sc->session = k->session;
+  sc->table = strdup(k->table);
+  /* The request's bytes go with the request: the scanner keeps copies to reopen with. */
+  sc->scan = k->scan;
+  sc->scan.start_row = call_keep_bytes(&sc->mem, k->scan.start_row);
+  sc->scan.stop_row = call_keep_bytes(&sc->mem, k->scan.stop_row);
+  sc->scan.filter = call_keep_bytes(&sc->mem, k->scan.filter);
+  hbc_bytes *cols = proto_mem_alloc(&sc->mem, (k->ncolumns ? k->ncolumns : 1) * sizeof *cols);
+  for (size_t i = 0; i < k->ncolumns; i++)
+    cols[i] = call_keep_bytes(&sc->mem, k->columns[i]);
+  sc->scan.columns = cols;
+  sc->rows_per_call = k->scan.caching;
+  sc->include_timestamp = k->include_timestamp;
+  sc->sorted_columns = k->sorted_columns;
+  TAILQ_INIT(&sc->waiting);
+  TAILQ_INSERT_TAIL(&a->scanners, sc, link);
+  k->sc = sc;
+  return 0;
+}
+
+static json_t *run_scanner_open(hbc_conn *c, call *k, hb_error *herr) {
+  scanner *sc = k->sc;
+  if (hbc_scanner_open(c, hbc_str(sc->table), &sc->scan, &sc->gateway_id, herr) < 0)
+    return NULL;
+  return json_pack("{s:I}", "scanner", (json_int_t)sc->id);
+}
+
+static void scanner_free(api *a, scanner *sc) {
+  call *w;
+  while ((w = TAILQ_FIRST(&sc->waiting)) != NULL) {
+    TAILQ_REMOVE(&sc->waiting, w, wait_link);
+    a->in_flight--;
+    proto_fail(&w->err, PROTO_INVALID_PARAMS, "invalid params: scanner %llu was closed",
+               (unsigned long long)sc->id);
+    w->sc = NULL;
+    call_finish(w);
+  }
+  TAILQ_REMOVE(&a->scanners, sc, link);
+  proto_mem_free(&sc->mem);
+  free(sc->last_key);
+  free(sc->table);
+  free(sc);
+}
+
+/* The scanner's call is over: the next waiting call on it may go. */
+static void scanner_release(api *a, scanner *sc) {
+  sc->busy = false;
+  sc->last_used_ms = clock_now_ms();
+  call *w = TAILQ_FIRST(&sc->waiting);
+  if (w == NULL)
+    return;
+  TAILQ_REMOVE(&sc->waiting, w, wait_link);
+  a->in_flight--;
+  sc->busy = true;
+  call_submit(w);
+}
+
+static void after_scanner_open(call *k) {
+  if (call_failed(k))
+    scanner_free(k->api, k->sc);
+  else
+    scanner_release(k->api, k->sc);
+}
+
+static int prepare_scanner_use(call *k, proto_error *e) {
+  int64_t id = 0;
+  if (proto_param_int(&k->req, "scanner", true, 1, INT64_MAX, &id, e) < 0)
+    return -1;
+  scanner *sc;
+  TAILQ_FOREACH(sc, &k->api->scanners, link)
+    if ((int64_t)sc->id == id && sc->session == k->session && !sc->closed)
+      break;
+  if (sc == NULL)
+    return proto_fail(e, PROTO_INVALID_PARAMS,
+                      "invalid params: \"scanner\" %lld is not open on this connection (closed, "
+                      "expired after scanner_idle_timeout_ms, or never opened)", (long long)id);
+  k->sc = sc;
+  return 0;
+}
+
+static int prepare_scanner_next(call *k, proto_error *e) {
+  if (prepare_scanner_use(k, e) < 0)
+    return -1;
+  k->number = k->sc->rows_per_call;
+  k->include_timestamp = k->sc->include_timestamp;
+  k->sorted_columns = k->sc->sorted_columns;
+  return proto_param_int(&k->req, "count", false, 1, INT32_MAX, &k->number, e);
+}
+
+/* The gateway drops scanners unused for a while ("scanner ID is invalid"): open a new one after
+ * the last row returned, unless scan_batching may have split that row. */
+static int reopen_scanner(hbc_conn *c, call *k, hb_error *herr) {
+  scanner *sc = k->sc;
+  if (herr->code != HB_ERR_ILLEGAL_ARGUMENT || sc->scan.batch_size > 0)
+    return -1;
+  hb_error_clear(herr);
+  hbc_scan s = sc->scan;
+  if (sc->have_last)
+    s.start_row = (hbc_bytes){sc->last_key, sc->last_len};
+  if (hbc_scanner_open(c, hbc_str(sc->table), &s, &sc->gateway_id, herr) < 0)
+    return -1;
+  k->reopened = true;
+  return 0;
+}
+
+static void remember_last(scanner *sc, hbc_bytes key) {
+  sc->last_key = realloc(sc->last_key, key.len ? key.len : 1);
+  if (key.len > 0)
+    memcpy(sc->last_key, key.data, key.len);
+  sc->last_len = key.len;
+  sc->have_last = true;
+}
+
+static json_t *run_scanner_next(hbc_conn *c, call *k, hb_error *herr) {
+  scanner *sc = k->sc;
+  hbc_result res = HBC_RESULT_INIT;
+  int32_t n = (int32_t)k->number;
+  if (hbc_scanner_get_list(c, sc->gateway_id, n, &res, herr) < 0) {
+    if (reopen_scanner(c, k, herr) < 0)
+      return NULL;
+    /* A resumed scanner starts at the last row returned: ask for one more and skip it. */
+    bool skip = sc->have_last;
+    if (hbc_scanner_get_list(c, sc->gateway_id, n + (skip && n < INT32_MAX), &res, herr) < 0)
+      return NULL;
+    hbc_bytes last = {sc->last_key, sc->last_len};
+    if (skip && res.nrows > 0 && hbc_bytes_equal(res.rows[0].key, last)) {
+      res.rows++;
+      res.nrows--;
+    }
+  }
+  bool done = res.nrows == 0;
+  json_t *rows = call_rows_json(k, res.rows, res.nrows);
+  if (res.nrows > 0)
+    remember_last(sc, res.rows[res.nrows - 1].key);
+  hbc_result_free(&res);
+  return rows != NULL ? json_pack("{s:o,s:b}", "rows", rows, "done", done) : NULL;
+}
+
+static void after_scanner_use(call *k) {
+  if (k->reopened)
+    k->api->scanner_reopens++;
+  if (k->sc != NULL)
+    scanner_release(k->api, k->sc);
+}
+
+static json_t *run_scanner_close(hbc_conn *c, call *k, hb_error *herr) {
+  /* A scanner the gateway already expired is as closed as it gets. */
+  if (hbc_scanner_close(c, k->sc->gateway_id, herr) < 0 && herr->code != HB_ERR_ILLEGAL_ARGUMENT)
+    return NULL;
+  hb_error_clear(herr);
+  return json_null();
+}
+
+static void after_scanner_close(call *k) {
+  if (k->sc != NULL)
+    scanner_free(k->api, k->sc);
+}
+
+static int prepare_scanner_close(call *k, proto_error *e) {
+  if (prepare_scanner_use(k, e) < 0)
+    return -1;
+  k->sc->closed = true; /* no new calls; those already waiting fail when it goes */
+  return 0;
+}
+
+static const char *const SCANNER_OPEN_PARAMS[] = {"table", "use_prefix", "row_start", "row_stop",
+                                                  "row_prefix", "columns", "filter", "timestamp",
+                                                  "include_timestamp", "batch_size",
+                                                  "scan_batching", "sorted_columns", "reverse",
+                                                  NULL};
+static const char *const SCANNER_NEXT_PARAMS[] = {"scanner", "count", NULL};
+static const char *const SCANNER_CLOSE_PARAMS[] = {"scanner", NULL};
+
+/* A stale connection may have failed mid-reply, after the scanner moved on: never retried. */
+const method scanner_methods[] = {
+  {"scanner_open", prepare_scanner_open, run_scanner_open, POOL_RETRY_NEVER, SCANNER_OPEN_PARAMS,
+   after_scanner_open},
+  {"scanner_next", prepare_scanner_next, run_scanner_next, POOL_RETRY_NEVER, SCANNER_NEXT_PARAMS,
+   after_scanner_use},
+  {"scanner_close", prepare_scanner_close, run_scanner_close, POOL_RETRY_NEVER,
+   SCANNER_CLOSE_PARAMS, after_scanner_close},
+  {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL},
+};
+#define SCANNER_CLOSE (&scanner_methods[2])
+
+bool scanner_wait(call *k) {
+  scanner *sc = k->sc;
+  if (sc->busy) {
+    TAILQ_INSERT_TAIL(&sc->waiting, k, wait_link);
+    k->api->in_flight++;
+    return true;
+  }
+  sc->busy = true;
+  return false;
+}
+
+static void discard_reply(void *owner, char *line) {
+  (void)owner;
+  free(line);
+}
+
+/* Closes a scanner on the gateway on the daemon's own account (no reply to anyone). */
+static void close_scanner(api *a, scanner *sc) {
+  if (sc->closed)
+    return;
+  sc->closed = true;
+  call *k = calloc(1, sizeof *k);
+  k->api = a;
+  k->reply = discard_reply;
+  k->m = SCANNER_CLOSE;
+  k->sc = sc;
+  call_start(k);
+}
+
+void scanner_session_closed(api *a, uint64_t session) {
+  scanner *sc, *next;
+  for (sc = TAILQ_FIRST(&a->scanners); sc != NULL; sc = next) {
+    next = TAILQ_NEXT(sc, link);
+    if (sc->session == session)
+      close_scanner(a, sc);
+  }
+}
+
+void scanner_expire(api *a) {
+  int64_t now = clock_now_ms();
+  scanner *sc, *next;
+  for (sc = TAILQ_FIRST(&a->scanners); sc != NULL; sc = next) {
+    next = TAILQ_NEXT(sc, link);
+    if (!sc->busy && !sc->closed && now - sc->last_used_ms > a->scanner_idle_timeout_ms)
+      close_scanner(a, sc);
+  }
+}
+
+void scanner_free_all(api *a) {
+  while (!TAILQ_EMPTY(&a->scanners))
+    scanner_free(a, TAILQ_FIRST(&a->scanners));
+}
+
+int scanner_count(const api *a) {
+  int n = 0;
+  const scanner *sc;
+  TAILQ_FOREACH(sc, &a->scanners, link)
+    n++;
+  return n;
+}

@@ -1,0 +1,165 @@
+/* writes: put, delete, the counters (counter_get, counter_set, counter_inc, counter_dec) and
+ * append, each on one row. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "call.h"
+
+/* The "data" parameter: {column: value, ...}. */
+static int prepare_data(call *k, proto_error *e) {
+  return call_parse_data(k, json_object_get(k->req.params, "data"), "\"data\"", &k->mutations,
+                         &k->nmutations, e);
+}
+
+static int prepare_write(call *k, proto_error *e) {
+  k->wal = true;
+  if (call_prepare_table(k, e) < 0 || call_prepare_timestamp(k, e) < 0 ||
+      proto_param_bool(&k->req, "wal", false, &k->wal, e) < 0)
+    return -1;
+  return proto_param_bytes(&k->req, "row", true, &k->mem, &k->row, e);
+}
+
+static int prepare_put(call *k, proto_error *e) {
+  if (prepare_write(k, e) < 0)
+    return -1;
+  return prepare_data(k, e);
+}
+
+static json_t *run_mutations(hbc_conn *c, call *k, hb_error *herr) {
+  hbc_row_mutations rm = {.row = k->row, .mutations = k->mutations, .nmutations = k->nmutations};
+  return hbc_mutate_rows(c, call_table(k), &rm, 1, k->timestamp, herr) < 0 ? NULL : json_null();
+}
+
+static int prepare_delete(call *k, proto_error *e) {
+  if (prepare_write(k, e) < 0 ||
+      proto_param_bytes_list(&k->req, "columns", false, &k->mem, &k->columns, &k->ncolumns, e) < 0)
+    return -1;
+  if (json_object_get(k->req.params, "columns") != NULL && k->ncolumns == 0)
+    return proto_fail(e, PROTO_INVALID_PARAMS,
+                      "invalid params: \"columns\" is empty; leave it out to delete the whole row");
+  return 0;
+}
+
+/* Deletes columns, or the whole row as one family delete per family (not deleteAllRow: that is
+ * what HappyBase does, and it honours the timestamp). */
+static json_t *run_delete(hbc_conn *c, call *k, hb_error *herr) {
+  hbc_result fams = HBC_RESULT_INIT;
+  bool whole_row = k->ncolumns == 0;
+  if (whole_row && call_all_families(c, k, &fams, herr) < 0)
+    return NULL;
+  hbc_mutation *m = calloc(k->ncolumns ? k->ncolumns : 1, sizeof *m);
+  for (size_t i = 0; i < k->ncolumns; i++)
+    m[i] = (hbc_mutation){.is_delete = true, .column = k->columns[i], .wal = k->wal};
+  hbc_row_mutations rm = {.row = k->row, .mutations = m, .nmutations = k->ncolumns};
+  int rc = hbc_mutate_rows(c, call_table(k), &rm, 1, k->timestamp, herr);
+  free(m);
+  if (whole_row) {
+    free(k->columns);
+    k->columns = NULL;
+    k->ncolumns = 0;
+  }
+  hbc_result_free(&fams);
+  return rc < 0 ? NULL : json_null();
+}
+
+static int prepare_counter(call *k, proto_error *e) {
+  if (call_prepare_table(k, e) < 0 ||
+      proto_param_bytes(&k->req, "row", true, &k->mem, &k->row, e) < 0 ||
+      proto_param_bytes(&k->req, "column", true, &k->mem, &k->column, e) < 0)
+    return -1;
+  return 0;
+}
+
+static int prepare_counter_step(call *k, proto_error *e) {
+  k->number = 1;
+  if (prepare_counter(k, e) < 0 ||
+      proto_param_int(&k->req, "value", false, INT64_MIN + 1, INT64_MAX, &k->number, e) < 0)
+    return -1;
+  if (strcmp(k->m->name, "counter_dec") == 0)
+    k->number = -k->number;
+  return 0;
+}
+
+static int prepare_counter_get(call *k, proto_error *e) {
+  k->number = 0; /* atomicIncrement by 0 reads the counter (and creates it as 0), as HappyBase */
+  return prepare_counter(k, e);
+}
+
+static json_t *run_counter_inc(hbc_conn *c, call *k, hb_error *herr) {
+  int64_t v = 0;
+  if (hbc_atomic_increment(c, call_table(k), k->row, k->column, k->number, &v, herr) < 0)
+    return NULL;
+  return json_integer(v);
+}
+
+static int prepare_counter_set(call *k, proto_error *e) {
+  k->wal = true;
+  if (prepare_counter(k, e) < 0 ||
+      proto_param_int(&k->req, "value", true, INT64_MIN, INT64_MAX, &k->number, e) < 0)
+    return -1;
+  /* Counters are 8-byte big-endian signed integers. */
+  uint8_t *packed = proto_mem_alloc(&k->mem, 8);
+  for (int i = 0; i < 8; i++)
+    packed[i] = (uint8_t)((uint64_t)k->number >> (56 - 8 * i));
+  k->mutations = proto_mem_alloc(&k->mem, sizeof *k->mutations);
+  k->mutations[0] = (hbc_mutation){.column = k->column, .value = {packed, 8}, .wal = true};
+  k->nmutations = 1;
+  k->timestamp = HBC_LATEST;
+  return 0;
+}
+
+static int prepare_append(call *k, proto_error *e) {
+  if (call_prepare_table(k, e) < 0 ||
+      proto_param_bool(&k->req, "include_timestamp", false, &k->include_timestamp, e) < 0 ||
+      proto_param_bytes(&k->req, "row", true, &k->mem, &k->row, e) < 0)
+    return -1;
+  return prepare_data(k, e);
+}
+
+static int compare_columns(const void *a, const void *b) {
+  return hbc_compare_columns(((const hbc_mutation *)a)->column, ((const hbc_mutation *)b)->column);
+}
+
+/* The gateway returns the appended cells in HBase's column order, without their names. */
+static json_t *run_append(hbc_conn *c, call *k, hb_error *herr) {
+  qsort(k->mutations, k->nmutations, sizeof *k->mutations, compare_columns);
+  hbc_bytes *cols = calloc(k->nmutations, sizeof *cols), *vals = calloc(k->nmutations, sizeof *vals);
+  for (size_t i = 0; i < k->nmutations; i++) {
+    cols[i] = k->mutations[i].column;
+    vals[i] = k->mutations[i].value;
+  }
+  hbc_result res = HBC_RESULT_INIT;
+  int rc = hbc_append(c, call_table(k), k->row, cols, vals, k->nmutations, &res, herr);
+  free(cols);
+  free(vals);
+  if (rc < 0)
+    return NULL;
+  hbc_row row = {.key = k->row, .cells = res.cells, .ncells = res.ncells};
+  for (size_t i = 0; i < res.ncells && i < k->nmutations; i++)
+    res.cells[i].column = k->mutations[i].column;
+  if (res.ncells > k->nmutations)
+    row.ncells = k->nmutations;
+  json_t *out = call_row_json(k, &row);
+  hbc_result_free(&res);
+  return out;
+}
+
+static const char *const PUT_PARAMS[] = {"table", "use_prefix", "row", "data", "timestamp", "wal",
+                                         NULL};
+static const char *const DELETE_PARAMS[] = {"table", "use_prefix", "row", "columns", "timestamp",
+                                            "wal", NULL};
+static const char *const COUNTER_PARAMS[] = {"table", "use_prefix", "row", "column", "value", NULL};
+static const char *const APPEND_PARAMS[] = {"table", "use_prefix", "row", "data",
+                                            "include_timestamp", NULL};
+
+/* Increments and appends change the cell on the gateway before it replies: never sent twice. */
+const method write_methods[] = {
+  {"put", prepare_put, run_mutations, POOL_RETRY_NEVER, PUT_PARAMS, NULL},
+  {"delete", prepare_delete, run_delete, POOL_RETRY_NEVER, DELETE_PARAMS, NULL},
+  {"counter_get", prepare_counter_get, run_counter_inc, POOL_RETRY_ON_STALE, COUNTER_PARAMS, NULL},
+  {"counter_set", prepare_counter_set, run_mutations, POOL_RETRY_NEVER, COUNTER_PARAMS, NULL},
+  {"counter_inc", prepare_counter_step, run_counter_inc, POOL_RETRY_NEVER, COUNTER_PARAMS, NULL},
+  {"counter_dec", prepare_counter_step, run_counter_inc, POOL_RETRY_NEVER, COUNTER_PARAMS, NULL},
+  {"append", prepare_append, run_append, POOL_RETRY_NEVER, APPEND_PARAMS, NULL},
+  {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL},
+};
