@@ -13,6 +13,7 @@
 #include "client.h"
 #include "clock.h"
 #include "config.h"
+#include "decoder.h"
 #include "listener.h"
 #include "log.h"
 #include "pool.h"
@@ -24,6 +25,7 @@ typedef struct daemon_state {
   config cfg;
   pool *pool;
   api *api;
+  decoder *decoder;
   client_hub *hub;
   listener *listener;
   struct event *janitor, *sigterm, *sigint;
@@ -105,7 +107,10 @@ static int start(daemon_state *d, hb_error *err) {
   if (d->pool == NULL)
     return -1;
   d->api = api_new(d->pool, &d->cfg, add_stats, d);
-  d->hub = client_hub_new(d->base, d->api, &d->cfg);
+  d->decoder = decoder_new(d->base, err);
+  if (d->decoder == NULL)
+    return -1;
+  d->hub = client_hub_new(d->base, d->api, d->decoder, &d->cfg);
   d->listener = listener_new(d->base, &d->cfg, d->hub, err);
   if (d->listener == NULL)
     return -1;
@@ -125,6 +130,7 @@ static int start(daemon_state *d, hb_error *err) {
 static void stop(daemon_state *d) {
   listener_free(d->listener);
   pool_free(d->pool); /* replies to what is still queued, then the clients can go */
+  decoder_free(d->decoder); /* before the clients: lines it still holds refer to them */
   client_hub_free(d->hub);
   api_free(d->api);
   if (d->janitor != NULL)

@@ -7,6 +7,12 @@
 
 #include "call.h"
 
+/* A chunk is also sent once its bytes reach this: framed gateways refuse frames over 2 MB
+ * (hbase.regionserver.thrift.framed.max_frame_size_in_mb), and huge calls hold a connection long. */
+#define BATCH_MAX_CHUNK_BYTES (1024 * 1024)
+/* What a mutation costs on the wire besides its bytes (Thrift field headers), roughly. */
+#define BATCH_MUTATION_OVERHEAD 16
+
 typedef enum batch_kind { BATCH_PUT, BATCH_DELETE, BATCH_COUNTER } batch_kind;
 
 struct batch_op {
@@ -133,20 +139,49 @@ typedef struct chunk_row {
 typedef struct chunk {
   chunk_row *rows;
   size_t nrows, cap;
+  size_t *slots;     /* a hash index of rows: 1 + index into rows, 0 for a free slot */
+  size_t nslots;     /* a power of two, at least twice nrows */
   size_t nmutations;
+  size_t bytes;      /* of the mutations and row keys, as sent */
   bool sent_delete;  /* the previous call carried deletes */
 } chunk;
 
-static chunk_row *chunk_find(chunk *ch, hbc_bytes row) {
+/* FNV-1a: batches of many rows must not search them one by one. */
+static size_t row_hash(hbc_bytes row) {
+  uint64_t h = 1469598103934665603ULL;
+  for (size_t i = 0; i < row.len; i++)
+    h = (h ^ row.data[i]) * 1099511628211ULL;
+  return (size_t)h;
+}
+
+/* The slot holding row, or the free slot where it goes. */
+static size_t *chunk_slot(chunk *ch, hbc_bytes row) {
+  size_t mask = ch->nslots - 1, i = row_hash(row) & mask;
+  while (ch->slots[i] != 0 && !hbc_bytes_equal(ch->rows[ch->slots[i] - 1].row, row))
+    i = (i + 1) & mask;
+  return &ch->slots[i];
+}
+
+static void chunk_grow(chunk *ch) {
+  ch->cap = ch->cap ? ch->cap * 2 : 16;
+  ch->rows = realloc(ch->rows, ch->cap * sizeof *ch->rows);
+  free(ch->slots);
+  ch->nslots = 2 * ch->cap;
+  ch->slots = calloc(ch->nslots, sizeof *ch->slots);
   for (size_t i = 0; i < ch->nrows; i++)
-    if (hbc_bytes_equal(ch->rows[i].row, row))
-      return &ch->rows[i];
-  if (ch->nrows == ch->cap) {
-    ch->cap = ch->cap ? ch->cap * 2 : 16;
-    ch->rows = realloc(ch->rows, ch->cap * sizeof *ch->rows);
-  }
+    *chunk_slot(ch, ch->rows[i].row) = i + 1;
+}
+
+static chunk_row *chunk_find(chunk *ch, hbc_bytes row) {
+  if (ch->nrows == ch->cap)
+    chunk_grow(ch);
+  size_t *slot = chunk_slot(ch, row);
+  if (*slot != 0)
+    return &ch->rows[*slot - 1];
   ch->rows[ch->nrows] = (chunk_row){.row = row};
-  return &ch->rows[ch->nrows++];
+  ch->bytes += row.len + BATCH_MUTATION_OVERHEAD;
+  *slot = ++ch->nrows;
+  return &ch->rows[ch->nrows - 1];
 }
 
 /* A put of a cell already put in this chunk replaces it: the last write wins, as in HappyBase. */
@@ -166,6 +201,7 @@ static void chunk_add(chunk *ch, chunk_row *r, const hbc_mutation *m) {
   r->has_delete |= m->is_delete;
   r->has_put |= !m->is_delete;
   ch->nmutations++;
+  ch->bytes += m->column.len + m->value.len + BATCH_MUTATION_OVERHEAD;
 }
 
 static void chunk_clear(chunk *ch) {
@@ -173,6 +209,9 @@ static void chunk_clear(chunk *ch) {
     free(ch->rows[i].m);
   ch->nrows = 0;
   ch->nmutations = 0;
+  ch->bytes = 0;
+  if (ch->slots != NULL)
+    memset(ch->slots, 0, ch->nslots * sizeof *ch->slots);
 }
 
 static int chunk_send(hbc_conn *c, call *k, chunk *ch, hb_error *herr) {
@@ -217,7 +256,7 @@ static int batch_add(hbc_conn *c, call *k, chunk *ch, const batch_op *op, const 
   }
   for (size_t i = 0; i < op->nmutations; i++)
     chunk_add(ch, r, &op->mutations[i]);
-  if (k->number > 0 && ch->nmutations >= (size_t)k->number)
+  if ((k->number > 0 && ch->nmutations >= (size_t)k->number) || ch->bytes >= BATCH_MAX_CHUNK_BYTES)
     return chunk_send(c, k, ch, herr);
   return 0;
 }
@@ -260,6 +299,7 @@ static json_t *run_batch(hbc_conn *c, call *k, hb_error *herr) {
     rc = batch_counters(c, k, herr);
   chunk_clear(&ch);
   free(ch.rows);
+  free(ch.slots);
   hbc_result_free(&fams);
   return rc < 0 ? NULL : json_null();
 }

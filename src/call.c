@@ -60,6 +60,10 @@ static int work(hbc_conn *c, pool_job *job) {
     k->line = proto_result_line(k->req.id, result);
   else
     json_decref(result);
+  /* Done with the request (a success is never retried): free it here rather than on the loop,
+   * where freeing a batch of a million operations would stall every client. */
+  proto_request_release(&k->req);
+  proto_mem_free(&k->mem);
   return 0;
 }
 

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "decoder.h"
 #include "log.h"
 #include "protocol.h"
 
@@ -39,6 +40,7 @@ struct client {
   bool paused;            /* reading stopped: too many unread replies */
   bool close_after_flush; /* an error was the last word: close once it is sent */
   bool read_eof;          /* the client shut down its side: answer what it sent, then close */
+  bool decoding;          /* a large line is being parsed: the lines after it wait */
   int64_t last_active_ms;
   TAILQ_ENTRY(client) link;
 };
@@ -48,6 +50,7 @@ TAILQ_HEAD(client_list, client);
 struct client_hub {
   struct event_base *base;
   api *api;
+  decoder *decoder;
   const config *cfg;
   struct client_list open, closing;
   int nclients;
@@ -168,14 +171,8 @@ static bool over_limit(client *c, json_t *msg) {
   return true;
 }
 
-static void handle_line(client *c, const char *line, size_t len) {
-  proto_error e = PROTO_ERROR_INIT;
-  json_t *v = proto_parse_line(line, len, &e);
-  if (v == NULL) {
-    client_send(c, proto_error_line(NULL, &e));
-    proto_error_clear(&e);
-    return;
-  }
+/* One parsed line: a request, or a JSON-RPC batch of them. */
+static void handle_value(client *c, json_t *v) {
   if (!json_is_array(v)) {
     if (!over_limit(c, v))
       dispatch(c, v, NULL, 0);
@@ -192,6 +189,45 @@ static void handle_line(client *c, const char *line, size_t len) {
   request_done(c);
 }
 
+static void on_parsed(client *c, json_t *v, const proto_error *e) {
+  if (v == NULL)
+    client_send(c, proto_error_line(NULL, e));
+  else
+    handle_value(c, v);
+}
+
+static void process_input(client *c);
+
+/* A large line comes back from the decoder: the client was held open for it meanwhile. */
+static void on_decoded(void *owner, json_t *v, proto_error *e) {
+  client *c = owner;
+  c->decoding = false;
+  if (c->closing) {
+    json_decref(v);
+  } else {
+    on_parsed(c, v, e);
+    process_input(c);
+  }
+  request_done(c);
+}
+
+/* Takes a line (malloc'd): small ones are parsed here, large ones on the decoder's thread. */
+static void take_line(client *c, char *line, size_t len) {
+  if (len >= DECODER_MIN_BYTES) {
+    c->decoding = true;
+    c->in_flight++;
+    decoder_parse(c->hub->decoder, line, len, on_decoded, c);
+    return;
+  }
+  if (len > 0) {
+    proto_error e = PROTO_ERROR_INIT;
+    json_t *v = proto_parse_line(line, len, &e);
+    on_parsed(c, v, &e);
+    proto_error_clear(&e);
+  }
+  free(line);
+}
+
 /* An over-long line gets an error, and the connection is closed once that error is sent: the rest
  * of the line could not be told from new requests. */
 static void refuse_long_line(client *c, size_t max) {
@@ -206,20 +242,22 @@ static void refuse_long_line(client *c, size_t max) {
     client_close(c, "request line too long");
 }
 
-static void on_read(struct bufferevent *bev, void *arg) {
-  client *c = arg;
-  struct evbuffer *in = bufferevent_get_input(bev);
+/* Takes the complete lines buffered, in order; stops while a large line is being decoded, so
+ * that a client's requests are dispatched in the order it sent them. After the client's EOF,
+ * what is left is its last line, newline or not. */
+static void process_input(client *c) {
   size_t max = c->hub->cfg->max_line_bytes;
-  c->last_active_ms = clock_now_ms();
-  while (!c->closing && !c->close_after_flush) {
-    size_t eol_len = 0;
+  while (!c->closing && !c->close_after_flush && !c->decoding) {
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t eol_len = 0, n = evbuffer_get_length(in);
     struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
-    if (eol.pos < 0) {
-      if (evbuffer_get_length(in) > max)
+    if (eol.pos >= 0)
+      n = (size_t)eol.pos;
+    else if (!c->read_eof || n == 0) {
+      if (n > max)
         refuse_long_line(c, max);
       return;
     }
-    size_t n = (size_t)eol.pos;
     if (n > max) {
       refuse_long_line(c, max);
       return;
@@ -230,10 +268,15 @@ static void on_read(struct bufferevent *bev, void *arg) {
     line[n] = '\0';
     if (n > 0 && line[n - 1] == '\r')
       n--;
-    if (n > 0)
-      handle_line(c, line, n);
-    free(line);
+    take_line(c, line, n);
   }
+}
+
+static void on_read(struct bufferevent *bev, void *arg) {
+  (void)bev;
+  client *c = arg;
+  c->last_active_ms = clock_now_ms();
+  process_input(c);
 }
 
 /* The output has drained: resume a paused reader, or finish a close. */
@@ -257,17 +300,10 @@ static void on_event(struct bufferevent *bev, short what, void *arg) {
   if (what & BEV_EVENT_EOF) {
     c->read_eof = true;
     bufferevent_disable(c->bev, EV_READ);
-    /* A last request without its newline is still a request. Held as if in flight, so that a
-     * reply arriving at once cannot close (and free) the client under our feet. */
+    /* Held as if in flight, so that a reply arriving at once cannot close (and free) the client
+     * under our feet. */
     c->in_flight++;
-    struct evbuffer *in = bufferevent_get_input(c->bev);
-    size_t n = evbuffer_get_length(in);
-    if (n > 0 && n <= c->hub->cfg->max_line_bytes && !c->close_after_flush) {
-      char *line = malloc(n);
-      evbuffer_remove(in, line, n);
-      handle_line(c, line, n);
-      free(line);
-    }
+    process_input(c);
     request_done(c); /* closes the client if everything is answered */
   } else if (what & BEV_EVENT_ERROR)
     client_close(c, "socket error");
@@ -312,10 +348,11 @@ void client_accept(client_hub *hub, int fd, const char *listener) {
             (int)c->pid, (int)c->uid, listener);
 }
 
-client_hub *client_hub_new(struct event_base *base, api *a, const config *cfg) {
+client_hub *client_hub_new(struct event_base *base, api *a, decoder *dec, const config *cfg) {
   client_hub *hub = calloc(1, sizeof *hub);
   hub->base = base;
   hub->api = a;
+  hub->decoder = dec;
   hub->cfg = cfg;
   TAILQ_INIT(&hub->open);
   TAILQ_INIT(&hub->closing);

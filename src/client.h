@@ -9,12 +9,14 @@
 
 #include "api.h"
 #include "config.h"
+#include "decoder.h"
 
 struct event_base;
 
 typedef struct client_hub client_hub;
 
-client_hub *client_hub_new(struct event_base *base, api *a, const config *cfg);
+/* Large request lines are parsed by dec, off the loop thread. */
+client_hub *client_hub_new(struct event_base *base, api *a, decoder *dec, const config *cfg);
 /* Closes every client (their in-flight requests complete into the void). */
 void client_hub_free(client_hub *hub);
 /* Takes an accepted, connected socket. */

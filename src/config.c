@@ -135,7 +135,7 @@ void config_defaults(config *c) {
     .listen_socket = xstrdup("/run/hbpool/hbpoold.sock"),
     .listen_socket_mode = 0660,
     .max_clients = 1024,
-    .max_line_bytes = 67108864,
+    .max_line_bytes = 16777216,
     .max_requests_per_client = 256,
     .max_output_bytes_per_client = 67108864,
     .log_level = xstrdup("info"),

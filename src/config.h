@@ -31,7 +31,7 @@ typedef struct config {
   char *listen_tcp;         /* "127.0.0.1:PORT" or NULL (default: off); only loopback addresses
                                accepted (also "[::1]:PORT"); config_listen_tcp_split parses it */
   int max_clients;          /* default 1024 */
-  size_t max_line_bytes;    /* default 67108864: one JSON request line */
+  size_t max_line_bytes;    /* default 16777216: one JSON request line */
   int max_requests_per_client; /* default 256 in flight */
   size_t max_output_bytes_per_client; /* default 67108864: stop reading a client whose unread
                                          replies exceed this */

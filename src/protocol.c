@@ -489,7 +489,7 @@ static int read_id(proto_request *r, proto_error *e) {
     return invalid_request(e, "\"id\" must be a string, an integer or null, not %s",
                            render(id, &rb));
   }
-  r->id = id;
+  r->id = json_incref(id);
   return 0;
 }
 
@@ -583,9 +583,16 @@ int proto_request_init(proto_request *r, json_t *msg, proto_error *e) {
   return read_encoding(r, e);
 }
 
-void proto_request_clear(proto_request *r) {
+void proto_request_release(proto_request *r) {
   json_decref(r->params);
   json_decref(r->msg);
+  r->params = r->msg = NULL;
+  r->method = NULL;
+}
+
+void proto_request_clear(proto_request *r) {
+  proto_request_release(r);
+  json_decref(r->id);
   *r = (proto_request){.encoding = PROTO_UTF8};
 }
 

@@ -59,9 +59,9 @@ void proto_mem_free(proto_mem **mem);
 
 /* One request of a line. */
 typedef struct proto_request {
-  json_t *id;          /* borrowed from msg; NULL for a notification (no reply is sent) */
+  json_t *id;          /* owned; NULL for a notification (no reply is sent) */
   const char *method;  /* borrowed from msg */
-  json_t *params;      /* borrowed from msg; an object (an empty one when absent) */
+  json_t *params;      /* owned; an object (an empty one when absent) */
   proto_encoding encoding; /* params.encoding: "utf8" (default) or "base64" */
   json_t *msg;         /* owned: the request object */
 } proto_request;
@@ -74,6 +74,9 @@ json_t *proto_parse_line(const char *line, size_t len, proto_error *e);
  * msg). Returns -1 with e set (PROTO_INVALID_REQUEST, or PROTO_INVALID_PARAMS for a bad
  * encoding); r->id is then the request's id if it could be read, else NULL (reply with null). */
 int proto_request_init(proto_request *r, json_t *msg, proto_error *e);
+/* Drops the request's JSON (msg, params, method) but keeps its id for the reply: a large
+ * request is freed on the worker that served it, not on the loop thread. */
+void proto_request_release(proto_request *r);
 void proto_request_clear(proto_request *r);
 
 /* Response lines (each ends with '\n'; malloc'd, the caller frees). id may be NULL (then null).

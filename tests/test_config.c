@@ -90,7 +90,7 @@ START_TEST(test_defaults) {
   ck_assert_int_eq(c.listen_socket_mode, 0660);
   ck_assert_ptr_null(c.listen_tcp);
   ck_assert_int_eq(c.max_clients, 1024);
-  ck_assert_uint_eq(c.max_line_bytes, 67108864);
+  ck_assert_uint_eq(c.max_line_bytes, 16777216);
   ck_assert_int_eq(c.max_requests_per_client, 256);
   ck_assert_uint_eq(c.max_output_bytes_per_client, 67108864);
   ck_assert_int_eq(c.client_idle_timeout_ms, 0);
