@@ -1,0 +1,758 @@
+/* daemon_bench: times hbpoold against a real gateway: closed-loop single-row gets and puts from
+ * 1, 16 and 128 clients, the same directly over Thrift as the ceiling, the daemon's CPU and RSS. */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hbase_client.h"
+
+#define NCOLUMNS 10
+#define VALUE "value-of-twenty-byte"
+#define GET_ROW "get-row"
+#define DIRECT_THREADS 8      /* the daemon's pool_size: the same number of gateway connections */
+#define WARM_GETS 3000        /* a fresh gateway JVM needs thousands of calls to settle its JIT */
+#define WARM_PUTS 1000
+#define REPLY_MAX 4096        /* longest reply line expected (a 10-column row is ~350 bytes) */
+#define IO_TIMEOUT_S 30
+#define MAX_SHOWN_ERRORS 5
+
+typedef enum bench_op { OP_GET, OP_PUT } bench_op;
+typedef enum run_state { STATE_WARMUP, STATE_MEASURE, STATE_STOP } run_state;
+
+typedef struct bench_opts {
+  const char *socket_path;
+  const char *table;
+  int pid;
+  double seconds, warmup;
+  int idle_clients;
+} bench_opts;
+
+static bench_opts g_opts = {.seconds = 3, .warmup = 1, .idle_clients = 1000};
+static hbc_options g_gateway;
+/* Shared by the client threads: the phase's state, and counters (read with __atomic builtins). */
+static int g_state;
+static long g_errors;
+static long g_next_id;
+
+/* ---------------------------------------------------------------------------------------------
+ * Small helpers. */
+
+static double now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static void sleep_s(double s) {
+  struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+  }
+}
+
+static void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void fatal(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "daemon_bench: ");
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\n");
+  va_end(ap);
+  exit(1);
+}
+
+/* Counts a failed request; the first few are shown, so that a failing run says why. */
+static void note_error(const char *what, const hb_error *err) {
+  long n = __atomic_add_fetch(&g_errors, 1, __ATOMIC_RELAXED);
+  if (n <= MAX_SHOWN_ERRORS)
+    fprintf(stderr, "daemon_bench: error: %s: %s: %s\n", what, hb_errcode_name(err->code),
+            err->message != NULL ? err->message : "");
+  if (n == MAX_SHOWN_ERRORS)
+    fprintf(stderr, "daemon_bench: (further errors are counted, not shown)\n");
+}
+
+static const char *str_or(const char *s, const char *dflt) {
+  return s != NULL ? s : dflt;
+}
+
+static int env_int(const char *name, int dflt) {
+  const char *v = getenv(name);
+  return v != NULL && *v != '\0' ? atoi(v) : dflt;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The daemon process, seen through /proc. */
+
+/* utime + stime of every thread of the daemon, in microseconds. */
+static double daemon_cpu_us(void) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", g_opts.pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    fatal("hbpoold (pid %d) is gone: %s", g_opts.pid, strerror(errno));
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  /* The command name may hold blanks and parentheses: fields are counted after the last ')'. */
+  char *p = strrchr(buf, ')');
+  unsigned long long utime, stime;
+  if (p == NULL || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+                          &stime) != 2)
+    fatal("cannot parse %s", path);
+  return (double)(utime + stime) * 1e6 / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* CPU time (user + system) this process has used, in microseconds. */
+static double self_cpu_us(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+static long daemon_rss_kib(void) {
+  char path[64], line[256];
+  snprintf(path, sizeof path, "/proc/%d/status", g_opts.pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    fatal("hbpoold (pid %d) is gone: %s", g_opts.pid, strerror(errno));
+  long kib = -1;
+  while (fgets(line, sizeof line, f) != NULL) {
+    if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+      break;
+  }
+  fclose(f);
+  if (kib < 0)
+    fatal("no VmRSS in %s", path);
+  return kib;
+}
+
+/* Guards against a wrong --pid: the figures would silently be some other process's. */
+static void check_daemon_pid(void) {
+  char path[64], comm[64] = "";
+  snprintf(path, sizeof path, "/proc/%d/comm", g_opts.pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL || fgets(comm, sizeof comm, f) == NULL)
+    fatal("no process %d: %s", g_opts.pid, strerror(errno));
+  fclose(f);
+  comm[strcspn(comm, "\n")] = '\0';
+  if (strcmp(comm, "hbpoold") != 0)
+    fatal("process %d is \"%s\", not hbpoold", g_opts.pid, comm);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * A JSON-RPC line client of the daemon. */
+
+typedef struct dconn {
+  int fd;
+  size_t len;
+  char buf[REPLY_MAX];
+} dconn;
+
+static int dconn_open(dconn *c, hb_error *err) {
+  c->len = 0;
+  c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (c->fd < 0)
+    return hb_error_set(err, HB_ERR_TRANSPORT, "socket: %s", strerror(errno));
+  /* A daemon that stops answering fails the request instead of hanging the benchmark. */
+  struct timeval tv = {IO_TIMEOUT_S, 0};
+  setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", g_opts.socket_path);
+  if (connect(c->fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+    return 0;
+  hb_error_set(err, HB_ERR_UNAVAILABLE, "connect %s: %s", g_opts.socket_path, strerror(errno));
+  close(c->fd);
+  c->fd = -1;
+  return -1;
+}
+
+static void dconn_close(dconn *c) {
+  if (c->fd >= 0)
+    close(c->fd);
+  c->fd = -1;
+}
+
+/* Sends {"jsonrpc":"2.0","id":ID,BODY} and a newline; BODY is "method":...,"params":{...}. */
+static int dconn_send(dconn *c, long id, const char *body, hb_error *err) {
+  char line[1024];
+  int n = snprintf(line, sizeof line, "{\"jsonrpc\":\"2.0\",\"id\":%ld,%s}\n", id, body);
+  if (n < 0 || (size_t)n >= sizeof line)
+    return hb_error_set(err, HB_ERR_INVALID, "request too long for the bench");
+  for (size_t off = 0; off < (size_t)n;) {
+    ssize_t w = send(c->fd, line + off, (size_t)n - off, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return hb_error_set(err, HB_ERR_TRANSPORT, "send: %s", strerror(errno));
+    off += (size_t)w;
+  }
+  return 0;
+}
+
+/* Reads the next line into the buffer; *len is its length without the '\n'. */
+static int dconn_line(dconn *c, size_t *len, hb_error *err) {
+  for (;;) {
+    char *nl = memchr(c->buf, '\n', c->len);
+    if (nl != NULL) {
+      *len = (size_t)(nl - c->buf);
+      return 0;
+    }
+    if (c->len == sizeof c->buf)
+      return hb_error_set(err, HB_ERR_TRANSPORT, "reply longer than %d bytes", REPLY_MAX);
+    ssize_t r = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r == 0)
+      return hb_error_set(err, HB_ERR_TRANSPORT, "hbpoold closed the connection");
+    if (r < 0)
+      return hb_error_set(err, HB_ERR_TRANSPORT, "recv: %s", strerror(errno));
+    c->len += (size_t)r;
+  }
+}
+
+/* A JSON-RPC error reply, as one message: code, data.error and the message. */
+static int reply_error(json_t *error, hb_error *err) {
+  json_t *data = json_object_get(error, "data");
+  return hb_error_set(err, HB_ERR_IO, "hbpoold replied error %lld (%s): %s",
+                      (long long)json_integer_value(json_object_get(error, "code")),
+                      str_or(json_string_value(json_object_get(data, "error")), "?"),
+                      str_or(json_string_value(json_object_get(error, "message")), "?"));
+}
+
+/* Reads the reply to request id; *result gets a new reference to its result. An error reply
+ * leaves the connection usable (HB_ERR_IO); anything else breaks it (HB_ERR_TRANSPORT). */
+static int dconn_reply(dconn *c, long id, json_t **result, hb_error *err) {
+  size_t len = 0;
+  if (dconn_line(c, &len, err) < 0)
+    return -1;
+  json_error_t je;
+  json_t *reply = json_loadb(c->buf, len, 0, &je);
+  memmove(c->buf, c->buf + len + 1, c->len - len - 1);
+  c->len -= len + 1;
+  if (reply == NULL)
+    return hb_error_set(err, HB_ERR_TRANSPORT, "reply is not JSON: %s", je.text);
+  int rc = 0;
+  json_t *error = json_object_get(reply, "error"), *res = json_object_get(reply, "result");
+  if (json_integer_value(json_object_get(reply, "id")) != id)
+    rc = hb_error_set(err, HB_ERR_TRANSPORT, "reply to another request (expected id %ld)", id);
+  else if (error != NULL)
+    rc = reply_error(error, err);
+  else if (res == NULL)
+    rc = hb_error_set(err, HB_ERR_TRANSPORT, "reply has neither result nor error");
+  else
+    *result = json_incref(res);
+  json_decref(reply);
+  return rc;
+}
+
+/* One request and its reply. */
+static int dconn_call(dconn *c, const char *body, json_t **result, hb_error *err) {
+  long id = __atomic_add_fetch(&g_next_id, 1, __ATOMIC_RELAXED);
+  if (dconn_send(c, id, body, err) < 0)
+    return -1;
+  return dconn_reply(c, id, result, err);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The two kinds of request, through the daemon and directly over Thrift. */
+
+/* A get must return the whole loaded row; a put returns null. */
+static int check_daemon_result(bench_op op, json_t *result, hb_error *err) {
+  if (op == OP_PUT)
+    return json_is_null(result) ? 0 : hb_error_set(err, HB_ERR_INVALID, "put did not return null");
+  if (!json_is_object(result) || json_object_size(result) != NCOLUMNS)
+    return hb_error_set(err, HB_ERR_INVALID, "row did not return the %d-column row", NCOLUMNS);
+  const char *v = json_string_value(json_object_get(result, "cf:c0"));
+  if (v == NULL || strcmp(v, VALUE) != 0)
+    return hb_error_set(err, HB_ERR_INVALID, "row returned a wrong value of cf:c0");
+  return 0;
+}
+
+static int daemon_request(dconn *c, bench_op op, const char *body, hb_error *err) {
+  json_t *result = NULL;
+  if (dconn_call(c, body, &result, err) < 0)
+    return -1;
+  int rc = check_daemon_result(op, result, err);
+  json_decref(result);
+  return rc;
+}
+
+/* The JSON params of a worker's request: the loaded row, or a row of its own to put. */
+static void request_body(char *body, size_t size, bench_op op, int worker) {
+  if (op == OP_GET) {
+    snprintf(body, size, "\"method\":\"row\",\"params\":{\"table\":\"%s\",\"row\":\"" GET_ROW "\"}",
+             g_opts.table);
+    return;
+  }
+  int n = snprintf(body, size, "\"method\":\"put\",\"params\":{\"table\":\"%s\",\"row\":\"put-%d\","
+                   "\"data\":{", g_opts.table, worker);
+  for (int i = 0; i < NCOLUMNS; i++)
+    n += snprintf(body + n, size - (size_t)n, "%s\"cf:c%d\":\"" VALUE "\"", i > 0 ? "," : "", i);
+  snprintf(body + n, size - (size_t)n, "}}");
+}
+
+static hbc_conn *direct_connect(hb_error *err) {
+  return hbc_connect(&g_gateway, err);
+}
+
+/* One row of NCOLUMNS columns, each VALUE: the shape of the row the gets read. */
+static int direct_put(hbc_conn *c, const char *row, hb_error *err) {
+  char cols[NCOLUMNS][16];
+  hbc_mutation m[NCOLUMNS];
+  for (int i = 0; i < NCOLUMNS; i++) {
+    snprintf(cols[i], sizeof cols[i], "cf:c%d", i);
+    m[i] = (hbc_mutation){.column = hbc_str(cols[i]), .value = hbc_str(VALUE), .wal = true};
+  }
+  hbc_row_mutations rm = {.row = hbc_str(row), .mutations = m, .nmutations = NCOLUMNS};
+  return hbc_mutate_rows(c, hbc_str(g_opts.table), &rm, 1, HBC_LATEST, err);
+}
+
+static int direct_get(hbc_conn *c, hb_error *err) {
+  hbc_bytes row = hbc_str(GET_ROW);
+  hbc_result res = HBC_RESULT_INIT;
+  if (hbc_get_rows(c, hbc_str(g_opts.table), &row, 1, NULL, 0, HBC_LATEST, &res, err) < 0)
+    return -1;
+  int rc = 0;
+  if (res.nrows != 1 || res.rows[0].ncells != NCOLUMNS)
+    rc = hb_error_set(err, HB_ERR_INVALID, "get did not return the %d-column row", NCOLUMNS);
+  hbc_result_free(&res);
+  return rc;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * A phase: N closed-loop clients, warm-up, then a measured window. */
+
+typedef struct worker {
+  pthread_t thread;
+  int index;
+  bench_op op;
+  bool direct;
+  pthread_barrier_t *ready;
+  double *lat_us;          /* latency of every request completed in the measured window */
+  size_t nlat, cap;
+  dconn dc;
+  hbc_conn *hc;
+} worker;
+
+static void record(worker *w, double us) {
+  if (w->nlat == w->cap) {
+    w->cap = w->cap == 0 ? 4096 : w->cap * 2;
+    w->lat_us = realloc(w->lat_us, w->cap * sizeof *w->lat_us);
+    if (w->lat_us == NULL)
+      fatal("out of memory");
+  }
+  w->lat_us[w->nlat++] = us;
+}
+
+static int worker_connect(worker *w, hb_error *err) {
+  if (!w->direct)
+    return dconn_open(&w->dc, err);
+  w->hc = direct_connect(err);
+  return w->hc != NULL ? 0 : -1;
+}
+
+static void worker_disconnect(worker *w) {
+  if (w->direct && w->hc != NULL)
+    hbc_close(w->hc);
+  if (!w->direct)
+    dconn_close(&w->dc);
+  w->hc = NULL;
+}
+
+/* After a failed request: whether the connection can go on, else a new one (false: give up). */
+static bool worker_recover(worker *w, const hb_error *failed) {
+  bool broken = w->direct ? !hbc_usable(w->hc) : hb_error_breaks_connection(failed->code);
+  if (!broken)
+    return true;
+  worker_disconnect(w);
+  hb_error err = HB_ERROR_INIT;
+  if (worker_connect(w, &err) == 0)
+    return true;
+  note_error("reconnect", &err);
+  hb_error_clear(&err);
+  return false;
+}
+
+static void *worker_main(void *arg) {
+  worker *w = arg;
+  char body[1024], row[32];
+  request_body(body, sizeof body, w->op, w->index);
+  snprintf(row, sizeof row, "put-%d", w->index);
+  hb_error err = HB_ERROR_INIT;
+  bool up = worker_connect(w, &err) == 0;
+  if (!up) {
+    note_error("connect", &err);
+    hb_error_clear(&err);
+  }
+  pthread_barrier_wait(w->ready);
+  while (up && __atomic_load_n(&g_state, __ATOMIC_RELAXED) != STATE_STOP) {
+    double t0 = now_us();
+    int rc;
+    if (w->direct)
+      rc = w->op == OP_GET ? direct_get(w->hc, &err) : direct_put(w->hc, row, &err);
+    else
+      rc = daemon_request(&w->dc, w->op, body, &err);
+    double t1 = now_us();
+    if (rc == 0) {
+      if (__atomic_load_n(&g_state, __ATOMIC_RELAXED) == STATE_MEASURE)
+        record(w, t1 - t0);
+      continue;
+    }
+    note_error(w->op == OP_GET ? "get" : "put", &err);
+    up = worker_recover(w, &err);
+    hb_error_clear(&err);
+  }
+  worker_disconnect(w);
+  return NULL;
+}
+
+static int compare_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Nearest-rank percentile of sorted samples: a latency that some request really had. */
+static double percentile(const double *sorted, size_t n, int pct) {
+  if (n == 0)
+    return 0;
+  size_t rank = (n * (size_t)pct + 99) / 100;
+  return sorted[rank == 0 ? 0 : rank - 1];
+}
+
+static void print_header(void) {
+  printf("%-11s %7s %9s %9s %9s %9s %18s\n", "phase", "clients", "requests", "rps", "p50 us",
+         "p99 us", "daemon CPU us/req");
+}
+
+/* Runs one phase, prints its line of the table and returns its requests per second. */
+static double run_phase(bench_op op, bool direct, int nclients) {
+  worker *w = calloc((size_t)nclients, sizeof *w);
+  pthread_barrier_t ready;
+  pthread_barrier_init(&ready, NULL, (unsigned)nclients + 1);
+  __atomic_store_n(&g_state, STATE_WARMUP, __ATOMIC_RELAXED);
+  for (int i = 0; i < nclients; i++) {
+    w[i] = (worker){.index = i, .op = op, .direct = direct, .ready = &ready, .dc.fd = -1};
+    if (pthread_create(&w[i].thread, NULL, worker_main, &w[i]) != 0)
+      fatal("pthread_create failed");
+  }
+  long errors0 = __atomic_load_n(&g_errors, __ATOMIC_RELAXED);
+  pthread_barrier_wait(&ready); /* every client connected: the clock starts */
+  sleep_s(g_opts.warmup);
+  /* Direct phases show the clients' own CPU instead: the Thrift work the daemon's workers do. */
+  double cpu0 = direct ? self_cpu_us() : daemon_cpu_us(), t0 = now_us();
+  __atomic_store_n(&g_state, STATE_MEASURE, __ATOMIC_RELAXED);
+  sleep_s(g_opts.seconds);
+  __atomic_store_n(&g_state, STATE_STOP, __ATOMIC_RELAXED);
+  double t1 = now_us(), cpu1 = direct ? self_cpu_us() : daemon_cpu_us();
+  size_t n = 0;
+  for (int i = 0; i < nclients; i++) {
+    pthread_join(w[i].thread, NULL);
+    n += w[i].nlat;
+  }
+  double *all = malloc((n > 0 ? n : 1) * sizeof *all);
+  size_t k = 0;
+  for (int i = 0; i < nclients; i++) {
+    memcpy(all + k, w[i].lat_us, w[i].nlat * sizeof *all);
+    k += w[i].nlat;
+    free(w[i].lat_us);
+  }
+  qsort(all, n, sizeof *all, compare_double);
+  double rps = (double)n / ((t1 - t0) / 1e6);
+  char cpu[32] = "-";
+  if (n > 0)
+    snprintf(cpu, sizeof cpu, direct ? "(clients %.1f)" : "%.1f", (cpu1 - cpu0) / (double)n);
+  long errors = __atomic_load_n(&g_errors, __ATOMIC_RELAXED) - errors0;
+  printf("%-11s %7d %9zu %9.1f %9.1f %9.1f %18s", direct ? (op == OP_GET ? "direct get" :
+         "direct put") : (op == OP_GET ? "daemon get" : "daemon put"), nclients, n, rps,
+         percentile(all, n, 50), percentile(all, n, 99), cpu);
+  if (errors > 0)
+    printf("  <- %ld ERRORS", errors);
+  printf("\n");
+  fflush(stdout);
+  if (n == 0) {
+    hb_error err = HB_ERROR_INIT;
+    hb_error_set(&err, HB_ERR_INVALID, "no request completed in the measured window");
+    note_error("phase", &err);
+    hb_error_clear(&err);
+  }
+  free(all);
+  pthread_barrier_destroy(&ready);
+  free(w);
+  return rps;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Memory with many idle clients. */
+
+/* A call on a fresh connection that must succeed (a new reference to its result). */
+static json_t *daemon_call(const char *body) {
+  dconn c;
+  hb_error err = HB_ERROR_INIT;
+  json_t *result = NULL;
+  if (dconn_open(&c, &err) < 0 || dconn_call(&c, body, &result, &err) < 0) {
+    note_error(body, &err);
+    hb_error_clear(&err);
+  }
+  dconn_close(&c);
+  return result;
+}
+
+static long long stats_int(json_t *stats, const char *group, const char *key) {
+  return json_integer_value(json_object_get(json_object_get(stats, group), key));
+}
+
+typedef struct idle_result {
+  long rss_before, rss_with;  /* KiB */
+  int clients;                /* connected and answered */
+  long long connected;        /* as the daemon counts them (with the stats connection) */
+} idle_result;
+
+/* Connects idle_clients sockets, pings each so the daemon has really accepted them, holds them. */
+static idle_result run_idle_clients(void) {
+  int n = g_opts.idle_clients;
+  idle_result r = {.rss_before = daemon_rss_kib()};
+  dconn *c = malloc((size_t)n * sizeof *c);
+  hb_error err = HB_ERROR_INIT;
+  int up = 0;
+  for (; up < n; up++) {
+    if (dconn_open(&c[up], &err) < 0)
+      break;
+    if (dconn_send(&c[up], -1 - up, "\"method\":\"ping\"", &err) < 0) {
+      dconn_close(&c[up]);
+      break;
+    }
+  }
+  for (int i = 0; i < up && err.code == HB_OK; i++) {
+    json_t *result = NULL;
+    if (dconn_reply(&c[i], -1 - i, &result, &err) == 0 &&
+        strcmp(str_or(json_string_value(result), ""), "pong") != 0)
+      hb_error_set(&err, HB_ERR_INVALID, "ping did not return \"pong\"");
+    json_decref(result);
+    r.clients += err.code == HB_OK;
+  }
+  if (err.code != HB_OK) {
+    note_error("idle clients", &err);
+    hb_error_clear(&err);
+  }
+  sleep_s(0.5); /* idle for a moment: what the daemon keeps per idle client, not per request */
+  r.rss_with = daemon_rss_kib();
+  json_t *stats = daemon_call("\"method\":\"stats\"");
+  r.connected = stats_int(stats, "clients", "connected");
+  json_decref(stats);
+  for (int i = 0; i < up; i++)
+    dconn_close(&c[i]);
+  free(c);
+  if (r.clients < n || r.connected < n) {
+    hb_error_set(&err, HB_ERR_INVALID, "%d of %d idle clients answered, hbpoold counts %lld",
+                 r.clients, n, r.connected);
+    note_error("idle clients", &err);
+    hb_error_clear(&err);
+  }
+  return r;
+}
+
+static void print_idle(const idle_result *r) {
+  printf("daemon RSS: %ld KiB fresh, %ld KiB with %d idle clients (hbpoold counts %lld connected): "
+         "%.1f KiB per idle client\n", r->rss_before, r->rss_with, r->clients, r->connected,
+         (double)(r->rss_with - r->rss_before) / (r->clients > 0 ? r->clients : 1));
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Setup and the whole run. */
+
+/* Room for every idle client, the busiest phase and a margin, if the hard limit allows. */
+static void raise_nofile(void) {
+  rlim_t need = (rlim_t)g_opts.idle_clients + 128 + 64;
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
+    return;
+  rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+  if (rl.rlim_cur < need)
+    fatal("the open-files limit (hard %llu) is below the %llu this run needs: lower "
+          "--idle-clients or raise ulimit -Hn", (unsigned long long)rl.rlim_max,
+          (unsigned long long)need);
+}
+
+static void check_setup(int rc, hb_error *err, const char *what) {
+  if (rc == 0)
+    return;
+  fatal("%s: %s: %s", what, hb_errcode_name(err->code), err->message);
+}
+
+/* A fresh table with family cf and the row every get reads. */
+static void load_table(void) {
+  hb_error err = HB_ERROR_INIT;
+  hbc_conn *c = direct_connect(&err);
+  check_setup(c != NULL ? 0 : -1, &err, "connect to the gateway");
+  /* Leftovers of an earlier run of the same name, if any (errors ignored: none may exist). */
+  hbc_disable_table(c, hbc_str(g_opts.table), &err);
+  hbc_delete_table(c, hbc_str(g_opts.table), &err);
+  hb_error_clear(&err);
+  hbc_family f;
+  hbc_family_init(&f, hbc_str("cf"));
+  check_setup(hbc_create_table(c, hbc_str(g_opts.table), &f, 1, &err), &err, "create table");
+  check_setup(direct_put(c, GET_ROW, &err), &err, "put " GET_ROW);
+  hbc_close(c);
+}
+
+static int drop_table(void) {
+  hb_error err = HB_ERROR_INIT;
+  hbc_conn *c = direct_connect(&err);
+  check_setup(c != NULL ? 0 : -1, &err, "connect to the gateway");
+  hbc_disable_table(c, hbc_str(g_opts.table), &err);
+  hb_error_clear(&err);
+  int rc = hbc_delete_table(c, hbc_str(g_opts.table), &err);
+  if (rc < 0)
+    fprintf(stderr, "daemon_bench: delete table %s: %s\n", g_opts.table, err.message);
+  hb_error_clear(&err);
+  hbc_close(c);
+  return rc < 0 ? 1 : 0;
+}
+
+/* Thousands of direct calls, unmeasured, so that no phase gets a colder gateway JVM. */
+static void warm_gateway(void) {
+  hb_error err = HB_ERROR_INIT;
+  hbc_conn *c = direct_connect(&err);
+  check_setup(c != NULL ? 0 : -1, &err, "connect to the gateway");
+  for (int i = 0; i < WARM_GETS; i++)
+    check_setup(direct_get(c, &err), &err, "warm-up get");
+  for (int i = 0; i < WARM_PUTS; i++)
+    check_setup(direct_put(c, "put-warm", &err), &err, "warm-up put");
+  hbc_close(c);
+}
+
+static void print_ratio(const char *what, int clients, double rps, double ceiling) {
+  printf("%s, %3d client%s: daemon/direct %.2fx\n", what, clients, clients == 1 ? " " : "s",
+         ceiling > 0 ? rps / ceiling : 0.0);
+}
+
+static int run(void) {
+  static const int clients[] = {1, 16, 128};
+  check_daemon_pid();
+  raise_nofile();
+  json_t *pong = daemon_call("\"method\":\"ping\"");
+  if (pong == NULL)
+    fatal("hbpoold does not answer on %s", g_opts.socket_path);
+  json_decref(pong);
+  /* First, on a fresh daemon: memory freed by the load phases would hide part of the cost. */
+  idle_result idle = run_idle_clients();
+  warm_gateway();
+  printf("%g s per phase after %g s of warm-up; %d direct Thrift connections = the daemon's "
+         "pool_size\n", g_opts.seconds, g_opts.warmup, DIRECT_THREADS);
+  print_header();
+  /* The ceiling is measured before and after the daemon and the better run is kept: a gateway JVM
+   * still warming up would otherwise flatter the daemon. */
+  double get_direct = run_phase(OP_GET, true, DIRECT_THREADS), get[3], put[3];
+  for (int i = 0; i < 3; i++)
+    get[i] = run_phase(OP_GET, false, clients[i]);
+  double again = run_phase(OP_GET, true, DIRECT_THREADS);
+  get_direct = again > get_direct ? again : get_direct;
+  double put_direct = run_phase(OP_PUT, true, DIRECT_THREADS);
+  for (int i = 0; i < 3; i++)
+    put[i] = run_phase(OP_PUT, false, clients[i]);
+  again = run_phase(OP_PUT, true, DIRECT_THREADS);
+  put_direct = again > put_direct ? again : put_direct;
+  printf("\n");
+  for (int i = 0; i < 3; i++)
+    print_ratio("get", clients[i], get[i], get_direct);
+  for (int i = 0; i < 3; i++)
+    print_ratio("put", clients[i], put[i], put_direct);
+  printf("(the ceiling: %d threads, each with its own Thrift connection, closed loop, the faster\n"
+         " of its two runs; the CPU of a direct phase is the clients' own, for the same Thrift\n"
+         " calls the daemon makes)\n\n", DIRECT_THREADS);
+  print_idle(&idle);
+  printf("daemon RSS after all phases: %ld KiB\n", daemon_rss_kib());
+  /* The daemon's own count of failures, and that it runs the pool this comparison assumes. */
+  json_t *stats = daemon_call("\"method\":\"stats\"");
+  long long size = stats_int(stats, "pool", "size");
+  json_t *methods = json_object_get(stats, "methods");
+  long long failed = stats_int(methods, "row", "errors") + stats_int(methods, "put", "errors");
+  json_decref(stats);
+  long errors = __atomic_load_n(&g_errors, __ATOMIC_RELAXED);
+  printf("errors: %ld (hbpoold counts %lld failed row/put calls); hbpoold pool size %lld\n",
+         errors, failed, size);
+  if (errors == 0 && failed == 0 && size == DIRECT_THREADS)
+    return 0;
+  printf("*** THIS RUN IS NOT VALID: %ld errors, hbpoold counts %lld failed calls, pool size "
+         "%lld (expected %d) ***\n", errors, failed, size, DIRECT_THREADS);
+  return 1;
+}
+
+static void usage(FILE *to) {
+  fprintf(to, "usage: daemon_bench --load TABLE | --drop TABLE\n"
+              "       daemon_bench --socket PATH --pid PID --table TABLE [--seconds S] "
+              "[--warmup S] [--idle-clients N]\n"
+              "The gateway is $HBPOOL_TEST_THRIFT_HOST/PORT/FRAMED/COMPACT; hbpoold (PID) must "
+              "serve PATH with pool_size 8, on the same gateway.\n");
+}
+
+static void gateway_from_env(void) {
+  hbc_options_init(&g_gateway);
+  const char *host = getenv("HBPOOL_TEST_THRIFT_HOST");
+  g_gateway.host = host != NULL ? host : "127.0.0.1";
+  g_gateway.port = env_int("HBPOOL_TEST_THRIFT_PORT", 9090);
+  g_gateway.framed = env_int("HBPOOL_TEST_THRIFT_FRAMED", 0) != 0;
+  g_gateway.protocol =
+    env_int("HBPOOL_TEST_THRIFT_COMPACT", 0) ? HBC_PROTOCOL_COMPACT : HBC_PROTOCOL_BINARY;
+  g_gateway.call_timeout_ms = IO_TIMEOUT_S * 1000;
+}
+
+/* The table name goes into JSON unescaped: keep it to characters that need no escaping. */
+static bool plain_name(const char *s) {
+  return *s != '\0' && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
+                              "-.") == strlen(s);
+}
+
+int main(int argc, char **argv) {
+  static const struct option longopts[] = {
+    {"load", required_argument, NULL, 'l'},   {"drop", required_argument, NULL, 'd'},
+    {"socket", required_argument, NULL, 's'}, {"pid", required_argument, NULL, 'p'},
+    {"table", required_argument, NULL, 't'},  {"seconds", required_argument, NULL, 'S'},
+    {"warmup", required_argument, NULL, 'W'}, {"idle-clients", required_argument, NULL, 'i'},
+    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+  };
+  int opt, mode = 'r';
+  while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    switch (opt) {
+    case 'l': case 'd': mode = opt; g_opts.table = optarg; break;
+    case 's': g_opts.socket_path = optarg; break;
+    case 'p': g_opts.pid = atoi(optarg); break;
+    case 't': g_opts.table = optarg; break;
+    case 'S': g_opts.seconds = atof(optarg); break;
+    case 'W': g_opts.warmup = atof(optarg); break;
+    case 'i': g_opts.idle_clients = atoi(optarg); break;
+    case 'h': usage(stdout); return 0;
+    default: usage(stderr); return 2;
+    }
+  }
+  bool incomplete = mode == 'r' && (g_opts.socket_path == NULL || g_opts.pid <= 0);
+  if (optind != argc || g_opts.table == NULL || !plain_name(g_opts.table) || incomplete ||
+      g_opts.seconds <= 0 || g_opts.warmup < 0 || g_opts.idle_clients < 1) {
+    usage(stderr);
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  gateway_from_env();
+  hbc_init();
+  if (mode == 'l') {
+    load_table();
+    return 0;
+  }
+  if (mode == 'd')
+    return drop_table();
+  return run();
+}
