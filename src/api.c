@@ -94,6 +94,9 @@ void api_call(api *a, json_t *msg, uint64_t session, api_reply_fn reply, void *o
   int rc = proto_request_init(&k->req, msg, &k->err);
   json_decref(msg);
   if (rc < 0) {
+    /* JSON-RPC 2.0: an invalid request gets an error (with a null id if it has none usable);
+     * a notification with bad params (its encoding) gets nothing, like any notification. */
+    k->invalid = k->err.code == PROTO_INVALID_REQUEST;
     call_finish(k);
     return;
   }

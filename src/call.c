@@ -32,7 +32,7 @@ void call_finish(call *k) {
       k->counter->errors++;
   }
   char *line = NULL;
-  if (k->req.id != NULL) {
+  if (k->req.id != NULL || k->invalid) {
     if (k->line != NULL) {
       line = k->line;
       k->line = NULL;
@@ -70,8 +70,10 @@ static int work(hbc_conn *c, pool_job *job) {
 static void job_done(pool_job *job) {
   call *k = job->ctx;
   k->api->in_flight--;
+  /* Reads (the methods retried on stale connections) change nothing: always safe to resend. */
+  bool applied = k->m->retry != POOL_RETRY_ON_STALE;
   if (job->err.code != HB_OK && k->err.code == 0)
-    proto_fail_hb(&k->err, &job->err, true);
+    proto_fail_hb(&k->err, &job->err, applied);
   if (k->m->after != NULL)
     k->m->after(k);
   call_finish(k);

@@ -65,6 +65,7 @@ struct call {
   proto_mem *mem;
   proto_error err;       /* set when the method failed with something else than an hb_error */
   char *line;            /* the reply, rendered on the worker */
+  bool invalid;          /* not a valid request: answered (id null if unknown) even without id */
   api_reply_fn reply;
   void *owner;
   uint64_t session;      /* the client's connection */

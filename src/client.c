@@ -219,7 +219,7 @@ static void take_line(client *c, char *line, size_t len) {
     decoder_parse(c->hub->decoder, line, len, on_decoded, c);
     return;
   }
-  if (len > 0) {
+  if (!proto_line_blank(line, len)) {
     proto_error e = PROTO_ERROR_INIT;
     json_t *v = proto_parse_line(line, len, &e);
     on_parsed(c, v, &e);

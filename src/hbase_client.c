@@ -313,6 +313,10 @@ bool hbc_usable(const hbc_conn *c) {
   return c->usable;
 }
 
+bool hbc_peer_closed(const hbc_conn *c) {
+  return netio_peer_closed(hb_transport_netio(c->transport));
+}
+
 hbc_bytes hbc_str(const char *s) {
   return (hbc_bytes){(const uint8_t *)s, strlen(s)};
 }

@@ -42,6 +42,9 @@ hbc_conn *hbc_connect(const hbc_options *opts, hb_error *err);
 void hbc_close(hbc_conn *conn);
 /* False once a transport, protocol or application error or a timeout broke the connection. */
 bool hbc_usable(const hbc_conn *conn);
+/* Between calls: the gateway has closed the connection (an idle timeout, a restart). Costs one
+ * poll(2) and never blocks: check before sending anything that must not be lost. */
+bool hbc_peer_closed(const hbc_conn *conn);
 
 typedef struct hbc_cell {
   hbc_bytes column;          /* family:qualifier; empty where the call does not return it (append) */

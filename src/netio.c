@@ -311,6 +311,18 @@ int netio_read_end(netio *io, hb_error *err) {
   return 0;
 }
 
+bool netio_peer_closed(netio *io) {
+  if (io->rpos < io->rlen)
+    return true;
+  struct pollfd pfd = {.fd = io->fd, .events = POLLIN | POLLRDHUP};
+  int rc;
+  do
+    rc = poll(&pfd, 1, 0);
+  while (rc < 0 && errno == EINTR);
+  /* Readable between calls means EOF, a reset, or stray bytes: the stream is unusable. */
+  return rc != 0;
+}
+
 size_t netio_message_bytes(const netio *io) {
   return io->msg_bytes;
 }

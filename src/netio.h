@@ -32,6 +32,10 @@ int netio_read(netio *io, void *buf, size_t len, hb_error *err);
 /* Ends the incoming message: it must have been read to its end, with nothing left over. */
 int netio_read_end(netio *io, hb_error *err);
 
+/* Between calls: true when the gateway has closed (or reset) the connection, or sent bytes
+ * nobody asked for. Never blocks. */
+bool netio_peer_closed(netio *io);
+
 /* Bytes of the current incoming message consumed so far. */
 size_t netio_message_bytes(const netio *io);
 size_t netio_max_message_size(const netio *io);

@@ -157,6 +157,10 @@ static void run_job(worker *w, pool_job *job) {
     pthread_mutex_lock(&p->lock);
     p->counters.refreshes++;
     pthread_mutex_unlock(&p->lock);
+  } else if (w->conn != NULL && hbc_peer_closed(w->conn)) {
+    /* Closed before we sent anything (a gateway restart, or an idle timeout shorter than
+     * idle_refresh_ms): reconnect now rather than lose a write to it. */
+    drop_connection(w, "the gateway had closed it");
   }
   for (;;) {
     bool fresh = w->conn == NULL;
@@ -316,8 +320,8 @@ int pool_submit(pool *p, pool_job *job, hb_error *err) {
                       p->host, p->opts.gateway.port, p->down_reason ? p->down_reason : "down");
   } else if (p->waiting >= p->opts.max_queue) {
     rc = hb_error_set(err, HB_ERR_OVERLOADED,
-                      "%d requests already wait for a connection to gateway %s", p->waiting,
-                      p->name);
+                      "the queue of requests waiting for a connection to gateway %s is full "
+                      "(max_queue %d)", p->name, p->opts.max_queue);
   } else {
     TAILQ_INSERT_TAIL(&p->queue, job, link);
     p->waiting++;

@@ -410,7 +410,7 @@ static int b64_decode(const char *s, size_t n, uint8_t *dst, size_t *out_len, b6
 
 /* ---- parsing lines -------------------------------------------------------------------------- */
 
-static bool blank(const char *s, size_t n) {
+bool proto_line_blank(const char *s, size_t n) {
   for (size_t i = 0; i < n; i++)
     if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
       return false;
@@ -442,7 +442,7 @@ static void parse_fail(proto_error *e, const char *line, size_t len, const json_
 }
 
 json_t *proto_parse_line(const char *line, size_t len, proto_error *e) {
-  if (blank(line, len)) {
+  if (proto_line_blank(line, len)) {
     proto_fail(e, PROTO_PARSE_ERROR, "parse error: the line is empty");
     return NULL;
   }
@@ -766,7 +766,7 @@ static void fail_io(proto_error *e, const char *text) {
     json_object_set_new_nocheck(e->data, "detail", json_text(text));
 }
 
-int proto_fail_hb(proto_error *e, const hb_error *err, bool sent) {
+int proto_fail_hb(proto_error *e, const hb_error *err, bool applied) {
   if (e == NULL)
     return -1;
   if (err == NULL || err->code == HB_OK)
@@ -778,7 +778,7 @@ int proto_fail_hb(proto_error *e, const hb_error *err, bool sent) {
   case HB_OK: break;
   case HB_ERR_IO:
     fail_io(e, text);
-    e->retryable = err->retryable;  /* IOError.canRetry: HBase itself says */
+    e->retryable = err->retryable && !applied; /* IOError.canRetry: HBase itself says */
     return -1;
   case HB_ERR_ILLEGAL_ARGUMENT: code = PROTO_HBASE_ILLEGAL_ARGUMENT; break;
   case HB_ERR_ALREADY_EXISTS: code = PROTO_HBASE_ALREADY_EXISTS; break;
@@ -789,9 +789,10 @@ int proto_fail_hb(proto_error *e, const hb_error *err, bool sent) {
   case HB_ERR_QUEUE_TIMEOUT: code = PROTO_NO_CONNECTION; retryable = true; break;
   case HB_ERR_OVERLOADED: code = PROTO_TOO_MANY_REQUESTS; retryable = true; break;
   /* The call may have reached HBase: a write (or an increment) may already have been applied. */
-  case HB_ERR_TIMEOUT: code = PROTO_REQUEST_TIMEOUT; retryable = !sent; break;
-  case HB_ERR_TRANSPORT:
-  case HB_ERR_APPLICATION: code = PROTO_GATEWAY_ERROR; retryable = !sent; break;
+  case HB_ERR_TIMEOUT: code = PROTO_REQUEST_TIMEOUT; retryable = !applied; break;
+  case HB_ERR_TRANSPORT: code = PROTO_GATEWAY_ERROR; retryable = !applied; break;
+  /* The gateway could not process the call (a bad filter or table name): it will again. */
+  case HB_ERR_APPLICATION: code = PROTO_GATEWAY_ERROR; break;
   }
   proto_fail(e, code, "%s", text);
   e->retryable = retryable;

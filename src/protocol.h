@@ -47,9 +47,10 @@ typedef struct proto_error {
 /* Fills e (replacing any earlier error); always returns -1. */
 int proto_fail(proto_error *e, proto_code code, const char *fmt, ...)
   __attribute__((format(printf, 3, 4)));
-/* Maps an hb_error from the pool or the client layer; sent says whether the call may have reached
- * the gateway (then writes are not safe to retry). Always returns -1. */
-int proto_fail_hb(proto_error *e, const hb_error *err, bool sent);
+/* Maps an hb_error from the pool or the client layer; applied says whether the request may have
+ * changed something in HBase (a write that may have reached the gateway): then it is never
+ * retryable, whatever HBase says. Always returns -1. */
+int proto_fail_hb(proto_error *e, const hb_error *err, bool applied);
 void proto_error_clear(proto_error *e);
 
 /* Storage that lives as long as one request: decoded base64 and other argument bytes. */
@@ -70,6 +71,8 @@ typedef struct proto_request {
  * the parsed value (owned) or NULL with e set (PROTO_PARSE_ERROR or PROTO_INVALID_REQUEST for an
  * empty array or a value that is neither). */
 json_t *proto_parse_line(const char *line, size_t len, proto_error *e);
+/* Only blanks (spaces, tabs, CR, LF): a line that carries no request and gets no reply. */
+bool proto_line_blank(const char *line, size_t len);
 /* Checks one request object (of a single request or a batch) and fills r (taking a reference to
  * msg). Returns -1 with e set (PROTO_INVALID_REQUEST, or PROTO_INVALID_PARAMS for a bad
  * encoding); r->id is then the request's id if it could be read, else NULL (reply with null). */

@@ -18,7 +18,7 @@ static hbc_bytes bytes_increment(call *k, hbc_bytes prefix) {
   return (hbc_bytes){out, n};
 }
 
-static bool has_prefix(hbc_bytes key, hbc_bytes prefix) {
+bool scan_has_prefix(hbc_bytes key, hbc_bytes prefix) {
   return key.len >= prefix.len && hbc_bytes_equal((hbc_bytes){key.data, prefix.len}, prefix);
 }
 
@@ -82,7 +82,7 @@ static bool append_scan_rows(call *k, const hbc_result *res, json_t *out, hbc_by
     bool first = json_array_size(out) == 0 && last->data == NULL;
     if (first && k->start_exclusive && hbc_bytes_equal(row->key, k->scan.start_row))
       continue;
-    if (k->prefix.len > 0 && !has_prefix(row->key, k->prefix)) {
+    if (k->prefix.len > 0 && !scan_has_prefix(row->key, k->prefix)) {
       *ended = true;
       return false;
     }

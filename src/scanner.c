@@ -23,6 +23,9 @@ struct scanner {
   uint8_t *last_key;       /* the last row returned, where a reopened scanner resumes */
   size_t last_len;
   bool have_last;
+  hbc_bytes prefix;        /* row_prefix: a reverse scan stops at the first row without it */
+  bool skip_start;         /* the first row may be the key after the prefix: skip it */
+  bool ended;              /* left the prefix: the gateway scanner has nothing more for us */
   int32_t rows_per_call;   /* batch_size */
   bool include_timestamp, sorted_columns;
   TAILQ_HEAD(, call) waiting;
@@ -42,6 +45,8 @@ static int prepare_scanner_open(call *k, proto_error *e) {
   sc->scan.start_row = call_keep_bytes(&sc->mem, k->scan.start_row);
   sc->scan.stop_row = call_keep_bytes(&sc->mem, k->scan.stop_row);
   sc->scan.filter = call_keep_bytes(&sc->mem, k->scan.filter);
+  sc->prefix = call_keep_bytes(&sc->mem, k->prefix);
+  sc->skip_start = k->start_exclusive;
   hbc_bytes *cols = proto_mem_alloc(&sc->mem, (k->ncolumns ? k->ncolumns : 1) * sizeof *cols);
   for (size_t i = 0; i < k->ncolumns; i++)
     cols[i] = call_keep_bytes(&sc->mem, k->columns[i]);
@@ -148,29 +153,46 @@ static void remember_last(scanner *sc, hbc_bytes key) {
   sc->have_last = true;
 }
 
-static json_t *run_scanner_next(hbc_conn *c, call *k, hb_error *herr) {
+/* Fetches up to n rows, reopening the scanner if the gateway expired it. The first row may be one
+ * not to return: the one a resumed scanner starts at (returned already), or the key just after
+ * the prefix where a reverse prefix scan starts. */
+static int fetch(hbc_conn *c, call *k, int32_t n, hbc_result *res, hb_error *herr) {
   scanner *sc = k->sc;
-  hbc_result res = HBC_RESULT_INIT;
-  int32_t n = (int32_t)k->number;
-  if (hbc_scanner_get_list(c, sc->gateway_id, n, &res, herr) < 0) {
-    if (reopen_scanner(c, k, herr) < 0)
-      return NULL;
-    /* A resumed scanner starts at the last row returned: ask for one more and skip it. */
-    bool skip = sc->have_last;
-    if (hbc_scanner_get_list(c, sc->gateway_id, n + (skip && n < INT32_MAX), &res, herr) < 0)
-      return NULL;
-    hbc_bytes last = {sc->last_key, sc->last_len};
-    if (skip && res.nrows > 0 && hbc_bytes_equal(res.rows[0].key, last)) {
-      res.rows++;
-      res.nrows--;
+  hbc_bytes skip = sc->skip_start && !sc->have_last ? sc->scan.start_row : (hbc_bytes){0};
+  bool skipping = sc->skip_start && !sc->have_last;
+  if (hbc_scanner_get_list(c, sc->gateway_id, n, res, herr) < 0) {
+    if (reopen_scanner(c, k, herr) < 0 || hbc_scanner_get_list(c, sc->gateway_id, n, res, herr) < 0)
+      return -1;
+    if (sc->have_last) {
+      skip = (hbc_bytes){sc->last_key, sc->last_len};
+      skipping = true;
     }
   }
-  bool done = res.nrows == 0;
-  json_t *rows = call_rows_json(k, res.rows, res.nrows);
-  if (res.nrows > 0)
-    remember_last(sc, res.rows[res.nrows - 1].key);
+  return skipping && res->nrows > 0 && hbc_bytes_equal(res->rows[0].key, skip) ? 1 : 0;
+}
+
+static json_t *run_scanner_next(hbc_conn *c, call *k, hb_error *herr) {
+  scanner *sc = k->sc;
+  if (sc->ended)
+    return json_pack("{s:[],s:b}", "rows", "done", true);
+  hbc_result res = HBC_RESULT_INIT;
+  int skipped = fetch(c, k, (int32_t)k->number, &res, herr);
+  if (skipped < 0)
+    return NULL;
+  bool done = res.nrows == 0; /* only an empty list means the scanner is done */
+  hbc_row *rows = res.rows + skipped;
+  size_t nrows = res.nrows - (size_t)skipped;
+  for (size_t i = 0; sc->prefix.len > 0 && i < nrows; i++) {
+    if (!scan_has_prefix(rows[i].key, sc->prefix)) {
+      nrows = i;
+      sc->ended = done = true;
+    }
+  }
+  json_t *list = call_rows_json(k, rows, nrows);
+  if (nrows > 0)
+    remember_last(sc, rows[nrows - 1].key);
   hbc_result_free(&res);
-  return rows != NULL ? json_pack("{s:o,s:b}", "rows", rows, "done", done) : NULL;
+  return list != NULL ? json_pack("{s:o,s:b}", "rows", list, "done", done) : NULL;
 }
 
 static void after_scanner_use(call *k) {

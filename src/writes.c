@@ -148,6 +148,7 @@ static const char *const PUT_PARAMS[] = {"table", "use_prefix", "row", "data", "
                                          NULL};
 static const char *const DELETE_PARAMS[] = {"table", "use_prefix", "row", "columns", "timestamp",
                                             "wal", NULL};
+static const char *const COUNTER_GET_PARAMS[] = {"table", "use_prefix", "row", "column", NULL};
 static const char *const COUNTER_PARAMS[] = {"table", "use_prefix", "row", "column", "value", NULL};
 static const char *const APPEND_PARAMS[] = {"table", "use_prefix", "row", "data",
                                             "include_timestamp", NULL};
@@ -156,7 +157,8 @@ static const char *const APPEND_PARAMS[] = {"table", "use_prefix", "row", "data"
 const method write_methods[] = {
   {"put", prepare_put, run_mutations, POOL_RETRY_NEVER, PUT_PARAMS, NULL},
   {"delete", prepare_delete, run_delete, POOL_RETRY_NEVER, DELETE_PARAMS, NULL},
-  {"counter_get", prepare_counter_get, run_counter_inc, POOL_RETRY_ON_STALE, COUNTER_PARAMS, NULL},
+  {"counter_get", prepare_counter_get, run_counter_inc, POOL_RETRY_ON_STALE, COUNTER_GET_PARAMS,
+   NULL},
   {"counter_set", prepare_counter_set, run_mutations, POOL_RETRY_NEVER, COUNTER_PARAMS, NULL},
   {"counter_inc", prepare_counter_step, run_counter_inc, POOL_RETRY_NEVER, COUNTER_PARAMS, NULL},
   {"counter_dec", prepare_counter_step, run_counter_inc, POOL_RETRY_NEVER, COUNTER_PARAMS, NULL},

@@ -1,13 +1,17 @@
 /* Integration tests of the connection pool against a real gateway: completions on the loop
  * thread, queue limits, idle refresh, retry of reads on stale connections, and a gateway that
  * goes down and comes back. */
+#include <arpa/inet.h>
 #include <check.h>
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "gateway_env.h"
@@ -241,9 +245,9 @@ START_TEST(test_idle_connections_are_refreshed) {
 }
 END_TEST
 
-/* Without refresh, the gateway drops the idle socket: a read is retried once on a fresh
- * connection, a write is not (it may have reached HBase), and the pool heals either way. */
-START_TEST(test_stale_connection_read_retried_write_not) {
+/* Without refresh, the gateway drops the idle socket: the pool sees that before sending and
+ * reconnects, so neither a read nor a write fails, and nothing needs a retry. */
+START_TEST(test_connection_closed_while_idle_is_replaced_before_use) {
   pool_options o = options(1);
   o.idle_refresh_ms = 3600 * 1000;
   pool *p = new_pool(o);
@@ -251,8 +255,66 @@ START_TEST(test_stale_connection_read_retried_write_not) {
   sleep_ms(g_idle_timeout_ms + 1000);
   int retries = -1;
   ck_assert_int_eq(run_one(p, work_get, POOL_RETRY_ON_STALE, &retries), HB_OK);
-  ck_assert_int_eq(retries, 1);
+  ck_assert_int_eq(retries, 0);
   sleep_ms(g_idle_timeout_ms + 1000);
+  ck_assert_int_eq(run_one(p, work_put, POOL_RETRY_NEVER, &retries), HB_OK);
+  ck_assert_int_eq(retries, 0);
+  pool_stats st;
+  pool_get_stats(p, &st);
+  ck_assert_uint_eq(st.retries, 0);
+  ck_assert_uint_ge(st.reconnects, 2);
+  pool_free(p);
+}
+END_TEST
+
+/* The test proxy: relays between the pool and the gateway; when g_cut is set, it swallows the
+ * next request it receives and closes that connection without a reply, as a gateway that died
+ * just after reading a request would. */
+static volatile int g_cut;
+
+static void relay(int fd, void *arg) {
+  (void)arg;
+  int up = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_gateway.port)};
+  inet_pton(AF_INET, g_gateway.host, &sa.sin_addr);
+  if (connect(up, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    close(up);
+    return;
+  }
+  struct pollfd pfd[2] = {{.fd = fd, .events = POLLIN}, {.fd = up, .events = POLLIN}};
+  char buf[65536];
+  for (;;) {
+    if (poll(pfd, 2, -1) < 0)
+      break;
+    if (pfd[0].revents != 0) {
+      ssize_t n = read(fd, buf, sizeof buf);
+      if (n <= 0 || __atomic_exchange_n(&g_cut, 0, __ATOMIC_SEQ_CST) != 0 ||
+          peer_write_all(up, buf, (size_t)n) < 0)
+        break;
+    }
+    if (pfd[1].revents != 0) {
+      ssize_t n = read(up, buf, sizeof buf);
+      if (n <= 0 || peer_write_all(fd, buf, (size_t)n) < 0)
+        break;
+    }
+  }
+  close(up);
+}
+
+/* A connection that dies after the request was sent: a read is retried once on a fresh
+ * connection, a write is not (it may have reached HBase), and the pool heals either way. */
+START_TEST(test_call_cut_mid_way_read_retried_write_not) {
+  peer *proxy = peer_start(relay, NULL);
+  pool_options o = options(1);
+  o.gateway.host = "127.0.0.1";
+  o.gateway.port = peer_port(proxy);
+  pool *p = new_pool(o);
+  ck_assert_int_eq(run_one(p, work_get, POOL_RETRY_ON_STALE, NULL), HB_OK);
+  int retries = -1;
+  g_cut = 1;
+  ck_assert_int_eq(run_one(p, work_get, POOL_RETRY_ON_STALE, &retries), HB_OK);
+  ck_assert_int_eq(retries, 1);
+  g_cut = 1;
   ck_assert_int_eq(run_one(p, work_put, POOL_RETRY_NEVER, &retries), HB_ERR_TRANSPORT);
   ck_assert_int_eq(retries, 0);
   ck_assert_int_eq(run_one(p, work_put, POOL_RETRY_NEVER, NULL), HB_OK);
@@ -260,6 +322,7 @@ START_TEST(test_stale_connection_read_retried_write_not) {
   pool_get_stats(p, &st);
   ck_assert_uint_eq(st.retries, 1);
   pool_free(p);
+  peer_stop(proxy);
 }
 END_TEST
 
@@ -349,7 +412,8 @@ static Suite *pool_suite(void) {
   tcase_add_test(tc, test_waiting_too_long_fails);
   tcase_add_test(tc, test_full_queue_refuses);
   tcase_add_test(tc, test_idle_connections_are_refreshed);
-  tcase_add_test(tc, test_stale_connection_read_retried_write_not);
+  tcase_add_test(tc, test_connection_closed_while_idle_is_replaced_before_use);
+  tcase_add_test(tc, test_call_cut_mid_way_read_retried_write_not);
   tcase_add_test(tc, test_gateway_down_fails_fast_and_recovers);
   suite_add_tcase(s, tc);
   return s;

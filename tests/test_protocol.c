@@ -565,12 +565,12 @@ START_TEST(test_fail_hb_table) {
   static const struct {
     hb_errcode from;
     proto_code to;
-    bool retry_unsent, retry_sent;
+    bool retry_unapplied, retry_applied;
   } table[] = {
     {HB_ERR_IO, PROTO_HBASE_IO_ERROR, false, false},  /* canRetry false here; see below */
     {HB_ERR_ILLEGAL_ARGUMENT, PROTO_HBASE_ILLEGAL_ARGUMENT, false, false},
     {HB_ERR_ALREADY_EXISTS, PROTO_HBASE_ALREADY_EXISTS, false, false},
-    {HB_ERR_APPLICATION, PROTO_GATEWAY_ERROR, true, false},
+    {HB_ERR_APPLICATION, PROTO_GATEWAY_ERROR, false, false},
     {HB_ERR_TRANSPORT, PROTO_GATEWAY_ERROR, true, false},
     {HB_ERR_TIMEOUT, PROTO_REQUEST_TIMEOUT, true, false},
     {HB_ERR_INVALID, PROTO_INVALID_PARAMS, false, false},
@@ -579,14 +579,15 @@ START_TEST(test_fail_hb_table) {
     {HB_ERR_OVERLOADED, PROTO_TOO_MANY_REQUESTS, true, true},
   };
   for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
-    for (int sent = 0; sent <= 1; sent++) {
+    for (int applied = 0; applied <= 1; applied++) {
       hb_error err = HB_ERROR_INIT;
       hb_error_set(&err, table[i].from, "failure %zu", i);
       proto_error e = PROTO_ERROR_INIT;
-      ck_assert_int_eq(proto_fail_hb(&e, &err, sent), -1);
+      ck_assert_int_eq(proto_fail_hb(&e, &err, applied), -1);
       ck_assert_msg(e.code == table[i].to, "%s: code %d", hb_errcode_name(table[i].from), e.code);
-      ck_assert_msg(e.retryable == (sent ? table[i].retry_sent : table[i].retry_unsent),
-                    "%s sent=%d: retryable %d", hb_errcode_name(table[i].from), sent, e.retryable);
+      ck_assert_msg(e.retryable == (applied ? table[i].retry_applied : table[i].retry_unapplied),
+                    "%s applied=%d: retryable %d", hb_errcode_name(table[i].from), applied,
+                    e.retryable);
       assert_contains(e.message, "failure");
       proto_error_clear(&e);
       hb_error_clear(&err);
@@ -599,20 +600,22 @@ START_TEST(test_fail_hb_io) {
   const char *java = "  org.apache.hadoop.hbase.TableNotFoundException: t1 \r\n\tat org.apache.X"
                      "(X.java:1)\n\tat Y\n";
   for (int can_retry = 0; can_retry <= 1; can_retry++) {
-    for (int sent = 0; sent <= 1; sent++) {
+    for (int applied = 0; applied <= 1; applied++) {
       hb_error err = HB_ERROR_INIT;
       hb_error_set(&err, HB_ERR_IO, "%s", java);
       err.retryable = can_retry;
       proto_error e = PROTO_ERROR_INIT;
-      proto_fail_hb(&e, &err, sent);
+      proto_fail_hb(&e, &err, applied);
       ck_assert_int_eq(e.code, PROTO_HBASE_IO_ERROR);
       ck_assert_str_eq(e.message, "org.apache.hadoop.hbase.TableNotFoundException: t1");
-      ck_assert_int_eq(e.retryable, can_retry);
+      /* A write that may have been applied is never retryable, whatever HBase says. */
+      bool retryable = can_retry && !applied;
+      ck_assert_int_eq(e.retryable, retryable);
       json_t *resp = line_json(proto_error_line(NULL, &e));
       json_t *data = json_object_get(json_object_get(resp, "error"), "data");
       ck_assert_str_eq(json_string_value(json_object_get(data, "detail")), java);
       ck_assert_str_eq(json_string_value(json_object_get(data, "error")), "hbase_io_error");
-      ck_assert_int_eq(json_is_true(json_object_get(data, "retryable")), can_retry);
+      ck_assert_int_eq(json_is_true(json_object_get(data, "retryable")), retryable);
       json_decref(resp);
       proto_error_clear(&e);
       hb_error_clear(&err);
