@@ -204,20 +204,23 @@ void call_cell_what(char *out, size_t n, hbc_bytes row, hbc_bytes col) {
            col.len > 40 ? "..." : "");
 }
 
-/* One cell as its name (into *name) and value; NULL on bytes the encoding cannot carry. */
+/* One cell as its name (into *name) and value; NULL on bytes the encoding cannot carry. The
+ * names for the error message are only written when there is an error: most cells have none. */
 static json_t *named_cell_json(call *k, hbc_bytes key, const hbc_cell *cell, json_t **name) {
+  *name = proto_bytes_to_json(cell->column, k->req.encoding, NULL, &k->err);
+  json_t *v = *name != NULL ? call_cell_json(k, cell, NULL) : NULL;
+  if (v != NULL)
+    return v;
   char what[160], whatv[176];
   call_cell_what(what, sizeof what, key, cell->column);
-  *name = proto_bytes_to_json(cell->column, k->req.encoding, what, &k->err);
-  if (*name == NULL)
-    return NULL;
   snprintf(whatv, sizeof whatv, "the value of %s", what);
-  json_t *v = call_cell_json(k, cell, whatv);
-  if (v == NULL) {
-    json_decref(*name);
-    *name = NULL;
-  }
-  return v;
+  if (*name == NULL)
+    proto_bytes_to_json(cell->column, k->req.encoding, what, &k->err);
+  else
+    json_decref(call_cell_json(k, cell, whatv));
+  json_decref(*name);
+  *name = NULL;
+  return NULL;
 }
 
 json_t *call_row_json(call *k, const hbc_row *row) {
