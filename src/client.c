@@ -41,6 +41,7 @@ struct client {
   bool close_after_flush; /* an error was the last word: close once it is sent */
   bool read_eof;          /* the client shut down its side: answer what it sent, then close */
   bool decoding;          /* a large line is being parsed: the lines after it wait */
+  size_t searched;        /* input bytes known to hold no newline */
   int64_t last_active_ms;
   TAILQ_ENTRY(client) link;
 };
@@ -122,27 +123,30 @@ static void request_done(client *c) {
     close_if_answered(c);
 }
 
+/* A member's reply (NULL for a notification): the batch's line goes out with the last one. */
+static void batch_member_done(client *c, batch *b, size_t index, char *line) {
+  b->members[index] = line;
+  if (--b->pending > 0)
+    return;
+  /* Notifications have no member: an all-notification batch gets no reply at all. */
+  size_t n = 0;
+  for (size_t i = 0; i < b->nmembers; i++)
+    if (b->members[i] != NULL)
+      b->members[n++] = b->members[i];
+  client_send(c, n > 0 ? proto_batch_line(b->members, n) : NULL);
+  for (size_t i = 0; i < n; i++)
+    free(b->members[i]);
+  free(b->members);
+  free(b);
+}
+
 static void on_reply(void *owner, char *line) {
   route *r = owner;
   client *c = r->c;
-  if (r->b == NULL) {
+  if (r->b == NULL)
     client_send(c, line);
-  } else {
-    batch *b = r->b;
-    b->members[r->index] = line;
-    if (--b->pending == 0) {
-      /* Notifications have no member: an all-notification batch gets no reply at all. */
-      size_t n = 0;
-      for (size_t i = 0; i < b->nmembers; i++)
-        if (b->members[i] != NULL)
-          b->members[n++] = b->members[i];
-      client_send(c, n > 0 ? proto_batch_line(b->members, n) : NULL);
-      for (size_t i = 0; i < n; i++)
-        free(b->members[i]);
-      free(b->members);
-      free(b);
-    }
-  }
+  else
+    batch_member_done(c, r->b, r->index, line);
   free(r);
   request_done(c);
 }
@@ -154,27 +158,33 @@ static void dispatch(client *c, json_t *msg, batch *b, size_t index) {
   api_call(c->hub->api, msg, c->id, on_reply, r);
 }
 
-/* Refuses a request over the client's in-flight limit (it still gets a reply with its id). */
-static bool over_limit(client *c, json_t *msg) {
-  if (c->in_flight < c->hub->cfg->max_requests_per_client)
-    return false;
+/* The reply refusing a request over the client's in-flight limit, with its id (NULL for a
+ * notification); takes msg. */
+static char *refusal(client *c, json_t *msg) {
   proto_error e = PROTO_ERROR_INIT;
   proto_fail(&e, PROTO_TOO_MANY_REQUESTS, "too many requests in flight on this connection (%d)",
              c->hub->cfg->max_requests_per_client);
   e.retryable = true;
   json_t *id = json_is_object(msg) ? json_object_get(msg, "id") : NULL;
   bool notification = json_is_object(msg) && id == NULL;
-  if (!notification)
-    client_send(c, proto_error_line(id, &e));
+  char *line = notification ? NULL : proto_error_line(id, &e);
   proto_error_clear(&e);
   json_decref(msg);
-  return true;
+  return line;
+}
+
+/* held: in-flight counts that are not requests (a batch being dispatched). Members of a batch
+ * count one by one, like requests on lines of their own. */
+static bool at_limit(const client *c, int held) {
+  return c->in_flight - held >= c->hub->cfg->max_requests_per_client;
 }
 
 /* One parsed line: a request, or a JSON-RPC batch of them. */
 static void handle_value(client *c, json_t *v) {
   if (!json_is_array(v)) {
-    if (!over_limit(c, v))
+    if (at_limit(c, 0))
+      client_send(c, refusal(c, v));
+    else
       dispatch(c, v, NULL, 0);
     return;
   }
@@ -183,8 +193,13 @@ static void handle_value(client *c, json_t *v) {
   b->members = calloc(n, sizeof *b->members);
   b->nmembers = b->pending = n;
   c->in_flight++; /* holds the batch open until every member is dispatched */
-  for (size_t i = 0; i < n; i++)
-    dispatch(c, json_incref(json_array_get(v, i)), b, i);
+  for (size_t i = 0; i < n; i++) {
+    json_t *member = json_incref(json_array_get(v, i));
+    if (at_limit(c, 1))
+      batch_member_done(c, b, i, refusal(c, member));
+    else
+      dispatch(c, member, b, i);
+  }
   json_decref(v);
   request_done(c);
 }
@@ -250,14 +265,20 @@ static void process_input(client *c) {
   while (!c->closing && !c->close_after_flush && !c->decoding) {
     struct evbuffer *in = bufferevent_get_input(c->bev);
     size_t eol_len = 0, n = evbuffer_get_length(in);
-    struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_LF);
+    /* Resume the search where the last one ended: a long line arrives in many reads. */
+    struct evbuffer_ptr from;
+    bool resume = c->searched < n && evbuffer_ptr_set(in, &from, c->searched, EVBUFFER_PTR_SET) == 0;
+    struct evbuffer_ptr eol = evbuffer_search_eol(in, resume ? &from : NULL, &eol_len,
+                                                  EVBUFFER_EOL_LF);
     if (eol.pos >= 0)
       n = (size_t)eol.pos;
     else if (!c->read_eof || n == 0) {
+      c->searched = n;
       if (n > max)
         refuse_long_line(c, max);
       return;
     }
+    c->searched = 0;
     if (n > max) {
       refuse_long_line(c, max);
       return;

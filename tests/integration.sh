@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# make check driver for tests/test_hbase and tests/test_pool: runs them against a given gateway,
-# or against a throwaway HBase with three gateways (buffered+binary, framed+compact, and one with
-# a short idle timeout) that it always stops afterwards.
+# make check driver for tests/test_hbase, tests/test_pool and the daemon's tests/test_daemon*:
+# runs them against a given gateway, or against a throwaway HBase with three gateways
+# (buffered+binary, framed+compact, and one with a short idle timeout) that it always stops
+# afterwards. test_daemon_faults starts, stops and restarts a gateway of its own on that HBase.
 set -euo pipefail
 
 script_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
@@ -12,6 +13,10 @@ readonly hbase_local=$top_srcdir/tests/hbase/hbase-local.sh
 readonly test_prog=$top_builddir/tests/test_hbase
 readonly pool_prog=$top_builddir/tests/test_pool
 readonly daemon_prog=$top_builddir/tests/test_daemon
+# Large requests against a framed gateway, whose frame limit is real.
+readonly bytes_prog=$top_builddir/tests/test_daemon_bytes
+# The daemon's other end-to-end programs: listeners and limits, 200 clients at once, gateway faults.
+readonly daemon_more=("$top_builddir"/tests/test_daemon_{limits,load,faults})
 # The third gateway drops idle connections and forgets unused scanners quickly, for the pool's
 # stale-socket tests and the daemon's idle and scanner-expiry tests (the gateway forgets a scanner
 # after twice hbase.client.scanner.timeout.period).
@@ -87,26 +92,38 @@ start_gateway() {
   printf '%s\n' "$out"
 }
 
-# run_all ENV_MAIN: test_hbase on the buffered+binary and framed+compact gateways, then
-# test_daemon and test_pool on a gateway with short idle and scanner timeouts; fails if any failed.
+# run_daemon_tests: test_daemon, its siblings and test_pool on the exported gateway; runs them
+# all, fails if any failed.
+run_daemon_tests() {
+  local prog rc=0
+  for prog in "$daemon_prog" "${daemon_more[@]}" "$pool_prog"; do
+    run_tests "$prog" || rc=1
+  done
+  return "$rc"
+}
+
+# run_all ENV_MAIN: test_hbase on the buffered+binary and framed+compact gateways (and the
+# daemon's large requests on the framed one), then the daemon's tests and test_pool on a gateway
+# with short idle and scanner timeouts; fails if any failed.
 run_all() {
   local env_main=$1 env_fc env_idle rc=0
   env_fc=$(start_gateway fc --framed --compact) || return 1
   env_idle=$(start_gateway idle --idle-timeout-ms "$idle_timeout_ms" \
     --scanner-timeout-ms "$scanner_timeout_ms") || return 1
   (load_env "$env_main" && export HBPOOL_TEST_GATEWAY_NAME=main && run_tests) || rc=1
-  (load_env "$env_fc" && export HBPOOL_TEST_GATEWAY_NAME=fc && run_tests) || rc=1
+  (load_env "$env_fc" && export HBPOOL_TEST_GATEWAY_NAME=fc &&
+     { r=0; run_tests || r=1; run_tests "$bytes_prog" || r=1; exit "$r"; }) || rc=1
   (load_env "$env_idle" && export HBPOOL_TEST_GATEWAY_NAME=idle \
      HBPOOL_TEST_IDLE_TIMEOUT_MS=$idle_timeout_ms \
      HBPOOL_TEST_SCANNER_EXPIRY_MS=$((2 * scanner_timeout_ms)) &&
-     { r=0; run_tests "$daemon_prog" || r=1; run_tests "$pool_prog" || r=1; exit "$r"; }) || rc=1
+     run_daemon_tests) || rc=1
   return "$rc"
 }
 
 main() {
   local rc=0 start env_main
   local prog
-  for prog in "$test_prog" "$pool_prog" "$daemon_prog"; do
+  for prog in "$test_prog" "$pool_prog" "$daemon_prog" "${daemon_more[@]}" "$bytes_prog"; do
     [[ -x $prog ]] || { log "$prog is not built"; exit 2; }
   done
   export HBPOOL_HBASE_SCRIPT=${HBPOOL_HBASE_SCRIPT:-$hbase_local}
@@ -114,8 +131,12 @@ main() {
     # A gateway of the developer's: its idle timeout is the gateway default unless told.
     export HBPOOL_TEST_GATEWAY_NAME=${HBPOOL_TEST_GATEWAY_NAME:-main}
     run_tests || rc=$?
-    run_tests "$daemon_prog" || rc=$?
-    run_tests "$pool_prog" || rc=$?
+    run_daemon_tests || rc=$?
+    if [[ ${HBPOOL_TEST_THRIFT_FRAMED:-0} == 1 ]]; then
+      run_tests "$bytes_prog" || rc=$?
+    else
+      log "${bytes_prog##*/} not run: it needs a framed gateway (HBPOOL_TEST_THRIFT_FRAMED=1)"
+    fi
     exit "$rc"
   fi
   trap 'exit 130' INT

@@ -1,18 +1,16 @@
 /* End-to-end tests of hbpoold: the real daemon, started from the build, talking to a real gateway,
  * driven through its Unix socket exactly as a client in any language would. */
 #include <check.h>
-#include <errno.h>
 #include <jansson.h>
-#include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "daemon_harness.h"
 #include "gateway_env.h"
 #include "peer.h"
 
@@ -21,181 +19,40 @@ static int g_idle_timeout_ms;      /* the gateway drops connections idle this lo
 static int g_scanner_expiry_ms;    /* the gateway forgets scanners unused this long */
 static int g_refresh_ms;           /* the daemon's idle_refresh_ms: below the gateway's limit */
 static int g_scanner_idle_ms;      /* the daemon's scanner_idle_timeout_ms: past the gateway's */
-static char g_dir[64], g_socket[100], g_prefix[32];
-static pid_t g_daemon;
-static int g_seq;
+static dh_daemon g_d;
+static char g_prefix[32];
 
-/* ---------------------------------------------------------------------------------------------
- * A line client. */
-
-typedef struct conn {
-  int fd;
-  char buf[1 << 16];
-  size_t len;
-} conn;
-
-static conn *conn_open(void) {
-  conn *c = calloc(1, sizeof *c);
-  c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", g_socket);
-  ck_assert_msg(connect(c->fd, (struct sockaddr *)&sa, sizeof sa) == 0, "connect %s: %s",
-                g_socket, strerror(errno));
-  return c;
-}
-
-static void conn_close(conn *c) {
-  close(c->fd);
-  free(c);
-}
-
-static void conn_send(conn *c, const char *data) {
-  ck_assert_int_eq(peer_write_all(c->fd, data, strlen(data)), 0);
-}
-
-/* The next line (malloc'd, without '\n'), or NULL at EOF or after timeout_ms. */
-static char *conn_line(conn *c, int timeout_ms) {
-  int64_t deadline = mono_ms() + timeout_ms;
-  for (;;) {
-    char *nl = memchr(c->buf, '\n', c->len);
-    if (nl != NULL) {
-      size_t n = (size_t)(nl - c->buf);
-      char *line = strndup(c->buf, n);
-      memmove(c->buf, nl + 1, c->len - n - 1);
-      c->len -= n + 1;
-      return line;
-    }
-    ck_assert_msg(c->len < sizeof c->buf, "reply line too long for the test client");
-    int left = (int)(deadline - mono_ms());
-    struct pollfd pf = {.fd = c->fd, .events = POLLIN};
-    if (left <= 0 || poll(&pf, 1, left) <= 0)
-      return NULL;
-    ssize_t r = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
-    if (r <= 0)
-      return NULL;
-    c->len += (size_t)r;
-  }
-}
-
-static json_t *conn_json(conn *c) {
-  char *line = conn_line(c, 30000);
-  ck_assert_msg(line != NULL, "no reply from hbpoold");
-  json_error_t je;
-  json_t *v = json_loads(line, 0, &je);
-  ck_assert_msg(v != NULL, "reply is not JSON: %s", line);
-  free(line);
-  return v;
-}
-
-/* Sends {"jsonrpc":"2.0","id":N,"method":M,"params":P} and returns the reply object. */
-static json_t *call_on(conn *c, const char *method, json_t *params) {
-  int id = ++g_seq;
-  json_t *req = json_pack("{s:s,s:i,s:s,s:o}", "jsonrpc", "2.0", "id", id, "method", method,
-                          "params", params != NULL ? params : json_object());
-  char *text = json_dumps(req, JSON_COMPACT);
-  json_decref(req);
-  conn_send(c, text);
-  conn_send(c, "\n");
-  free(text);
-  json_t *reply = conn_json(c);
-  ck_assert_int_eq(json_integer_value(json_object_get(reply, "id")), id);
-  ck_assert_str_eq(json_string_value(json_object_get(reply, "jsonrpc")), "2.0");
-  return reply;
-}
+/* The pool size of the daemon under test. */
+#define POOL_SIZE 4
 
 /* The result of a call that must succeed (a new reference). */
 static json_t *ok(const char *method, json_t *params) {
-  conn *c = conn_open();
-  json_t *reply = call_on(c, method, params);
-  conn_close(c);
-  json_t *err = json_object_get(reply, "error");
-  if (err != NULL) {
-    char *text = json_dumps(err, JSON_COMPACT);
-    ck_abort_msg("%s failed: %s", method, text);
-  }
-  json_t *result = json_incref(json_object_get(reply, "result"));
-  ck_assert_ptr_nonnull(result);
-  json_decref(reply);
-  return result;
+  return dh_ok(&g_d, method, params);
 }
 
 /* The error of a call that must fail with code; returns the error object. */
 static json_t *fails(const char *method, json_t *params, int code) {
-  conn *c = conn_open();
-  json_t *reply = call_on(c, method, params);
-  conn_close(c);
-  json_t *err = json_object_get(reply, "error");
-  char *text = json_dumps(reply, JSON_COMPACT);
-  ck_assert_msg(err != NULL, "%s should fail with %d: %s", method, code, text);
-  ck_assert_msg(json_integer_value(json_object_get(err, "code")) == code,
-                "%s: expected code %d: %s", method, code, text);
-  free(text);
-  json_incref(err);
-  json_decref(reply);
-  return err;
+  return dh_fails(&g_d, method, params, code);
 }
 
-/* Compares a value with JSON text. */
 static void expect_json(json_t *got, const char *want) {
-  json_error_t je;
-  json_t *w = json_loads(want, JSON_DECODE_ANY, &je);
-  ck_assert_msg(w != NULL, "bad expectation %s", want);
-  char *g = json_dumps(got, JSON_COMPACT | JSON_ENCODE_ANY);
-  ck_assert_msg(json_equal(got, w), "got %s, expected %s", g, want);
-  free(g);
-  json_decref(w);
-  json_decref(got);
+  dh_expect_json(got, want);
 }
 
-/* ---------------------------------------------------------------------------------------------
- * The daemon under test. */
-
-static void write_config(const char *path, size_t max_line) {
-  FILE *f = fopen(path, "w");
-  if (f == NULL)
-    return;
-  fprintf(f,
-          "[daemon]\nlisten_socket = %s\nmax_line_bytes = %zu\ntable_prefix = %s\n"
-          "log_level = warning\nscan_max_rows = 7\nmax_output_bytes_per_client = 65536\n"
-          "scanner_idle_timeout_ms = %d\n\n[gateway]\nhost = %s\nport = %d\ntransport = %s\n"
-          "protocol = %s\npool_size = 4\nidle_refresh_ms = %d\n",
-          g_socket, max_line, g_prefix, g_scanner_idle_ms, g_gateway.host, g_gateway.port,
-          g_gateway.framed ? "framed" : "buffered",
-          g_gateway.protocol == HBC_PROTOCOL_COMPACT ? "compact" : "binary", g_refresh_ms);
-  fclose(f);
+static int error_code(json_t *reply) {
+  return dh_error_code(reply);
 }
 
 static bool start_daemon(void) {
-  char conf[128];
-  snprintf(conf, sizeof conf, "%s/hbpoold.conf", g_dir);
-  write_config(conf, 65536);
-  const char *builddir = getenv("top_builddir");
-  char prog[512];
-  snprintf(prog, sizeof prog, "%s/daemon/hbpoold", builddir != NULL ? builddir : "..");
-  /* HBPOOL_TEST_DAEMON_WRAPPER runs the daemon under a tool, e.g. "valgrind -q". */
-  const char *wrapper = getenv("HBPOOL_TEST_DAEMON_WRAPPER");
-  char command[1024];
-  snprintf(command, sizeof command, "exec %s %s -c %s", wrapper != NULL ? wrapper : "", prog, conf);
-  g_daemon = fork();
-  if (g_daemon == 0) {
-    execl("/bin/sh", "sh", "-c", command, (char *)NULL);
-    _exit(127);
-  }
-  for (int i = 0; i < 400; i++) {
-    if (access(g_socket, F_OK) == 0)
-      return true;
-    sleep_ms(50);
-  }
-  fprintf(stderr, "test_daemon: hbpoold (%s) did not create %s\n", prog, g_socket);
-  return false;
-}
-
-static int stop_daemon(void) {
-  kill(g_daemon, SIGTERM);
-  int status = 0;
-  while (waitpid(g_daemon, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  char keys[512];
+  snprintf(keys, sizeof keys,
+           "max_line_bytes = 65536\ntable_prefix = %s\nscan_max_rows = 7\n"
+           "max_output_bytes_per_client = 65536\nscanner_idle_timeout_ms = %d\n",
+           g_prefix, g_scanner_idle_ms);
+  char gateway_keys[128];
+  snprintf(gateway_keys, sizeof gateway_keys, "pool_size = %d\nidle_refresh_ms = %d\n", POOL_SIZE,
+           g_refresh_ms);
+  return dh_start(&g_d, "test_daemon", &g_gateway, keys, gateway_keys);
 }
 
 static const char *g_table = "t";
@@ -346,26 +203,26 @@ START_TEST(test_binary_data_and_encoding_errors) {
 END_TEST
 
 START_TEST(test_protocol_errors) {
-  conn *c = conn_open();
-  conn_send(c, "this is not json\n");
-  json_t *r = conn_json(c);
+  dh_conn *c = dh_connect(&g_d);
+  dh_send(c, "this is not json\n");
+  json_t *r = dh_json(c);
   ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r, "error"), "code")), -32700);
   ck_assert(json_is_null(json_object_get(r, "id")));
   json_decref(r);
-  conn_send(c, "{\"id\":1,\"method\":\"ping\"}\n");
-  r = conn_json(c);
+  dh_send(c, "{\"id\":1,\"method\":\"ping\"}\n");
+  r = dh_json(c);
   ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r, "error"), "code")), -32600);
   json_decref(r);
-  conn_send(c, "{\"jsonrpc\":\"2.0\",\"id\":\"x\",\"method\":\"nope\"}\n");
-  r = conn_json(c);
+  dh_send(c, "{\"jsonrpc\":\"2.0\",\"id\":\"x\",\"method\":\"nope\"}\n");
+  r = dh_json(c);
   ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r, "error"), "code")), -32601);
   ck_assert_str_eq(json_string_value(json_object_get(r, "id")), "x");
   json_decref(r);
   /* The connection still serves after all that. */
-  json_t *pong = call_on(c, "ping", NULL);
+  json_t *pong = dh_call(c, "ping", NULL);
   ck_assert_str_eq(json_string_value(json_object_get(pong, "result")), "pong");
   json_decref(pong);
-  conn_close(c);
+  dh_close(c);
   json_t *e = fails("row", json_pack("{s:i,s:s}", "table", 5, "row", "r"), -32602);
   ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(e, "message")), "table"));
   json_decref(e);
@@ -375,19 +232,66 @@ START_TEST(test_protocol_errors) {
 }
 END_TEST
 
+/* JSON-RPC 2.0: a line that is not a valid request still gets an error, with a null id when it
+ * has no usable one; a blank line gets nothing. */
+START_TEST(test_invalid_requests_answered) {
+  dh_conn *c = dh_connect(&g_d);
+  dh_send(c, "{\"jsonrpc\":\"2.0\",\"id\":1.5,\"method\":\"ping\"}\n");
+  json_t *r = dh_json(c);
+  ck_assert_int_eq(error_code(r), -32600);
+  ck_assert(json_is_null(json_object_get(r, "id")));
+  json_decref(r);
+  dh_send(c, "{\"jsonrpc\":\"2.0\",\"method\":1,\"params\":\"bar\"}\n");
+  r = dh_json(c);
+  ck_assert_int_eq(error_code(r), -32600);
+  ck_assert(json_is_null(json_object_get(r, "id")));
+  json_decref(r);
+  dh_send(c, " \t \r\n[1,{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\"}]\n");
+  r = dh_json(c);
+  ck_assert_msg(json_is_array(r) && json_array_size(r) == 2, "batch reply");
+  bool refused = false, ponged = false;
+  for (size_t i = 0; i < 2; i++) {
+    json_t *m = json_array_get(r, i);
+    refused |= error_code(m) == -32600 && json_is_null(json_object_get(m, "id"));
+    ponged |= json_integer_value(json_object_get(m, "id")) == 7 &&
+              json_is_string(json_object_get(m, "result"));
+  }
+  ck_assert(refused && ponged);
+  json_decref(r);
+  dh_close(c);
+}
+END_TEST
+
+/* retryable is true only where resending is safe: a failed read, never a write that may have
+ * been applied, even when HBase itself says it may be retried. */
+START_TEST(test_retryable_only_when_safe) {
+  json_t *e = fails("batch", json_pack("{s:s,s:i,s:[{s:s,s:s,s:{s:s}},{s:s,s:s,s:{s:s}}]}",
+                                       "table", g_table, "batch_size", 1, "operations", "op", "put",
+                                       "row", "r7", "data", "cf:a", "1", "op", "put", "row", "r8",
+                                       "data", "nofam:x", "1"), -32001);
+  ck_assert(json_is_false(json_object_get(json_object_get(e, "data"), "retryable")));
+  json_decref(e);
+  expect_json(ok("row", json_pack("{s:s,s:s}", "table", g_table, "row", "r7")), "{\"cf:a\":\"1\"}");
+  /* HBase marks this one canRetry; it is still a table operation that may have been done. */
+  e = fails("delete_table", json_pack("{s:s}", "table", "no_such_table"), -32001);
+  ck_assert(json_is_false(json_object_get(json_object_get(e, "data"), "retryable")));
+  json_decref(e);
+}
+END_TEST
+
 START_TEST(test_pipelining_and_batches) {
-  conn *c = conn_open();
+  dh_conn *c = dh_connect(&g_d);
   enum { N = 200 };
   char line[256];
   for (int i = 0; i < N; i++) {
     snprintf(line, sizeof line,
              "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"put\",\"params\":{\"table\":\"%s\","
              "\"row\":\"p%d\",\"data\":{\"cf:a\":\"v%d\"}}}\n", i, g_table, i, i);
-    conn_send(c, line);
+    dh_send(c, line);
   }
   bool seen[N] = {false};
   for (int i = 0; i < N; i++) {
-    json_t *r = conn_json(c);
+    json_t *r = dh_json(c);
     json_int_t id = json_integer_value(json_object_get(r, "id"));
     ck_assert(id >= 0 && id < N && !seen[id]);
     ck_assert_ptr_null(json_object_get(r, "error"));
@@ -398,32 +302,32 @@ START_TEST(test_pipelining_and_batches) {
            "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"row\",\"params\":{\"table\":\"%s\","
            "\"row\":\"p7\"}},{\"jsonrpc\":\"2.0\",\"method\":\"ping\"},"
            "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}]\n", g_table);
-  conn_send(c, line);
-  json_t *b = conn_json(c);
+  dh_send(c, line);
+  json_t *b = dh_json(c);
   ck_assert(json_is_array(b));
   ck_assert_int_eq(json_array_size(b), 2);
   json_decref(b);
-  conn_close(c);
+  dh_close(c);
 }
 END_TEST
 
 START_TEST(test_long_line_closes_only_that_client) {
-  conn *bystander = conn_open();
-  conn *c = conn_open();
+  dh_conn *bystander = dh_connect(&g_d);
+  dh_conn *c = dh_connect(&g_d);
   char *big = malloc(200000);
   memset(big, 'x', 199999);
   big[199999] = '\0';
   peer_write_all(c->fd, big, 199999); /* may fail once the daemon closes: that is fine */
-  json_t *r = conn_json(c);
+  json_t *r = dh_json(c);
   ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r, "error"), "code")), -32008);
   json_decref(r);
-  ck_assert_ptr_null(conn_line(c, 2000)); /* closed */
-  json_t *pong = call_on(bystander, "ping", NULL);
+  ck_assert_ptr_null(dh_line(c, 2000)); /* closed */
+  json_t *pong = dh_call(bystander, "ping", NULL);
   ck_assert_str_eq(json_string_value(json_object_get(pong, "result")), "pong");
   json_decref(pong);
   free(big);
-  conn_close(c);
-  conn_close(bystander);
+  dh_close(c);
+  dh_close(bystander);
 }
 END_TEST
 
@@ -523,68 +427,373 @@ START_TEST(test_batch) {
 }
 END_TEST
 
-static int error_code(json_t *reply) {
-  return (int)json_integer_value(json_object_get(json_object_get(reply, "error"), "code"));
+/* A line of n opening brackets followed by the n closing ones (open/close: "[" "]" or "{\"a\":"
+ * "}"), with its newline; malloc'd. */
+static char *nested(const char *open, const char *close, int n) {
+  size_t lo = strlen(open), lc = strlen(close);
+  char *s = malloc((lo + lc) * (size_t)n + 3), *p = s; /* "1\n\0" */
+  for (int i = 0; i < n; i++, p += lo)
+    memcpy(p, open, lo);
+  *p++ = '1';
+  for (int i = 0; i < n; i++, p += lc)
+    memcpy(p, close, lc);
+  strcpy(p, "\n");
+  return s;
+}
+
+/* Sends line on c and expects an error reply with code (and id, when id >= 0). */
+static void expect_line_error(dh_conn *c, const char *line, size_t len, int code, int id) {
+  ck_assert_int_eq(dh_write(c, line, len), 0);
+  json_t *r = dh_json(c);
+  char *text = dh_text(r);
+  ck_assert_msg(error_code(r) == code, "expected %d: %.300s", code, text);
+  if (id >= 0)
+    ck_assert_msg(json_integer_value(json_object_get(r, "id")) == id, "id %d: %.300s", id, text);
+  else
+    ck_assert_msg(json_is_null(json_object_get(r, "id")), "null id expected: %.300s", text);
+  free(text);
+  json_decref(r);
 }
 
 START_TEST(test_garbage_nul_and_deep_nesting) {
-  conn *c = conn_open();
+  dh_conn *c = dh_connect(&g_d);
   static const char garbage[] = "\x01\x02\xff\xfe{\"a\x00\":1}\x80\n";
-  ck_assert_int_eq(peer_write_all(c->fd, garbage, sizeof garbage - 1), 0);
-  json_t *r = conn_json(c);
-  ck_assert_int_eq(error_code(r), -32700);
-  json_decref(r);
-  char *deep = malloc(60002);
-  memset(deep, '[', 30000);
-  memset(deep + 30000, ']', 30000);
-  deep[60000] = '\n';
-  deep[60001] = '\0';
-  conn_send(c, deep);
+  expect_line_error(c, garbage, sizeof garbage - 1, -32700, -1);
+  /* A raw NUL byte between tokens, and invalid UTF-8 inside a string. */
+  static const char raw_nul[] = "{\"jsonrpc\":\"2.0\",\x00\"id\":1,\"method\":\"ping\"}\n";
+  expect_line_error(c, raw_nul, sizeof raw_nul - 1, -32700, -1);
+  static const char bad_utf8[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"p\xc3\x28ng\"}\n";
+  expect_line_error(c, bad_utf8, sizeof bad_utf8 - 1, -32700, -1);
+  /* Nesting far too deep to parse: arrays and objects. */
+  char *deep = nested("[", "]", 30000);
+  expect_line_error(c, deep, strlen(deep), -32700, -1);
   free(deep);
-  r = conn_json(c);
-  ck_assert_int_eq(error_code(r), -32700);
-  json_decref(r);
-  /* A NUL inside a JSON string is data, not the end of it. */
-  conn_send(c, "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\\u0000\"}\n");
-  r = conn_json(c);
-  ck_assert_int_ne(error_code(r), 0);
-  json_decref(r);
-  json_t *pong = call_on(c, "ping", NULL);
-  ck_assert_str_eq(json_string_value(json_object_get(pong, "result")), "pong");
-  json_decref(pong);
-  conn_close(c);
+  deep = nested("{\"a\":", "}", 10000);
+  expect_line_error(c, deep, strlen(deep), -32700, -1);
+  free(deep);
+  /* Deep but parseable values where a string belongs: refused by name, not rendered whole. */
+  char *value = nested("[", "]", 1000);
+  value[strlen(value) - 1] = '\0';
+  char *line = malloc(strlen(value) + 200);
+  sprintf(line, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"row\",\"params\":{\"table\":\"%s\","
+          "\"row\":%s}}\n", g_table, value);
+  expect_line_error(c, line, strlen(line), -32602, 9);
+  sprintf(line, "{\"jsonrpc\":\"2.0\",\"id\":%s,\"method\":\"ping\"}\n", value);
+  expect_line_error(c, line, strlen(line), -32600, -1);
+  free(line);
+  free(value);
+  /* A NUL inside a JSON string is data, not the end of it: "ping\u0000" is no method name. */
+  static const char nul_method[] = "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\\u0000\"}\n";
+  expect_line_error(c, nul_method, sizeof nul_method - 1, -32600, 7);
+  /* A CRLF line ending is accepted. */
+  dh_send(c, "{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"ping\"}\r\n");
+  json_t *r = dh_json(c);
+  ck_assert_int_eq(json_integer_value(json_object_get(r, "id")), 8);
+  expect_json(dh_result(r, "ping"), "\"pong\"");
+  /* The connection still serves after all that. */
+  expect_json(dh_result(dh_call(c, "ping", NULL), "ping"), "\"pong\"");
+  dh_close(c);
 }
 END_TEST
 
-/* Every parameter of row, given the wrong type, is named in the error. */
-START_TEST(test_wrong_types_name_the_parameter) {
-  static const char *const cases[][2] = {
-    {"table", "5"}, {"row", "{}"}, {"columns", "\"cf\""}, {"timestamp", "\"now\""},
-    {"include_timestamp", "1"}, {"use_prefix", "\"yes\""}, {"encoding", "\"latin1\""},
-  };
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    json_t *params = json_pack("{s:s,s:s}", "table", g_table, "row", "r1");
-    json_error_t je;
-    json_object_set_new(params, cases[i][0], json_loads(cases[i][1], JSON_DECODE_ANY, &je));
-    json_t *e = fails("row", params, -32602);
-    const char *msg = json_string_value(json_object_get(e, "message"));
-    ck_assert_msg(strstr(msg, cases[i][0]) != NULL, "%s: message does not name it: %s",
-                  cases[i][0], msg);
-    json_decref(e);
+/* ---------------------------------------------------------------------------------------------
+ * Every parameter of every method, given a value of the wrong type, is refused by name. */
+
+/* A parameter's type (docs/protocol.md), which decides the wrong values tried for it. */
+typedef enum ptype { P_STRING, P_BOOL, P_INT, P_BYTES, P_BYTES_LIST, P_OBJECT, P_LIST } ptype;
+
+static const char *const WRONG_VALUES[][4] = {
+  [P_STRING] = {"5", "[\"t\"]", "true", NULL},
+  [P_BOOL] = {"\"true\"", "1", "{}", NULL},
+  [P_INT] = {"\"7\"", "1.5", "true", NULL},
+  [P_BYTES] = {"5", "{}", "[\"a\"]", NULL},
+  [P_BYTES_LIST] = {"\"cf\"", "[5]", "{}", NULL},
+  [P_OBJECT] = {"[]", "\"x\"", "5", NULL},
+  [P_LIST] = {"{}", "\"x\"", "5", NULL},
+};
+
+typedef struct param_spec {
+  const char *name;
+  ptype type;
+} param_spec;
+
+/* A method, valid params for it (table "t" is g_table; scanner 0 is replaced by a scanner open
+ * on the connection), its parameters besides "encoding", and a parameter of some other method,
+ * which this one must refuse as unknown. */
+typedef struct method_spec {
+  const char *method;
+  const char *base;
+  param_spec params[16];
+  const char *foreign;
+} method_spec;
+
+#define TABLE_P {"table", P_STRING}, {"use_prefix", P_BOOL}
+#define SCAN_P TABLE_P, {"row_start", P_BYTES}, {"row_stop", P_BYTES}, {"row_prefix", P_BYTES}, \
+  {"columns", P_BYTES_LIST}, {"filter", P_BYTES}, {"timestamp", P_INT},                        \
+  {"include_timestamp", P_BOOL}, {"batch_size", P_INT}, {"scan_batching", P_INT},              \
+  {"sorted_columns", P_BOOL}, {"reverse", P_BOOL}
+
+static const method_spec METHOD_SPECS[] = {
+  {"ping", "{}", {{NULL, 0}}, "table"},
+  {"version", "{}", {{NULL, 0}}, "use_prefix"},
+  {"stats", "{}", {{NULL, 0}}, "row"},
+  {"tables", "{}", {{"use_prefix", P_BOOL}}, "table"},
+  {"create_table", "{\"table\":\"t\",\"families\":{\"cf\":{}}}", {TABLE_P, {"families", P_OBJECT}},
+   "disable"},
+  /* t is enabled: were the call run, HBase would refuse it. */
+  {"delete_table", "{\"table\":\"t\"}", {TABLE_P, {"disable", P_BOOL}}, "major"},
+  {"enable_table", "{\"table\":\"t\"}", {TABLE_P}, "families"},
+  {"disable_table", "{\"table\":\"t\"}", {TABLE_P}, "disable"},
+  {"is_table_enabled", "{\"table\":\"t\"}", {TABLE_P}, "row"},
+  {"compact_table", "{\"table\":\"t\"}", {TABLE_P, {"major", P_BOOL}}, "disable"},
+  {"families", "{\"table\":\"t\"}", {TABLE_P}, "columns"},
+  {"regions", "{\"table\":\"t\"}", {TABLE_P}, "row"},
+  {"row", "{\"table\":\"t\",\"row\":\"r1\"}",
+   {TABLE_P, {"row", P_BYTES}, {"columns", P_BYTES_LIST}, {"timestamp", P_INT},
+    {"include_timestamp", P_BOOL}}, "rows"},
+  {"rows", "{\"table\":\"t\",\"rows\":[\"r1\"]}",
+   {TABLE_P, {"rows", P_BYTES_LIST}, {"columns", P_BYTES_LIST}, {"timestamp", P_INT},
+    {"include_timestamp", P_BOOL}}, "row"},
+  {"cells", "{\"table\":\"t\",\"row\":\"r1\",\"column\":\"cf:a\"}",
+   {TABLE_P, {"row", P_BYTES}, {"column", P_BYTES}, {"versions", P_INT}, {"timestamp", P_INT},
+    {"include_timestamp", P_BOOL}}, "columns"},
+  {"put", "{\"table\":\"t\",\"row\":\"r1\",\"data\":{\"cf:a\":\"1\"}}",
+   {TABLE_P, {"row", P_BYTES}, {"data", P_OBJECT}, {"timestamp", P_INT}, {"wal", P_BOOL}},
+   "columns"},
+  {"delete", "{\"table\":\"t\",\"row\":\"r1\"}",
+   {TABLE_P, {"row", P_BYTES}, {"columns", P_BYTES_LIST}, {"timestamp", P_INT}, {"wal", P_BOOL}},
+   "data"},
+  /* counter_get takes no value: it reads (docs/protocol.md, Writes). */
+  {"counter_get", "{\"table\":\"t\",\"row\":\"c\",\"column\":\"cf:n\"}",
+   {TABLE_P, {"row", P_BYTES}, {"column", P_BYTES}}, "value"},
+  {"counter_set", "{\"table\":\"t\",\"row\":\"c\",\"column\":\"cf:n\",\"value\":1}",
+   {TABLE_P, {"row", P_BYTES}, {"column", P_BYTES}, {"value", P_INT}}, "data"},
+  {"counter_inc", "{\"table\":\"t\",\"row\":\"c\",\"column\":\"cf:n\"}",
+   {TABLE_P, {"row", P_BYTES}, {"column", P_BYTES}, {"value", P_INT}}, "timestamp"},
+  {"counter_dec", "{\"table\":\"t\",\"row\":\"c\",\"column\":\"cf:n\"}",
+   {TABLE_P, {"row", P_BYTES}, {"column", P_BYTES}, {"value", P_INT}}, "versions"},
+  {"append", "{\"table\":\"t\",\"row\":\"ap\",\"data\":{\"cf:x\":\"y\"}}",
+   {TABLE_P, {"row", P_BYTES}, {"data", P_OBJECT}, {"include_timestamp", P_BOOL}}, "timestamp"},
+  {"scan", "{\"table\":\"t\"}",
+   {SCAN_P, {"limit", P_INT}, {"row_start_exclusive", P_BOOL}}, "count"},
+  {"batch",
+   "{\"table\":\"t\",\"operations\":[{\"op\":\"put\",\"row\":\"b\",\"data\":{\"cf:a\":\"1\"}}]}",
+   {TABLE_P, {"operations", P_LIST}, {"timestamp", P_INT}, {"wal", P_BOOL},
+    {"batch_size", P_INT}}, "data"},
+  {"scanner_open", "{\"table\":\"t\"}", {SCAN_P}, "limit"},
+  {"scanner_next", "{\"scanner\":0}", {{"scanner", P_INT}, {"count", P_INT}}, "table"},
+  {"scanner_close", "{\"scanner\":0}", {{"scanner", P_INT}}, "count"},
+};
+
+/* The spec's valid params, with the scanner open on this connection. */
+static json_t *base_params(const method_spec *m, json_int_t scanner) {
+  json_error_t je;
+  json_t *p = json_loads(m->base, 0, &je);
+  ck_assert_msg(p != NULL, "%s: bad base params", m->method);
+  if (json_object_get(p, "table") != NULL)
+    json_object_set_new(p, "table", json_string(g_table));
+  if (json_object_get(p, "scanner") != NULL)
+    json_object_set_new(p, "scanner", json_integer(scanner));
+  return p;
+}
+
+/* Problems found by a table-driven test, reported together at its end. */
+typedef struct problems {
+  char text[4096];
+  int n;
+} problems;
+
+static void note(problems *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(problems *p, const char *fmt, ...) {
+  size_t used = strlen(p->text);
+  p->n++;
+  if (used + 2 >= sizeof p->text)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(p->text + used, sizeof p->text - used - 1, fmt, ap);
+  va_end(ap);
+  strcat(p->text, "\n");
+}
+
+static void check_problems(const problems *p) {
+  ck_assert_msg(p->n == 0, "%d problems:\n%s", p->n, p->text);
+}
+
+/* Sends method with params (stolen) on c; it must fail with invalid_params and a message that
+ * starts with the parameter's quoted name ("invalid params: \"row\" must be ..."). */
+static void expect_refused(dh_conn *c, const char *method, json_t *params, const char *name,
+                           problems *p) {
+  char *what = dh_text(params);
+  json_t *reply = dh_call(c, method, params);
+  const char *msg = json_string_value(json_object_get(json_object_get(reply, "error"), "message"));
+  char want[96];
+  snprintf(want, sizeof want, "invalid params: \"%s\"", name);
+  if (error_code(reply) != -32602 || msg == NULL || strncmp(msg, want, strlen(want)) != 0) {
+    char *got = dh_text(reply);
+    note(p, "%s %s: expected -32602 naming \"%s\", got %.200s", method, what, name, got);
+    free(got);
   }
+  json_decref(reply);
+  free(what);
+}
+
+static json_int_t scanner_on(dh_conn *c) {
+  json_t *res = dh_result(dh_call(c, "scanner_open", json_pack("{s:s}", "table", g_table)),
+                          "scanner_open");
+  json_int_t id = json_integer_value(json_object_get(res, "scanner"));
+  json_decref(res);
+  ck_assert_int_gt(id, 0);
+  return id;
+}
+
+START_TEST(test_wrong_types_every_parameter) {
+  dh_conn *c = dh_connect(&g_d);
+  json_int_t scanner = scanner_on(c);
+  int cases = 0;
+  problems found = {.n = 0};
+  for (size_t i = 0; i < sizeof METHOD_SPECS / sizeof METHOD_SPECS[0]; i++) {
+    const method_spec *m = &METHOD_SPECS[i];
+    for (size_t j = 0; j <= sizeof m->params / sizeof m->params[0]; j++) {
+      /* The last round is "encoding", which every method takes. */
+      bool enc = j == sizeof m->params / sizeof m->params[0] || m->params[j].name == NULL;
+      const char *name = enc ? "encoding" : m->params[j].name;
+      static const char *const wrong_encodings[] = {"5", "true", "\"latin1\"", NULL};
+      const char *const *values = enc ? wrong_encodings : WRONG_VALUES[m->params[j].type];
+      for (size_t v = 0; values[v] != NULL; v++) {
+        json_t *params = base_params(m, scanner);
+        json_error_t je;
+        json_object_set_new(params, name, json_loads(values[v], JSON_DECODE_ANY, &je));
+        expect_refused(c, m->method, params, name, &found);
+        cases++;
+      }
+      if (enc)
+        break;
+    }
+  }
+  printf("test_daemon: %d wrong-typed parameters tried, %d not refused by name\n", cases,
+         found.n);
+  dh_close(c);
+  check_problems(&found);
+}
+END_TEST
+
+/* The quoted names after "this method takes " in an unknown-parameter message, as a set. */
+static json_t *names_taken(const char *msg) {
+  json_t *names = json_object();
+  const char *p = strstr(msg, "this method takes ");
+  ck_assert_msg(p != NULL, "the message does not list the parameters: %s", msg);
+  while ((p = strchr(p, '"')) != NULL) {
+    const char *end = strchr(p + 1, '"');
+    ck_assert_ptr_nonnull(end);
+    json_object_setn_new(names, p + 1, (size_t)(end - p - 1), json_true());
+    p = end + 1;
+  }
+  return names;
+}
+
+/* A made-up parameter and one of another method are refused by name, and the parameters the
+ * daemon says the method takes are exactly those of the table above (so it misses none). */
+/* Compares the parameters an unknown-parameter message says the method takes with the table. */
+static void check_taken(const method_spec *m, const char *msg, problems *p) {
+  json_t *taken = names_taken(msg);
+  json_t *listed = json_pack("{s:b}", "encoding", 1);
+  for (size_t j = 0; j < sizeof m->params / sizeof m->params[0] && m->params[j].name; j++)
+    json_object_set_new(listed, m->params[j].name, json_true());
+  if (!json_equal(taken, listed)) {
+    char *t = json_dumps(taken, JSON_COMPACT | JSON_SORT_KEYS);
+    char *l = json_dumps(listed, JSON_COMPACT | JSON_SORT_KEYS);
+    note(p, "%s: the daemon takes %s; docs/protocol.md lists %s", m->method, t, l);
+    free(t);
+    free(l);
+  }
+  json_decref(taken);
+  json_decref(listed);
+}
+
+START_TEST(test_unknown_parameters_refused) {
+  dh_conn *c = dh_connect(&g_d);
+  json_int_t scanner = scanner_on(c);
+  problems found = {.n = 0};
+  for (size_t i = 0; i < sizeof METHOD_SPECS / sizeof METHOD_SPECS[0]; i++) {
+    const method_spec *m = &METHOD_SPECS[i];
+    const char *unknown[] = {"bogus_param", m->foreign};
+    for (size_t u = 0; u < 2; u++) {
+      json_t *params = base_params(m, scanner);
+      json_object_set_new(params, unknown[u], json_integer(1));
+      json_t *reply = dh_call(c, m->method, params);
+      const char *msg =
+        json_string_value(json_object_get(json_object_get(reply, "error"), "message"));
+      char want[96];
+      snprintf(want, sizeof want, "unknown parameter \"%s\"", unknown[u]);
+      if (error_code(reply) != -32602 || msg == NULL || strstr(msg, want) == NULL) {
+        char *got = dh_text(reply);
+        note(&found, "%s with \"%s\": expected -32602 %s, got %.200s", m->method, unknown[u],
+             want, got);
+        free(got);
+      } else if (u == 0) {
+        check_taken(m, msg, &found);
+      }
+      json_decref(reply);
+    }
+  }
+  dh_close(c);
+  check_problems(&found);
+}
+END_TEST
+
+/* Names that are not methods get method_not_found with their id; a method that is not a
+ * non-empty string without NUL is an invalid request; an unknown notification gets no reply. */
+START_TEST(test_unknown_methods) {
+  static const char *const names[] = {"nope", "PING", "Ping", "ping ", " ping", "row_", "scanner",
+                                      "scanners", "get", "__proto__", "constructor", "rows.0"};
+  dh_conn *c = dh_connect(&g_d);
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    json_t *err = dh_error(dh_call(c, names[i], NULL), names[i], -32601);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(err, "data"), "error")),
+                     "method_not_found");
+    json_decref(err);
+  }
+  char *longname = malloc(5001);
+  memset(longname, 'm', 5000);
+  longname[5000] = '\0';
+  json_t *err = dh_error(dh_call(c, longname, NULL), "a 5000-byte name", -32601);
+  ck_assert_int_lt(strlen(json_string_value(json_object_get(err, "message"))), 500);
+  json_decref(err);
+  free(longname);
+  static const char *const invalid[] = {
+    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\"}\n",
+    "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\\u0000\"}\n",
+    "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":5}\n",
+    "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":null}\n",
+    "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":[\"ping\"]}\n",
+  };
+  for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
+    dh_send(c, invalid[i]);
+    json_t *r = dh_json(c);
+    char *text = dh_text(r);
+    ck_assert_msg(error_code(r) == -32600 && json_integer_value(json_object_get(r, "id")) ==
+                  (json_int_t)i + 1, "%s -> %s", invalid[i], text);
+    free(text);
+    json_decref(r);
+  }
+  dh_send(c, "{\"jsonrpc\":\"2.0\",\"method\":\"nope\"}\n");
+  json_t *pong = dh_call(c, "ping", NULL); /* the next reply is the ping's: dh_call checks the id */
+  expect_json(dh_result(pong, "ping"), "\"pong\"");
+  dh_close(c);
 }
 END_TEST
 
 /* A client that sends half a line and stalls holds up nobody, and is served once it finishes. */
 START_TEST(test_half_line_stalls_nobody) {
-  conn *slow = conn_open();
-  conn_send(slow, "{\"jsonrpc\":\"2.0\",\"id\":1,");
+  dh_conn *slow = dh_connect(&g_d);
+  dh_send(slow, "{\"jsonrpc\":\"2.0\",\"id\":1,");
   expect_json(ok("ping", NULL), "\"pong\"");
-  conn_send(slow, "\"method\":\"ping\"}\n");
-  json_t *r = conn_json(slow);
+  dh_send(slow, "\"method\":\"ping\"}\n");
+  json_t *r = dh_json(slow);
   ck_assert_str_eq(json_string_value(json_object_get(r, "result")), "pong");
   json_decref(r);
-  conn_close(slow);
+  dh_close(slow);
 }
 END_TEST
 
@@ -595,29 +804,29 @@ START_TEST(test_client_that_does_not_read) {
   memset(value, 'v', 4000);
   value[4000] = '\0';
   ok("put", json_pack("{s:s,s:s,s:{s:s}}", "table", g_table, "row", "big", "data", "cf:v", value));
-  conn *lazy = conn_open();
+  dh_conn *lazy = dh_connect(&g_d);
   enum { N = 200 }; /* 200 replies of ~4 KB: far beyond the 64 KiB output limit */
   char line[256];
   snprintf(line, sizeof line,
            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"row\",\"params\":{\"table\":\"%s\","
            "\"row\":\"big\"}}\n", g_table);
   for (int i = 0; i < N; i++)
-    conn_send(lazy, line);
+    dh_send(lazy, line);
   sleep_ms(500);
   expect_json(ok("ping", NULL), "\"pong\"");
   for (int i = 0; i < N; i++) {
-    json_t *r = conn_json(lazy);
+    json_t *r = dh_json(lazy);
     char *text = json_dumps(r, JSON_COMPACT);
     ck_assert_msg(json_object_get(r, "result") != NULL, "reply %d: %.300s", i, text);
     free(text);
     json_decref(r);
   }
-  conn_close(lazy);
+  dh_close(lazy);
 }
 END_TEST
 
-static json_t *next_rows(conn *c, json_int_t scanner, int count) {
-  json_t *r = call_on(c, "scanner_next", json_pack("{s:I,s:i}", "scanner", scanner, "count", count));
+static json_t *next_rows(dh_conn *c, json_int_t scanner, int count) {
+  json_t *r = dh_call(c, "scanner_next", json_pack("{s:I,s:i}", "scanner", scanner, "count", count));
   json_t *res = json_incref(json_object_get(r, "result"));
   char *text = json_dumps(r, JSON_COMPACT);
   ck_assert_msg(res != NULL, "scanner_next failed: %s", text);
@@ -637,13 +846,13 @@ static char *keys_of(json_t *res) {
   return keys;
 }
 
-static json_int_t open_scanner(conn *c) {
+static json_int_t open_scanner(dh_conn *c) {
   for (int i = 0; i < 10; i++) {
     char row[8];
     snprintf(row, sizeof row, "k%d", i);
     ok("put", json_pack("{s:s,s:s,s:{s:s}}", "table", g_table, "row", row, "data", "cf:a", row));
   }
-  json_t *r = call_on(c, "scanner_open", json_pack("{s:s,s:s,s:i}", "table", g_table, "row_prefix",
+  json_t *r = dh_call(c, "scanner_open", json_pack("{s:s,s:s,s:i}", "table", g_table, "row_prefix",
                                                    "k", "batch_size", 3));
   json_int_t id = json_integer_value(json_object_get(json_object_get(r, "result"), "scanner"));
   ck_assert_int_gt(id, 0);
@@ -659,7 +868,7 @@ static json_int_t open_scanners(void) {
 }
 
 START_TEST(test_scanner_open_next_close) {
-  conn *c = conn_open();
+  dh_conn *c = dh_connect(&g_d);
   json_int_t id = open_scanner(c);
   char *k = keys_of(next_rows(c, id, 3));
   ck_assert_str_eq(k, "k0,k1,k2,");
@@ -674,11 +883,11 @@ START_TEST(test_scanner_open_next_close) {
   for (int i = 1; i <= 3; i++) {
     snprintf(line, sizeof line, "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"scanner_next\","
              "\"params\":{\"scanner\":%lld,\"count\":1}}\n", 1000 + i, (long long)id);
-    conn_send(c, line);
+    dh_send(c, line);
   }
   char got[3][8];
   for (int i = 0; i < 3; i++) {
-    json_t *r = conn_json(c);
+    json_t *r = dh_json(c);
     int slot = (int)json_integer_value(json_object_get(r, "id")) - 1001;
     ck_assert(slot >= 0 && slot < 3);
     json_t *rows = json_object_get(json_object_get(r, "result"), "rows");
@@ -693,19 +902,48 @@ START_TEST(test_scanner_open_next_close) {
   json_t *last = next_rows(c, id, 5);
   ck_assert(json_is_true(json_object_get(last, "done")));
   json_decref(last);
-  json_t *r = call_on(c, "scanner_close", json_pack("{s:I}", "scanner", id));
+  json_t *r = dh_call(c, "scanner_close", json_pack("{s:I}", "scanner", id));
   ck_assert(json_is_null(json_object_get(r, "result")));
   json_decref(r);
-  r = call_on(c, "scanner_next", json_pack("{s:I}", "scanner", id));
+  r = dh_call(c, "scanner_next", json_pack("{s:I}", "scanner", id));
   ck_assert_int_eq(error_code(r), -32602);
   json_decref(r);
-  conn_close(c);
+  dh_close(c);
+}
+END_TEST
+
+/* A reverse prefix scanner returns exactly the prefix's rows, as scan does: not the key after
+ * the prefix where it starts, nor the rows before the prefix where the gateway would go on. */
+START_TEST(test_scanner_reverse_prefix) {
+  const char *keys[] = {"a1", "u", "u1", "u2", "u3", "v"};
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+    ok("put", json_pack("{s:s,s:s,s:{s:s}}", "table", g_table, "row", keys[i], "data", "cf:a", "x"));
+  dh_conn *c = dh_connect(&g_d);
+  for (int count = 1; count <= 10; count += 9) {
+    json_t *r = dh_call(c, "scanner_open", json_pack("{s:s,s:s,s:b}", "table", g_table,
+                                                     "row_prefix", "u", "reverse", 1));
+    json_int_t id = json_integer_value(json_object_get(json_object_get(r, "result"), "scanner"));
+    json_decref(r);
+    char all[64] = "";
+    bool done = false;
+    for (int calls = 0; !done && calls < 10; calls++) {
+      json_t *res = next_rows(c, id, count);
+      done = json_is_true(json_object_get(res, "done"));
+      char *k = keys_of(res);
+      strcat(all, k);
+      free(k);
+    }
+    ck_assert_msg(done, "the scanner never said done (count %d)", count);
+    ck_assert_str_eq(all, "u3,u2,u1,u,");
+    json_decref(dh_call(c, "scanner_close", json_pack("{s:I}", "scanner", id)));
+  }
+  dh_close(c);
 }
 END_TEST
 
 /* The gateway forgets an unused scanner; the daemon reopens it after the last row returned. */
 START_TEST(test_scanner_survives_gateway_expiry) {
-  conn *c = conn_open();
+  dh_conn *c = dh_connect(&g_d);
   json_int_t id = open_scanner(c);
   char *k = keys_of(next_rows(c, id, 4));
   ck_assert_str_eq(k, "k0,k1,k2,k3,");
@@ -714,7 +952,7 @@ START_TEST(test_scanner_survives_gateway_expiry) {
   json_int_t reopens = json_integer_value(json_object_get(st, "scanner_reopens"));
   json_decref(st);
   sleep_ms(g_scanner_expiry_ms + 1000); /* past the gateway's expiry, within the daemon's */
-  json_t *r = call_on(c, "scanner_next", json_pack("{s:I,s:i}", "scanner", id, "count", 10));
+  json_t *r = dh_call(c, "scanner_next", json_pack("{s:I,s:i}", "scanner", id, "count", 10));
   k = keys_of(json_incref(json_object_get(r, "result")));
   ck_assert_str_eq(k, "k4,k5,k6,k7,k8,k9,");
   free(k);
@@ -722,62 +960,66 @@ START_TEST(test_scanner_survives_gateway_expiry) {
   ck_assert_int_eq(json_integer_value(json_object_get(st, "scanner_reopens")), reopens + 1);
   json_decref(st);
   json_decref(r);
-  conn_close(c);
+  dh_close(c);
 }
 END_TEST
 
 START_TEST(test_scanners_closed_with_their_client_and_when_idle) {
   json_int_t before = open_scanners();
-  conn *c = conn_open();
+  dh_conn *c = dh_connect(&g_d);
   open_scanner(c);
   ck_assert_int_eq(open_scanners(), before + 1);
-  conn_close(c);
+  dh_close(c);
   int64_t t0 = mono_ms();
   while (open_scanners() != before && mono_ms() - t0 < 5000)
     sleep_ms(50);
   ck_assert_int_eq(open_scanners(), before);
-  c = conn_open();
+  c = dh_connect(&g_d);
   json_int_t id = open_scanner(c);
   sleep_ms(g_scanner_idle_ms + 500);
-  json_t *r = call_on(c, "scanner_next", json_pack("{s:I}", "scanner", id));
+  json_t *r = dh_call(c, "scanner_next", json_pack("{s:I}", "scanner", id));
   ck_assert_int_eq(error_code(r), -32602);
   json_decref(r);
   ck_assert_int_eq(open_scanners(), before);
-  conn_close(c);
+  dh_close(c);
 }
 END_TEST
 
-/* A pool left idle past the gateway's idle limit serves the next request without an error. */
+/* A pool left idle past the gateway's idle limit serves the next requests without an error:
+ * writes, which are never retried, on every pooled connection at once, then reads. */
 START_TEST(test_idle_pool_serves_without_error) {
-  expect_json(ok("row", json_pack("{s:s,s:s}", "table", g_table, "row", "nothing")), "{}");
+  /* Every connection is used, then idles. */
+  ck_assert_int_eq(dh_pipelined(&g_d, g_table, "put", "before", 2 * POOL_SIZE), 2 * POOL_SIZE);
   sleep_ms(g_idle_timeout_ms + 1000);
+  ck_assert_int_eq(dh_pipelined(&g_d, g_table, "put", "after", 2 * POOL_SIZE), 2 * POOL_SIZE);
   expect_json(ok("row", json_pack("{s:s,s:s}", "table", g_table, "row", "nothing")), "{}");
-  expect_json(ok("put", json_pack("{s:s,s:s,s:{s:s}}", "table", g_table, "row", "w", "data", "cf:a",
-                                  "1")), "null");
+  expect_json(ok("rows", json_pack("{s:s,s:[s,s]}", "table", g_table, "rows", "before0",
+                                      "after7")),
+                 "[[\"before0\",{\"cf:a\":\"before0\"}],[\"after7\",{\"cf:a\":\"after7\"}]]");
 }
 END_TEST
 
 /* echo '...' | socat: the client shuts down its side first, and still gets every reply, also to
  * a last request without its newline. */
 START_TEST(test_half_closed_client_gets_its_replies) {
-  conn *c = conn_open();
+  dh_conn *c = dh_connect(&g_d);
   char line[256];
   snprintf(line, sizeof line,
            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tables\"}\n"
            "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"row\",\"params\":{\"table\":\"%s\","
            "\"row\":\"x\"}}", g_table);
-  conn_send(c, line);
+  dh_send(c, line);
   shutdown(c->fd, SHUT_WR);
   int seen = 0;
   for (int i = 0; i < 2; i++) {
-    json_t *r = conn_json(c);
+    json_t *r = dh_json(c);
     seen |= (int)json_integer_value(json_object_get(r, "id"));
     ck_assert_ptr_nonnull(json_object_get(r, "result"));
     json_decref(r);
   }
   ck_assert_int_eq(seen, 3);
-  ck_assert_ptr_null(conn_line(c, 5000)); /* then the daemon closes */
-  conn_close(c);
+  ck_assert_ptr_null(dh_line(c, 5000)); /* then the daemon closes */
+  dh_close(c);
 }
 END_TEST
 
@@ -794,15 +1036,20 @@ static Suite *daemon_suite(void) {
   tcase_add_test(tc, test_scan);
   tcase_add_test(tc, test_batch);
   tcase_add_test(tc, test_scanner_open_next_close);
+  tcase_add_test(tc, test_scanner_reverse_prefix);
   tcase_add_test(tc, test_scanner_survives_gateway_expiry);
   tcase_add_test(tc, test_scanners_closed_with_their_client_and_when_idle);
   tcase_add_test(tc, test_idle_pool_serves_without_error);
   tcase_add_test(tc, test_binary_data_and_encoding_errors);
   tcase_add_test(tc, test_protocol_errors);
+  tcase_add_test(tc, test_invalid_requests_answered);
+  tcase_add_test(tc, test_retryable_only_when_safe);
   tcase_add_test(tc, test_pipelining_and_batches);
   tcase_add_test(tc, test_long_line_closes_only_that_client);
   tcase_add_test(tc, test_garbage_nul_and_deep_nesting);
-  tcase_add_test(tc, test_wrong_types_name_the_parameter);
+  tcase_add_test(tc, test_wrong_types_every_parameter);
+  tcase_add_test(tc, test_unknown_parameters_refused);
+  tcase_add_test(tc, test_unknown_methods);
   tcase_add_test(tc, test_half_line_stalls_nobody);
   tcase_add_test(tc, test_half_closed_client_gets_its_replies);
   tcase_add_test(tc, test_client_that_does_not_read);
@@ -820,10 +1067,6 @@ int main(void) {
   g_refresh_ms = g_idle_timeout_ms / 2 < 1000 ? 1000 : g_idle_timeout_ms / 2;
   g_scanner_idle_ms = 2 * g_scanner_expiry_ms;
   signal(SIGPIPE, SIG_IGN);
-  snprintf(g_dir, sizeof g_dir, "/tmp/hbpoold-test.XXXXXX");
-  if (mkdtemp(g_dir) == NULL)
-    return 2;
-  snprintf(g_socket, sizeof g_socket, "%s/hbpoold.sock", g_dir);
   snprintf(g_prefix, sizeof g_prefix, "it%d", (int)getpid());
   if (!start_daemon())
     return 1;
@@ -832,11 +1075,7 @@ int main(void) {
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
   srunner_free(sr);
-  int rc = stop_daemon();
+  int rc = dh_stop(&g_d);
   printf("hbpoold exited with status %d after SIGTERM\n", rc);
-  char path[128];
-  snprintf(path, sizeof path, "%s/hbpoold.conf", g_dir);
-  unlink(path);
-  rmdir(g_dir);
   return failed == 0 && rc == 0 ? 0 : 1;
 }
