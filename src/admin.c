@@ -168,7 +168,8 @@ static json_t *run_regions(hbc_conn *c, call *k, hb_error *herr) {
   json_t *out = json_array();
   for (size_t i = 0; i < res.nregions && out != NULL; i++) {
     const hbc_region *r = &res.regions[i];
-    json_t *start = proto_bytes_to_json(r->start_key, k->req.encoding, "a region start key", &k->err);
+    json_t *start = proto_bytes_to_json(r->start_key, k->req.encoding, "a region start key",
+                                        &k->err);
     json_t *end = proto_bytes_to_json(r->end_key, k->req.encoding, "a region end key", &k->err);
     json_t *name = proto_bytes_to_json(r->name, k->req.encoding, "a region name", &k->err);
     json_t *server = proto_bytes_to_json(r->server_name, PROTO_UTF8, "a server name", &k->err);

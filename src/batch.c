@@ -8,7 +8,8 @@
 #include "call.h"
 
 /* A chunk is also sent once its bytes reach this: framed gateways refuse frames over 2 MB
- * (hbase.regionserver.thrift.framed.max_frame_size_in_mb), and huge calls hold a connection long. */
+ * (hbase.regionserver.thrift.framed.max_frame_size_in_mb), and huge calls hold a connection
+ * long. */
 #define BATCH_MAX_CHUNK_BYTES (1024 * 1024)
 /* What a mutation costs on the wire besides its bytes (Thrift field headers), roughly. */
 #define BATCH_MUTATION_OVERHEAD 16
@@ -76,14 +77,15 @@ static int parse_op(call *k, json_t *op, size_t i, batch_op *b, proto_error *e) 
   if (strcmp(kind, "put") == 0) {
     b->kind = BATCH_PUT;
     snprintf(what, sizeof what, "\"operations\"[%zu].data", i);
-    return check_op_keys(op, PUT_OP_KEYS, i, e) < 0
-             ? -1
-             : call_parse_data(k, json_object_get(op, "data"), what, &b->mutations, &b->nmutations, e);
+    if (check_op_keys(op, PUT_OP_KEYS, i, e) < 0)
+      return -1;
+    return call_parse_data(k, json_object_get(op, "data"), what, &b->mutations, &b->nmutations, e);
   }
   if (strcmp(kind, "delete") == 0) {
     b->kind = BATCH_DELETE;
-    return check_op_keys(op, DELETE_OP_KEYS, i, e) < 0 ? -1
-                                                        : parse_columns(k, json_object_get(op, "columns"), b, i, e);
+    if (check_op_keys(op, DELETE_OP_KEYS, i, e) < 0)
+      return -1;
+    return parse_columns(k, json_object_get(op, "columns"), b, i, e);
   }
   bool inc = strcmp(kind, "counter_inc") == 0, dec = strcmp(kind, "counter_dec") == 0;
   if (!inc && !dec)
@@ -270,7 +272,8 @@ static int batch_counters(hbc_conn *c, call *k, hb_error *herr) {
     if (op->kind != BATCH_COUNTER)
       continue;
     size_t j = 0;
-    while (j < n && !(hbc_bytes_equal(inc[j].row, op->row) && hbc_bytes_equal(inc[j].column, op->column)))
+    while (j < n && !(hbc_bytes_equal(inc[j].row, op->row) &&
+                      hbc_bytes_equal(inc[j].column, op->column)))
       j++;
     if (j == n)
       inc[n++] = (hbc_increment){.table = call_table(k), .row = op->row, .column = op->column};

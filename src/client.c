@@ -267,7 +267,8 @@ static void process_input(client *c) {
     size_t eol_len = 0, n = evbuffer_get_length(in);
     /* Resume the search where the last one ended: a long line arrives in many reads. */
     struct evbuffer_ptr from;
-    bool resume = c->searched < n && evbuffer_ptr_set(in, &from, c->searched, EVBUFFER_PTR_SET) == 0;
+    bool resume = c->searched < n &&
+                  evbuffer_ptr_set(in, &from, c->searched, EVBUFFER_PTR_SET) == 0;
     struct evbuffer_ptr eol = evbuffer_search_eol(in, resume ? &from : NULL, &eol_len,
                                                   EVBUFFER_EOL_LF);
     if (eol.pos >= 0)

@@ -55,10 +55,12 @@ static int prepare_scan_range(call *k, proto_error *e) {
 int scan_prepare(call *k, proto_error *e) {
   int64_t batch_size = 1000, scan_batching = 0, limit = INT32_MAX;
   hbc_scan_init(&k->scan);
-  if (call_prepare_table(k, e) < 0 || call_prepare_timestamp(k, e) < 0 || prepare_scan_range(k, e) < 0 ||
+  if (call_prepare_table(k, e) < 0 || call_prepare_timestamp(k, e) < 0 ||
+      prepare_scan_range(k, e) < 0 ||
       proto_param_bool(&k->req, "include_timestamp", false, &k->include_timestamp, e) < 0 ||
       proto_param_bool(&k->req, "sorted_columns", false, &k->sorted_columns, e) < 0 ||
-      proto_param_bytes_list(&k->req, "columns", false, &k->mem, &k->columns, &k->ncolumns, e) < 0 ||
+      proto_param_bytes_list(&k->req, "columns", false, &k->mem, &k->columns, &k->ncolumns,
+                             e) < 0 ||
       proto_param_bytes(&k->req, "filter", false, &k->mem, &k->scan.filter, e) < 0 ||
       proto_param_int(&k->req, "batch_size", false, 1, INT32_MAX, &batch_size, e) < 0 ||
       proto_param_int(&k->req, "scan_batching", false, 1, INT32_MAX, &scan_batching, e) < 0 ||

@@ -123,7 +123,8 @@ static int compare_columns(const void *a, const void *b) {
 /* The gateway returns the appended cells in HBase's column order, without their names. */
 static json_t *run_append(hbc_conn *c, call *k, hb_error *herr) {
   qsort(k->mutations, k->nmutations, sizeof *k->mutations, compare_columns);
-  hbc_bytes *cols = calloc(k->nmutations, sizeof *cols), *vals = calloc(k->nmutations, sizeof *vals);
+  hbc_bytes *cols = calloc(k->nmutations, sizeof *cols);
+  hbc_bytes *vals = calloc(k->nmutations, sizeof *vals);
   for (size_t i = 0; i < k->nmutations; i++) {
     cols[i] = k->mutations[i].column;
     vals[i] = k->mutations[i].value;

@@ -917,7 +917,8 @@ END_TEST
 START_TEST(test_scanner_reverse_prefix) {
   const char *keys[] = {"a1", "u", "u1", "u2", "u3", "v"};
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-    ok("put", json_pack("{s:s,s:s,s:{s:s}}", "table", g_table, "row", keys[i], "data", "cf:a", "x"));
+    ok("put", json_pack("{s:s,s:s,s:{s:s}}", "table", g_table, "row", keys[i], "data", "cf:a",
+                        "x"));
   dh_conn *c = dh_connect(&g_d);
   for (int count = 1; count <= 10; count += 9) {
     json_t *r = dh_call(c, "scanner_open", json_pack("{s:s,s:s,s:b}", "table", g_table,
