@@ -746,7 +746,8 @@ char *proto_batch_line(char *const *members, size_t n) {
 /* ---- HBase failures ------------------------------------------------------------------------- */
 
 /* The Java exception's first line, trimmed: the message a person reads; the rest is data.detail. */
-static char *first_line(const char *text) {
+/* The first line of a Java exception's text, trimmed; what names the exception if it is blank. */
+static char *first_line(const char *text, const char *what) {
   const char *start = text, *end = strchr(text, '\n');
   if (end == NULL)
     end = text + strlen(text);
@@ -754,13 +755,20 @@ static char *first_line(const char *text) {
     start++;
   while (end > start && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
     end--;
-  if (start == end)
-    return strdup("HBase IOError (see data.detail)");
+  if (start == end) {
+    char *s = NULL;
+    return asprintf(&s, "%s (see data.detail)", what) < 0 ? NULL : s;
+  }
   return strndup(start, (size_t)(end - start));
 }
 
-static void fail_io(proto_error *e, const char *text) {
-  fail_take(e, PROTO_HBASE_IO_ERROR, first_line(text));
+/* An HBase exception: its first line as the message, all of it in data.detail (always for
+ * IOError, as documented; for the others only when there is more than that line). */
+static void fail_java(proto_error *e, proto_code code, const char *what, const char *text,
+                      bool always_detail) {
+  fail_take(e, code, first_line(text, what));
+  if (!always_detail && e->message != NULL && strcmp(e->message, text) == 0)
+    return;
   e->data = json_object();
   if (e->data != NULL)
     json_object_set_new_nocheck(e->data, "detail", json_text(text));
@@ -777,10 +785,12 @@ int proto_fail_hb(proto_error *e, const hb_error *err, bool applied) {
   switch (err->code) {
   case HB_OK: break;
   case HB_ERR_IO:
-    fail_io(e, text);
+    fail_java(e, PROTO_HBASE_IO_ERROR, "HBase IOError", text, true);
     e->retryable = err->retryable && !applied; /* IOError.canRetry: HBase itself says */
     return -1;
-  case HB_ERR_ILLEGAL_ARGUMENT: code = PROTO_HBASE_ILLEGAL_ARGUMENT; break;
+  case HB_ERR_ILLEGAL_ARGUMENT:
+    fail_java(e, PROTO_HBASE_ILLEGAL_ARGUMENT, "HBase IllegalArgument", text, false);
+    return -1;
   case HB_ERR_ALREADY_EXISTS: code = PROTO_HBASE_ALREADY_EXISTS; break;
   case HB_ERR_INVALID:
     return invalid_params(e, "%s", text);

@@ -624,6 +624,27 @@ START_TEST(test_fail_hb_io) {
 }
 END_TEST
 
+/* IllegalArgument comes with a Java stack too (a cell over the size limit): the first line is the
+ * message, the rest goes to data.detail; a one-line text needs no detail. */
+START_TEST(test_fail_hb_illegal_argument) {
+  hb_error err = HB_ERROR_INIT;
+  hb_error_set(&err, HB_ERR_ILLEGAL_ARGUMENT, "java.lang.IllegalArgumentException: KeyValue size "
+               "too large\n\tat org.apache.X(X.java:1)\n");
+  proto_error e = PROTO_ERROR_INIT;
+  proto_fail_hb(&e, &err, true);
+  ck_assert_int_eq(e.code, PROTO_HBASE_ILLEGAL_ARGUMENT);
+  ck_assert_str_eq(e.message, "java.lang.IllegalArgumentException: KeyValue size too large");
+  ck_assert_str_eq(json_string_value(json_object_get(e.data, "detail")), err.message);
+  hb_error_set(&err, HB_ERR_ILLEGAL_ARGUMENT, "scanner ID is invalid");
+  proto_fail_hb(&e, &err, false);
+  ck_assert_str_eq(e.message, "scanner ID is invalid");
+  ck_assert_ptr_null(e.data);
+  ck_assert(!e.retryable);
+  proto_error_clear(&e);
+  hb_error_clear(&err);
+}
+END_TEST
+
 START_TEST(test_fail_hb_odd_messages) {
   hb_error err = HB_ERROR_INIT;
   proto_error e = PROTO_ERROR_INIT;
@@ -1206,6 +1227,7 @@ static Suite *protocol_suite(void) {
   tcase_add_test(tc, test_mem);
   tcase_add_test(tc, test_fail_hb_table);
   tcase_add_test(tc, test_fail_hb_io);
+  tcase_add_test(tc, test_fail_hb_illegal_argument);
   tcase_add_test(tc, test_fail_hb_odd_messages);
   suite_add_tcase(s, tc);
 
