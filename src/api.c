@@ -25,17 +25,55 @@ static const method *const MODULES[] = {daemon_methods, admin_methods,   read_me
                                         batch_methods};
 #define NMODULES (sizeof MODULES / sizeof MODULES[0])
 
+/* 1-2.5-5 steps, as Prometheus' default buckets; HBase calls take from a fraction of a millisecond
+ * (a cached row) to seconds (a region moving). */
+const int64_t api_latency_bounds_ns[API_LATENCY_BOUNDS] = {
+  100000,      250000,       500000,       /* 0.1 ms */
+  1000000,     2500000,      5000000,      /* 1 ms */
+  10000000,    25000000,     50000000,     /* 10 ms */
+  100000000,   250000000,    500000000,    /* 100 ms */
+  1000000000,  2500000000LL, 5000000000LL, /* 1 s */
+  10000000000LL,
+};
+
+/* The JSON-RPC codes hbpool uses; its own follow from index NJSONRPC_CODES on. */
+static const proto_code JSONRPC_CODES[] = {PROTO_PARSE_ERROR, PROTO_INVALID_REQUEST,
+                                           PROTO_METHOD_NOT_FOUND, PROTO_INVALID_PARAMS,
+                                           PROTO_INTERNAL_ERROR};
+#define NJSONRPC_CODES (int)(sizeof JSONRPC_CODES / sizeof JSONRPC_CODES[0])
+#define FIRST_SERVER_CODE (-32001)
+
+/* A code outside both ranges cannot be named: it is counted as the internal error it is. */
+int api_code_index(proto_code code) {
+  for (int i = 0; i < NJSONRPC_CODES; i++)
+    if (JSONRPC_CODES[i] == code)
+      return i;
+  int server = FIRST_SERVER_CODE - (int)code;
+  if (server >= 0 && server < API_NCODES - NJSONRPC_CODES)
+    return NJSONRPC_CODES + server;
+  return api_code_index(PROTO_INTERNAL_ERROR);
+}
+
+proto_code api_code_at(int index) {
+  if (index < NJSONRPC_CODES)
+    return JSONRPC_CODES[index];
+  return (proto_code)(FIRST_SERVER_CODE - (index - NJSONRPC_CODES));
+}
+
 /* Every method in one list, in the modules' order (stats lists them so). */
 static void collect_methods(api *a) {
   for (size_t i = 0; i < NMODULES; i++)
     for (const method *m = MODULES[i]; m->name != NULL; m++)
       a->nmethods++;
   a->methods = calloc(a->nmethods, sizeof *a->methods);
+  a->names = calloc(a->nmethods, sizeof *a->names);
   a->counters = calloc(a->nmethods, sizeof *a->counters);
   size_t n = 0;
   for (size_t i = 0; i < NMODULES; i++)
-    for (const method *m = MODULES[i]; m->name != NULL; m++)
+    for (const method *m = MODULES[i]; m->name != NULL; m++) {
+      a->names[n] = m->name;
       a->methods[n++] = m;
+    }
 }
 
 /* The index of a method in a->methods, or -1. */
@@ -46,16 +84,28 @@ static int find_method(const api *a, const char *name) {
   return -1;
 }
 
+/* {code name: count} of the codes counted at least once. */
+static json_t *codes_json(const uint64_t *counts) {
+  json_t *out = json_object();
+  for (int i = 0; i < API_NCODES; i++)
+    if (counts[i] > 0)
+      json_object_set_new(out, proto_code_name(api_code_at(i)),
+                          json_integer((json_int_t)counts[i]));
+  return out;
+}
+
 static json_t *stats_json(api *a) {
   pool_stats ps;
   pool_get_stats(a->pool, &ps);
   json_t *methods = json_object();
   for (size_t i = 0; i < a->nmethods; i++) {
-    if (a->counters[i].calls == 0)
+    const api_method_stats *s = &a->counters[i];
+    if (s->calls == 0)
       continue;
     json_object_set_new(methods, a->methods[i]->name,
-                        json_pack("{s:I,s:I}", "calls", (json_int_t)a->counters[i].calls, "errors",
-                                  (json_int_t)a->counters[i].errors));
+                        json_pack("{s:I,s:I,s:o}", "calls", (json_int_t)s->calls, "errors",
+                                  (json_int_t)s->errors, "error_codes",
+                                  codes_json(s->errors_by_code)));
   }
   json_t *out = json_pack(
     "{s:{s:i,s:i,s:i,s:i,s:i,s:b,s:I,s:I,s:I,s:I,s:I},s:i,s:o}", "pool", "size", ps.size, "busy",
@@ -65,6 +115,7 @@ static json_t *stats_json(api *a) {
     (json_int_t)ps.refreshes, "in_flight", a->in_flight, "methods", methods);
   json_object_set_new(out, "scanners", json_integer(scanner_count(a)));
   json_object_set_new(out, "scanner_reopens", json_integer((json_int_t)a->scanner_reopens));
+  json_object_set_new(out, "refused", codes_json(a->refused));
   if (a->stats != NULL)
     a->stats(a->stats_arg, out);
   return out;
@@ -87,6 +138,7 @@ static void answer_locally(call *k) {
 
 void api_call(api *a, json_t *msg, uint64_t session, api_reply_fn reply, void *owner) {
   call *k = calloc(1, sizeof *k);
+  k->started_ns = call_now_ns();
   k->api = a;
   k->session = session;
   k->reply = reply;
@@ -97,12 +149,14 @@ void api_call(api *a, json_t *msg, uint64_t session, api_reply_fn reply, void *o
     /* JSON-RPC 2.0: an invalid request gets an error (with a null id if it has none usable);
      * a notification with bad params (its encoding) gets nothing, like any notification. */
     k->invalid = k->err.code == PROTO_INVALID_REQUEST;
+    api_count_refused(a, k->err.code);
     call_finish(k);
     return;
   }
   int i = find_method(a, k->req.method);
   if (i < 0) {
     proto_fail(&k->err, PROTO_METHOD_NOT_FOUND, "method not found: \"%.60s\"", k->req.method);
+    api_count_refused(a, k->err.code);
     call_finish(k);
     return;
   }
@@ -128,17 +182,33 @@ void api_expire(api *a) {
   scanner_expire(a);
 }
 
+void api_close_scanners(api *a) {
+  scanner_close_all(a);
+}
+
+static char *make_prefix(const config *cfg) {
+  const char *prefix = cfg->table_prefix != NULL ? cfg->table_prefix : "";
+  char *out = NULL;
+  if (*prefix == '\0')
+    return strdup("");
+  return asprintf(&out, "%s%s", prefix, cfg->table_prefix_separator) < 0 ? NULL : out;
+}
+
+void api_reconfigure(api *a, const config *cfg) {
+  char *prefix = make_prefix(cfg);
+  if (prefix != NULL) {
+    free(a->prefix);
+    a->prefix = prefix;
+  }
+  a->scan_max_rows = cfg->scan_max_rows;
+  a->scanner_idle_timeout_ms = cfg->scanner_idle_timeout_ms;
+}
+
 api *api_new(pool *gateway_pool, const config *cfg, api_stats_fn stats, void *stats_arg) {
   api *a = calloc(1, sizeof *a);
   a->pool = gateway_pool;
-  const char *prefix = cfg->table_prefix != NULL ? cfg->table_prefix : "";
-  if (*prefix == '\0')
-    a->prefix = strdup("");
-  else if (asprintf(&a->prefix, "%s%s", prefix, cfg->table_prefix_separator) < 0)
-    a->prefix = NULL;
-  a->scan_max_rows = cfg->scan_max_rows;
-  a->scanner_idle_timeout_ms = cfg->scanner_idle_timeout_ms;
   TAILQ_INIT(&a->scanners);
+  api_reconfigure(a, cfg);
   a->stats = stats;
   a->stats_arg = stats_arg;
   collect_methods(a);
@@ -151,10 +221,23 @@ void api_free(api *a) {
   scanner_free_all(a);
   free(a->prefix);
   free(a->methods);
+  free(a->names);
   free(a->counters);
   free(a);
 }
 
 int api_in_flight(const api *a) {
   return a->in_flight;
+}
+
+void api_get_counters(const api *a, api_counters *out) {
+  *out = (api_counters){
+    .nmethods = a->nmethods, .names = a->names, .methods = a->counters, .refused = a->refused,
+    .in_flight = a->in_flight, .scanners_open = scanner_count(a),
+    .scanners_reopened = a->scanner_reopens,
+  };
+}
+
+void api_count_refused(api *a, proto_code code) {
+  a->refused[api_code_index(code)]++;
 }

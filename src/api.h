@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "pool.h"
+#include "protocol.h"
 
 typedef struct api api;
 
@@ -26,7 +27,47 @@ void api_call(api *a, json_t *msg, uint64_t session, api_reply_fn reply, void *o
 void api_session_closed(api *a, uint64_t session);
 /* Closes scanners idle longer than scanner_idle_timeout_ms; the janitor calls it. */
 void api_expire(api *a);
+/* The daemon is stopping: closes every scanner on the gateway (as calls in flight). */
+void api_close_scanners(api *a);
+/* A reload: table_prefix, table_prefix_separator, scan_max_rows and scanner_idle_timeout_ms
+ * apply to the requests that follow. */
+void api_reconfigure(api *a, const config *cfg);
 /* Requests being run now. */
 int api_in_flight(const api *a);
+
+/* ---- Counters (loop thread), for stats and the metrics endpoint ---- */
+
+/* A call's time, from api_call to its reply, is counted in the first bucket whose bound it does
+ * not exceed, or in the last one, past every bound: 0.1 ms to 10 s. */
+#define API_LATENCY_BOUNDS 16
+extern const int64_t api_latency_bounds_ns[API_LATENCY_BOUNDS];
+
+/* Error codes as counter indexes: the five JSON-RPC ones, then hbpool's -32001, -32002, ...
+ * (room for codes added later); api_code_at is the inverse of api_code_index. */
+#define API_NCODES 32
+int api_code_index(proto_code code);
+proto_code api_code_at(int index);
+
+typedef struct api_method_stats {
+  uint64_t calls, errors;
+  uint64_t errors_by_code[API_NCODES];
+  uint64_t latency[API_LATENCY_BOUNDS + 1]; /* calls per bucket, not cumulative */
+  uint64_t latency_sum_ns;
+} api_method_stats;
+
+/* A view of the counters, valid while the loop thread does nothing else. */
+typedef struct api_counters {
+  size_t nmethods;
+  const char *const *names;        /* of the methods, in stats' order */
+  const api_method_stats *methods;
+  const uint64_t *refused;         /* [API_NCODES]: requests answered before any method ran */
+  int in_flight, scanners_open;
+  uint64_t scanners_reopened;
+} api_counters;
+
+void api_get_counters(const api *a, api_counters *out);
+/* A request the client module answered itself, before api_call (a line that is not JSON or too
+ * long, a request over the client's in-flight limit): counted with api_call's own refusals. */
+void api_count_refused(api *a, proto_code code);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "scanner.h"
 
@@ -25,12 +26,33 @@ bool call_failed(const call *k) {
   return k->err.code != 0 || k->job.err.code != HB_OK;
 }
 
-void call_finish(call *k) {
-  if (k->counter != NULL) {
-    k->counter->calls++;
-    if (call_failed(k))
-      k->counter->errors++;
+int64_t call_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A call of a known method: its outcome, by error code, and its time since api_call. */
+static void count(call *k) {
+  api_method_stats *s = k->counter;
+  if (s == NULL)
+    return;
+  s->calls++;
+  if (call_failed(k)) {
+    s->errors++;
+    /* Every failure sets k->err by now; internal_error is what a reply without one would say. */
+    s->errors_by_code[api_code_index(k->err.code != 0 ? k->err.code : PROTO_INTERNAL_ERROR)]++;
   }
+  int64_t took = call_now_ns() - k->started_ns;
+  int b = 0;
+  while (b < API_LATENCY_BOUNDS && took > api_latency_bounds_ns[b])
+    b++;
+  s->latency[b]++;
+  s->latency_sum_ns += took > 0 ? (uint64_t)took : 0;
+}
+
+void call_finish(call *k) {
+  count(k);
   char *line = NULL;
   if (k->req.id != NULL || k->invalid) {
     if (k->line != NULL) {

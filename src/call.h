@@ -34,10 +34,6 @@ typedef struct method {
 extern const method admin_methods[], read_methods[], write_methods[], scan_methods[],
   scanner_methods[], batch_methods[];
 
-typedef struct method_stats {
-  uint64_t calls, errors;
-} method_stats;
-
 struct api {
   pool *pool;
   char *prefix;          /* "prefix" + separator, or "" */
@@ -46,8 +42,10 @@ struct api {
   void *stats_arg;
   int in_flight;         /* calls in the pool or waiting for their scanner */
   const method **methods; /* every module's, in one list */
-  method_stats *counters; /* one per entry of methods */
+  const char **names;     /* theirs, for api_get_counters */
+  api_method_stats *counters; /* one per entry of methods */
   size_t nmethods;
+  uint64_t refused[API_NCODES]; /* requests answered before any method ran, by code */
   TAILQ_HEAD(scanner_list, scanner) scanners;
   uint64_t next_scanner_id;
   uint64_t scanner_reopens;
@@ -60,7 +58,8 @@ struct call {
   pool_job job;
   api *api;
   const method *m;
-  method_stats *counter; /* NULL for the daemon's own calls (closing an abandoned scanner) */
+  api_method_stats *counter; /* NULL for the daemon's own calls (closing an abandoned scanner) */
+  int64_t started_ns;    /* call_now_ns() in api_call: the call's latency ends in call_finish */
   proto_request req;
   proto_mem *mem;
   proto_error err;       /* set when the method failed with something else than an hb_error */
@@ -85,6 +84,7 @@ struct call {
   hbc_scan scan;         /* scan: the gateway's options */
   hbc_bytes prefix;      /* scan: row_prefix (length 0: none) */
   bool start_exclusive;  /* scan: skip a first row equal to row_start (a continuation) */
+  int64_t scan_cap;      /* scan: scan_max_rows when the call was prepared */
   batch_op *ops;         /* batch */
   size_t nops;
   scanner *sc;           /* scanner_open, scanner_next, scanner_close */
@@ -99,6 +99,8 @@ void call_submit(call *k);
 void call_finish(call *k);
 /* The method failed: k->err or the job's error is set. */
 bool call_failed(const call *k);
+/* Monotonic nanoseconds, for calls' latencies. */
+int64_t call_now_ns(void);
 
 /* Common parameters. Each returns 0, or -1 with e set naming the parameter. */
 int call_prepare_table(call *k, proto_error *e);       /* table, use_prefix */

@@ -55,7 +55,9 @@ struct client_hub {
   const config *cfg;
   struct client_list open, closing;
   int nclients;
+  bool draining;          /* the daemon is stopping: new requests are refused */
   uint64_t next_id, accepted, refused;
+  uint64_t received_bytes, sent_bytes; /* request lines taken, replies queued */
 };
 
 /* What a reply is routed back to: a client, or a batch of one. */
@@ -96,7 +98,9 @@ static void client_send(client *c, char *line) {
     return;
   if (!c->closing) {
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    evbuffer_add(out, line, strlen(line));
+    size_t len = strlen(line);
+    evbuffer_add(out, line, len);
+    c->hub->sent_bytes += len;
     if (!c->paused && evbuffer_get_length(out) > c->hub->cfg->max_output_bytes_per_client) {
       c->paused = true;
       bufferevent_disable(c->bev, EV_READ);
@@ -158,13 +162,18 @@ static void dispatch(client *c, json_t *msg, batch *b, size_t index) {
   api_call(c->hub->api, msg, c->id, on_reply, r);
 }
 
-/* The reply refusing a request over the client's in-flight limit, with its id (NULL for a
- * notification); takes msg. */
+/* The reply refusing a request over the client's in-flight limit, or any request once the daemon
+ * is stopping, with its id (NULL for a notification); takes msg. */
 static char *refusal(client *c, json_t *msg) {
   proto_error e = PROTO_ERROR_INIT;
-  proto_fail(&e, PROTO_TOO_MANY_REQUESTS, "too many requests in flight on this connection (%d)",
-             c->hub->cfg->max_requests_per_client);
+  if (c->hub->draining)
+    proto_fail(&e, PROTO_SHUTTING_DOWN, "hbpoold is stopping: the request was not run; send it "
+               "again once it is back");
+  else
+    proto_fail(&e, PROTO_TOO_MANY_REQUESTS, "too many requests in flight on this connection (%d)",
+               c->hub->cfg->max_requests_per_client);
   e.retryable = true;
+  api_count_refused(c->hub->api, e.code);
   json_t *id = json_is_object(msg) ? json_object_get(msg, "id") : NULL;
   bool notification = json_is_object(msg) && id == NULL;
   char *line = notification ? NULL : proto_error_line(id, &e);
@@ -176,7 +185,7 @@ static char *refusal(client *c, json_t *msg) {
 /* held: in-flight counts that are not requests (a batch being dispatched). Members of a batch
  * count one by one, like requests on lines of their own. */
 static bool at_limit(const client *c, int held) {
-  return c->in_flight - held >= c->hub->cfg->max_requests_per_client;
+  return c->hub->draining || c->in_flight - held >= c->hub->cfg->max_requests_per_client;
 }
 
 /* One parsed line: a request, or a JSON-RPC batch of them. */
@@ -205,10 +214,12 @@ static void handle_value(client *c, json_t *v) {
 }
 
 static void on_parsed(client *c, json_t *v, const proto_error *e) {
-  if (v == NULL)
-    client_send(c, proto_error_line(NULL, e));
-  else
+  if (v != NULL) {
     handle_value(c, v);
+    return;
+  }
+  api_count_refused(c->hub->api, e->code);
+  client_send(c, proto_error_line(NULL, e));
 }
 
 static void process_input(client *c);
@@ -248,10 +259,13 @@ static void take_line(client *c, char *line, size_t len) {
 static void refuse_long_line(client *c, size_t max) {
   proto_error e = PROTO_ERROR_INIT;
   proto_fail(&e, PROTO_REQUEST_TOO_LARGE, "request line longer than max_line_bytes (%zu)", max);
+  api_count_refused(c->hub->api, e.code);
   client_send(c, proto_error_line(NULL, &e));
   proto_error_clear(&e);
   bufferevent_disable(c->bev, EV_READ);
-  evbuffer_drain(bufferevent_get_input(c->bev), evbuffer_get_length(bufferevent_get_input(c->bev)));
+  struct evbuffer *in = bufferevent_get_input(c->bev);
+  c->hub->received_bytes += evbuffer_get_length(in);
+  evbuffer_drain(in, evbuffer_get_length(in));
   c->close_after_flush = true;
   if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
     client_close(c, "request line too long");
@@ -287,6 +301,7 @@ static void process_input(client *c) {
     char *line = malloc(n + 1);
     evbuffer_remove(in, line, n);
     evbuffer_drain(in, eol_len);
+    c->hub->received_bytes += n + eol_len;
     line[n] = '\0';
     if (n > 0 && line[n - 1] == '\r')
       n--;
@@ -340,7 +355,8 @@ void client_accept(client_hub *hub, int fd, const char *listener) {
     e.retryable = true;
     char *line = proto_error_line(NULL, &e);
     ssize_t rc = send(fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT);
-    (void)rc;
+    if (rc > 0)
+      hub->sent_bytes += (uint64_t)rc;
     free(line);
     proto_error_clear(&e);
     close(fd);
@@ -409,13 +425,47 @@ void client_hub_expire(client_hub *hub) {
   }
 }
 
-void client_hub_stats(client_hub *hub, json_t *stats) {
+void client_hub_get_counts(client_hub *hub, client_hub_counts *out) {
   int closing = 0;
   client *c;
   TAILQ_FOREACH(c, &hub->closing, link)
     closing++;
+  *out = (client_hub_counts){
+    .connected = hub->nclients, .closing = closing, .accepted = hub->accepted,
+    .refused = hub->refused, .received_bytes = hub->received_bytes,
+    .sent_bytes = hub->sent_bytes,
+  };
+}
+
+void client_hub_stats(client_hub *hub, json_t *stats) {
+  client_hub_counts n;
+  client_hub_get_counts(hub, &n);
   json_object_set_new(stats, "clients",
-                      json_pack("{s:i,s:i,s:I,s:I}", "connected", hub->nclients, "closing",
-                                closing, "accepted", (json_int_t)hub->accepted, "refused",
-                                (json_int_t)hub->refused));
+                      json_pack("{s:i,s:i,s:I,s:I,s:I,s:I}", "connected", n.connected, "closing",
+                                n.closing, "accepted", (json_int_t)n.accepted, "refused",
+                                (json_int_t)n.refused, "received_bytes",
+                                (json_int_t)n.received_bytes, "sent_bytes",
+                                (json_int_t)n.sent_bytes));
+}
+
+int client_hub_count(const client_hub *hub) {
+  return hub->nclients;
+}
+
+size_t client_hub_unsent_bytes(client_hub *hub) {
+  size_t n = 0;
+  client *c;
+  TAILQ_FOREACH(c, &hub->open, link)
+    n += evbuffer_get_length(bufferevent_get_output(c->bev));
+  return n;
+}
+
+void client_hub_drain(client_hub *hub) {
+  hub->draining = true;
+}
+
+void client_hub_reconfigure(client_hub *hub) {
+  client *c;
+  TAILQ_FOREACH(c, &hub->open, link)
+    bufferevent_setwatermark(c->bev, EV_READ, 0, hub->cfg->max_line_bytes + 1);
 }

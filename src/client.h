@@ -23,7 +23,24 @@ void client_hub_free(client_hub *hub);
 void client_accept(client_hub *hub, int fd, const char *listener);
 /* Closes clients idle longer than client_idle_timeout_ms; the janitor calls it. */
 void client_hub_expire(client_hub *hub);
+int client_hub_count(const client_hub *hub);
+/* Bytes of replies queued and not yet written to their clients. */
+size_t client_hub_unsent_bytes(client_hub *hub);
+/* The daemon is stopping: requests read from now on get a shutting_down error. */
+void client_hub_drain(client_hub *hub);
+/* The config changed (a reload): applies max_line_bytes to the connected clients too; the other
+ * limits are read from the config as they are needed. */
+void client_hub_reconfigure(client_hub *hub);
 /* Adds {"clients": {...}} to a stats object. */
 void client_hub_stats(client_hub *hub, json_t *stats);
+
+typedef struct client_hub_counts {
+  int connected, closing;          /* open connections; closed ones awaiting replies in flight */
+  uint64_t accepted, refused;      /* refused: over max_clients */
+  uint64_t received_bytes;         /* request lines read, newlines included */
+  uint64_t sent_bytes;             /* replies queued for sending */
+} client_hub_counts;
+
+void client_hub_get_counts(client_hub *hub, client_hub_counts *out);
 
 #endif

@@ -46,6 +46,7 @@ typedef struct key_spec {
 
 static bool check_listen_socket(const char *value, char *why, size_t why_size);
 static bool check_listen_tcp(const char *value, char *why, size_t why_size);
+static bool check_metrics_listen(const char *value, char *why, size_t why_size);
 static bool check_table_name_part(const char *value, char *why, size_t why_size);
 static bool check_host(const char *value, char *why, size_t why_size);
 
@@ -58,12 +59,14 @@ static const key_spec DAEMON_KEYS[] = {
   {DKEY(listen_socket, KEY_STRING), .check = check_listen_socket},
   {DKEY(listen_socket_mode, KEY_MODE), .min = 0, .max = 0777},
   {DKEY(listen_tcp, KEY_STRING), .check = check_listen_tcp, .empty_is_null = true},
+  {DKEY(metrics_listen, KEY_STRING), .check = check_metrics_listen, .empty_is_null = true},
   {DKEY(max_clients, KEY_INT), .min = 1, .max = 1048576},
   {DKEY(max_line_bytes, KEY_SIZE), .min = 1024, .max = BYTES_MAX},
   {DKEY(max_requests_per_client, KEY_INT), .min = 1, .max = 65536},
   {DKEY(max_output_bytes_per_client, KEY_SIZE), .min = 1024, .max = BYTES_MAX},
   {DKEY(client_idle_timeout_ms, KEY_INT), .min = 0, .max = INT32_MAX},
   {DKEY(log_level, KEY_CHOICE), .choices = LOG_LEVELS},
+  {DKEY(log_syslog, KEY_BOOL)},
   {DKEY(table_prefix, KEY_STRING), .check = check_table_name_part},
   {DKEY(table_prefix_separator, KEY_STRING), .check = check_table_name_part},
   {DKEY(scan_max_rows, KEY_INT), .min = 1, .max = 1000000},
@@ -158,6 +161,7 @@ static void gateway_free(config_gateway *g) {
 void config_free(config *c) {
   free(c->listen_socket);
   free(c->listen_tcp);
+  free(c->metrics_listen);
   free(c->log_level);
   free(c->table_prefix);
   free(c->table_prefix_separator);
@@ -314,6 +318,19 @@ static bool check_listen_tcp(const char *value, char *why, size_t why_size) {
   why_fail(why, why_size, "%s", e.message != NULL ? e.message : "out of memory");
   hb_error_clear(&e);
   return false;
+}
+
+/* The metrics endpoint has no authentication either: loopback TCP, or a Unix socket whose
+ * permissions say who may read. */
+static bool check_metrics_listen(const char *value, char *why, size_t why_size) {
+  static const char unix_prefix[] = CONFIG_UNIX_PREFIX;
+  if (strncmp(value, unix_prefix, sizeof unix_prefix - 1) == 0)
+    return check_listen_socket(value + sizeof unix_prefix - 1, why, why_size);
+  if (check_listen_tcp(value, why, why_size))
+    return true;
+  char tcp_why[CONFIG_WHY_SIZE];
+  snprintf(tcp_why, sizeof tcp_why, "%s", why);
+  return why_fail(why, why_size, "%s; or unix:/PATH for a Unix socket", tcp_why);
 }
 
 /* HBase table names are letters, digits, _ - and ., with : between a namespace and the name. */

@@ -7,6 +7,9 @@
 
 #include "error.h"
 
+/* metrics_listen = unix:/path: a Unix socket. */
+#define CONFIG_UNIX_PREFIX "unix:"
+
 /* All durations are in milliseconds, sizes in bytes. docs/configuration.md gives every range. */
 typedef struct config_gateway {
   char *name;            /* "main" for [gateway]; NAME for [gateway NAME] */
@@ -30,6 +33,8 @@ typedef struct config {
   int listen_socket_mode;   /* octal in the file, default 0660 */
   char *listen_tcp;         /* "127.0.0.1:PORT" or NULL (default: off); only loopback addresses
                                accepted (also "[::1]:PORT"); config_listen_tcp_split parses it */
+  char *metrics_listen;     /* the Prometheus endpoint: NULL (default: off), a loopback
+                               ADDRESS:PORT as for listen_tcp, or CONFIG_UNIX_PREFIX + a path */
   int max_clients;          /* default 1024 */
   size_t max_line_bytes;    /* default 16777216: one JSON request line */
   int max_requests_per_client; /* default 256 in flight */
@@ -37,6 +42,7 @@ typedef struct config {
                                          replies exceed this */
   int client_idle_timeout_ms;  /* default 0 = never */
   char *log_level;          /* error | warning | info | debug, default info */
+  bool log_syslog;          /* default false: also log to syslog (facility daemon) */
   char *table_prefix;       /* default "" (none) */
   char *table_prefix_separator; /* default "_" */
   int scan_max_rows;        /* default 1000: cap of one `scan` call */

@@ -5,6 +5,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <netdb.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,8 +140,47 @@ static int listen_tcp(listener *l, struct event_base *base, const config *cfg, c
   return endpoint_start(&l->tcp_ep, base, fd, hub, err);
 }
 
-listener *listener_new(struct event_base *base, const config *cfg, client_hub *hub, hb_error *err) {
+/* Takes the sockets systemd passed: their kind decides what they are for. */
+static int adopt(listener *l, struct event_base *base, client_hub *hub, int n, hb_error *err) {
+  for (int fd = 3; fd < 3 + n; fd++) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int type = 0;
+    socklen_t tlen = sizeof type;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0 || type != SOCK_STREAM)
+      return hb_error_set(err, HB_ERR_INVALID, "socket %d from systemd is not a stream socket "
+                          "(ListenStream= in hbpoold.socket)", fd);
+    bool is_unix = ss.ss_family == AF_UNIX;
+    endpoint *ep = is_unix ? &l->unix_ep : &l->tcp_ep;
+    if (ep->evl != NULL)
+      return hb_error_set(err, HB_ERR_INVALID, "systemd passed more than one %s socket",
+                          is_unix ? "Unix" : "TCP");
+    if (is_unix)
+      snprintf(ep->name, sizeof ep->name, "%.100s (from systemd)",
+               ((struct sockaddr_un *)&ss)->sun_path);
+    else
+      snprintf(ep->name, sizeof ep->name, "tcp socket %d (from systemd)", fd);
+    if (endpoint_start(ep, base, fd, hub, err) < 0)
+      return -1;
+    log_info("listening on %s", ep->name);
+  }
+  return 0;
+}
+
+listener *listener_new(struct event_base *base, const config *cfg, client_hub *hub, int inherited,
+                       hb_error *err) {
   listener *l = calloc(1, sizeof *l);
+  if (inherited > 0) {
+    if (adopt(l, base, hub, inherited, err) < 0) {
+      listener_free(l);
+      return NULL;
+    }
+    if (cfg->listen_tcp != NULL && l->tcp_ep.evl == NULL)
+      log_warning("listen_tcp (%s) is not used: systemd passed the sockets; add "
+                  "ListenStream=%s to hbpoold.socket instead", cfg->listen_tcp, cfg->listen_tcp);
+    return l;
+  }
   if (listen_unix(l, base, cfg, hub, err) < 0 ||
       (cfg->listen_tcp != NULL && listen_tcp(l, base, cfg, hub, err) < 0)) {
     listener_free(l);

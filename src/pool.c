@@ -24,6 +24,14 @@ typedef struct worker {
   int64_t last_used_ms;
   bool connected;          /* conn != NULL, kept under the pool lock for stats */
   bool busy;
+  bool retiring;           /* the pool shrank: finish the current job, then exit */
+  bool exited;             /* the thread is done: the loop may join it */
+  /* The settings of the job at hand, copied under the lock: a reload may change the pool's. */
+  hbc_options gateway;
+  char *host;
+  int idle_refresh_ms;
+  unsigned generation;     /* of the gateway settings conn was made with */
+  unsigned want_generation;
 } worker;
 
 struct pool {
@@ -46,7 +54,9 @@ struct pool {
   char *down_reason;
 
   pool_stats counters;     /* jobs, failed, reconnects, retries, refreshes */
-  worker *workers;
+  worker **workers;        /* the retiring ones too, until they are joined */
+  int nworkers;
+  unsigned generation;     /* bumped when the gateway settings change: reconnect to apply */
 };
 
 
@@ -122,7 +132,8 @@ static void mark_up_locked(pool *p) {
 /* Opens the worker's connection (lock not held). Returns 0, or -1 with err set. */
 static int connect_worker(worker *w, hb_error *err) {
   pool *p = w->pool;
-  w->conn = hbc_connect(&p->opts.gateway, err);
+  w->conn = hbc_connect(&w->gateway, err);
+  w->generation = w->want_generation;
   pthread_mutex_lock(&p->lock);
   w->connected = w->conn != NULL;
   if (w->conn == NULL) {
@@ -136,8 +147,10 @@ static int connect_worker(worker *w, hb_error *err) {
   return w->conn != NULL ? 0 : -1;
 }
 
-static void drop_connection(worker *w, const char *why) {
-  log_info("gateway %s: closing a connection: %s", w->pool->name, why);
+/* Routine replacements (idle, reload) are info; one a call failed on is a warning: a transport
+ * or protocol that does not match the gateway's shows up here first. */
+static void drop_connection(worker *w, log_level level, const char *why) {
+  log_msg(level, "gateway %s: closing a connection: %s", w->pool->name, why);
   hbc_close(w->conn);
   w->conn = NULL;
   pthread_mutex_lock(&w->pool->lock);
@@ -151,16 +164,18 @@ static void drop_connection(worker *w, const char *why) {
 /* Runs one job on this worker's connection, reconnecting and retrying as the job allows. */
 static void run_job(worker *w, pool_job *job) {
   pool *p = w->pool;
-  if (w->conn != NULL && clock_now_ms() - w->last_used_ms >= p->opts.idle_refresh_ms) {
+  if (w->conn != NULL && w->generation != w->want_generation) {
+    drop_connection(w, LOG_LVL_INFO, "the gateway settings changed (reload)");
+  } else if (w->conn != NULL && clock_now_ms() - w->last_used_ms >= w->idle_refresh_ms) {
     /* The gateway drops sockets idle for 60 s without telling us: do not find out mid-call. */
-    drop_connection(w, "idle refresh");
+    drop_connection(w, LOG_LVL_INFO, "idle refresh");
     pthread_mutex_lock(&p->lock);
     p->counters.refreshes++;
     pthread_mutex_unlock(&p->lock);
   } else if (w->conn != NULL && hbc_peer_closed(w->conn)) {
     /* Closed before we sent anything (a gateway restart, or an idle timeout shorter than
      * idle_refresh_ms): reconnect now rather than lose a write to it. */
-    drop_connection(w, "the gateway had closed it");
+    drop_connection(w, LOG_LVL_INFO, "the gateway had closed it");
   }
   for (;;) {
     bool fresh = w->conn == NULL;
@@ -168,7 +183,7 @@ static void run_job(worker *w, pool_job *job) {
       char *msg = job->err.message;
       job->err.message = NULL;
       hb_error_set(&job->err, HB_ERR_UNAVAILABLE, "gateway %s (%s:%d) is unavailable: %s",
-                   p->name, p->host, p->opts.gateway.port, msg != NULL ? msg : "");
+                   p->name, w->host, w->gateway.port, msg != NULL ? msg : "");
       free(msg);
       return;
     }
@@ -177,7 +192,7 @@ static void run_job(worker *w, pool_job *job) {
     if (rc == 0 || !hb_error_breaks_connection(job->err.code))
       return;
     bool stale = !fresh && job->err.code == HB_ERR_TRANSPORT;
-    drop_connection(w, job->err.message != NULL ? job->err.message : "error");
+    drop_connection(w, LOG_LVL_WARNING, job->err.message != NULL ? job->err.message : "error");
     if (!stale || job->retry != POOL_RETRY_ON_STALE || job->retries > 0)
       return;
     /* A pooled connection was dead before the call reached HBase: safe for reads only. */
@@ -189,15 +204,29 @@ static void run_job(worker *w, pool_job *job) {
   }
 }
 
+/* Copies what a job needs of the pool's settings (lock held). */
+static void snapshot_locked(worker *w) {
+  pool *p = w->pool;
+  if (w->host == NULL || strcmp(w->host, p->host) != 0) {
+    free(w->host);
+    w->host = strdup(p->host);
+  }
+  w->gateway = p->opts.gateway;
+  w->gateway.host = w->host;
+  w->idle_refresh_ms = p->opts.idle_refresh_ms;
+  w->want_generation = p->generation;
+}
+
 /* While the gateway is down, one worker at a time tries to connect when the backoff allows.
  * Called with the lock held; returns with it held. */
 static void probe_locked(worker *w) {
   pool *p = w->pool;
+  snapshot_locked(w);
   p->probing = true;
   pthread_mutex_unlock(&p->lock);
   hb_error err = HB_ERROR_INIT;
   if (w->conn != NULL) /* made before the gateway went down: no proof it is back */
-    drop_connection(w, "gateway was down");
+    drop_connection(w, LOG_LVL_INFO, "gateway was down");
   connect_worker(w, &err);
   hb_error_clear(&err);
   pthread_mutex_lock(&p->lock);
@@ -223,11 +252,15 @@ static void *worker_main(void *arg) {
   worker *w = arg;
   pool *p = w->pool;
   hb_error err = HB_ERROR_INIT;
-  if (!p->opts.lazy_connect)
+  pthread_mutex_lock(&p->lock);
+  snapshot_locked(w);
+  bool eager = !p->opts.lazy_connect;
+  pthread_mutex_unlock(&p->lock);
+  if (eager)
     connect_worker(w, &err);
   hb_error_clear(&err);
   pthread_mutex_lock(&p->lock);
-  while (!p->stopping) {
+  while (!p->stopping && !w->retiring) {
     if (!p->gateway_up && !p->probing && clock_now_ms() >= p->next_attempt_ms) {
       probe_locked(w);
       continue;
@@ -241,14 +274,37 @@ static void *worker_main(void *arg) {
     TAILQ_REMOVE(&p->queue, job, link);
     p->waiting--;
     w->busy = true;
+    snapshot_locked(w);
     pthread_mutex_unlock(&p->lock);
     run_job(w, job);
     pthread_mutex_lock(&p->lock);
     w->busy = false;
     finish_locked(p, job);
   }
+  bool retired = w->retiring;
+  pthread_mutex_unlock(&p->lock);
+  if (retired && w->conn != NULL)
+    drop_connection(w, LOG_LVL_INFO, "the pool shrank (reload)");
+  pthread_mutex_lock(&p->lock);
+  w->exited = true;
   pthread_mutex_unlock(&p->lock);
   return NULL;
+}
+
+/* Lock held. */
+static void add_worker_locked(pool *p) {
+  worker *w = calloc(1, sizeof *w);
+  w->pool = p;
+  p->workers = realloc(p->workers, (size_t)(p->nworkers + 1) * sizeof *p->workers);
+  p->workers[p->nworkers++] = w;
+  pthread_create(&w->thread, NULL, worker_main, w);
+}
+
+static void worker_free(worker *w) {
+  pthread_join(w->thread, NULL);
+  hbc_close(w->conn);
+  free(w->host);
+  free(w);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -276,11 +332,10 @@ pool *pool_new(struct event_base *base, const pool_options *opts, hb_error *err)
   p->gateway_up = true;
   p->backoff_ms = opts->reconnect_min_ms;
   hbc_init();
-  p->workers = calloc((size_t)opts->size, sizeof *p->workers);
-  for (int i = 0; i < opts->size; i++) {
-    p->workers[i].pool = p;
-    pthread_create(&p->workers[i].thread, NULL, worker_main, &p->workers[i]);
-  }
+  pthread_mutex_lock(&p->lock);
+  for (int i = 0; i < opts->size; i++)
+    add_worker_locked(p);
+  pthread_mutex_unlock(&p->lock);
   return p;
 }
 
@@ -291,10 +346,8 @@ void pool_free(pool *p) {
   p->stopping = true;
   pthread_cond_broadcast(&p->wake);
   pthread_mutex_unlock(&p->lock);
-  for (int i = 0; i < p->opts.size; i++) {
-    pthread_join(p->workers[i].thread, NULL);
-    hbc_close(p->workers[i].conn);
-  }
+  for (int i = 0; i < p->nworkers; i++)
+    worker_free(p->workers[i]);
   pthread_mutex_lock(&p->lock);
   fail_queue_locked(p, HB_ERR_UNAVAILABLE, "the daemon is shutting down");
   pthread_mutex_unlock(&p->lock);
@@ -331,9 +384,23 @@ int pool_submit(pool *p, pool_job *job, hb_error *err) {
   return rc;
 }
 
+/* Joins the workers that retired (lock held; they have exited, so this does not wait). */
+static void reap_locked(pool *p) {
+  int kept = 0;
+  for (int i = 0; i < p->nworkers; i++) {
+    worker *w = p->workers[i];
+    if (w->retiring && w->exited)
+      worker_free(w);
+    else
+      p->workers[kept++] = w;
+  }
+  p->nworkers = kept;
+}
+
 void pool_expire(pool *p) {
   int64_t now = clock_now_ms();
   pthread_mutex_lock(&p->lock);
+  reap_locked(p);
   pool_job *job, *next;
   for (job = TAILQ_FIRST(&p->queue); job != NULL; job = next) {
     next = TAILQ_NEXT(job, link);
@@ -356,8 +423,10 @@ void pool_get_stats(pool *p, pool_stats *out) {
   out->waiting = p->waiting;
   out->gateway_up = p->gateway_up;
   out->busy = out->idle = out->broken = 0;
-  for (int i = 0; i < p->opts.size; i++) {
-    worker *w = &p->workers[i];
+  for (int i = 0; i < p->nworkers; i++) {
+    worker *w = p->workers[i];
+    if (w->retiring)
+      continue;
     if (w->busy)
       out->busy++;
     else if (!w->connected)
@@ -365,5 +434,41 @@ void pool_get_stats(pool *p, pool_stats *out) {
     else
       out->idle++;
   }
+  pthread_mutex_unlock(&p->lock);
+}
+
+static bool gateway_differs(const pool *p, const pool_options *o) {
+  const hbc_options *a = &p->opts.gateway, *b = &o->gateway;
+  return strcmp(p->host, b->host) != 0 || a->port != b->port || a->framed != b->framed ||
+         a->protocol != b->protocol || a->connect_timeout_ms != b->connect_timeout_ms ||
+         a->call_timeout_ms != b->call_timeout_ms || a->max_message_size != b->max_message_size;
+}
+
+void pool_reconfigure(pool *p, const pool_options *opts) {
+  pthread_mutex_lock(&p->lock);
+  if (gateway_differs(p, opts)) {
+    /* Every connection is replaced before its next call; a new gateway is tried at once. */
+    p->generation++;
+    free(p->host);
+    p->host = strdup(opts->gateway.host);
+    p->gateway_up = true;
+    p->next_attempt_ms = 0;
+  }
+  const char *name = p->opts.name;
+  p->opts = *opts;
+  p->opts.name = name;
+  p->opts.gateway.host = p->host;
+  int active = 0;
+  for (int i = 0; i < p->nworkers; i++)
+    active += !p->workers[i]->retiring;
+  for (int i = p->nworkers - 1; i >= 0 && active > opts->size; i--) {
+    if (!p->workers[i]->retiring) {
+      p->workers[i]->retiring = true;
+      active--;
+    }
+  }
+  for (; active < opts->size; active++)
+    add_worker_locked(p);
+  pthread_cond_broadcast(&p->wake);
   pthread_mutex_unlock(&p->lock);
 }

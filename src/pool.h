@@ -65,7 +65,13 @@ void pool_free(pool *p);
 /* Queues a job (loop thread). Returns -1 with err set, without calling done, when the gateway is
  * known to be down or the queue is full: nothing was sent. */
 int pool_submit(pool *p, pool_job *job, hb_error *err);
-/* Fails queued jobs whose wait passed queue_timeout_ms; the daemon's janitor calls it. */
+/* A reload: new settings for the jobs that follow. The pool grows or shrinks to opts->size
+ * (a retiring worker finishes its job first); changed gateway settings (host, port, transport,
+ * protocol, timeouts) apply as each connection is replaced before its next call. opts->name is
+ * ignored: a pool keeps its gateway's name. */
+void pool_reconfigure(pool *p, const pool_options *opts);
+/* Fails queued jobs whose wait passed queue_timeout_ms, and joins retired workers; the daemon's
+ * janitor calls it. */
 void pool_expire(pool *p);
 void pool_get_stats(pool *p, pool_stats *out);
 

@@ -27,6 +27,7 @@ typedef enum proto_code {
   PROTO_REQUEST_TOO_LARGE = -32008,
   PROTO_TOO_MANY_REQUESTS = -32009,
   PROTO_GATEWAY_ERROR = -32010,     /* the gateway connection failed mid-call */
+  PROTO_SHUTTING_DOWN = -32011,     /* the daemon is stopping: the request was not run */
 } proto_code;
 
 /* The stable name of a code ("parse_error", "hbase_io_error", ...), used in error.data.error. */

@@ -73,6 +73,7 @@ int scan_prepare(call *k, proto_error *e) {
   k->scan.batch_size = (int32_t)scan_batching;
   k->scan.sort_columns = k->sorted_columns;
   k->number = limit;
+  k->scan_cap = k->api->scan_max_rows; /* read here: a reload may change it meanwhile */
   return 0;
 }
 
@@ -116,7 +117,7 @@ static json_t *scan_next(call *k, hbc_bytes last, size_t returned) {
 }
 
 static json_t *run_scan(hbc_conn *c, call *k, hb_error *herr) {
-  int64_t cap = k->api->scan_max_rows;
+  int64_t cap = k->scan_cap;
   int64_t want = k->number;
   bool capped = k->number > cap;
   if (capped)

@@ -290,6 +290,14 @@ void scanner_expire(api *a) {
   }
 }
 
+void scanner_close_all(api *a) {
+  scanner *sc, *next;
+  for (sc = TAILQ_FIRST(&a->scanners); sc != NULL; sc = next) {
+    next = TAILQ_NEXT(sc, link);
+    close_scanner(a, sc);
+  }
+}
+
 void scanner_free_all(api *a) {
   while (!TAILQ_EMPTY(&a->scanners))
     scanner_free(a, TAILQ_FIRST(&a->scanners));

@@ -14,6 +14,8 @@ bool scanner_wait(call *k);
 void scanner_session_closed(api *a, uint64_t session);
 /* Closes scanners idle longer than scanner_idle_timeout_ms. */
 void scanner_expire(api *a);
+/* Closes every scanner on the gateway (the daemon is stopping). */
+void scanner_close_all(api *a);
 /* Forgets every scanner (the daemon is stopping; the pool is gone). */
 void scanner_free_all(api *a);
 int scanner_count(const api *a);

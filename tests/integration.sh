@@ -15,8 +15,10 @@ readonly pool_prog=$top_builddir/tests/test_pool
 readonly daemon_prog=$top_builddir/tests/test_daemon
 # Large requests against a framed gateway, whose frame limit is real.
 readonly bytes_prog=$top_builddir/tests/test_daemon_bytes
-# The daemon's other end-to-end programs: listeners and limits, 200 clients at once, gateway faults.
-readonly daemon_more=("$top_builddir"/tests/test_daemon_{limits,load,faults})
+# The daemon's other end-to-end programs: listeners and limits, 200 clients at once, gateway faults,
+# the metrics endpoint.
+readonly daemon_more=("$top_builddir"/tests/test_daemon_{limits,load,faults} \
+  "$top_builddir"/tests/test_systemd "$top_builddir"/tests/test_metrics)
 # The third gateway drops idle connections and forgets unused scanners quickly, for the pool's
 # stale-socket tests and the daemon's idle and scanner-expiry tests (the gateway forgets a scanner
 # after twice hbase.client.scanner.timeout.period).

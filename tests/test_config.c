@@ -37,6 +37,7 @@ static void assert_config_eq(const config *a, const config *b) {
   ck_assert_uint_eq(a->max_output_bytes_per_client, b->max_output_bytes_per_client);
   ck_assert_int_eq(a->client_idle_timeout_ms, b->client_idle_timeout_ms);
   ck_assert_str_eq(a->log_level, b->log_level);
+  ck_assert_int_eq(a->log_syslog, b->log_syslog);
   ck_assert_str_eq(a->table_prefix, b->table_prefix);
   ck_assert_str_eq(a->table_prefix_separator, b->table_prefix_separator);
   ck_assert_int_eq(a->scan_max_rows, b->scan_max_rows);
@@ -95,6 +96,7 @@ START_TEST(test_defaults) {
   ck_assert_uint_eq(c.max_output_bytes_per_client, 67108864);
   ck_assert_int_eq(c.client_idle_timeout_ms, 0);
   ck_assert_str_eq(c.log_level, "info");
+  ck_assert(!c.log_syslog);
   ck_assert_str_eq(c.table_prefix, "");
   ck_assert_str_eq(c.table_prefix_separator, "_");
   ck_assert_int_eq(c.scan_max_rows, 1000);
@@ -208,6 +210,7 @@ static const char ALL_KEYS[] =
   "max_output_bytes_per_client = 8192\n"
   "client_idle_timeout_ms = 60000\n"
   "log_level = debug\n"
+  "log_syslog = true\n"
   "table_prefix = app\n"
   "table_prefix_separator = :\n"
   "scan_max_rows = 50\n"
@@ -242,6 +245,7 @@ START_TEST(test_every_key_is_parsed) {
   ck_assert_uint_eq(c.max_output_bytes_per_client, 8192);
   ck_assert_int_eq(c.client_idle_timeout_ms, 60000);
   ck_assert_str_eq(c.log_level, "debug");
+  ck_assert(c.log_syslog);
   ck_assert_str_eq(c.table_prefix, "app");
   ck_assert_str_eq(c.table_prefix_separator, ":");
   ck_assert_int_eq(c.scan_max_rows, 50);

@@ -83,6 +83,7 @@ START_TEST(test_code_names) {
     {PROTO_NO_CONNECTION, "no_connection_available"}, {PROTO_REQUEST_TIMEOUT, "request_timeout"},
     {PROTO_ENCODING_ERROR, "encoding_error"}, {PROTO_REQUEST_TOO_LARGE, "request_too_large"},
     {PROTO_TOO_MANY_REQUESTS, "too_many_requests"}, {PROTO_GATEWAY_ERROR, "gateway_error"},
+    {PROTO_SHUTTING_DOWN, "shutting_down"},
   };
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     ck_assert_str_eq(proto_code_name(names[i].code), names[i].name);

@@ -1,0 +1,443 @@
+/* metrics: the Prometheus endpoint, served by libevent's evhttp on the daemon's loop. A scrape
+ * reads only counters kept in memory (and a few figures of the process from /proc), so it never
+ * waits on the gateway nor holds up a client. The metric names are an interface: docs/operations.md
+ * lists them; rename none. */
+#include "metrics.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define METRICS_BACKLOG 64
+#define METRICS_TIMEOUT_S 10       /* a scraper this slow to send or read is dropped */
+#define METRICS_MAX_HEADERS 8192
+#define METRICS_MAX_BODY 4096      /* GET has none; room to read a small one and refuse it */
+#define METRICS_EMFILE_PAUSE_MS 1000
+#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+#define TEXT_CONTENT_TYPE "text/plain; charset=utf-8"
+
+struct metrics {
+  struct evhttp *http;
+  struct evconnlistener *evl; /* owned by http */
+  struct event *resume;       /* accepts again after running out of descriptors */
+  const config *cfg;
+  pool *pool;
+  api *api;
+  client_hub *hub;
+  char *socket_path;          /* a Unix socket's file, removed on free */
+  double start_time;          /* Unix time */
+};
+
+/* ---------------------------------------------------------------------------------------------
+ * The exposition format. Label values are identifiers (gateway names are letters, digits, _ - .;
+ * methods and error codes are hbpool's own; the version is configure's): none needs escaping. */
+
+static void family(struct evbuffer *b, const char *name, const char *type, const char *help) {
+  evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A family of one sample; labels is "" or {name="value",...}. */
+static void single(struct evbuffer *b, const char *name, const char *type, const char *help,
+                   const char *labels, uint64_t value) {
+  family(b, name, type, help);
+  evbuffer_add_printf(b, "%s%s %" PRIu64 "\n", name, labels, value);
+}
+
+static void render_build(metrics *m, struct evbuffer *b) {
+  family(b, "hbpool_build_info", "gauge", "Always 1; the version label is hbpoold's version.");
+  evbuffer_add_printf(b, "hbpool_build_info{version=\"%s\"} 1\n", PACKAGE_VERSION);
+  family(b, "process_start_time_seconds", "gauge",
+         "When hbpoold started, in seconds since the Unix epoch.");
+  evbuffer_add_printf(b, "process_start_time_seconds %.3f\n", m->start_time);
+}
+
+/* Open descriptors, from /proc/self/fd (without the one reading it); -1 if unreadable. */
+static long open_fds(void) {
+  DIR *dir = opendir("/proc/self/fd");
+  if (dir == NULL)
+    return -1;
+  long n = 0;
+  struct dirent *e;
+  while ((e = readdir(dir)) != NULL)
+    if (e->d_name[0] != '.')
+      n++;
+  closedir(dir);
+  return n - 1;
+}
+
+/* The resident set in bytes, from /proc/self/statm; -1 if unreadable. */
+static long long resident_bytes(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  long long size = 0, pages = -1;
+  if (f == NULL)
+    return -1;
+  if (fscanf(f, "%lld %lld", &size, &pages) != 2)
+    pages = -1;
+  fclose(f);
+  return pages < 0 ? -1 : pages * sysconf(_SC_PAGESIZE);
+}
+
+/* The standard process_* metrics of Prometheus' client libraries, those that are cheap. */
+static void render_process(struct evbuffer *b) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) == 0) {
+    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+                 ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
+    family(b, "process_cpu_seconds_total", "counter", "User and system CPU time, in seconds.");
+    evbuffer_add_printf(b, "process_cpu_seconds_total %.6f\n", cpu);
+  }
+  long long rss = resident_bytes();
+  if (rss >= 0)
+    single(b, "process_resident_memory_bytes", "gauge", "Resident memory, in bytes.", "",
+           (uint64_t)rss);
+  long fds = open_fds();
+  if (fds >= 0)
+    single(b, "process_open_fds", "gauge", "Open file descriptors.", "", (uint64_t)fds);
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+    single(b, "process_max_fds", "gauge", "The limit of open file descriptors (LimitNOFILE).",
+           "", (uint64_t)rl.rlim_cur);
+}
+
+static void render_pool(metrics *m, struct evbuffer *b) {
+  pool_stats ps;
+  pool_get_stats(m->pool, &ps);
+  const char *g = m->cfg->gateways[0].name;
+  char gl[96];
+  snprintf(gl, sizeof gl, "{gateway=\"%s\"}", g);
+  single(b, "hbpool_gateway_up", "gauge",
+         "1 while the gateway is reachable; 0 while it is down and requests fail at once.", gl,
+         ps.gateway_up ? 1 : 0);
+  single(b, "hbpool_pool_size", "gauge", "Connections the pool keeps to the gateway (pool_size).",
+         gl, (uint64_t)ps.size);
+  family(b, "hbpool_pool_connections", "gauge",
+         "The pool's connections by state: busy (running a call), idle, or broken (not open: "
+         "lost, or not yet opened).");
+  const char *states[] = {"busy", "idle", "broken"};
+  int counts[] = {ps.busy, ps.idle, ps.broken};
+  for (int i = 0; i < 3; i++)
+    evbuffer_add_printf(b, "hbpool_pool_connections{gateway=\"%s\",state=\"%s\"} %d\n", g,
+                        states[i], counts[i]);
+  single(b, "hbpool_pool_waiting_requests", "gauge",
+         "Requests queued for a free connection (at most max_queue).", gl, (uint64_t)ps.waiting);
+  single(b, "hbpool_pool_connects_total", "counter",
+         "Connections opened to the gateway: at start, after a failure and on refresh.", gl,
+         ps.reconnects);
+  single(b, "hbpool_pool_retries_total", "counter",
+         "Reads sent again on a fresh connection because a pooled one had died.", gl, ps.retries);
+  single(b, "hbpool_pool_refreshes_total", "counter",
+         "Connections reopened before use because they had been idle for idle_refresh_ms.", gl,
+         ps.refreshes);
+}
+
+static void render_histogram(struct evbuffer *b, const char *method, const api_method_stats *s) {
+  static const char name[] = "hbpool_request_duration_seconds";
+  uint64_t n = 0;
+  for (int i = 0; i < API_LATENCY_BOUNDS; i++) {
+    n += s->latency[i];
+    evbuffer_add_printf(b, "%s_bucket{method=\"%s\",le=\"%g\"} %" PRIu64 "\n", name, method,
+                        (double)api_latency_bounds_ns[i] / 1e9, n);
+  }
+  n += s->latency[API_LATENCY_BOUNDS];
+  evbuffer_add_printf(b, "%s_bucket{method=\"%s\",le=\"+Inf\"} %" PRIu64 "\n", name, method, n);
+  evbuffer_add_printf(b, "%s_sum{method=\"%s\"} %.9f\n", name, method,
+                      (double)s->latency_sum_ns / 1e9);
+  evbuffer_add_printf(b, "%s_count{method=\"%s\"} %" PRIu64 "\n", name, method, n);
+}
+
+/* Every method has a request counter from the start; errors and latencies appear once there
+ * are some, which keeps a scrape to a few hundred lines. */
+static void render_requests(metrics *m, struct evbuffer *b) {
+  api_counters c;
+  api_get_counters(m->api, &c);
+  single(b, "hbpool_requests_in_flight", "gauge",
+         "Requests sent to the gateway (or waiting for their scanner) and not yet answered.", "",
+         (uint64_t)c.in_flight);
+  family(b, "hbpool_requests_total", "counter",
+         "Requests of each method answered, errors included.");
+  for (size_t i = 0; i < c.nmethods; i++)
+    evbuffer_add_printf(b, "hbpool_requests_total{method=\"%s\"} %" PRIu64 "\n", c.names[i],
+                        c.methods[i].calls);
+  family(b, "hbpool_request_errors_total", "counter",
+         "Requests answered with an error, by method and error code (docs/protocol.md).");
+  for (size_t i = 0; i < c.nmethods; i++)
+    for (int k = 0; k < API_NCODES; k++)
+      if (c.methods[i].errors_by_code[k] > 0)
+        evbuffer_add_printf(b, "hbpool_request_errors_total{method=\"%s\",code=\"%s\"} %" PRIu64
+                            "\n", c.names[i], proto_code_name(api_code_at(k)),
+                            c.methods[i].errors_by_code[k]);
+  family(b, "hbpool_request_duration_seconds", "histogram",
+         "Time from reading a request to queueing its reply, by method, in seconds.");
+  for (size_t i = 0; i < c.nmethods; i++)
+    if (c.methods[i].calls > 0)
+      render_histogram(b, c.names[i], &c.methods[i]);
+  family(b, "hbpool_refused_requests_total", "counter",
+         "Requests answered with an error before any method ran (not JSON, not JSON-RPC, an "
+         "unknown method, a line too long, over a limit), by error code.");
+  for (int k = 0; k < API_NCODES; k++)
+    if (c.refused[k] > 0)
+      evbuffer_add_printf(b, "hbpool_refused_requests_total{code=\"%s\"} %" PRIu64 "\n",
+                          proto_code_name(api_code_at(k)), c.refused[k]);
+  single(b, "hbpool_scanners_open", "gauge", "Scanners open for clients.", "",
+         (uint64_t)c.scanners_open);
+  single(b, "hbpool_scanners_reopened_total", "counter",
+         "Scanners reopened where they stood because the gateway had expired them.", "",
+         c.scanners_reopened);
+}
+
+static void render_clients(metrics *m, struct evbuffer *b) {
+  client_hub_counts n;
+  client_hub_get_counts(m->hub, &n);
+  single(b, "hbpool_client_connections", "gauge", "Client connections open.", "",
+         (uint64_t)n.connected);
+  single(b, "hbpool_client_connections_accepted_total", "counter", "Client connections accepted.",
+         "", n.accepted);
+  single(b, "hbpool_client_connections_refused_total", "counter",
+         "Client connections refused because max_clients were open.", "", n.refused);
+  single(b, "hbpool_client_received_bytes_total", "counter",
+         "Bytes of request lines read from clients, newlines included.", "", n.received_bytes);
+  single(b, "hbpool_client_sent_bytes_total", "counter",
+         "Bytes of replies queued for clients.", "", n.sent_bytes);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * HTTP. */
+
+/* evhttp would send a body after the headers of a HEAD reply too: HEAD gets only its length. */
+static void reply(struct evhttp_request *req, int code, const char *reason,
+                  const char *content_type, struct evbuffer *body) {
+  struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
+  evhttp_add_header(headers, "Content-Type", content_type);
+  if (evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
+    evhttp_send_reply(req, code, reason, body);
+    return;
+  }
+  char length[32];
+  snprintf(length, sizeof length, "%zu", evbuffer_get_length(body));
+  evhttp_add_header(headers, "Content-Length", length);
+  evhttp_send_reply(req, code, reason, NULL);
+}
+
+static void reply_text(struct evhttp_request *req, int code, const char *reason,
+                       const char *text) {
+  struct evbuffer *body = evbuffer_new();
+  evbuffer_add(body, text, strlen(text));
+  reply(req, code, reason, TEXT_CONTENT_TYPE, body);
+  evbuffer_free(body);
+}
+
+static void serve_metrics(metrics *m, struct evhttp_request *req) {
+  struct evbuffer *b = evbuffer_new();
+  render_build(m, b);
+  render_process(b);
+  render_pool(m, b);
+  render_requests(m, b);
+  render_clients(m, b);
+  reply(req, 200, "OK", METRICS_CONTENT_TYPE, b);
+  evbuffer_free(b);
+}
+
+/* For load balancers and probes: hbpoold is only useful while it reaches its gateway. */
+static void serve_health(metrics *m, struct evhttp_request *req) {
+  pool_stats ps;
+  pool_get_stats(m->pool, &ps);
+  if (ps.gateway_up) {
+    reply_text(req, 200, "OK", "ok\n");
+    return;
+  }
+  const config_gateway *g = &m->cfg->gateways[0];
+  char text[256];
+  snprintf(text, sizeof text, "gateway %s (%s:%d) is unreachable; hbpoold is reconnecting\n",
+           g->name, g->host, g->port);
+  reply_text(req, 503, "Service Unavailable", text);
+}
+
+static void on_request(struct evhttp_request *req, void *arg) {
+  metrics *m = arg;
+  const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+  const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+  bool is_metrics = path != NULL && strcmp(path, "/metrics") == 0;
+  bool is_health = path != NULL && strcmp(path, "/health") == 0;
+  if (!is_metrics && !is_health) {
+    reply_text(req, 404, "Not Found", "not found: hbpoold serves /metrics and /health\n");
+    return;
+  }
+  enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+  if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+    reply_text(req, 405, "Method Not Allowed", "method not allowed: use GET\n");
+    return;
+  }
+  if (is_metrics)
+    serve_metrics(m, req);
+  else
+    serve_health(m, req);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Listening. */
+
+static void on_resume(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  metrics *m = arg;
+  evconnlistener_enable(m->evl);
+}
+
+/* Out of file descriptors: accepting again at once would spin the loop, so pause for a moment. */
+static void on_accept_error(struct evconnlistener *evl, void *arg) {
+  metrics *m = arg;
+  int err = EVUTIL_SOCKET_ERROR();
+  log_warning("metrics: accepting failed: %s", evutil_socket_error_to_string(err));
+  if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM)
+    return;
+  evconnlistener_disable(evl);
+  struct timeval tv = {0, METRICS_EMFILE_PAUSE_MS * 1000};
+  evtimer_add(m->resume, &tv);
+}
+
+static int listen_failed(int fd, const char *what, hb_error *err) {
+  int e = errno;
+  if (fd >= 0)
+    close(fd);
+  return hb_error_set(err, HB_ERR_INVALID, "metrics_listen %s: cannot listen: %s", what,
+                      strerror(e));
+}
+
+/* A socket file that nobody accepts on is left over from a daemon that died: replace it. */
+static int clear_socket_path(const char *path, hb_error *err) {
+  struct stat st;
+  if (lstat(path, &st) < 0)
+    return 0;
+  if (!S_ISSOCK(st.st_mode))
+    return hb_error_set(err, HB_ERR_INVALID, "metrics_listen: %s exists and is not a socket",
+                        path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+  bool live = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+  if (fd >= 0)
+    close(fd);
+  if (live)
+    return hb_error_set(err, HB_ERR_INVALID, "metrics_listen: %s is in use by another process",
+                        path);
+  unlink(path);
+  return 0;
+}
+
+/* The socket file gets listen_socket_mode, as the clients' socket: who may connect may read. */
+static int listen_unix(const char *path, int mode, hb_error *err) {
+  if (clear_socket_path(path, err) < 0)
+    return -1;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+  if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+      chmod(path, (mode_t)mode) < 0 || listen(fd, METRICS_BACKLOG) < 0)
+    return listen_failed(fd, path, err);
+  return fd;
+}
+
+static int listen_tcp(const char *value, hb_error *err) {
+  char host[64], service[16];
+  int port = 0;
+  if (config_listen_tcp_split(value, host, sizeof host, &port, err) < 0)
+    return -1;
+  snprintf(service, sizeof service, "%d", port);
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_PASSIVE};
+  struct addrinfo *ai = NULL;
+  if (getaddrinfo(host, service, &hints, &ai) != 0 || ai == NULL)
+    return hb_error_set(err, HB_ERR_INVALID, "metrics_listen %s: bad address", value);
+  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int one = 1;
+  if (fd >= 0)
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  bool ok = fd >= 0 && bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+            listen(fd, METRICS_BACKLOG) == 0;
+  freeaddrinfo(ai);
+  return ok ? fd : listen_failed(fd, value, err);
+}
+
+/* The path of a unix:PATH value, or NULL for ADDRESS:PORT. */
+static const char *unix_path(const char *value) {
+  static const char prefix[] = CONFIG_UNIX_PREFIX;
+  return strncmp(value, prefix, sizeof prefix - 1) == 0 ? value + sizeof prefix - 1 : NULL;
+}
+
+static int serve_on(metrics *m, struct event_base *base, int fd, hb_error *err) {
+  m->http = evhttp_new(base);
+  /* Backlog 0: fd listens already. Bound to http, the listener is freed with it. */
+  struct evconnlistener *evl = evconnlistener_new(base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE |
+                                                  LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+  if (evl == NULL)
+    close(fd);
+  if (m->http == NULL || evl == NULL || evhttp_bind_listener(m->http, evl) == NULL) {
+    if (evl != NULL)
+      evconnlistener_free(evl);
+    return hb_error_set(err, HB_ERR_INVALID, "metrics_listen %s: cannot serve HTTP",
+                        m->cfg->metrics_listen);
+  }
+  m->evl = evl;
+  evconnlistener_set_error_cb(m->evl, on_accept_error);
+  m->resume = evtimer_new(base, on_resume, m);
+  evhttp_set_timeout(m->http, METRICS_TIMEOUT_S);
+  evhttp_set_max_headers_size(m->http, METRICS_MAX_HEADERS);
+  evhttp_set_max_body_size(m->http, METRICS_MAX_BODY);
+  /* Every method reaches on_request, which answers 405 itself, naming the allowed ones. */
+  evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+                             EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+  evhttp_set_gencb(m->http, on_request, m);
+  return 0;
+}
+
+metrics *metrics_new(struct event_base *base, const config *cfg, pool *p, api *a,
+                     client_hub *hub, hb_error *err) {
+  const char *value = cfg->metrics_listen;
+  const char *path = unix_path(value);
+  int fd = path != NULL ? listen_unix(path, cfg->listen_socket_mode, err) : listen_tcp(value, err);
+  if (fd < 0)
+    return NULL;
+  metrics *m = calloc(1, sizeof *m);
+  *m = (metrics){.cfg = cfg, .pool = p, .api = a, .hub = hub};
+  struct timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  m->start_time = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+  if (path != NULL)
+    m->socket_path = strdup(path);
+  if (serve_on(m, base, fd, err) < 0) {
+    metrics_free(m);
+    return NULL;
+  }
+  log_info("metrics on %s (/metrics, /health)", value);
+  return m;
+}
+
+void metrics_free(metrics *m) {
+  if (m == NULL)
+    return;
+  if (m->http != NULL)
+    evhttp_free(m->http); /* and the listener bound to it */
+  if (m->resume != NULL)
+    event_free(m->resume);
+  if (m->socket_path != NULL)
+    unlink(m->socket_path);
+  free(m->socket_path);
+  free(m);
+}
