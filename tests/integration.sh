@@ -16,9 +16,10 @@ readonly daemon_prog=$top_builddir/tests/test_daemon
 # Large requests against a framed gateway, whose frame limit is real.
 readonly bytes_prog=$top_builddir/tests/test_daemon_bytes
 # The daemon's other end-to-end programs: listeners and limits, 200 clients at once, gateway faults,
-# the metrics endpoint.
+# the metrics endpoint, the hbpool command line.
 readonly daemon_more=("$top_builddir"/tests/test_daemon_{limits,load,faults} \
-  "$top_builddir"/tests/test_systemd "$top_builddir"/tests/test_metrics)
+  "$top_builddir"/tests/test_systemd "$top_builddir"/tests/test_metrics \
+  "$top_builddir"/tests/test_cli)
 # The third gateway drops idle connections and forgets unused scanners quickly, for the pool's
 # stale-socket tests and the daemon's idle and scanner-expiry tests (the gateway forgets a scanner
 # after twice hbase.client.scanner.timeout.period).

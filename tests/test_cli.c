@@ -1,0 +1,773 @@
+/* End-to-end tests of hbpool, the command-line client: the built binary is run against a real
+ * hbpoold and gateway, and its stdout, stderr, exit status and peak memory are checked. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "daemon_harness.h"
+#include "gateway_env.h"
+#include "peer.h"
+
+#define POOL 2
+#define BIG_ROWS 5000
+#define BIG_VALUE 2048     /* bytes per row of the big table: 10 MB in all */
+#define MAX_ARGS 32
+
+/* The exit statuses hbpool(1) documents. */
+#define EXIT_NOT_FOUND 1
+#define EXIT_USAGE 2
+#define EXIT_FAILED 3
+#define EXIT_UNREACHABLE 4
+#define EXIT_RETRYABLE 5
+
+static hbc_options g_gateway;
+static dh_daemon g_daemon; /* on the real gateway */
+static dh_daemon g_down;   /* its gateway is a closed port */
+static const char *g_table = "t", *g_big = "big", *g_made = "made";
+static char g_cli[512];    /* the binary under test */
+
+/* ---------------------------------------------------------------------------------------------
+ * Running hbpool. */
+
+typedef struct run {
+  int status;          /* exit status, or 128 + signal */
+  char *out, *err;     /* NUL-terminated */
+  size_t out_len;
+  long maxrss_kb;      /* the child's peak RSS */
+} run;
+
+static void run_free(run *r) {
+  free(r->out);
+  free(r->err);
+}
+
+typedef struct sink {
+  char *buf;
+  size_t len, cap;
+} sink;
+
+/* Reads what fd has into s; false at EOF. */
+static bool sink_read(sink *s, int fd) {
+  if (s->cap - s->len < 65536) {
+    s->cap = s->cap * 2 + 65536;
+    s->buf = realloc(s->buf, s->cap);
+    ck_assert_ptr_nonnull(s->buf);
+  }
+  ssize_t n = read(fd, s->buf + s->len, s->cap - s->len - 1);
+  if (n < 0 && errno == EINTR)
+    return true;
+  if (n <= 0)
+    return false;
+  s->len += (size_t)n;
+  return true;
+}
+
+/* Under ASan freed memory sits in a quarantine (256 MB by default), which would hide whether
+ * hbpool's memory stays bounded: the children run without one. */
+static void child_env(const char *socket) {
+  if (socket != NULL)
+    setenv("HBPOOL_SOCKET", socket, 1);
+  else
+    unsetenv("HBPOOL_SOCKET");
+  const char *asan = getenv("ASAN_OPTIONS");
+  char opts[1024];
+  snprintf(opts, sizeof opts, "%s%squarantine_size_mb=0", asan != NULL ? asan : "",
+           asan != NULL && *asan ? ":" : "");
+  setenv("ASAN_OPTIONS", opts, 1);
+}
+
+/* A file holding text, open for reading from its start, for a child's stdin. */
+static int input_file(const char *text) {
+  char path[] = "/tmp/hbpool-cli-in.XXXXXX";
+  int fd = mkstemp(path);
+  ck_assert_int_ge(fd, 0);
+  unlink(path);
+  ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+  ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+  return fd;
+}
+
+/* Runs hbpool with argv (NULL-terminated, without the program) and HBPOOL_SOCKET = socket
+ * (NULL: unset), input on stdin (NULL: /dev/null); collects everything. */
+static run run_input(const char *socket, const char *input, const char *const *args) {
+  const char *argv[MAX_ARGS + 2] = {g_cli};
+  int n = 0;
+  while (args[n] != NULL) {
+    ck_assert_int_lt(n, MAX_ARGS);
+    argv[n + 1] = args[n];
+    n++;
+  }
+  int in = input != NULL ? input_file(input) : open("/dev/null", O_RDONLY);
+  int out[2], err[2];
+  ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
+  ck_assert_int_eq(pipe2(err, O_CLOEXEC), 0);
+  fflush(NULL);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    dup2(in, STDIN_FILENO);
+    dup2(out[1], STDOUT_FILENO);
+    dup2(err[1], STDERR_FILENO);
+    child_env(socket);
+    execv(g_cli, (char *const *)argv);
+    _exit(127);
+  }
+  close(in);
+  close(out[1]);
+  close(err[1]);
+  sink so = {0}, se = {0};
+  bool open_out = true, open_err = true;
+  while (open_out || open_err) {
+    struct pollfd p[2] = {{.fd = open_out ? out[0] : -1, .events = POLLIN},
+                          {.fd = open_err ? err[0] : -1, .events = POLLIN}};
+    if (poll(p, 2, 120000) <= 0) {
+      kill(pid, SIGKILL);
+      ck_abort_msg("hbpool %s: no output for 120 s", args[0] != NULL ? args[0] : "");
+    }
+    if (p[0].revents && !sink_read(&so, out[0]))
+      open_out = false;
+    if (p[1].revents && !sink_read(&se, err[0]))
+      open_err = false;
+  }
+  close(out[0]);
+  close(err[0]);
+  int status;
+  struct rusage ru;
+  while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
+  }
+  run r = {.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+           .out = so.buf != NULL ? so.buf : strdup(""), .err = se.buf != NULL ? se.buf : strdup(""),
+           .out_len = so.len, .maxrss_kb = ru.ru_maxrss};
+  r.out[so.len] = '\0';
+  r.err[se.len] = '\0';
+  return r;
+}
+
+/* hbpool's stdout on a terminal (a pty in raw mode, so that "\n" stays "\n"): what it printed,
+ * malloc'd, and its exit status in *status. */
+static char *run_tty(const char *const *args, int *status) {
+  int master, slave;
+  ck_assert_int_eq(openpty(&master, &slave, NULL, NULL, NULL), 0);
+  struct termios raw;
+  ck_assert_int_eq(tcgetattr(slave, &raw), 0);
+  cfmakeraw(&raw);
+  ck_assert_int_eq(tcsetattr(slave, TCSANOW, &raw), 0);
+  const char *argv[MAX_ARGS + 2] = {g_cli};
+  for (int n = 0; args[n] != NULL && n < MAX_ARGS; n++)
+    argv[n + 1] = args[n];
+  fflush(NULL);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    dup2(slave, STDOUT_FILENO);
+    close(master);
+    close(slave);
+    child_env(g_daemon.socket);
+    execv(g_cli, (char *const *)argv);
+    _exit(127);
+  }
+  close(slave);
+  sink s = {0};
+  while (sink_read(&s, master)) { /* EIO once the child's side is closed */
+  }
+  close(master);
+  int st;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  if (s.buf == NULL)
+    return strdup("");
+  s.buf[s.len] = '\0';
+  return s.buf;
+}
+
+static run run_argv(const char *socket, const char *const *args) {
+  return run_input(socket, NULL, args);
+}
+
+#define HB(...) run_argv(g_daemon.socket, (const char *const[]){__VA_ARGS__, NULL})
+
+/* Fails unless r exited with status and printed exactly out (NULL: anything) and nothing on
+ * stderr when it succeeded; frees r. */
+static void expect(run r, int status, const char *out) {
+  ck_assert_msg(r.status == status, "exit %d, expected %d; stdout: %.300s; stderr: %.500s",
+                r.status, status, r.out, r.err);
+  if (out != NULL)
+    ck_assert_msg(strcmp(r.out, out) == 0, "stdout:\n%.1000s\nexpected:\n%s", r.out, out);
+  if (status == 0)
+    ck_assert_msg(r.err[0] == '\0', "stderr: %.500s", r.err);
+  run_free(&r);
+}
+
+/* Fails unless r exited with status, printed nothing on stdout and something holding each of
+ * the NULL-terminated words on stderr; frees r. */
+static void expect_err(run r, int status, ...) {
+  ck_assert_msg(r.status == status, "exit %d, expected %d; stdout: %.300s; stderr: %.500s",
+                r.status, status, r.out, r.err);
+  ck_assert_msg(r.out_len == 0, "stdout: %.300s", r.out);
+  va_list ap;
+  va_start(ap, status);
+  for (const char *w = va_arg(ap, const char *); w != NULL; w = va_arg(ap, const char *))
+    ck_assert_msg(strstr(r.err, w) != NULL, "stderr lacks '%s': %.800s", w, r.err);
+  va_end(ap);
+  run_free(&r);
+}
+
+/* The row the daemon itself returns (independent of hbpool), as compact JSON text. */
+static char *daemon_row(const char *row, bool base64) {
+  json_t *p = json_pack("{s:s,s:s}", "table", g_table, "row", row);
+  if (base64)
+    json_object_set_new(p, "encoding", json_string("base64"));
+  json_t *r = dh_ok(&g_daemon, "row", p);
+  char *text = dh_text(r);
+  json_decref(r);
+  return text;
+}
+
+static bool daemon_has_table(const char *name) {
+  json_t *tables = dh_ok(&g_daemon, "tables", NULL);
+  size_t i;
+  json_t *t;
+  bool found = false;
+  json_array_foreach(tables, i, t)
+    found |= strcmp(json_string_value(t), name) == 0;
+  json_decref(tables);
+  return found;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Options and usage. */
+
+START_TEST(test_version_and_help) {
+  expect(HB("-V"), 0, "hbpool " PACKAGE_VERSION "\n");
+  expect(HB("--version"), 0, "hbpool " PACKAGE_VERSION "\n");
+  run r = HB("--help");
+  ck_assert_int_eq(r.status, 0);
+  static const char *const words[] = {"usage: hbpool", "tables", "get TABLE ROW", "put", "delete",
+                                      "scan TABLE", "--prefix", "--limit", "--reverse", "incr",
+                                      "create", "drop", "describe", "stats", "ping", "call",
+                                      "--socket", "--timeout", "--json", "--table", "--base64"};
+  for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+    ck_assert_msg(strstr(r.out, words[i]) != NULL, "--help lacks %s", words[i]);
+  run_free(&r);
+}
+END_TEST
+
+/* Each of these is refused with status 2 and a hint, before anything is sent. */
+START_TEST(test_usage_errors) {
+  static const char *const cases[][6] = {
+    {NULL},
+    {"nope", NULL},
+    {"get", "t", NULL},
+    {"put", "t", "r", NULL},
+    {"put", "t", "r", "nocolumn", NULL},
+    {"put", "t", "r", "=v", NULL},
+    {"tables", "extra", NULL},
+    {"scan", "t", "--prefix", "a", "--start", NULL},
+    {"scan", "t", "--prefix", "a", "--start", "b"},
+    {"get", "t", "r", "--limit", "2", NULL},
+    {"-t", "soon", "ping", NULL},
+    {"scan", "t", "--limit", "0", NULL},
+    {"incr", "t", "r", "cf:n", "many", NULL},
+    {"incr", "t", "r", "cf:n", "-5", NULL}, /* a negative step must follow -- */
+    {"call", "row", "{bad json", NULL},
+    {"--bogus", "ping", NULL},
+    {"-x", "ping", NULL},
+    {"create", "t", NULL},
+    {"create", "t", ":max_versions=1", NULL},
+    {"create", "t", "cf:max_versions", NULL},
+    {"get", "t", "\xff", NULL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const char *args[7] = {NULL};
+    for (int j = 0; j < 6 && cases[i][j] != NULL; j++)
+      args[j] = cases[i][j];
+    expect_err(run_argv(g_daemon.socket, args), EXIT_USAGE, "hbpool: ", "hbpool --help", NULL);
+  }
+  /* Nothing was written by the refused put. */
+  char *row = daemon_row("r", false);
+  ck_assert_str_eq(row, "{}");
+  free(row);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------------
+ * Commands. */
+
+START_TEST(test_ping_and_tables) {
+  expect(HB("ping", "--json"), 0, "\"pong\"\n");
+  expect(HB("ping"), 0, "\"pong\"\n"); /* stdout is a pipe: JSON */
+  expect(HB("--table", "ping"), 0, "pong\n");
+  /* The daemon's own list, one name per line: JSON strings, or plain in text. */
+  json_t *tables = dh_ok(&g_daemon, "tables", NULL);
+  char want_json[4096] = "", want_text[4096] = "";
+  size_t i;
+  json_t *t;
+  json_array_foreach(tables, i, t) {
+    snprintf(want_json + strlen(want_json), sizeof want_json - strlen(want_json), "\"%s\"\n",
+             json_string_value(t));
+    snprintf(want_text + strlen(want_text), sizeof want_text - strlen(want_text), "%s\n",
+             json_string_value(t));
+  }
+  json_decref(tables);
+  ck_assert(daemon_has_table(g_table) && daemon_has_table(g_big));
+  expect(HB("tables"), 0, want_json);
+  expect(HB("tables", "--table"), 0, want_text);
+}
+END_TEST
+
+/* Text on a terminal unless --json; JSON into a pipe (the other tests) unless --table. */
+START_TEST(test_terminal_gets_text) {
+  expect(HB("put", g_table, "tty", "cf:a=1"), 0, "");
+  int status;
+  char *out = run_tty((const char *const[]){"ping", NULL}, &status);
+  ck_assert_int_eq(status, 0);
+  ck_assert_str_eq(out, "pong\n");
+  free(out);
+  out = run_tty((const char *const[]){"get", g_table, "tty", NULL}, &status);
+  ck_assert_int_eq(status, 0);
+  ck_assert_str_eq(out, "COLUMN  VALUE\ncf:a    1\n");
+  free(out);
+  out = run_tty((const char *const[]){"--json", "get", g_table, "tty", NULL}, &status);
+  ck_assert_int_eq(status, 0);
+  ck_assert_str_eq(out, "{\"row\":\"tty\",\"columns\":{\"cf:a\":\"1\"}}\n");
+  free(out);
+}
+END_TEST
+
+START_TEST(test_put_get_json_and_table) {
+  expect(HB("put", g_table, "r1", "cf:a=hello", "cf:b=x y=z"), 0, "");
+  char *row = daemon_row("r1", false);
+  ck_assert_str_eq(row, "{\"cf:a\":\"hello\",\"cf:b\":\"x y=z\"}");
+  free(row);
+  const char *json = "{\"row\":\"r1\",\"columns\":{\"cf:a\":\"hello\",\"cf:b\":\"x y=z\"}}\n";
+  expect(HB("get", g_table, "r1"), 0, json);
+  expect(HB("--json", "get", g_table, "r1"), 0, json);
+  expect(HB("get", g_table, "r1", "cf:b"), 0,
+         "{\"row\":\"r1\",\"columns\":{\"cf:b\":\"x y=z\"}}\n");
+  expect(HB("get", g_table, "r1", "cf"), 0, json);
+  expect(HB("get", "--table", g_table, "r1"), 0,
+         "COLUMN  VALUE\n"
+         "cf:a    hello\n"
+         "cf:b    x y=z\n");
+  /* Control bytes are shown escaped on a terminal, kept in JSON. */
+  expect(HB("put", g_table, "r2", "cf:tab=a\tb", "cf:longer_name=v"), 0, "");
+  expect(HB("--table", "get", g_table, "r2"), 0,
+         "COLUMN          VALUE\n"
+         "cf:longer_name  v\n"
+         "cf:tab          a\\x09b\n");
+  expect(HB("get", g_table, "r2", "cf:tab"), 0,
+         "{\"row\":\"r2\",\"columns\":{\"cf:tab\":\"a\\tb\"}}\n");
+}
+END_TEST
+
+START_TEST(test_get_not_found) {
+  expect_err(HB("get", g_table, "nobody"), EXIT_NOT_FOUND, "not found", "nobody", NULL);
+  expect(HB("put", g_table, "r3", "cf:a=1"), 0, "");
+  expect_err(HB("get", g_table, "r3", "cf:zzz"), EXIT_NOT_FOUND, "not found", NULL);
+  expect_err(HB("--table", "get", g_table, "nobody"), EXIT_NOT_FOUND, "not found", NULL);
+}
+END_TEST
+
+START_TEST(test_delete) {
+  expect(HB("put", g_table, "d1", "cf:a=1", "cf:b=2", "cf:c=3"), 0, "");
+  expect(HB("delete", g_table, "d1", "cf:a", "cf:c"), 0, "");
+  expect(HB("get", g_table, "d1"), 0, "{\"row\":\"d1\",\"columns\":{\"cf:b\":\"2\"}}\n");
+  expect(HB("delete", g_table, "d1"), 0, "");
+  expect_err(HB("get", g_table, "d1"), EXIT_NOT_FOUND, "not found", NULL);
+  char *row = daemon_row("d1", false);
+  ck_assert_str_eq(row, "{}");
+  free(row);
+  expect(HB("delete", g_table, "never-there"), 0, "");
+}
+END_TEST
+
+START_TEST(test_incr) {
+  expect(HB("incr", g_table, "c1", "cf:n"), 0, "1\n");
+  expect(HB("incr", g_table, "c1", "cf:n", "5"), 0, "6\n");
+  expect(HB("incr", g_table, "c1", "cf:n", "--", "-10"), 0, "-4\n");
+  expect(HB("--table", "incr", g_table, "c1", "cf:n", "0"), 0, "-4\n");
+  json_t *v = dh_ok(&g_daemon, "counter_get",
+                    json_pack("{s:s,s:s,s:s}", "table", g_table, "row", "c1", "column", "cf:n"));
+  ck_assert_int_eq(json_integer_value(v), -4);
+  json_decref(v);
+  /* A counter is 8 raw bytes: in utf8 mode they are NULs, kept as \u0000 in JSON. */
+  expect(HB("incr", g_table, "c2", "cf:n", "65"), 0, "65\n");
+  expect(HB("get", g_table, "c2"), 0,
+         "{\"row\":\"c2\",\"columns\":{\"cf:n\":\"\\u0000\\u0000\\u0000\\u0000\\u0000\\u0000"
+         "\\u0000A\"}}\n");
+  expect(HB("--base64", "get", g_table, "YzI="), 0,
+         "{\"row\":\"YzI=\",\"columns\":{\"Y2Y6bg==\":\"AAAAAAAAAEE=\"}}\n");
+}
+END_TEST
+
+/* The JSON line of a scan row "sN" with cf:a "vN" (and cf:b "bN" for even N, unless only). */
+static void scan_line(char *out, size_t n, int i, bool with_b, bool only_b) {
+  if (only_b)
+    snprintf(out, n, "{\"row\":\"s%d\",\"columns\":{\"cf:b\":\"b%d\"}}\n", i, i);
+  else if (with_b && i % 2 == 0)
+    snprintf(out, n, "{\"row\":\"s%d\",\"columns\":{\"cf:a\":\"v%d\",\"cf:b\":\"b%d\"}}\n", i,
+             i, i);
+  else
+    snprintf(out, n, "{\"row\":\"s%d\",\"columns\":{\"cf:a\":\"v%d\"}}\n", i, i);
+}
+
+/* The lines of rows from..to (inclusive, by step) of the s table. */
+static char *scan_lines(int from, int to, int step, bool only_b) {
+  static char buf[8192];
+  buf[0] = '\0';
+  for (int i = from; step > 0 ? i <= to : i >= to; i += step) {
+    if (only_b && i % 2 != 0)
+      continue;
+    scan_line(buf + strlen(buf), sizeof buf - strlen(buf), i, true, only_b);
+  }
+  return buf;
+}
+
+START_TEST(test_scan) {
+  json_t *ops = json_array();
+  char row[16], a[16], b[16];
+  for (int i = 0; i < 10; i++) {
+    snprintf(row, sizeof row, "s%d", i);
+    snprintf(a, sizeof a, "v%d", i);
+    snprintf(b, sizeof b, "b%d", i);
+    json_t *data = json_pack("{s:s}", "cf:a", a);
+    if (i % 2 == 0)
+      json_object_set_new(data, "cf:b", json_string(b));
+    json_array_append_new(ops, json_pack("{s:s,s:s,s:o}", "op", "put", "row", row, "data", data));
+  }
+  json_decref(dh_ok(&g_daemon, "batch",
+                    json_pack("{s:s,s:o}", "table", g_table, "operations", ops)));
+  expect(HB("scan", g_table, "--prefix", "s"), 0, scan_lines(0, 9, 1, false));
+  expect(HB("scan", g_table, "--prefix", "s", "--limit", "3"), 0, scan_lines(0, 2, 1, false));
+  expect(HB("scan", g_table, "--start", "s3", "--stop", "s6"), 0, scan_lines(3, 5, 1, false));
+  expect(HB("scan", g_table, "--prefix", "s", "--reverse", "--limit", "2"), 0,
+         scan_lines(9, 8, -1, false));
+  expect(HB("scan", g_table, "--prefix", "s", "--columns", "cf:b"), 0, scan_lines(0, 9, 1, true));
+  expect(HB("scan", g_table, "--prefix", "s", "--columns", "cf:a,cf:b", "--limit", "1"), 0,
+         scan_lines(0, 0, 1, false));
+  expect(HB("scan", g_table, "--prefix", "zz"), 0, "");
+  expect(HB("--table", "scan", g_table, "--start", "s8", "--stop", "s9"), 0,
+         "ROW  COLUMN  VALUE\n"
+         "s8   cf:a    v8\n"
+         "s8   cf:b    b8\n");
+}
+END_TEST
+
+/* 5,000 rows of 2 KiB (10 MB) stream through in order while hbpool's peak RSS stays that of a
+ * scan of one chunk (500 rows): holding the other 4,500 rows (9 MB as strings alone) would cost
+ * more than twice the margin. ru_maxrss is an upper bound of hbpool's own peak: Linux folds in
+ * the forked test's RSS before the exec. */
+START_TEST(test_scan_streams_bounded_memory) {
+  run small = HB("scan", g_big, "--limit", "500");
+  ck_assert_int_eq(small.status, 0);
+  long small_kb = small.maxrss_kb;
+  run_free(&small); /* before the next fork, whose RSS before its exec counts */
+  run r = HB("scan", g_big);
+  ck_assert_msg(r.status == 0, "exit %d: %.500s", r.status, r.err);
+  ck_assert_msg(r.err[0] == '\0', "stderr: %.500s", r.err);
+  char *save = NULL, want_row[16];
+  int n = 0;
+  for (char *line = strtok_r(r.out, "\n", &save); line != NULL;
+       line = strtok_r(NULL, "\n", &save), n++) {
+    json_error_t jerr;
+    json_t *v = json_loads(line, 0, &jerr);
+    ck_assert_msg(v != NULL, "line %d is not JSON: %s", n, jerr.text);
+    snprintf(want_row, sizeof want_row, "b%05d", n);
+    ck_assert_str_eq(json_string_value(json_object_get(v, "row")), want_row);
+    const char *value = json_string_value(json_object_get(json_object_get(v, "columns"), "cf:v"));
+    ck_assert_msg(value != NULL && strlen(value) == BIG_VALUE && value[0] == 'a' + n % 26,
+                  "row %d: bad value", n);
+    json_decref(v);
+  }
+  ck_assert_int_eq(n, BIG_ROWS);
+  printf("hbpool scan of %d rows (%zu bytes out): peak RSS %ld kB (%ld kB for 500 rows)\n",
+         BIG_ROWS, r.out_len, r.maxrss_kb, small_kb);
+  ck_assert_msg(r.maxrss_kb - small_kb < 4 * 1024,
+                "peak RSS %ld kB for %d rows, %ld kB for 500", r.maxrss_kb, BIG_ROWS, small_kb);
+  const char *sanitizers = getenv("HBPOOL_SANITIZERS");
+  if (sanitizers == NULL || strcmp(sanitizers, "yes") != 0) /* ASan's shadow memory counts */
+    ck_assert_msg(r.maxrss_kb < 20 * 1024, "peak RSS %ld kB", r.maxrss_kb);
+  run_free(&r);
+}
+END_TEST
+
+/* A row 00 ff, column cf:\x01, value ff fe 00, written and read in base64; the same bytes read
+ * as text fail with a hint. */
+START_TEST(test_base64_round_trip) {
+  expect(HB("--base64", "put", g_table, "AP8=", "Y2Y6AQ===//4A", "Y2Y6cmF3=/w=="), 0, "");
+  char *row = daemon_row("AP8=", true);
+  ck_assert_str_eq(row, "{\"Y2Y6AQ==\":\"//4A\",\"Y2Y6cmF3\":\"/w==\"}");
+  free(row);
+  expect(HB("-b", "get", g_table, "AP8="), 0,
+         "{\"row\":\"AP8=\",\"columns\":{\"Y2Y6AQ==\":\"//4A\",\"Y2Y6cmF3\":\"/w==\"}}\n");
+  expect(HB("--base64", "--table", "get", g_table, "AP8=", "Y2Y6cmF3"), 0,
+         "COLUMN    VALUE\n"
+         "Y2Y6cmF3  /w==\n");
+  expect(HB("--base64", "scan", g_table, "--prefix", "AP8=", "--columns", "Y2Y6AQ=="), 0,
+         "{\"row\":\"AP8=\",\"columns\":{\"Y2Y6AQ==\":\"//4A\"}}\n");
+  /* Text mode: the key "bin" is text, its value is not. */
+  expect(HB("--base64", "put", g_table, "Ymlu", "Y2Y6cmF3=//4A"), 0, "");
+  expect_err(HB("get", g_table, "bin"), EXIT_FAILED, "encoding_error", "--base64", NULL);
+  expect_err(HB("scan", g_table, "--prefix", "bin"), EXIT_FAILED, "encoding_error", "--base64",
+             NULL);
+  expect_err(HB("--base64", "get", g_table, "not base64!"), EXIT_FAILED, "encoding_error", NULL);
+}
+END_TEST
+
+START_TEST(test_create_describe_drop) {
+  expect(HB("create", g_made, "cf:max_versions=5,in_memory=true", "meta"), 0, "");
+  ck_assert(daemon_has_table(g_made));
+  run r = HB("describe", g_made);
+  ck_assert_msg(r.status == 0, "%s", r.err);
+  json_error_t jerr;
+  json_t *fam = json_loads(r.out, 0, &jerr);
+  ck_assert_msg(fam != NULL, "describe: %s", r.out);
+  ck_assert_int_eq(json_object_size(fam), 2);
+  ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(fam, "cf"),
+                                                      "max_versions")), 5);
+  ck_assert(json_is_true(json_object_get(json_object_get(fam, "cf"), "in_memory")));
+  ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(fam, "meta"),
+                                                      "max_versions")), 3);
+  json_decref(fam);
+  run_free(&r);
+  r = HB("--table", "describe", g_made);
+  ck_assert_int_eq(r.status, 0);
+  ck_assert_msg(strncmp(r.out, "cf max_versions=5 ", 18) == 0, "%s", r.out);
+  ck_assert_msg(strstr(r.out, "\nmeta max_versions=3 ") != NULL, "%s", r.out);
+  run_free(&r);
+  expect_err(HB("create", g_made, "cf"), EXIT_FAILED, "hbase_already_exists", NULL);
+  expect(HB("drop", g_made), 0, "");
+  ck_assert(!daemon_has_table(g_made));
+  expect_err(HB("describe", g_made), EXIT_FAILED, "hbase_io_error", NULL);
+  expect_err(HB("drop", g_made), EXIT_FAILED, "hbase_io_error", NULL);
+}
+END_TEST
+
+START_TEST(test_stats) {
+  run r = HB("stats");
+  ck_assert_int_eq(r.status, 0);
+  json_error_t jerr;
+  json_t *st = json_loads(r.out, 0, &jerr);
+  ck_assert_msg(st != NULL, "stats: %.300s", r.out);
+  ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(st, "pool"), "size")), POOL);
+  ck_assert(json_is_true(json_object_get(json_object_get(st, "pool"), "gateway_up")));
+  json_decref(st);
+  run_free(&r);
+  r = HB("stats", "--table");
+  ck_assert_int_eq(r.status, 0);
+  ck_assert_msg(strncmp(r.out, "pool.size\t2\n", 12) == 0, "%.300s", r.out);
+  ck_assert_msg(strstr(r.out, "\npool.gateway_up\ttrue\n") != NULL, "%.300s", r.out);
+  ck_assert_msg(strstr(r.out, "\ndaemon.config.pool_size\t2\n") != NULL, "%.2000s", r.out);
+  run_free(&r);
+}
+END_TEST
+
+START_TEST(test_call) {
+  expect(HB("call", "ping"), 0, "\"pong\"\n");
+  expect(HB("--table", "call", "ping"), 0, "\"pong\"\n"); /* raw JSON whatever the mode */
+  expect(HB("put", g_table, "k1", "cf:a=A", "cf:b=B"), 0, "");
+  expect(HB("call", "row", "{\"table\":\"t\",\"row\":\"k1\",\"columns\":[\"cf:a\"]}"), 0,
+         "{\"cf:a\":\"A\"}\n");
+  expect(HB("call", "rows", "{\"table\":\"t\",\"rows\":[\"k1\",\"nobody\"]}"), 0,
+         "[[\"k1\",{\"cf:a\":\"A\",\"cf:b\":\"B\"}]]\n");
+  /* Params from stdin: larger than one argument may be (128 KiB). */
+  static char big[300000];
+  memset(big, 'x', sizeof big - 1);
+  char *put = NULL;
+  ck_assert_int_gt(asprintf(&put, "{\"table\":\"t\",\"row\":\"k2\",\"data\":{\"cf:a\":\"%s\"}}",
+                            big), 0);
+  expect(run_input(g_daemon.socket, put, (const char *const[]){"call", "put", "-", NULL}), 0,
+         "null\n");
+  free(put);
+  json_t *row = dh_ok(&g_daemon, "row", json_pack("{s:s,s:s}", "table", g_table, "row", "k2"));
+  ck_assert_uint_eq(json_string_length(json_object_get(row, "cf:a")), sizeof big - 1);
+  json_decref(row);
+  expect_err(run_input(g_daemon.socket, "{nope", (const char *const[]){"call", "put", "-", NULL}),
+             EXIT_USAGE, "not JSON", NULL);
+  /* Errors: the error object on stderr, as JSON. */
+  const struct { const char *method, *params; int code; } errors[] = {
+    {"nope", NULL, -32601},
+    {"row", "{\"table\":\"t\"}", -32602},
+    {"row", "[1]", -32600},
+    {"row", "{\"table\":\"nope\",\"row\":\"x\"}", -32001},
+  };
+  for (size_t i = 0; i < sizeof errors / sizeof errors[0]; i++) {
+    run r = errors[i].params != NULL ? HB("call", errors[i].method, errors[i].params)
+                                     : HB("call", errors[i].method);
+    ck_assert_msg(r.status == EXIT_FAILED, "%s: exit %d", errors[i].method, r.status);
+    ck_assert_int_eq(r.out_len, 0);
+    json_error_t jerr;
+    json_t *e = json_loads(r.err, 0, &jerr);
+    ck_assert_msg(e != NULL, "stderr is not JSON: %.300s", r.err);
+    ck_assert_int_eq(json_integer_value(json_object_get(e, "code")), errors[i].code);
+    json_decref(e);
+    run_free(&r);
+  }
+}
+END_TEST
+
+/* A missing table is an HBase error, for every command that names one. */
+START_TEST(test_hbase_error_missing_table) {
+  expect_err(HB("get", "nope", "r"), EXIT_FAILED, "TableNotFoundException", "hbase_io_error",
+             NULL);
+  expect_err(HB("put", "nope", "r", "cf:a=1"), EXIT_FAILED, "hbase_io_error", NULL);
+  expect_err(HB("scan", "nope"), EXIT_FAILED, "hbase_io_error", NULL);
+  expect_err(HB("incr", "nope", "r", "cf:n"), EXIT_FAILED, "hbase_io_error", NULL);
+  expect_err(HB("put", g_table, "r", "nofamily:a=1"), EXIT_FAILED, "hbase_io_error", NULL);
+}
+END_TEST
+
+/* A socket bound by nobody's listen, and one whose listener never answers. */
+START_TEST(test_daemon_unreachable) {
+  char dir[] = "/tmp/hbpool-cli.XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  char path[100]; /* fits sun_path */
+  snprintf(path, sizeof path, "%s/none.sock", dir);
+  expect_err(run_argv(NULL, (const char *const[]){"-s", path, "ping", NULL}), EXIT_UNREACHABLE,
+             "cannot connect", path, NULL);
+  expect_err(run_argv(path, (const char *const[]){"tables", NULL}), EXIT_UNREACHABLE,
+             "cannot connect", path, NULL); /* HBPOOL_SOCKET */
+  /* -s wins over HBPOOL_SOCKET. */
+  expect(run_argv(path, (const char *const[]){"-s", g_daemon.socket, "ping", NULL}), 0,
+         "\"pong\"\n");
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  expect_err(run_argv(path, (const char *const[]){"get", "t", "r", NULL}), EXIT_UNREACHABLE,
+             "cannot connect", NULL); /* bound, not listening: refused */
+  ck_assert_int_eq(listen(fd, 4), 0);
+  int64_t start = mono_ms();
+  expect_err(run_argv(path, (const char *const[]){"-t", "300", "ping", NULL}), EXIT_UNREACHABLE,
+             "no reply", "300 ms", NULL);
+  ck_assert_int_lt(mono_ms() - start, 10000);
+  close(fd);
+  unlink(path);
+  rmdir(dir);
+}
+END_TEST
+
+/* A daemon whose gateway is down answers at once with a retryable error. */
+START_TEST(test_retryable_error) {
+  expect_err(run_argv(g_down.socket, (const char *const[]){"get", "t", "r", NULL}),
+             EXIT_RETRYABLE, "gateway_unavailable", NULL);
+  expect(run_argv(g_down.socket, (const char *const[]){"ping", NULL}), 0, "\"pong\"\n");
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------------
+ * The daemons and tables, made outside any test so that failures are printed. */
+
+static bool call_ok(const char *method, json_t *params) {
+  return dh_try_ok(&g_daemon, "test_cli", method, params);
+}
+
+static bool make_tables(void) {
+  json_t *fam = json_pack("{s:{}}", "cf");
+  if (!call_ok("create_table", json_pack("{s:s,s:O}", "table", g_table, "families", fam)) ||
+      !call_ok("create_table", json_pack("{s:s,s:O}", "table", g_big, "families", fam))) {
+    json_decref(fam);
+    return false;
+  }
+  json_decref(fam);
+  char value[BIG_VALUE + 1], row[16];
+  value[BIG_VALUE] = '\0';
+  for (int chunk = 0; chunk < BIG_ROWS; chunk += 500) {
+    json_t *ops = json_array();
+    for (int i = chunk; i < chunk + 500; i++) {
+      snprintf(row, sizeof row, "b%05d", i);
+      memset(value, 'a' + i % 26, BIG_VALUE);
+      json_array_append_new(ops, json_pack("{s:s,s:s,s:{s:s}}", "op", "put", "row", row,
+                                           "data", "cf:v", value));
+    }
+    if (!call_ok("batch", json_pack("{s:s,s:o}", "table", g_big, "operations", ops)))
+      return false;
+  }
+  return true;
+}
+
+static void drop_tables(void) {
+  const char *tables[] = {g_table, g_big, g_made};
+  for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
+    json_decref(dh_try_call(&g_daemon, "delete_table",
+                            json_pack("{s:s,s:b}", "table", tables[i], "disable", 1)));
+}
+
+static bool start_daemons(const char *prefix) {
+  char keys[128], pool[64];
+  snprintf(keys, sizeof keys, "table_prefix = %s\n", prefix);
+  snprintf(pool, sizeof pool, "pool_size = %d\n", POOL);
+  if (!dh_start(&g_daemon, "test_cli", &g_gateway, keys, pool))
+    return false;
+  hbc_options closed = g_gateway;
+  closed.host = "127.0.0.1";
+  closed.port = 1;
+  return dh_start(&g_down, "test_cli", &closed, keys,
+                  "pool_size = 1\nlazy_connect = true\nconnect_timeout_ms = 1000\n");
+}
+
+static Suite *cli_suite(void) {
+  Suite *s = suite_create("hbpool command line");
+  TCase *tc = tcase_create("cli");
+  tcase_set_timeout(tc, 300);
+  tcase_add_test(tc, test_version_and_help);
+  tcase_add_test(tc, test_usage_errors);
+  tcase_add_test(tc, test_ping_and_tables);
+  tcase_add_test(tc, test_terminal_gets_text);
+  tcase_add_test(tc, test_put_get_json_and_table);
+  tcase_add_test(tc, test_get_not_found);
+  tcase_add_test(tc, test_delete);
+  tcase_add_test(tc, test_incr);
+  tcase_add_test(tc, test_scan);
+  tcase_add_test(tc, test_scan_streams_bounded_memory);
+  tcase_add_test(tc, test_base64_round_trip);
+  tcase_add_test(tc, test_create_describe_drop);
+  tcase_add_test(tc, test_stats);
+  tcase_add_test(tc, test_call);
+  tcase_add_test(tc, test_hbase_error_missing_table);
+  tcase_add_test(tc, test_daemon_unreachable);
+  tcase_add_test(tc, test_retryable_error);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  if (!gateway_env_load(&g_gateway, "test_cli"))
+    return 2;
+  signal(SIGPIPE, SIG_IGN);
+  const char *builddir = getenv("top_builddir");
+  snprintf(g_cli, sizeof g_cli, "%s/clients/cli/hbpool", builddir != NULL ? builddir : "..");
+  if (access(g_cli, X_OK) != 0) {
+    fprintf(stderr, "test_cli: %s is not built\n", g_cli);
+    return 2;
+  }
+  char prefix[32];
+  snprintf(prefix, sizeof prefix, "cli%d", (int)getpid());
+  int failed = 1;
+  if (start_daemons(prefix) && make_tables()) {
+    SRunner *sr = srunner_create(cli_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+  }
+  if (g_daemon.pid > 0)
+    drop_tables();
+  int rc_up = dh_stop(&g_daemon), rc_down = g_down.pid > 0 ? dh_stop(&g_down) : 0;
+  printf("hbpoold exited with status %d and %d after SIGTERM\n", rc_up, rc_down);
+  return failed == 0 && rc_up == 0 && rc_down == 0 ? 0 : 1;
+}
