@@ -1,5 +1,7 @@
 /* hbpoold: the hbpool daemon: a pool of HBase Thrift connections behind a JSON API on a Unix
- * socket. Wires config, pool, api, clients and listeners to one event loop. */
+ * socket. Wires config, pool, api, clients, listeners and the metrics endpoint to one event loop,
+ * and runs the daemon's life: readiness and status for systemd, reload on SIGHUP, a graceful
+ * stop on SIGTERM. */
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <getopt.h>
