@@ -1,0 +1,3 @@
+module hbpool.example/client
+
+go 1.21
