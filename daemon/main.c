@@ -168,6 +168,12 @@ static bool str_differs(const char *a, const char *b) {
   return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0);
 }
 
+/* *next takes a copy of the running value (NULL stays NULL). */
+static void keep_str(char **next, const char *running) {
+  free(*next);
+  *next = running != NULL ? strdup(running) : NULL;
+}
+
 static void needs_restart(daemon_state *d, bool changed, const char *key) {
   if (!changed)
     return;
@@ -188,19 +194,11 @@ static void keep_restart_settings(daemon_state *d, config *next) {
   if (next->ngateways > 1 || str_differs(running->gateways[0].name, next->gateways[0].name))
     log_warning("reload: hbpoold serves one gateway, the first one, named %s",
                 running->gateways[0].name);
-  char *s = next->listen_socket;
-  next->listen_socket = strdup(running->listen_socket);
-  free(s);
-  s = next->listen_tcp;
-  next->listen_tcp = running->listen_tcp != NULL ? strdup(running->listen_tcp) : NULL;
-  free(s);
-  s = next->metrics_listen;
-  next->metrics_listen = running->metrics_listen != NULL ? strdup(running->metrics_listen) : NULL;
-  free(s);
+  keep_str(&next->listen_socket, running->listen_socket);
+  keep_str(&next->listen_tcp, running->listen_tcp);
+  keep_str(&next->metrics_listen, running->metrics_listen);
+  keep_str(&next->gateways[0].name, running->gateways[0].name);
   next->listen_socket_mode = running->listen_socket_mode;
-  s = next->gateways[0].name;
-  next->gateways[0].name = strdup(running->gateways[0].name);
-  free(s);
 }
 
 static int reload(daemon_state *d, hb_error *err) {

@@ -345,14 +345,19 @@ static void start_plain(dh_daemon *d, int pool_size) {
   ck_assert(dh_start(d, "test_systemd", &g_gateway, keys, gw));
 }
 
+/* A daemon with a pool of 4 and a table, and WRITERS clients writing to it. */
+static void start_loaded(dh_daemon *d, writer *w, pthread_t *t, volatile int *stop) {
+  start_plain(d, 4);
+  setup_table(d);
+  start_writers(w, t, d, stop);
+}
+
 START_TEST(test_reload_under_load) {
   dh_daemon d;
-  start_plain(&d, 4);
-  setup_table(&d);
   volatile int stop = 0;
   writer w[WRITERS];
   pthread_t t[WRITERS];
-  start_writers(w, t, &d, &stop);
+  start_loaded(&d, w, t, &stop);
   static const int sizes[] = {8, 2, 6, 1, 5};
   static const int timeouts[] = {20000, 25000, 15000, 30000, 12000};
   int64_t t0 = mono_ms();
@@ -405,12 +410,10 @@ END_TEST
 
 START_TEST(test_stop_under_load_loses_no_write) {
   dh_daemon d;
-  start_plain(&d, 4);
-  setup_table(&d);
   volatile int stop = 0;
   writer w[WRITERS];
   pthread_t t[WRITERS];
-  start_writers(w, t, &d, &stop);
+  start_loaded(&d, w, t, &stop);
   sleep_ms(1500);
   int64_t t0 = mono_ms();
   kill(d.pid, SIGTERM);

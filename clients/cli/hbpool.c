@@ -549,42 +549,37 @@ static void cli_print_families(const json_t *families) {
   }
 }
 
-static int cmd_describe(cli *c, int argc, char **argv) {
-  (void)argc;
+/* Calls method and prints its result: as a JSON line, or with show on a terminal. */
+static int cli_show(cli *c, const char *method, json_t *params, void (*show)(const json_t *)) {
   json_t *reply, *result;
-  int rc = cli_call(c, "families", json_pack("{s:s}", "table", argv[0]), &reply, &result);
+  int rc = cli_call(c, method, params, &reply, &result);
   if (rc == CLI_EXIT_OK && c->json)
     print_json_line(result);
   else if (rc == CLI_EXIT_OK)
-    cli_print_families(result);
+    show(result);
   json_decref(reply);
   return rc;
+}
+
+static void cli_print_flat(const json_t *v) {
+  print_flat(v, "");
+}
+
+static int cmd_describe(cli *c, int argc, char **argv) {
+  (void)argc;
+  return cli_show(c, "families", json_pack("{s:s}", "table", argv[0]), cli_print_families);
 }
 
 static int cmd_stats(cli *c, int argc, char **argv) {
   (void)argc;
   (void)argv;
-  json_t *reply, *result;
-  int rc = cli_call(c, "stats", NULL, &reply, &result);
-  if (rc == CLI_EXIT_OK && c->json)
-    print_json_line(result);
-  else if (rc == CLI_EXIT_OK)
-    print_flat(result, "");
-  json_decref(reply);
-  return rc;
+  return cli_show(c, "stats", NULL, cli_print_flat);
 }
 
 static int cmd_ping(cli *c, int argc, char **argv) {
   (void)argc;
   (void)argv;
-  json_t *reply, *result;
-  int rc = cli_call(c, "ping", NULL, &reply, &result);
-  if (rc == CLI_EXIT_OK && c->json)
-    print_json_line(result);
-  else if (rc == CLI_EXIT_OK)
-    print_flat(result, "");
-  json_decref(reply);
-  return rc;
+  return cli_show(c, "ping", NULL, cli_print_flat);
 }
 
 static int cmd_call(cli *c, int argc, char **argv) {
