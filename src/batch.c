@@ -23,10 +23,11 @@ struct batch_op {
   size_t nmutations;
   hbc_bytes column;         /* counter */
   int64_t amount;           /* counter */
+  bool wal;                 /* put, delete: the batch's wal unless the operation says */
 };
 
-static const char *const PUT_OP_KEYS[] = {"op", "row", "data", NULL};
-static const char *const DELETE_OP_KEYS[] = {"op", "row", "columns", NULL};
+static const char *const PUT_OP_KEYS[] = {"op", "row", "data", "wal", NULL};
+static const char *const DELETE_OP_KEYS[] = {"op", "row", "columns", "wal", NULL};
 static const char *const COUNTER_OP_KEYS[] = {"op", "row", "column", "value", NULL};
 
 static int check_op_keys(json_t *op, const char *const *allowed, size_t i, proto_error *e) {
@@ -56,7 +57,7 @@ static int parse_columns(call *k, json_t *cols, batch_op *b, size_t i, proto_err
   for (size_t j = 0; j < b->nmutations; j++) {
     char what[96];
     snprintf(what, sizeof what, "\"operations\"[%zu].columns[%zu]", i, j);
-    b->mutations[j] = (hbc_mutation){.is_delete = true, .wal = k->wal};
+    b->mutations[j] = (hbc_mutation){.is_delete = true, .wal = b->wal};
     if (proto_json_to_bytes(json_array_get(cols, j), k->req.encoding, what, &k->mem,
                             &b->mutations[j].column, e) < 0)
       return -1;
@@ -74,12 +75,20 @@ static int parse_op(call *k, json_t *op, size_t i, batch_op *b, proto_error *e) 
   if (proto_json_to_bytes(json_object_get(op, "row"), k->req.encoding, what, &k->mem, &b->row,
                           e) < 0)
     return -1;
+  json_t *wal = json_object_get(op, "wal");
+  if (wal != NULL && !json_is_boolean(wal))
+    return proto_fail(e, PROTO_INVALID_PARAMS,
+                      "invalid params: \"operations\"[%zu].wal must be true or false", i);
+  b->wal = wal != NULL ? json_is_true(wal) : k->wal;
   if (strcmp(kind, "put") == 0) {
     b->kind = BATCH_PUT;
     snprintf(what, sizeof what, "\"operations\"[%zu].data", i);
-    if (check_op_keys(op, PUT_OP_KEYS, i, e) < 0)
+    if (check_op_keys(op, PUT_OP_KEYS, i, e) < 0 ||
+        call_parse_data(k, json_object_get(op, "data"), what, &b->mutations, &b->nmutations, e) < 0)
       return -1;
-    return call_parse_data(k, json_object_get(op, "data"), what, &b->mutations, &b->nmutations, e);
+    for (size_t j = 0; j < b->nmutations; j++)
+      b->mutations[j].wal = b->wal;
+    return 0;
   }
   if (strcmp(kind, "delete") == 0) {
     b->kind = BATCH_DELETE;
@@ -251,7 +260,7 @@ static int batch_add(hbc_conn *c, call *k, chunk *ch, const batch_op *op, const 
   }
   if (op->kind == BATCH_DELETE && op->nmutations == 0) {
     for (size_t i = 0; i < fams->nfamilies; i++) {
-      hbc_mutation m = {.is_delete = true, .wal = k->wal,
+      hbc_mutation m = {.is_delete = true, .wal = op->wal,
                         .column = hbc_family_only(fams->families[i].name)};
       chunk_add(ch, r, &m);
     }
