@@ -37,7 +37,7 @@ done < <(sed -n 's/^[0-9]*%: Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \
 while read -r n f; do
   passed=$((passed + n)); failed=$((failed + f))
 done < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' tests/valgrind-decode.sh.log \
-           tests/integration.sh.log 2>/dev/null)  # integration: tests/test_examples.sh's line
+           tests/integration.sh.log 2>/dev/null)  # integration: test_examples.sh's and test_python.sh's
 [ "$status" -eq 0 ] || [ "$failed" -gt 0 ] || failed=1  # a harness failure counts too
 echo "check: $passed passed, $failed failed"
 exit "$status"

@@ -22,6 +22,8 @@ readonly daemon_more=("$top_builddir"/tests/test_daemon_{limits,load,faults} \
   "$top_builddir"/tests/test_cli)
 # The client examples in clients/examples/ (shell, Node.js, Go) run against a daemon of their own.
 readonly examples_prog=$top_srcdir/tests/test_examples.sh
+# The Python client (clients/python), pip installed in a venv, under pytest.
+readonly python_prog=$top_srcdir/tests/test_python.sh
 # The third gateway drops idle connections and forgets unused scanners quickly, for the pool's
 # stale-socket tests and the daemon's idle and scanner-expiry tests (the gateway forgets a scanner
 # after twice hbase.client.scanner.timeout.period).
@@ -105,6 +107,7 @@ run_daemon_tests() {
     run_tests "$prog" || rc=1
   done
   top_srcdir=$top_srcdir top_builddir=$top_builddir run_tests "$examples_prog" || rc=1
+  top_srcdir=$top_srcdir top_builddir=$top_builddir run_tests "$python_prog" || rc=1
   return "$rc"
 }
 
@@ -130,7 +133,7 @@ main() {
   local rc=0 start env_main
   local prog
   for prog in "$test_prog" "$pool_prog" "$daemon_prog" "${daemon_more[@]}" "$bytes_prog" \
-    "$examples_prog"; do
+    "$examples_prog" "$python_prog"; do
     [[ -x $prog ]] || { log "$prog is not built"; exit 2; }
   done
   export HBPOOL_HBASE_SCRIPT=${HBPOOL_HBASE_SCRIPT:-$hbase_local}

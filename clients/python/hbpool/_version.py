@@ -1,0 +1,2 @@
+"""_version: the package's version, kept equal to hbpoold's."""
+__version__ = "0.1.0"

@@ -1,0 +1,65 @@
+"""_wire: hbpoold's JSON-RPC lines and the base64 form of HBase bytes, for both drivers."""
+
+import binascii
+import json
+import os
+
+from . import errors
+
+DEFAULT_SOCKET = "/run/hbpool/hbpoold.sock"
+
+_encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
+_decode_json = json.loads
+
+
+def socket_path(socket):
+    """The daemon's socket: the argument, else $HBPOOL_SOCKET, else the packaged default."""
+    if socket is not None:
+        return os.fspath(socket)
+    return os.environ.get("HBPOOL_SOCKET") or DEFAULT_SOCKET
+
+
+def to_bytes(value, what):
+    """HappyBase takes bytes, and str as UTF-8; anything else is the caller's mistake."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError("%s must be bytes or str, not %s" % (what, type(value).__name__))
+
+
+def enc(value, what="a row key, column or value"):
+    """Bytes as they travel: every request says "encoding": "base64", so nothing is mangled."""
+    if type(value) is bytes:  # the common case, first and cheapest
+        return binascii.b2a_base64(value, newline=False).decode("ascii")
+    return binascii.b2a_base64(to_bytes(value, what), newline=False).decode("ascii")
+
+
+dec = binascii.a2b_base64
+
+
+def request_line(request_id, method, params):
+    request = {"jsonrpc": "2.0", "id": request_id, "method": method}
+    if params:
+        request["params"] = params
+    return (_encode_json(request) + "\n").encode("ascii")
+
+
+def parse_reply(line):
+    """A reply line as a dict; a line that is not one means the connection cannot be trusted."""
+    try:
+        reply = _decode_json(line)
+    except ValueError as e:
+        raise errors.DaemonUnavailable("hbpoold sent a line that is not JSON: %s" % e) from None
+    if not isinstance(reply, dict):
+        raise errors.DaemonUnavailable("hbpoold sent a reply that is not a JSON object")
+    return reply
+
+
+def result_of(reply):
+    """The result of a reply, or the error it carries raised as an exception."""
+    if "error" in reply:
+        raise errors.from_reply(reply["error"])
+    return reply.get("result")

@@ -1,0 +1,1 @@
+"""hbpool.happybase.hbase: where HappyBase programs import the Thrift exceptions from."""

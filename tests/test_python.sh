@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Installs clients/python with pip into a throwaway venv and runs its pytest suite (the sync and
+# asyncio APIs, many processes) against a real hbpoold and the gateway in HBPOOL_TEST_THRIFT_*.
+# Needs python3 with pytest, and top_builddir. Prints "N passed, N failed" (a skipped test counts
+# as failed: none may skip here).
+set -uo pipefail
+script_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
+top_srcdir=$(cd -- "${top_srcdir:-$script_dir/..}" && pwd -P)
+top_builddir=$(cd -- "${top_builddir:-$script_dir/..}" && pwd -P)
+# Debian's interpreter by default: tests/install-deps.sh gives it pytest and venv.
+python=${PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}
+dir=$(mktemp -d "${TMPDIR:-/tmp}/hbpool-py.XXXXXX")
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+cleanup() { rm -rf -- "$dir"; }
+trap cleanup EXIT
+
+fail() { echo "test_python: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
+
+[[ -n ${HBPOOL_TEST_THRIFT_PORT:-} ]] || fail "HBPOOL_TEST_THRIFT_PORT is not set"
+"$python" -m pytest --version >/dev/null 2>&1 || fail "$python has no pytest (tests/install-deps.sh installs it)"
+# The venv sees the interpreter's own packages (pytest) but not the source tree: the tests run
+# against the package as pip installed it. No build isolation: setuptools comes from the venv,
+# so the install needs no network.
+"$python" -m venv --system-site-packages "$dir/venv" || fail "python3 -m venv failed"
+# pip's build copies the source tree: copy the package alone, so nothing lands in the checkout.
+mkdir -p "$dir/src" && cp -R "$top_srcdir/clients/python/pyproject.toml" \
+  "$top_srcdir/clients/python/README.md" "$top_srcdir/clients/python/hbpool" "$dir/src/"
+"$dir/venv/bin/pip" install -q --no-build-isolation --no-cache-dir "$dir/src" \
+  || fail "pip install ./clients/python failed"
+installed=$(cd "$dir" && "$dir/venv/bin/python" -c 'import hbpool.happybase as h; print(h.__file__)')
+[[ $installed == "$dir/venv/"* ]] || fail "hbpool imported from $installed, not from the venv"
+echo "test_python: testing hbpool as installed in $installed"
+# The package's version is the daemon's (pyproject.toml and hbpool/_version.py follow AC_INIT).
+daemon_version=$("${HBPOOL_HBPOOLD:-$top_builddir/daemon/hbpoold}" -V | sed 's/^hbpoold //')
+package_version=$(cd "$dir" && "$dir/venv/bin/python" -c \
+  'import hbpool, importlib.metadata as m; print(hbpool.__version__, m.version("hbpool"))')
+[[ $package_version == "$daemon_version $daemon_version" ]] \
+  || fail "hbpool $package_version (clients/python) is not hbpoold's version $daemon_version"
+
+cp -R "$top_srcdir/clients/python/tests" "$dir/tests"
+(cd "$dir" && HBPOOL_HBPOOLD=${HBPOOL_HBPOOLD:-$top_builddir/daemon/hbpoold} \
+  HBPOOL_PYTEST_TARGET=hbpool "$dir/venv/bin/python" -m pytest -p no:cacheprovider -q -rfEs \
+  --junit-xml="$dir/junit.xml" tests)
+rc=$?
+read -r passed failed < <("$dir/venv/bin/python" - "$dir/junit.xml" <<'PY'
+import sys
+import xml.etree.ElementTree as ET
+try:
+    root = ET.parse(sys.argv[1]).getroot()
+except (OSError, ET.ParseError):
+    print(0, 1)
+    sys.exit()
+suite = root if root.tag == "testsuite" else root.find("testsuite")
+n = int(suite.get("tests", 0))
+bad = int(suite.get("failures", 0)) + int(suite.get("errors", 0)) + int(suite.get("skipped", 0))
+print(n - bad, bad)
+PY
+)
+if [[ $rc != 0 && $failed == 0 ]]; then failed=1; fi  # pytest itself failed (collection...)
+echo "$passed passed, $failed failed"
+[[ $rc == 0 && $failed == 0 ]]
