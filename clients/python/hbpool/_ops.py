@@ -87,6 +87,13 @@ def wire_table(name):
                          % (name,)) from None
 
 
+def log_replaced(module):
+    """HappyBase's log line for a pool connection that broke. logging is imported only then:
+    it is a third of the package's import time, which short-lived processes pay."""
+    import logging
+    logging.getLogger(module).info("Replacing tainted pool connection")
+
+
 # --- conversions --------------------------------------------------------------------------
 
 def check_timestamp(timestamp, message="'timestamp' must be an integer"):

@@ -7,7 +7,6 @@ replies matched by id, so a pool is only needed to spread work over several sock
 import asyncio
 import contextlib
 import functools
-import logging
 import sys
 
 from . import _ops, _wire, errors
@@ -26,8 +25,6 @@ THRIFT_CLIENTS = ("socket", "http")
 MAX_IN_FLIGHT = 128
 # The longest reply line accepted (a StreamReader refuses longer lines).
 _READ_LIMIT = 1 << 30
-
-logger = logging.getLogger(__name__)
 
 
 def _driven(op):
@@ -345,7 +342,7 @@ class ConnectionPool:
             await connection.open()
             yield connection
         except OSError:
-            logger.info("Replacing tainted pool connection")
+            _ops.log_replaced(__name__)
             connection.close()  # reconnected when next lent
             raise
         finally:

@@ -7,7 +7,6 @@ connections to HBase; everything else is HappyBase's: the same classes, argument
 
 import contextlib
 import functools
-import logging
 import os
 import queue
 import sys
@@ -25,8 +24,6 @@ __all__ = ["Connection", "Table", "Batch", "ConnectionPool", "NoConnectionsAvail
 
 DEFAULT_HOST = _ops.DEFAULT_HOST
 DEFAULT_PORT = _ops.DEFAULT_PORT
-
-logger = logging.getLogger(__name__)
 
 # Connections a forked child must not use: the socket is the parent's (replies would go to
 # whichever process reads first). The child reconnects on first use instead.
@@ -313,7 +310,7 @@ class ConnectionPool:
             connection.open()
             yield connection
         except OSError:
-            logger.info("Replacing tainted pool connection")
+            _ops.log_replaced(__name__)
             connection.close()  # reconnected when next lent
             raise
         finally:

@@ -1,0 +1,255 @@
+"""hbpool's Python client against HappyBase from PyPI, in one run on one machine.
+
+1. Throughput: one process makes single-row gets through hbpool.happybase (the daemon's socket)
+   and through happybase (straight to the gateway), in rounds that alternate (A B A B ...) after
+   one unmeasured round of each; every reply is compared with what was written.
+2. Start-up: wall time of a short-lived process that makes one get: python -c with
+   hbpool.happybase, python -c with happybase, and the C command `hbpool get`; every run's output
+   is compared with the row written.
+
+Run by bench/run-python-bench.sh, which starts the daemon and provides the interpreter (a venv
+holding happybase) and PYTHONPATH (clients/python). The gateway comes from
+$HBPOOL_TEST_THRIFT_HOST/PORT/FRAMED/COMPACT, as in happybase_bench.py.
+"""
+import argparse
+import hashlib
+import json
+import math
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+import happybase
+
+import hbpool.happybase
+
+FAMILY = "cf"
+COLUMNS = [f"{FAMILY}:c{i}".encode() for i in range(4)]
+VALUE_BYTES = 25  # 4 columns of 25 bytes: 100 bytes of values per row
+
+# The short-lived Python processes (argv: SOCKET TABLE ROW, and HOST PORT TRANSPORT PROTOCOL
+# TABLE ROW) print the row they read as the repr of its sorted items, which the parent compares.
+CHILD_HBPOOL = """\
+import sys
+import hbpool.happybase as happybase
+conn = happybase.Connection(socket=sys.argv[1])
+print(sorted(conn.table(sys.argv[2]).row(sys.argv[3].encode()).items()))
+"""
+CHILD_HAPPYBASE = """\
+import sys
+import happybase
+conn = happybase.Connection(host=sys.argv[1], port=int(sys.argv[2]), transport=sys.argv[3],
+                            protocol=sys.argv[4])
+print(sorted(conn.table(sys.argv[5]).row(sys.argv[6].encode()).items()))
+"""
+
+
+class Mismatch(AssertionError):
+    pass
+
+
+def gateway():
+    env = os.environ
+    return {
+        "host": env.get("HBPOOL_TEST_THRIFT_HOST", "127.0.0.1"),
+        "port": int(env.get("HBPOOL_TEST_THRIFT_PORT", "9090")),
+        "transport": "framed" if env.get("HBPOOL_TEST_THRIFT_FRAMED") == "1" else "buffered",
+        "protocol": "compact" if env.get("HBPOOL_TEST_THRIFT_COMPACT") == "1" else "binary",
+    }
+
+
+def row_key(i):
+    return b"pyb-%05d" % i
+
+
+def row_data(key):
+    """The cells of a row: distinct printable values derived from the key and column."""
+    return {col: hashlib.sha256(key + b"/" + col).hexdigest()[:VALUE_BYTES].encode()
+            for col in COLUMNS}
+
+
+def load(conn, table_name, rows):
+    conn.create_table(table_name, {FAMILY: {"max_versions": 1}})
+    table = conn.table(table_name)
+    expected = {}
+    with table.batch(batch_size=500) as batch:
+        for i in range(rows):
+            key = row_key(i)
+            expected[key] = row_data(key)
+            batch.put(key, expected[key])
+    return expected
+
+
+def get_round(table, keys, expected):
+    """Gets every key in order, checking each reply; returns (ops/s, client CPU us per get)."""
+    cpu0 = time.process_time()
+    t0 = time.perf_counter()
+    for key in keys:
+        row = table.row(key)
+        if row != expected[key]:
+            raise Mismatch(f"row {key!r}: read {row!r}, wrote {expected[key]!r}")
+    wall = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    return len(keys) / wall, cpu * 1e6 / len(keys)
+
+
+def percentile(samples, p):
+    """Nearest-rank percentile."""
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def spread(samples):
+    return f"{statistics.median(samples):,.0f} [{min(samples):,.0f}..{max(samples):,.0f}]"
+
+
+def throughput(args, expected, gw):
+    rng = random.Random(1)
+    keys = [row_key(rng.randrange(args.rows)) for _ in range(args.gets)]
+    sides = {
+        "hbpool": hbpool.happybase.Connection(socket=args.socket).table(args.table),
+        "happybase": happybase.Connection(**gw).table(args.table),
+    }
+    print(f"throughput: {args.gets} single-row gets per round over {args.rows} rows, "
+          f"{len(COLUMNS)} columns, {len(COLUMNS) * VALUE_BYTES} bytes of values per row")
+    for name, table in sides.items():
+        ops, _ = get_round(table, keys, expected)
+        print(f"  warm-up    {name:9} {ops:9,.0f} ops/s (not counted)")
+    results = {name: {"ops": [], "cpu": []} for name in sides}
+    for rnd in range(1, args.rounds + 1):
+        # A B, then B A: neither side always goes first.
+        order = list(sides) if rnd % 2 else list(reversed(sides))
+        for name in order:
+            ops, cpu = get_round(sides[name], keys, expected)
+            results[name]["ops"].append(ops)
+            results[name]["cpu"].append(cpu)
+            print(f"  round {rnd}    {name:9} {ops:9,.0f} ops/s, {cpu:6.1f} us CPU per get")
+    if args.profile:
+        profile_hbpool(sides["hbpool"], keys, expected)
+    return results
+
+
+def profile_hbpool(table, keys, expected):
+    import cProfile
+    import pstats
+    prof = cProfile.Profile()
+    prof.runcall(get_round, table, keys, expected)
+    print("cProfile of one hbpool round (sorted by own time):")
+    pstats.Stats(prof, stream=sys.stdout).sort_stats("tottime").print_stats(25)
+
+
+def startup(args, expected, gw):
+    py = sys.executable
+    gwargs = [gw["host"], str(gw["port"]), gw["transport"], gw["protocol"]]
+    variants = {
+        "a": ("python -c, hbpool.happybase",
+              lambda key: [py, "-c", CHILD_HBPOOL, args.socket, args.table, key]),
+        "b": ("python -c, happybase (PyPI)",
+              lambda key: [py, "-c", CHILD_HAPPYBASE, *gwargs, args.table, key]),
+        "c": ("hbpool get (C CLI)",
+              lambda key: [args.cli, "-s", args.socket, "--json", "get", args.table, key]),
+    }
+
+    def check(name, key, out):
+        want = expected[key.encode()]
+        if name == "c":
+            got = json.loads(out)
+            ok = got == {"row": key,
+                         "columns": {c.decode(): v.decode() for c, v in want.items()}}
+        else:
+            ok = out.strip() == repr(sorted(want.items()))
+        if not ok:
+            raise Mismatch(f"{variants[name][0]}, row {key}: printed {out!r}")
+
+    def run(name, key):
+        argv = variants[name][1](key)
+        t0 = time.perf_counter()
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=60)
+        elapsed = (time.perf_counter() - t0) * 1e3
+        if proc.returncode != 0:
+            raise RuntimeError(f"{variants[name][0]} exited {proc.returncode}: {proc.stderr}")
+        check(name, key, proc.stdout)
+        return elapsed
+
+    print(f"start-up: {args.runs} runs of each short-lived process (one get, checked), "
+          f"after 2 unmeasured runs of each")
+    times = {name: [] for name in variants}
+    for i in range(-2, args.runs):
+        key = row_key((i * 37) % args.rows).decode()
+        # Rotate the order so that no variant always follows the same one.
+        names = list(variants)
+        names = names[i % 3:] + names[:i % 3]
+        for name in names:
+            ms = run(name, key)
+            if i >= 0:
+                times[name].append(ms)
+    return {name: (variants[name][0], samples) for name, samples in times.items()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--socket", required=True, help="hbpoold's Unix socket")
+    parser.add_argument("--cli", required=True, help="the hbpool command (clients/cli/hbpool)")
+    parser.add_argument("--table", default=f"hbpool_pybench_{os.getpid()}",
+                        help="table to create, fill and delete (default: hbpool_pybench_PID)")
+    parser.add_argument("--rows", type=int, default=1000, help="rows written (1000)")
+    parser.add_argument("--gets", type=int, default=10000, help="gets per round (10000)")
+    parser.add_argument("--rounds", type=int, default=3, help="measured rounds per client (3)")
+    parser.add_argument("--runs", type=int, default=20,
+                        help="runs of each short-lived process (20)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile one hbpool round with cProfile")
+    args = parser.parse_args()
+    for opt in ("rows", "gets", "rounds", "runs"):
+        if getattr(args, opt) < 1:
+            parser.error(f"--{opt} must be at least 1")
+
+    # SIGTERM unwinds like Ctrl-C, so that the table is deleted.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    gw = gateway()
+    admin = happybase.Connection(**gw)
+    print(f"python {sys.version.split()[0]} ({sys.executable}), happybase "
+          f"{getattr(happybase, '__version__', '?')} from {os.path.dirname(happybase.__file__)}, "
+          f"hbpool from {os.path.dirname(hbpool.__file__)}; table {args.table}")
+    try:
+        expected = load(admin, args.table, args.rows)
+        tput = throughput(args, expected, gw)
+        start = startup(args, expected, gw)
+    finally:
+        try:
+            admin.delete_table(args.table, disable=True)
+        except Exception as exc:  # the table may not have been created
+            print(f"could not delete table {args.table}: {exc}", file=sys.stderr)
+        admin.close()
+
+    hb, pb = tput["happybase"], tput["hbpool"]
+    print()
+    print(f"{'single-row gets, one process':34} {'hbpool':>24} {'happybase':>24} {'ratio':>7}")
+    print(f"{'  ops/s, median [min..max]':34} {spread(pb['ops']):>24} {spread(hb['ops']):>24} "
+          f"{statistics.median(pb['ops']) / statistics.median(hb['ops']):6.2f}x")
+    print(f"{'  client CPU us per get, median':34} {statistics.median(pb['cpu']):>24.1f} "
+          f"{statistics.median(hb['cpu']):>24.1f} "
+          f"{statistics.median(pb['cpu']) / statistics.median(hb['cpu']):6.2f}x")
+    print(f"{'process doing one get (ms)':34} {'median':>10} {'p90':>10} {'median/b':>9} "
+          f"{'p90/b':>7}")
+    b_med = statistics.median(start["b"][1])
+    b_p90 = percentile(start["b"][1], 90)
+    for name, (label, samples) in start.items():
+        med, p90 = statistics.median(samples), percentile(samples, 90)
+        print(f"  ({name}) {label:29} {med:10.1f} {p90:10.1f} {med / b_med:8.2f}x "
+              f"{p90 / b_p90:6.2f}x")
+    print("ratio hbpool/happybase for ops/s: above 1 means hbpool is faster; for CPU and times: "
+          "below 1 means hbpool is cheaper or faster")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Mismatch as exc:
+        print(f"*** wrong reply: {exc}", file=sys.stderr)
+        sys.exit(1)
