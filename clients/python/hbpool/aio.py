@@ -165,8 +165,15 @@ class Connection(_ops.ConnectionBase):
                 raise errors.DaemonTimeout("no reply from hbpoold within %s ms (%s)"
                                            % (self.timeout, method)) from None
             except (ConnectionError, RuntimeError) as e:  # a write on a closing transport
-                raise errors.DaemonUnavailable("connection to hbpoold at %s lost: %s"
-                                               % (self._path, e)) from None
+                # A line over max_line_bytes is refused while it is still being sent: the
+                # reason is on its way to the reader.
+                try:
+                    reply = await asyncio.wait_for(future, 0.5)
+                except errors.HBPoolError as refusal:
+                    raise refusal from None
+                except asyncio.TimeoutError:
+                    raise errors.DaemonUnavailable("connection to hbpoold at %s lost: %s"
+                                                   % (self._path, e)) from None
             finally:
                 self._pending.pop(request_id, None)
         return _wire.result_of(reply)

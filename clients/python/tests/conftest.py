@@ -151,9 +151,11 @@ def _hbpoold_binary():
 
 
 class Daemon:
-    def __init__(self, binary, workdir):
+    def __init__(self, binary, workdir, gateway_port=None, extra_config=""):
         self.binary = binary
         self.workdir = workdir
+        self.gateway_port = gateway_port or THRIFT_PORT
+        self.extra_config = extra_config  # more [daemon] lines
         self.socket = os.path.join(workdir, "hbpoold.sock")
         self.config = os.path.join(workdir, "hbpoold.conf")
         self.log = os.path.join(workdir, "hbpoold.log")
@@ -168,9 +170,10 @@ class Daemon:
 
     def start(self):
         with open(self.config, "w") as f:
-            f.write("[daemon]\nlisten_socket = %s\nlog_level = warning\n"
+            f.write("[daemon]\nlisten_socket = %s\nlog_level = warning\n%s"
                     "[gateway]\nhost = %s\nport = %s\ntransport = %s\nprotocol = %s\n"
-                    % (self.socket, THRIFT_HOST, THRIFT_PORT, TRANSPORT, PROTOCOL))
+                    % (self.socket, self.extra_config, THRIFT_HOST, self.gateway_port,
+                       TRANSPORT, PROTOCOL))
         if not os.access(self.binary, os.X_OK):
             pytest.fail("hbpoold not found or not executable: %s (set HBPOOL_HBPOOLD or "
                         "top_builddir)" % self.binary, pytrace=False)
@@ -188,7 +191,7 @@ class Daemon:
                 try:
                     if self.rpc("ping") == "pong":
                         return
-                except OSError:
+                except (OSError, ValueError):
                     pass
             if time.monotonic() > deadline:
                 self.proc.kill()

@@ -147,6 +147,18 @@ class Connection(_ops.ConnectionBase):
             if pending is None:
                 raise
 
+    def _refusal(self):
+        """The error hbpoold sent before closing the connection on us (a line over
+        max_line_bytes is refused while the client is still sending it), if it is there."""
+        try:
+            self._sock.settimeout(0.5)
+            reply = _wire.parse_reply(self._reader.readline())
+        except (OSError, errors.HBPoolError):
+            return None
+        if reply.get("id") is None and "error" in reply:
+            return errors.from_reply(reply["error"])
+        return None
+
     def _call(self, method, params):
         with self._lock:
             return self._call_locked(method, params)
@@ -166,7 +178,10 @@ class Connection(_ops.ConnectionBase):
             raise errors.DaemonTimeout("no reply from hbpoold within %s ms (%s)"
                                        % (self.timeout, method)) from None
         except OSError as e:
+            refusal = self._refusal()
             self._drop()
+            if refusal is not None:
+                raise refusal from None
             raise errors.DaemonUnavailable("connection to hbpoold at %s lost: %s"
                                            % (self._path, e)) from None
         if not line.endswith(b"\n"):

@@ -1,0 +1,257 @@
+"""The link between the client and hbpoold, which HappyBase does not have: hbpool's own errors,
+reconnecting after a daemon restart, reply timeouts (through a proxy that holds replies back),
+refused lines, and batches larger than one request line may be."""
+
+import asyncio
+import os
+import socket
+import tempfile
+import threading
+import time
+
+import pytest
+
+from conftest import Daemon, _hbpoold_binary
+
+pytestmark = pytest.mark.only_target("hbpool", reason="tests hbpool's link to hbpoold")
+
+
+@pytest.fixture
+def hbpool_errors():
+    import hbpool.errors
+    return hbpool.errors
+
+
+@pytest.fixture
+def own_daemon():
+    """own_daemon(**Daemon kwargs) -> a started hbpoold of the test's own, stopped after it
+    (exit status 0 asserted)."""
+    started = []
+
+    def factory(**kwargs):
+        d = Daemon(_hbpoold_binary(), tempfile.mkdtemp(prefix="hbpool-pytest-own."), **kwargs)
+        d.start()
+        started.append(d)
+        return d
+
+    yield factory
+    for d in started:
+        rc = d.stop()
+        assert rc == 0, "hbpoold exit status %r; log:\n%s" % (rc, d.log_tail())
+
+
+class HoldingProxy:
+    """A Unix-socket proxy in front of hbpoold that can hold replies back (test equipment: the
+    requests and replies are hbpoold's own, only delayed)."""
+
+    def __init__(self, target):
+        self.target = target
+        self.path = os.path.join(tempfile.mkdtemp(prefix="hbpool-proxy."), "proxy.sock")
+        self.released = threading.Event()
+        self.released.set()
+        self.accepted = 0
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(self.path)
+        self.listener.listen(16)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def hold(self):
+        self.released.clear()
+
+    def release(self):
+        self.released.set()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            upstream.connect(self.target)
+            threading.Thread(target=self._pump, args=(client, upstream, False),
+                             daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, True),
+                             daemon=True).start()
+
+    def _pump(self, src, dst, replies):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if replies:
+                    self.released.wait()
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        self.listener.close()
+
+
+@pytest.fixture
+def proxy(daemon):
+    p = HoldingProxy(daemon.socket)
+    yield p
+    p.release()
+    p.close()
+
+
+def test_no_daemon_raises_daemon_unavailable(hb, aio, hbpool_errors, tmp_path):
+    path = str(tmp_path / "nobody.sock")
+    with pytest.raises(hbpool_errors.DaemonUnavailable) as e:
+        hb.Connection(socket=path)
+    assert isinstance(e.value, ConnectionError) and isinstance(e.value, hbpool_errors.HBPoolError)
+    assert path in str(e.value) and "HBPOOL_SOCKET" in str(e.value)
+
+    async def run():
+        with pytest.raises(hbpool_errors.DaemonUnavailable) as e:
+            async with aio.Connection(socket=path):
+                pass
+        assert path in str(e.value)
+    asyncio.run(run())
+
+
+def test_socket_comes_from_hbpool_socket(hb, daemon, monkeypatch, table_name):
+    monkeypatch.setenv("HBPOOL_SOCKET", daemon.socket)
+    c = hb.Connection()
+    try:
+        assert table_name.encode() in c.tables()
+    finally:
+        c.close()
+    monkeypatch.setenv("HBPOOL_SOCKET", daemon.socket + ".missing")
+    with pytest.raises(ConnectionError):
+        hb.Connection()
+
+
+def test_connection_survives_a_daemon_restart(hb, aio, own_daemon, hbpool_errors, table_name):
+    d = own_daemon()
+    c = hb.Connection(socket=d.socket)
+    t = c.table(table_name)
+    t.put(b"restart", {b"cf1:a": b"1"})
+
+    async def aio_call():
+        async with aio.Connection(socket=d.socket) as ac:
+            at = ac.table(table_name)
+            assert await at.row(b"restart") == {b"cf1:a": b"1"}
+            assert d.stop() == 0
+            with pytest.raises(hbpool_errors.DaemonUnavailable):
+                await at.row(b"restart")
+            d.start()
+            # The same Connection object connects again on its next call.
+            assert await at.row(b"restart") == {b"cf1:a": b"1"}
+    asyncio.run(aio_call())
+
+    assert d.stop() == 0
+    with pytest.raises(hbpool_errors.DaemonUnavailable):
+        t.row(b"restart")
+    d.start()
+    assert t.row(b"restart") == {b"cf1:a": b"1"}
+    c.close()
+
+
+def test_sync_timeout_raises_and_the_connection_recovers(hb, proxy, hbpool_errors, table):
+    table.put(b"t1", {b"cf1:a": b"one"})
+    c = hb.Connection(socket=proxy.path, timeout=150)
+    t = c.table(table.name)
+    assert t.row(b"t1") == {b"cf1:a": b"one"}
+    proxy.hold()
+    start = time.monotonic()
+    with pytest.raises(hbpool_errors.DaemonTimeout) as e:
+        t.row(b"t1")
+    assert isinstance(e.value, TimeoutError)
+    assert 0.1 < time.monotonic() - start < 1.5
+    proxy.release()
+    # The late reply went with the old socket: the next call uses a new one.
+    assert t.row(b"t1") == {b"cf1:a": b"one"}
+    assert proxy.accepted == 2
+    c.close()
+
+
+def test_aio_timeout_drops_the_late_reply_and_keeps_the_connection(aio, proxy, hbpool_errors,
+                                                                   table):
+    table.put(b"a1", {b"cf1:a": b"first"})
+    table.put(b"a2", {b"cf1:a": b"second"})
+
+    async def run():
+        async with aio.Connection(socket=proxy.path, timeout=300) as c:
+            t = c.table(table.name)
+            proxy.hold()
+            with pytest.raises(hbpool_errors.DaemonTimeout):
+                await t.row(b"a1")
+            second = asyncio.ensure_future(t.row(b"a2"))
+            await asyncio.sleep(0.05)
+            proxy.release()
+            # a1's late reply arrives first; it must not be taken for a2's.
+            assert await second == {b"cf1:a": b"second"}
+            assert await t.row(b"a1") == {b"cf1:a": b"first"}
+    asyncio.run(run())
+    assert proxy.accepted == 1
+
+
+def test_gateway_errors_carry_the_daemons_code(hb, aio, own_daemon, hbpool_errors, table):
+    with pytest.raises(hbpool_errors.GatewayError) as e:
+        list(table.scan(filter=b"NoSuchFilter()"))
+    assert e.value.error == "gateway_error" and e.value.code == -32010
+    assert e.value.retryable is False
+
+    down = own_daemon(gateway_port=1)  # nothing listens there
+    c = hb.Connection(socket=down.socket)
+    with pytest.raises(hbpool_errors.GatewayError) as e:
+        c.table(table.name).row(b"x")
+    assert e.value.error == "gateway_unavailable" and e.value.retryable is True
+    c.close()
+
+    async def run():
+        async with aio.Connection(socket=down.socket) as ac:
+            with pytest.raises(hbpool_errors.GatewayError) as e:
+                await ac.tables()
+            assert e.value.error == "gateway_unavailable"
+    asyncio.run(run())
+
+
+def test_a_refused_line_raises_and_the_connection_recovers(hb, aio, own_daemon, hbpool_errors,
+                                                           table_name):
+    d = own_daemon(extra_config="max_line_bytes = 65536\n")
+    c = hb.Connection(socket=d.socket)
+    t = c.table(table_name)
+    # 100 kB fits in the socket's buffers; 8 MB does not, so hbpoold closes the connection
+    # while the client is still sending: the client must still tell why.
+    for size in (100000, 8000000):
+        with pytest.raises(hbpool_errors.RequestError) as e:
+            t.put(b"big", {b"cf1:a": b"x" * size})
+        assert e.value.error == "request_too_large" and isinstance(e.value, ValueError)
+    t.put(b"small", {b"cf1:a": b"y"})
+    assert t.row(b"small") == {b"cf1:a": b"y"}
+    assert t.row(b"big") == {}
+    c.close()
+
+    async def run():
+        async with aio.Connection(socket=d.socket) as ac:
+            at = ac.table(table_name)
+            for size in (100000, 8000000):
+                with pytest.raises(hbpool_errors.RequestError) as e:
+                    await at.put(b"big", {b"cf1:a": b"x" * size})
+                assert e.value.error == "request_too_large"
+                assert await at.row(b"small") == {b"cf1:a": b"y"}
+    asyncio.run(run())
+
+
+def test_a_batch_larger_than_a_request_line_is_sent_in_pieces(table, stats):
+    # 12 values of 1.5 MiB: 24 MiB in base64, more than hbpoold's 16 MiB max_line_bytes.
+    values = {b"big%02d" % i: os.urandom(1536 * 1024) for i in range(12)}
+    before = stats()["methods"].get("batch", {}).get("calls", 0)
+    with table.batch() as b:
+        for key, value in values.items():
+            b.put(key, {b"cf1:v": value})
+    sent = stats()["methods"]["batch"]["calls"] - before
+    assert sent >= 6
+    for key, value in values.items():
+        assert table.row(key) == {b"cf1:v": value}
