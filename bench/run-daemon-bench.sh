@@ -24,43 +24,22 @@ for i in "${!args[@]}"; do
 done
 
 # Everything this script starts or makes is undone on the way out, whatever the way out is.
+# shellcheck source=bench/lib.sh
+. "$top/bench/lib.sh"
 hbase_run_dir="" dir="" daemon_pid="" table=""
 cleanup() {
-  local rc=$? status=0
+  local rc=$?
   set +e
-  if [ -n "$daemon_pid" ]; then
-    kill -TERM "$daemon_pid" 2>/dev/null
-    for _ in $(seq 100); do kill -0 "$daemon_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$daemon_pid" 2>/dev/null && echo "hbpoold did not stop on SIGTERM: killed" >&2
-    wait "$daemon_pid"; status=$?
-    if [ "$status" -ne 0 ]; then
-      echo "*** hbpoold exited with status $status ***" >&2
-      rc=1
-    fi
-  fi
+  bench_stop_daemon || rc=1
   [ -z "$table" ] || "$bench" --drop "$table" >/dev/null || echo "could not delete table $table" >&2
-  if [ -n "$dir" ]; then
-    if [ -s "$dir/hbpoold.log" ]; then
-      echo "hbpoold log (warnings and errors):" >&2
-      cat "$dir/hbpoold.log" >&2
-    fi
-    rm -rf "$dir"
-  fi
-  [ -z "$hbase_run_dir" ] || "$top/tests/hbase/hbase-local.sh" stop --run-dir "$hbase_run_dir"
+  bench_remove_run
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-if [ -z "${HBPOOL_TEST_THRIFT_PORT:-}" ]; then
-  eval "$("$top/tests/hbase/hbase-local.sh" start)"
-  hbase_run_dir=$HBPOOL_HBASE_RUN_DIR
-  export HBPOOL_TEST_THRIFT_HOST HBPOOL_TEST_THRIFT_PORT HBPOOL_TEST_THRIFT_FRAMED \
-         HBPOOL_TEST_THRIFT_COMPACT
-fi
-host=${HBPOOL_TEST_THRIFT_HOST:-127.0.0.1}
-framed=${HBPOOL_TEST_THRIFT_FRAMED:-0} compact=${HBPOOL_TEST_THRIFT_COMPACT:-0}
+bench_gateway
 
 # One descriptor per idle client, in the daemon and in daemon_bench (which raises its own soft
 # limit too), plus the busiest phase and a margin.
@@ -71,31 +50,7 @@ if [ "$soft" != unlimited ] && [ "$soft" -lt "$need" ]; then
 fi
 
 dir=$(mktemp -d /tmp/hbpool-dbench.XXXXXX)
-cat >"$dir/hbpoold.conf" <<EOF
-[daemon]
-listen_socket = $dir/hbpoold.sock
-max_clients = $((idle + 256))
-log_level = warning
-
-[gateway]
-host = $host
-port = $HBPOOL_TEST_THRIFT_PORT
-transport = $([ "$framed" != 0 ] && echo framed || echo buffered)
-protocol = $([ "$compact" != 0 ] && echo compact || echo binary)
-pool_size = 8
-EOF
-"$hbpoold" -c "$dir/hbpoold.conf" >"$dir/hbpoold.log" 2>&1 &
-daemon_pid=$!
-for _ in $(seq 200); do
-  [ -S "$dir/hbpoold.sock" ] && break
-  kill -0 "$daemon_pid" 2>/dev/null || { echo "hbpoold failed to start" >&2; exit 1; }
-  sleep 0.1
-done
-[ -S "$dir/hbpoold.sock" ] || { echo "hbpoold did not create its socket in 20 s" >&2; exit 1; }
-
-echo "gateway: $host:$HBPOOL_TEST_THRIFT_PORT framed=$framed compact=$compact;" \
-     "hbpoold pid $daemon_pid, pool_size 8;" \
-     "$(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_start_daemon "$hbpoold" 8 "max_clients = $((idle + 256))"
 table=hbpool_dbench_$$
 "$bench" --load "$table"
 "$bench" --socket "$dir/hbpoold.sock" --pid "$daemon_pid" --table "$table" "$@"

@@ -497,3 +497,16 @@ class BatchBuffer:
             del self.sizes[:n]
         self.mutation_count = 0
         self.counter_cells.clear()
+
+
+# The methods each driver's Connection and Table get, one per operation (bind()).
+CONNECTION_OPS = (tables, create_table, delete_table, enable_table, disable_table,
+                  is_table_enabled, compact_table)
+TABLE_OPS = (families, regions, row, rows, cells, put, delete, counter_get, counter_set,
+             counter_inc, counter_dec, append)
+
+
+def bind(cls, ops, driven):
+    """Gives ``cls`` a method per operation, named for it, run by the driver's ``driven``."""
+    for op in ops:
+        setattr(cls, op.__name__, driven(op))

@@ -110,13 +110,7 @@ class Connection(_ops.ConnectionBase):
         name = _wire.to_bytes(name, "a table name")
         return Table(self._table_name(name) if use_prefix else name, self)
 
-    tables = _driven(_ops.tables)
-    create_table = _driven(_ops.create_table)
-    delete_table = _driven(_ops.delete_table)
-    enable_table = _driven(_ops.enable_table)
-    disable_table = _driven(_ops.disable_table)
-    is_table_enabled = _driven(_ops.is_table_enabled)
-    compact_table = _driven(_ops.compact_table)
+    # tables, create_table, delete_table... : _ops.bind() below.
 
     async def _run(self, op):
         try:
@@ -216,19 +210,8 @@ class Table(_ops.TableBase):
     def _run(self, op):
         return self.connection._run(op)
 
-    families = _driven(_ops.families)
+    # row, rows, cells, put, delete, counter_*, families, regions, append: _ops.bind() below.
     column_family_names = _driven(_ops.column_family_names)
-    regions = _driven(_ops.regions)
-    row = _driven(_ops.row)
-    rows = _driven(_ops.rows)
-    cells = _driven(_ops.cells)
-    put = _driven(_ops.put)
-    delete = _driven(_ops.delete)
-    counter_get = _driven(_ops.counter_get)
-    counter_set = _driven(_ops.counter_set)
-    counter_inc = _driven(_ops.counter_inc)
-    counter_dec = _driven(_ops.counter_dec)
-    append = _driven(_ops.append)
 
     async def scan(self, row_start=None, row_stop=None, row_prefix=None, columns=None,
                    filter=None, timestamp=None, include_timestamp=False, batch_size=1000,
@@ -259,6 +242,11 @@ class Table(_ops.TableBase):
     def batch(self, timestamp=None, batch_size=None, transaction=False, wal=True):
         """A Batch of writes to this table: ``async with table.batch() as b:``."""
         return Batch(self, timestamp, batch_size, transaction, wal)
+
+
+
+_ops.bind(Connection, _ops.CONNECTION_OPS, _driven)
+_ops.bind(Table, _ops.TABLE_OPS, _driven)
 
 
 class Batch:
