@@ -424,6 +424,22 @@ START_TEST(test_batch) {
                                        "upsert", "row", "x"), -32602);
   ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(e, "message")), "operations"));
   json_decref(e);
+  /* A put or delete may set its own wal; it must be a boolean, and counters take none. */
+  expect_json(ok("batch", json_pack("{s:s,s:[{s:s,s:s,s:{s:s},s:b},{s:s,s:s,s:b}],s:b}", "table",
+                                    g_table, "operations", "op", "put", "row", "b6", "data",
+                                    "cf:w", "1", "wal", 0, "op", "delete", "row", "b5", "wal", 1,
+                                    "wal", 1)), "null");
+  expect_json(ok("row", json_pack("{s:s,s:s}", "table", g_table, "row", "b6")), "{\"cf:w\":\"1\"}");
+  expect_json(ok("row", json_pack("{s:s,s:s}", "table", g_table, "row", "b5")), "{}");
+  e = fails("batch", json_pack("{s:s,s:[{s:s,s:s,s:{s:s},s:s}]}", "table", g_table, "operations",
+                               "op", "put", "row", "x", "data", "cf:a", "1", "wal", "no"), -32602);
+  ck_assert_str_eq(json_string_value(json_object_get(e, "message")),
+                   "invalid params: \"operations\"[0].wal must be true or false");
+  json_decref(e);
+  e = fails("batch", json_pack("{s:s,s:[{s:s,s:s,s:s,s:b}]}", "table", g_table, "operations", "op",
+                               "counter_inc", "row", "x", "column", "cf:n", "wal", 0), -32602);
+  ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(e, "message")), "\"wal\""));
+  json_decref(e);
 }
 END_TEST
 
