@@ -36,9 +36,8 @@ class ConnectionBase:
     hbpoold's configuration picks the gateway. ``socket`` (else $HBPOOL_SOCKET) is hbpoold's.
     """
 
-    def __init__(self, host=DEFAULT_HOST, port=DEFAULT_PORT, timeout=None, autoconnect=True,
-                 table_prefix=None, table_prefix_separator=b"_", compat=DEFAULT_COMPAT,
-                 transport=DEFAULT_TRANSPORT, protocol=DEFAULT_PROTOCOL, socket=None):
+    def __init__(self, host, port, timeout, table_prefix, table_prefix_separator, compat,
+                 transport, protocol, socket):
         if table_prefix is not None:
             if not isinstance(table_prefix, (str, bytes)):
                 raise TypeError("'table_prefix' must be a string")

@@ -49,8 +49,8 @@ class Connection(_ops.ConnectionBase):
                  table_prefix=None, table_prefix_separator=b"_", compat=_ops.DEFAULT_COMPAT,
                  transport=_ops.DEFAULT_TRANSPORT, protocol=_ops.DEFAULT_PROTOCOL,
                  client="socket", socket=None, **client_kwargs):
-        super().__init__(host, port, timeout, autoconnect, table_prefix, table_prefix_separator,
-                         compat, transport, protocol, socket)
+        super().__init__(host, port, timeout, table_prefix, table_prefix_separator, compat,
+                         transport, protocol, socket)
         if client not in THRIFT_CLIENTS:
             raise ValueError("'client' must be one of %s" % ", ".join(THRIFT_CLIENTS))
         self.client_kwargs = client_kwargs

@@ -61,8 +61,8 @@ class Connection(_ops.ConnectionBase):
     def __init__(self, host=DEFAULT_HOST, port=DEFAULT_PORT, timeout=None, autoconnect=True,
                  table_prefix=None, table_prefix_separator=b"_", compat=_ops.DEFAULT_COMPAT,
                  transport=_ops.DEFAULT_TRANSPORT, protocol=_ops.DEFAULT_PROTOCOL, socket=None):
-        super().__init__(host, port, timeout, autoconnect, table_prefix, table_prefix_separator,
-                         compat, transport, protocol, socket)
+        super().__init__(host, port, timeout, table_prefix, table_prefix_separator, compat,
+                         transport, protocol, socket)
         self._path = _wire.socket_path(socket)
         self._sock = None
         self._reader = None
