@@ -195,13 +195,15 @@ class Connection(_ops.ConnectionBase):
         self._lost(writer, error)
 
     def _lost(self, writer, error):
-        if self._writer is writer:
-            self._writer = None
+        """The connection of ``writer`` is over: its requests fail with ``error``."""
+        writer.close()
+        if self._writer is not writer:
+            return  # already replaced: the requests waiting now are the new connection's
+        self._writer = None
         pending, self._pending = self._pending, {}
         for future in pending.values():
             if not future.done():
                 future.set_exception(error)
-        writer.close()
 
 
 class Table(_ops.TableBase):
