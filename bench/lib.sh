@@ -1,6 +1,26 @@
 # bench/lib.sh: what the scripts that benchmark through hbpoold share: a gateway (the
 # developer's, or a local HBase started for the run), an hbpoold of the run's own, and undoing
-# both on the way out. Sourced; the caller sets top, and hbase_run_dir, dir and daemon_pid to "".
+# both on the way out. Sourced; the caller sets top.
+hbase_run_dir="" dir="" daemon_pid="" bench_exit_hook=()
+
+# bench_on_exit [COMMAND...]: whatever the way out, stop hbpoold, run COMMAND (say, dropping the
+# run's table), remove the run's files and the HBase it started; a failure of hbpoold's exit
+# fails the run.
+bench_on_exit() {
+  bench_exit_hook=("$@")
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+
+bench_cleanup() {
+  local rc=$?
+  set +e
+  bench_stop_daemon || rc=1
+  [ ${#bench_exit_hook[@]} -eq 0 ] || "${bench_exit_hook[@]}"
+  bench_remove_run
+  exit "$rc"
+}
 
 # bench_gateway: the gateway named by $HBPOOL_TEST_THRIFT_*, or a local HBase started now (and
 # stopped by bench_remove_run).

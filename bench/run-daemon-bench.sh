@@ -26,18 +26,11 @@ done
 # Everything this script starts or makes is undone on the way out, whatever the way out is.
 # shellcheck source=bench/lib.sh
 . "$top/bench/lib.sh"
-hbase_run_dir="" dir="" daemon_pid="" table=""
-cleanup() {
-  local rc=$?
-  set +e
-  bench_stop_daemon || rc=1
+table=""
+drop_table() {
   [ -z "$table" ] || "$bench" --drop "$table" >/dev/null || echo "could not delete table $table" >&2
-  bench_remove_run
-  exit "$rc"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_on_exit drop_table
 
 bench_gateway
 

@@ -45,17 +45,7 @@ export PYTHONPATH=$top/clients/python${PYTHONPATH:+:$PYTHONPATH}
 # Everything this script starts or makes is undone on the way out, whatever the way out is.
 # shellcheck source=bench/lib.sh
 . "$top/bench/lib.sh"
-hbase_run_dir="" dir="" daemon_pid=""
-cleanup() {
-  local rc=$?
-  set +e
-  bench_stop_daemon || rc=1
-  bench_remove_run
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_on_exit
 
 bench_gateway
 

@@ -86,6 +86,14 @@ def wire_table(name):
                          % (name,)) from None
 
 
+def check_pool_size(size, too_small):
+    """A ConnectionPool's size, checked as HappyBase (and, with its own message, AIOHappyBase)."""
+    if not isinstance(size, int):
+        raise TypeError("Pool 'size' arg must be an integer")
+    if not size > 0:
+        raise ValueError(too_small)
+
+
 def log_replaced(module):
     """HappyBase's log line for a pool connection that broke. logging is imported only then:
     it is a third of the package's import time, which short-lived processes pay."""

@@ -307,10 +307,7 @@ class ConnectionPool:
     """
 
     def __init__(self, size, **kwargs):
-        if not isinstance(size, int):
-            raise TypeError("Pool 'size' arg must be an integer")
-        if not size > 0:
-            raise ValueError("Pool 'size' arg must be greater than zero")
+        _ops.check_pool_size(size, "Pool 'size' arg must be greater than zero")
         kwargs["autoconnect"] = False
         self._queue = asyncio.LifoQueue(maxsize=size)
         self._by_task = {}

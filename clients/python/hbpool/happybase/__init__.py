@@ -287,10 +287,7 @@ class ConnectionPool:
     """
 
     def __init__(self, size, **kwargs):
-        if not isinstance(size, int):
-            raise TypeError("Pool 'size' arg must be an integer")
-        if not size > 0:
-            raise ValueError("Pool 'size' must be greater than zero")
+        _ops.check_pool_size(size, "Pool 'size' must be greater than zero")
         kwargs["autoconnect"] = False
         self._queue = queue.LifoQueue(maxsize=size)
         self._thread_connections = threading.local()
