@@ -21,6 +21,23 @@ def keys(rows):
     return [k for k, _ in rows]
 
 
+def run_in_threads(work, n):
+    """Runs work(0..n-1) in n threads at once; returns what they raised, as reprs."""
+    raised = []
+
+    def guarded(i):
+        try:
+            work(i)
+        except Exception as e:  # noqa: BLE001 - returned to the test
+            raised.append(repr(e))
+    threads = [threading.Thread(target=guarded, args=(i,)) for i in range(n)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    return raised
+
+
 # --------------------------------------------------------------------------------------------
 # Connection arguments
 
@@ -851,24 +868,15 @@ def test_pool_is_lifo(hb, pool_kwargs):
 
 def test_pool_threads_doing_puts_and_gets(hb, pool_kwargs, table_name):
     pool = hb.ConnectionPool(4, **pool_kwargs())
-    errors_seen = []
 
     def work(n):
-        try:
-            for i in range(25):
-                with pool.connection() as c:
-                    t = c.table(table_name)
-                    key = b"t%02d-%02d" % (n, i)
-                    t.put(key, {b"cf1:v": key})
-                    assert t.row(key) == {b"cf1:v": key}
-        except Exception as e:  # noqa: BLE001 - reported below
-            errors_seen.append(repr(e))
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(12)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert errors_seen == []
+        for i in range(25):
+            with pool.connection() as c:
+                t = c.table(table_name)
+                key = b"t%02d-%02d" % (n, i)
+                t.put(key, {b"cf1:v": key})
+                assert t.row(key) == {b"cf1:v": key}
+    assert run_in_threads(work, 12) == []
     with pool.connection() as c:
         assert len(list(c.table(table_name).scan())) == 12 * 25
 
@@ -886,23 +894,14 @@ def test_pool_connection_usable_after_hbase_error(hb, pool_kwargs, errors, new_n
 @only_target(HBPOOL, reason="a HappyBase Connection is one Thrift socket and not thread-safe")
 def test_one_connection_shared_by_threads(conn, table_name):
     t = conn.table(table_name)
-    errors_seen = []
 
     def work(n):
-        try:
-            for i in range(40):
-                key = b"s%02d-%02d" % (n, i)
-                t.put(key, {b"cf1:v": key, b"cf2:n": b"%d" % n})
-                assert t.row(key) == {b"cf1:v": key, b"cf2:n": b"%d" % n}
-            assert t.counter_inc(b"shared", b"cf1:c") > 0
-        except Exception as e:  # noqa: BLE001 - reported below
-            errors_seen.append(repr(e))
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(10)]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join(60)
-    assert errors_seen == []
+        for i in range(40):
+            key = b"s%02d-%02d" % (n, i)
+            t.put(key, {b"cf1:v": key, b"cf2:n": b"%d" % n})
+            assert t.row(key) == {b"cf1:v": key, b"cf2:n": b"%d" % n}
+        assert t.counter_inc(b"shared", b"cf1:c") > 0
+    assert run_in_threads(work, 10) == []
     assert t.counter_get(b"shared", b"cf1:c") == 10
     assert len([k for k, _ in t.scan(row_prefix=b"s")]) == 400 + 1  # + b"shared"
 
