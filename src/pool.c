@@ -32,6 +32,7 @@ typedef struct worker {
   int idle_refresh_ms;
   unsigned generation;     /* of the gateway settings conn was made with */
   unsigned want_generation;
+  unsigned settings_seen;  /* the pool's settings_version these copies are of */
 } worker;
 
 struct pool {
@@ -57,6 +58,7 @@ struct pool {
   worker **workers;        /* the retiring ones too, until they are joined */
   int nworkers;
   unsigned generation;     /* bumped when the gateway settings change: reconnect to apply */
+  unsigned settings_version; /* bumped by every reconfigure: workers copy the settings again */
 };
 
 
@@ -204,13 +206,14 @@ static void run_job(worker *w, pool_job *job) {
   }
 }
 
-/* Copies what a job needs of the pool's settings (lock held). */
+/* Copies what a job needs of the pool's settings (lock held), once per change of them. */
 static void snapshot_locked(worker *w) {
   pool *p = w->pool;
-  if (w->host == NULL || strcmp(w->host, p->host) != 0) {
-    free(w->host);
-    w->host = strdup(p->host);
-  }
+  if (w->host != NULL && w->settings_seen == p->settings_version)
+    return;
+  w->settings_seen = p->settings_version;
+  free(w->host);
+  w->host = strdup(p->host);
   w->gateway = p->opts.gateway;
   w->gateway.host = w->host;
   w->idle_refresh_ms = p->opts.idle_refresh_ms;
@@ -446,6 +449,7 @@ static bool gateway_differs(const pool *p, const pool_options *o) {
 
 void pool_reconfigure(pool *p, const pool_options *opts) {
   pthread_mutex_lock(&p->lock);
+  p->settings_version++;
   if (gateway_differs(p, opts)) {
     /* Every connection is replaced before its next call; a new gateway is tried at once. */
     p->generation++;

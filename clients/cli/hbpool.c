@@ -279,20 +279,28 @@ static int cmd_tables(cli *c, int argc, char **argv) {
   return rc;
 }
 
-static int cmd_get(cli *c, int argc, char **argv) {
+/* TABLE ROW [COLUMN...] as params; NULL (usage error printed) if a byte string is bad. */
+static json_t *cli_row_params(cli *c, int argc, char **argv) {
   json_t *p = cli_params(c, argv[0]);
   if (cli_set_bytes(c, p, "row", argv[1]) < 0) {
     json_decref(p);
-    return CLI_EXIT_USAGE;
+    return NULL;
   }
   if (argc > 2) {
     json_t *columns = cli_byte_list(c, argc - 2, argv + 2);
     if (columns == NULL) {
       json_decref(p);
-      return CLI_EXIT_USAGE;
+      return NULL;
     }
     json_object_set_new(p, "columns", columns);
   }
+  return p;
+}
+
+static int cmd_get(cli *c, int argc, char **argv) {
+  json_t *p = cli_row_params(c, argc, argv);
+  if (p == NULL)
+    return CLI_EXIT_USAGE;
   json_t *reply, *result;
   int rc = cli_call(c, "row", p, &reply, &result);
   if (rc == CLI_EXIT_OK && json_object_size(result) == 0) {
@@ -355,20 +363,8 @@ static int cmd_put(cli *c, int argc, char **argv) {
 }
 
 static int cmd_delete(cli *c, int argc, char **argv) {
-  json_t *p = cli_params(c, argv[0]);
-  if (cli_set_bytes(c, p, "row", argv[1]) < 0) {
-    json_decref(p);
-    return CLI_EXIT_USAGE;
-  }
-  if (argc > 2) {
-    json_t *columns = cli_byte_list(c, argc - 2, argv + 2);
-    if (columns == NULL) {
-      json_decref(p);
-      return CLI_EXIT_USAGE;
-    }
-    json_object_set_new(p, "columns", columns);
-  }
-  return cli_call_quiet(c, "delete", p);
+  json_t *p = cli_row_params(c, argc, argv);
+  return p == NULL ? CLI_EXIT_USAGE : cli_call_quiet(c, "delete", p);
 }
 
 /* --columns C,... as a list; NULL (usage error printed) if one is not UTF-8. */
