@@ -19,6 +19,14 @@ DEFAULT_PROTOCOL = "binary"
 COMPAT_MODES = ("0.90", "0.92", "0.94", "0.96", "0.98")
 THRIFT_TRANSPORTS = ("buffered", "framed")
 THRIFT_PROTOCOLS = ("binary", "compact")
+THRIFT_CLIENTS = ("socket", "http")
+# The keyword arguments thriftpy2's make_client takes (asyncio and sync), which AIOHappyBase
+# passes client_kwargs on to: accepted, and unused here.
+ASYNC_CLIENT_KWARGS = ("service", "unix_socket", "proto_factory", "trans_factory", "timeout",
+                       "connect_timeout", "cafile", "ssl_context", "certfile", "keyfile",
+                       "validate", "url", "socket_timeout", "socket_family")
+SYNC_CLIENT_KWARGS = ("service", "unix_socket", "proto_factory", "trans_factory", "timeout",
+                      "cafile", "ssl_context", "certfile", "keyfile", "url", "socket_family")
 FAMILY_OPTIONS = ("max_versions", "compression", "in_memory", "bloom_filter_type",
                   "bloom_filter_vector_size", "bloom_filter_nb_hashes", "block_cache_enabled",
                   "time_to_live")
@@ -30,11 +38,14 @@ BATCH_REQUEST_BYTES = 4 * 1024 * 1024
 
 
 class ConnectionBase:
-    """What both Connection classes share: HappyBase's arguments, checked as HappyBase does.
+    """What every Connection class shares: HappyBase's arguments, checked as HappyBase does.
 
     ``host``, ``port``, ``transport`` and ``protocol`` are accepted and checked, then unused:
     hbpoold's configuration picks the gateway. ``socket`` (else $HBPOOL_SOCKET) is hbpoold's.
+    A driver sets ``_Table`` to its Table class.
     """
+
+    _Table = None
 
     def __init__(self, host, port, timeout, table_prefix, table_prefix_separator, compat,
                  transport, protocol, socket):
@@ -47,23 +58,81 @@ class ConnectionBase:
         for name, value, allowed in (("compat", compat, COMPAT_MODES),
                                      ("transport", transport, THRIFT_TRANSPORTS),
                                      ("protocol", protocol, THRIFT_PROTOCOLS)):
-            if value not in allowed:
-                raise ValueError("'%s' must be one of %s" % (name, ", ".join(allowed)))
+            self._check_choice(name, value, allowed)
         self.host = host or DEFAULT_HOST
         self.port = port or DEFAULT_PORT
         self.timeout = timeout
         self.table_prefix = table_prefix
         self.table_prefix_separator = to_bytes(table_prefix_separator, "'table_prefix_separator'")
         self.compat = compat
-        self.transport = transport
-        self.protocol = protocol
         self.socket = socket
+
+    @staticmethod
+    def _check_choice(name, value, allowed):
+        if value not in allowed:
+            raise ValueError("'%s' must be one of %s" % (name, ", ".join(allowed)))
 
     def _table_name(self, name):
         name = to_bytes(name, "a table name")
         if self.table_prefix is None:
             return name
         return self.table_prefix + self.table_prefix_separator + name
+
+    def table(self, name, use_prefix=True):
+        """The table ``name`` (with the table prefix unless ``use_prefix`` is False); no
+        round trip, so the table is not checked for existence."""
+        name = to_bytes(name, "a table name")
+        return self._Table(self._table_name(name) if use_prefix else name, self)
+
+    def _created(self, name):
+        """What create_table returns: nothing in HappyBase."""
+        return None
+
+
+class AioFlavour:
+    """What AIOHappyBase's two Connection classes (asyncio and sync) have that HappyBase's has
+    not: the ``client`` argument and its keyword arguments, create_table returning the Table,
+    AIOHappyBase's message for a bad choice, and a warning for a connection that was never
+    closed. A driver gives ``_link_open()``, ``_drop_link()`` and ``CLIENT_KWARGS``."""
+
+    LOG_NAME = None
+    CLIENT_KWARGS = ()
+
+    def _init_client(self, client, client_kwargs):
+        self._check_choice("client", client, THRIFT_CLIENTS)
+        self.client_kwargs = client_kwargs
+        self._client_mode = client
+
+    @staticmethod
+    def _check_choice(name, value, allowed):
+        if value not in allowed:
+            raise ValueError("%s=%s is not in: %s" % (name, value, set(allowed)))
+
+    def _check_client_kwargs(self):
+        """AIOHappyBase hands client_kwargs to thriftpy2's make_client when it opens, which
+        refuses a name it does not take; for ``http`` every name goes on to httpx."""
+        if self._client_mode != "socket":
+            return
+        for name in self.client_kwargs:
+            if name not in self.CLIENT_KWARGS:
+                raise TypeError("make_client() got an unexpected keyword argument %r" % name)
+
+    def _created(self, name):
+        return self.table(name, use_prefix=False)
+
+    def __del__(self):
+        try:
+            if self._link_open():
+                warn_unclosed(self, self.LOG_NAME)
+            self._drop_link()
+        except Exception:  # noqa: BLE001 (interpreter shutdown: nothing left to tell)
+            pass
+
+
+def warn_unclosed(obj, logger_name):
+    """AIOHappyBase's warning for a Connection or pool that was garbage-collected open."""
+    import logging
+    logging.getLogger(logger_name).warning("%s was not closed!", obj)
 
 
 class TableBase:
@@ -181,6 +250,7 @@ def create_table(self, name, families):
             settings[option] = value.decode("utf-8") if isinstance(value, bytes) else value
         spec[family[:-1] if family.endswith(":") else family] = settings
     yield ("create_table", {"table": wire_table(name), "families": spec})
+    return self._created(name)
 
 
 def delete_table(self, name, disable=False):

@@ -3,6 +3,7 @@
 import binascii
 import json
 import os
+import socket as _socket
 
 from . import errors
 
@@ -17,6 +18,24 @@ def socket_path(socket):
     if socket is not None:
         return os.fspath(socket)
     return os.environ.get("HBPOOL_SOCKET") or DEFAULT_SOCKET
+
+
+def connect(path, timeout_ms):
+    """A blocking socket connected to hbpoold; ``timeout_ms`` (None: none) bounds each wait."""
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    sock.settimeout(timeout_ms / 1000.0 if timeout_ms else None)
+    try:
+        sock.connect(path)
+    except OSError as e:
+        sock.close()
+        raise cannot_connect(path, e) from None
+    return sock
+
+
+def cannot_connect(path, e):
+    return errors.DaemonUnavailable(
+        "cannot connect to hbpoold at %s: %s (is hbpoold running? the socket comes from "
+        "socket= or HBPOOL_SOCKET)" % (path, e.strerror or e))
 
 
 def to_bytes(value, what):

@@ -3,9 +3,11 @@
 Two targets, chosen by HBPOOL_PYTEST_TARGET:
 
 * ``hbpool`` (default): a real hbpoold is started for the session and the modules under test are
-  ``hbpool.happybase`` and ``hbpool.aio``, connecting through the daemon's Unix socket.
-* ``happybase``: the very same tests run with the PyPI ``happybase`` and ``aiohappybase``
-  packages talking straight to the gateway, to prove the tests against the real thing.
+  ``hbpool.happybase``, ``hbpool.aio`` and ``hbpool.aio.sync``, connecting through the daemon's
+  Unix socket.
+* ``happybase``: the very same tests run with the PyPI ``happybase`` 1.3.0, ``aiohappybase``
+  and ``aiohappybase.sync`` 1.4.0 talking straight to the gateway, to prove the tests against
+  the real thing.
 
 The gateway comes from HBPOOL_TEST_THRIFT_HOST / HBPOOL_TEST_THRIFT_PORT (and
 HBPOOL_TEST_THRIFT_FRAMED / HBPOOL_TEST_THRIFT_COMPACT).
@@ -53,8 +55,9 @@ def _import_hbpool():
     except ImportError:
         sys.path.insert(0, PY_SRC)
     import hbpool.aio
+    import hbpool.aio.sync
     import hbpool.happybase
-    return hbpool.happybase, hbpool.aio
+    return hbpool.happybase, hbpool.aio, hbpool.aio.sync
 
 
 def _load_modules():
@@ -62,7 +65,8 @@ def _load_modules():
         return _import_hbpool()
     import happybase
     import aiohappybase
-    return happybase, aiohappybase
+    import aiohappybase.sync
+    return happybase, aiohappybase, aiohappybase.sync
 
 
 def _thrift_exceptions(module):
@@ -81,10 +85,14 @@ def _errors(module):
         io_error = getattr(module, "IOError", sync_mod.IOError)
         already = getattr(module, "AlreadyExists", sync_mod.AlreadyExists)
         illegal = getattr(module, "IllegalArgument", sync_mod.IllegalArgument)
+        from hbpool.errors import DaemonUnavailable as unreachable
     else:
-        io_error, already, illegal = _thrift_exceptions(module)
+        # aiohappybase.sync's exceptions are aiohappybase's.
+        io_error, already, illegal = _thrift_exceptions(
+            sys.modules[module.__name__.replace(".sync", "")])
+        from thriftpy2.transport import TTransportException as unreachable
     return types.SimpleNamespace(IOError=io_error, AlreadyExists=already,
-                                 IllegalArgument=illegal,
+                                 IllegalArgument=illegal, Unreachable=unreachable,
                                  NoConnectionsAvailable=module.NoConnectionsAvailable)
 
 
@@ -280,6 +288,12 @@ def aio(modules):
 
 
 @pytest.fixture(scope="session")
+def aio_sync(modules):
+    """AIOHappyBase's sync flavour under test: hbpool.aio.sync or aiohappybase.sync."""
+    return modules[2]
+
+
+@pytest.fixture(scope="session")
 def errors(hb):
     return _errors(hb)
 
@@ -287,6 +301,11 @@ def errors(hb):
 @pytest.fixture(scope="session")
 def aio_errors(aio):
     return _errors(aio)
+
+
+@pytest.fixture(scope="session")
+def aio_sync_errors(aio_sync):
+    return _errors(aio_sync)
 
 
 @pytest.fixture(scope="session")

@@ -48,6 +48,32 @@ def _driven(op):
     return method
 
 
+class Transport:
+    """``connection.transport``: the link to hbpoold, where HappyBase has its Thrift transport.
+
+    Programs call ``close()`` on it to make a pool replace a connection: this drops the link,
+    and the connection opens a new one when it is next used. ``is_open()`` tells whether the
+    link is up. It holds the connection weakly, so that an unclosed connection is still freed.
+    """
+
+    def __init__(self, connection):
+        self._connection = weakref.ref(connection)
+
+    def is_open(self):
+        connection = self._connection()
+        return connection is not None and connection._sock is not None
+
+    def open(self):
+        connection = self._connection()
+        if connection is not None:
+            connection.open()
+
+    def close(self):
+        connection = self._connection()
+        if connection is not None:
+            connection._drop()
+
+
 class Connection(_ops.ConnectionBase):
     """A connection to hbpoold, with HappyBase's constructor arguments.
 
@@ -69,6 +95,7 @@ class Connection(_ops.ConnectionBase):
         self._wanted = False  # open() was called and close() was not: reconnect when needed
         self._next_id = 1
         self._lock = threading.Lock()
+        self.transport = Transport(self)
         if autoconnect:
             self.open()
 
@@ -77,15 +104,7 @@ class Connection(_ops.ConnectionBase):
         self._wanted = True
         if self._sock is not None:
             return
-        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-        sock.settimeout(self.timeout / 1000.0 if self.timeout else None)
-        try:
-            sock.connect(self._path)
-        except OSError as e:
-            sock.close()
-            raise errors.DaemonUnavailable(
-                "cannot connect to hbpoold at %s: %s (is hbpoold running? the socket comes from "
-                "socket= or HBPOOL_SOCKET)" % (self._path, e.strerror or e)) from None
+        sock = _wire.connect(self._path, self.timeout)
         self._sock = sock
         self._reader = sock.makefile("rb")
         _open_connections.add(self)
@@ -115,12 +134,7 @@ class Connection(_ops.ConnectionBase):
     def __exit__(self, exc_type, exc_value, traceback):
         self.close()
 
-    def table(self, name, use_prefix=True):
-        """The table ``name`` (with the table prefix unless ``use_prefix`` is False)."""
-        name = _wire.to_bytes(name, "a table name")
-        return Table(self._table_name(name) if use_prefix else name, self)
-
-    # tables, create_table, delete_table... : _ops.bind() below.
+    # table(): _ops.ConnectionBase. tables, create_table, delete_table... : _ops.bind() below.
 
     def _run(self, op):
         try:
@@ -232,7 +246,7 @@ class Table(_ops.TableBase):
 
     def batch(self, timestamp=None, batch_size=None, transaction=False, wal=True):
         """A Batch of writes to this table, sent together."""
-        return Batch(self, timestamp, batch_size, transaction, wal)
+        return self._Batch(self, timestamp, batch_size, transaction, wal)
 
 
 
@@ -278,6 +292,10 @@ class Batch:
         self.send()
 
 
+Connection._Table = Table
+Table._Batch = Batch
+
+
 class ConnectionPool:
     """``size`` connections, lent with ``with pool.connection(timeout) as connection:``.
 
@@ -286,16 +304,23 @@ class ConnectionPool:
     own errors (IOError...) leave it as it is.
     """
 
+    _Connection = Connection
+    _SIZE_MESSAGE = "Pool 'size' must be greater than zero"
+    _TIMEOUT_MESSAGE = "No connection available from pool within specified timeout"
+
     def __init__(self, size, **kwargs):
-        _ops.check_pool_size(size, "Pool 'size' must be greater than zero")
+        self._start(size, kwargs)
+        # Connect one now, so that a wrong socket path fails here and not at first use.
+        with self.connection():
+            pass
+
+    def _start(self, size, kwargs):
+        _ops.check_pool_size(size, self._SIZE_MESSAGE)
         kwargs["autoconnect"] = False
         self._queue = queue.LifoQueue(maxsize=size)
         self._thread_connections = threading.local()
         for _ in range(size):
-            self._queue.put(Connection(**kwargs))
-        # Connect one now, so that a wrong socket path fails here and not at first use.
-        with self.connection():
-            pass
+            self._queue.put(self._Connection(**kwargs))
 
     @contextlib.contextmanager
     def connection(self, timeout=None):
@@ -307,14 +332,13 @@ class ConnectionPool:
         try:
             connection = self._queue.get(True, timeout)
         except queue.Empty:
-            raise NoConnectionsAvailable(
-                "No connection available from pool within specified timeout") from None
+            raise NoConnectionsAvailable(self._TIMEOUT_MESSAGE) from None
         self._thread_connections.current = connection
         try:
             connection.open()
             yield connection
         except OSError:
-            _ops.log_replaced(__name__)
+            _ops.log_replaced(type(self).__module__)
             connection.close()  # reconnected when next lent
             raise
         finally:
