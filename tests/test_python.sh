@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs clients/python with pip into a throwaway venv and runs its pytest suite (the sync and
 # asyncio APIs, many processes) against a real hbpoold and the gateway in HBPOOL_TEST_THRIFT_*.
+# Then the same suite against happybase and aiohappybase from PyPI, on the gateway itself.
 # Needs python3 with pytest, and top_builddir. Prints "N passed, N failed" (a skipped test counts
 # as failed: none may skip here).
 set -uo pipefail
@@ -38,11 +39,15 @@ package_version=$(cd "$dir" && "$dir/venv/bin/python" -c \
   || fail "hbpool $package_version (clients/python) is not hbpoold's version $daemon_version"
 
 cp -R "$top_srcdir/clients/python/tests" "$dir/tests"
-(cd "$dir" && HBPOOL_HBPOOLD=${HBPOOL_HBPOOLD:-$top_builddir/daemon/hbpoold} \
-  HBPOOL_PYTEST_TARGET=hbpool "$dir/venv/bin/python" -m pytest -p no:cacheprovider -q -rfEs \
-  --junit-xml="$dir/junit.xml" tests)
-rc=$?
-read -r passed failed < <("$dir/venv/bin/python" - "$dir/junit.xml" <<'PY'
+
+# run_suite TARGET PYTHON: the pytest suite on one target; prints "N passed, N failed" (a
+# skipped test counts as failed).
+run_suite() {
+  local target=$1 py=$2 rc=0 passed failed
+  (cd "$dir" && HBPOOL_HBPOOLD=${HBPOOL_HBPOOLD:-$top_builddir/daemon/hbpoold} \
+    HBPOOL_PYTEST_TARGET=$target "$py" -m pytest -p no:cacheprovider -q -rfEs \
+    --junit-xml="$dir/junit-$target.xml" tests) || rc=$?
+  read -r passed failed < <("$py" - "$dir/junit-$target.xml" <<'PY'
 import sys
 import xml.etree.ElementTree as ET
 try:
@@ -56,6 +61,24 @@ bad = int(suite.get("failures", 0)) + int(suite.get("errors", 0)) + int(suite.ge
 print(n - bad, bad)
 PY
 )
-if [[ $rc != 0 && $failed == 0 ]]; then failed=1; fi  # pytest itself failed (collection...)
-echo "$passed passed, $failed failed"
-[[ $rc == 0 && $failed == 0 ]]
+  if [[ $rc != 0 && $failed == 0 ]]; then failed=1; fi  # pytest itself failed (collection...)
+  echo "$passed passed, $failed failed"
+  return "$rc"
+}
+
+rc=0
+run_suite hbpool "$dir/venv/bin/python" || rc=1
+
+# The same tests against HappyBase 1.3.0 and AIOHappyBase 1.4.0 from PyPI, straight on the
+# gateway: this proves the tests themselves. It does not depend on hbpool's build, so
+# tests/check.sh --sanitizers leaves it to the normal build (HBPOOL_TEST_PYTHON_REFERENCE=0).
+if [[ ${HBPOOL_TEST_PYTHON_REFERENCE:-1} == 0 ]]; then
+  echo "test_python: the run against happybase and aiohappybase from PyPI is not part of this build"
+else
+  "$python" -m venv --system-site-packages "$dir/refvenv" || fail "python3 -m venv failed"
+  "$dir/refvenv/bin/pip" install -q --no-cache-dir happybase==1.3.0 aiohappybase==1.4.0 \
+    || fail "pip install happybase==1.3.0 aiohappybase==1.4.0 (from PyPI) failed"
+  echo "test_python: the same tests against happybase 1.3.0 and aiohappybase 1.4.0 on the gateway"
+  run_suite happybase "$dir/refvenv/bin/python" || rc=1
+fi
+exit "$rc"
