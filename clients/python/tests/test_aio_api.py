@@ -9,7 +9,6 @@ taken from aiohappybase 1.4.0, and checked against it the same way.
 """
 
 import ast
-import asyncio
 import importlib
 import inspect
 import os
