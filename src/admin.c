@@ -9,10 +9,10 @@ static json_t *run_tables(hbc_conn *c, call *k, hb_error *herr) {
   if (hbc_table_names(c, &res, herr) < 0)
     return NULL;
   json_t *list = json_array();
-  size_t plen = k->flag ? strlen(k->api->prefix) : 0;
+  size_t plen = strlen(k->table);
   for (size_t i = 0; i < res.nnames; i++) {
     hbc_bytes name = res.names[i];
-    if (plen > 0 && (name.len < plen || memcmp(name.data, k->api->prefix, plen) != 0))
+    if (plen > 0 && (name.len < plen || memcmp(name.data, k->table, plen) != 0))
       continue;
     hbc_bytes shown = {name.data + plen, name.len - plen};
     json_t *s = proto_bytes_to_json(shown, PROTO_UTF8, "a table name", &k->err);
@@ -27,9 +27,13 @@ static json_t *run_tables(hbc_conn *c, call *k, hb_error *herr) {
   return list;
 }
 
+/* The prefix is copied here, on the loop thread: a reload may free the api's meanwhile. */
 static int prepare_tables(call *k, proto_error *e) {
-  k->flag = true;
-  return proto_param_bool(&k->req, "use_prefix", false, &k->flag, e);
+  bool use_prefix = true;
+  if (proto_param_bool(&k->req, "use_prefix", false, &use_prefix, e) < 0)
+    return -1;
+  k->table = strdup(use_prefix ? k->api->prefix : "");
+  return k->table != NULL ? 0 : proto_fail(e, PROTO_INTERNAL_ERROR, "out of memory");
 }
 
 /* create_table's family options, in HappyBase's names. */

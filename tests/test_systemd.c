@@ -1,7 +1,7 @@
 /* End-to-end tests of hbpoold as a systemd service: socket activation (an inherited listening
  * socket), sd_notify messages (READY, STATUS, RELOADING, STOPPING, WATCHDOG) read from a
- * NOTIFY_SOCKET of the test's, SIGHUP reloads under load, and a graceful stop under load that
- * loses no acknowledged write. The daemon talks to a real gateway. */
+ * NOTIFY_SOCKET of the test's, SIGHUP reloads under load (also changing the table prefix while
+ * tables calls run), and a graceful stop under load that loses no acknowledged write. The daemon talks to a real gateway. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -456,6 +456,88 @@ static int put_code(dh_conn *c, const char *row) {
   return code;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * Listers: clients calling tables continuously, while reloads change the table prefix. */
+
+typedef struct lister {
+  const dh_daemon *d;
+  volatile int *stop;
+  int with_table, empty, bad;
+  char first_bad[256];
+} lister;
+
+static void *list_tables(void *arg) {
+  lister *l = arg;
+  dh_conn *c = dh_try_connect(l->d);
+  static const char line[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tables\"}\n";
+  while (c != NULL && !*l->stop && dh_write(c, line, strlen(line)) == 0) {
+    char *text = dh_line(c, 30000);
+    json_t *reply = text != NULL ? json_loads(text, 0, NULL) : NULL;
+    json_t *res = json_object_get(reply, "result");
+    /* Under the test's prefix the table is listed, alone; under the other one, nothing. */
+    const char *first = json_string_value(json_array_get(res, 0));
+    if (json_is_array(res) && json_array_size(res) == 0) {
+      l->empty++;
+    } else if (json_array_size(res) == 1 && first != NULL && strcmp(first, g_table) == 0) {
+      l->with_table++;
+    } else if (l->bad++ == 0) {
+      snprintf(l->first_bad, sizeof l->first_bad, "%.250s", text != NULL ? text : "no reply");
+    }
+    json_decref(reply);
+    free(text);
+  }
+  if (c != NULL)
+    dh_close(c);
+  return NULL;
+}
+
+/* tables filters names on a worker, while a reload frees and replaces the prefix on the loop:
+ * each call filters by its own copy, made when it was prepared. */
+START_TEST(test_reload_changes_prefix_under_tables) {
+  enum { LISTERS = 4, RELOADS = 20 };
+  dh_daemon d;
+  start_plain(&d, 4);
+  setup_table(&d);
+  volatile int stop = 0;
+  lister l[LISTERS];
+  pthread_t t[LISTERS];
+  for (int i = 0; i < LISTERS; i++) {
+    l[i] = (lister){.d = &d, .stop = &stop};
+    pthread_create(&t[i], NULL, list_tables, &l[i]);
+  }
+  char own[sizeof g_prefix];
+  snprintf(own, sizeof own, "%s", g_prefix);
+  for (int i = 1; i <= RELOADS; i++) {
+    /* A longer prefix, then the test's own again: the last reload restores it. */
+    snprintf(g_prefix, sizeof g_prefix, i % 2 == 1 ? "%sxx" : "%s", own);
+    write_config(d.conf, d.socket, 4, 30000, "warning", 0);
+    kill(d.pid, SIGHUP);
+    for (int w = 0; w < 100 && stat_of(&d, "daemon", "reloads") < i; w++)
+      sleep_ms(10);
+    sleep_ms(50);
+  }
+  stop = 1;
+  int with_table = 0, empty = 0, bad = 0;
+  for (int i = 0; i < LISTERS; i++) {
+    pthread_join(t[i], NULL);
+    with_table += l[i].with_table;
+    empty += l[i].empty;
+    bad += l[i].bad;
+    if (l[i].bad > 0)
+      fprintf(stderr, "test_systemd: lister %d: %d bad, first: %s\n", i, l[i].bad,
+              l[i].first_bad);
+  }
+  fprintf(stderr, "test_systemd: tables during %d prefix reloads: %d listed the table, %d under "
+          "the other prefix, %d bad\n", RELOADS, with_table, empty, bad);
+  ck_assert_int_eq(bad, 0);
+  ck_assert_int_gt(with_table, 0);
+  ck_assert_int_gt(empty, 0);
+  ck_assert_int_eq(stat_of(&d, "daemon", "reloads"), RELOADS);
+  drop_table(&d);
+  ck_assert_int_eq(dh_stop(&d), 0);
+}
+END_TEST
+
 /* The gateway's address changes on reload: the same client connection is served by the new one
  * (here: a closed port, then the real gateway again); a key that needs a restart is named. */
 START_TEST(test_reload_moves_gateway) {
@@ -507,6 +589,7 @@ static Suite *systemd_suite(void) {
   tcase_add_test(tc, test_socket_activation_and_notify);
   tcase_add_test(tc, test_reload_under_load);
   tcase_add_test(tc, test_reload_moves_gateway);
+  tcase_add_test(tc, test_reload_changes_prefix_under_tables);
   tcase_add_test(tc, test_stop_under_load_loses_no_write);
   suite_add_tcase(s, tc);
   return s;
