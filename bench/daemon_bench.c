@@ -1,5 +1,6 @@
 /* daemon_bench: times hbpoold against a real gateway: closed-loop single-row gets and puts from
- * 1, 16 and 128 clients, the same directly over Thrift as the ceiling, the daemon's CPU and RSS. */
+ * 1, 16 and 128 clients, the same directly over Thrift from 1 and 8 threads as the ceilings, the
+ * daemon's CPU and RSS; ends with "summary: {json}". */
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -437,8 +438,13 @@ static void print_header(void) {
          "p99 us", "daemon CPU us/req");
 }
 
-/* Runs one phase, prints its line of the table and returns its requests per second. */
-static double run_phase(bench_op op, bool direct, int nclients) {
+typedef struct phase_result {
+  double rps, p50_us;
+  double cpu_us;  /* per request: the daemon's, or for a direct phase the clients' own */
+} phase_result;
+
+/* Runs one phase, prints its line of the table and returns its figures. */
+static phase_result run_phase(bench_op op, bool direct, int nclients) {
   worker *w = calloc((size_t)nclients, sizeof *w);
   pthread_barrier_t ready;
   pthread_barrier_init(&ready, NULL, (unsigned)nclients + 1);
@@ -470,14 +476,15 @@ static double run_phase(bench_op op, bool direct, int nclients) {
     free(w[i].lat_us);
   }
   qsort(all, n, sizeof *all, compare_double);
-  double rps = (double)n / ((t1 - t0) / 1e6);
+  phase_result r = {.rps = (double)n / ((t1 - t0) / 1e6), .p50_us = percentile(all, n, 50),
+                    .cpu_us = n > 0 ? (cpu1 - cpu0) / (double)n : 0};
   char cpu[32] = "-";
   if (n > 0)
-    snprintf(cpu, sizeof cpu, direct ? "(clients %.1f)" : "%.1f", (cpu1 - cpu0) / (double)n);
+    snprintf(cpu, sizeof cpu, direct ? "(clients %.1f)" : "%.1f", r.cpu_us);
   long errors = __atomic_load_n(&g_errors, __ATOMIC_RELAXED) - errors0;
   printf("%-11s %7d %9zu %9.1f %9.1f %9.1f %18s", direct ? (op == OP_GET ? "direct get" :
-         "direct put") : (op == OP_GET ? "daemon get" : "daemon put"), nclients, n, rps,
-         percentile(all, n, 50), percentile(all, n, 99), cpu);
+         "direct put") : (op == OP_GET ? "daemon get" : "daemon put"), nclients, n, r.rps,
+         r.p50_us, percentile(all, n, 99), cpu);
   if (errors > 0)
     printf("  <- %ld ERRORS", errors);
   printf("\n");
@@ -491,7 +498,7 @@ static double run_phase(bench_op op, bool direct, int nclients) {
   free(all);
   pthread_barrier_destroy(&ready);
   free(w);
-  return rps;
+  return r;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -635,13 +642,84 @@ static void warm_gateway(void) {
   hbc_close(c);
 }
 
-static void print_ratio(const char *what, int clients, double rps, double ceiling) {
-  printf("%s, %3d client%s: daemon/direct %.2fx\n", what, clients, clients == 1 ? " " : "s",
+static void print_ratio(const char *what, int clients, int direct, double rps, double ceiling) {
+  printf("%s, %3d client%s: daemon/direct (%d thread%s) %.2fx\n", what, clients,
+         clients == 1 ? " " : "s", direct, direct == 1 ? "" : "s",
          ceiling > 0 ? rps / ceiling : 0.0);
 }
 
+/* The better of two runs of a direct phase: the ceiling is measured before and after the daemon,
+ * since a gateway JVM still warming up would otherwise flatter the daemon. */
+static phase_result better(phase_result a, phase_result b) {
+  return b.rps > a.rps ? b : a;
+}
+
+typedef struct op_figures {
+  phase_result daemon[3];    /* 1, 16, 128 clients */
+  phase_result direct1, direct;  /* 1 thread; DIRECT_THREADS threads */
+} op_figures;
+
+static const int g_clients[] = {1, 16, 128};
+
+static op_figures run_op(bench_op op) {
+  op_figures f;
+  f.direct1 = run_phase(op, true, 1);
+  f.direct = run_phase(op, true, DIRECT_THREADS);
+  for (int i = 0; i < 3; i++)
+    f.daemon[i] = run_phase(op, false, g_clients[i]);
+  f.direct = better(f.direct, run_phase(op, true, DIRECT_THREADS));
+  f.direct1 = better(f.direct1, run_phase(op, true, 1));
+  return f;
+}
+
+static void print_ratios(const char *what, const op_figures *f) {
+  print_ratio(what, 1, 1, f->daemon[0].rps, f->direct1.rps);
+  for (int i = 1; i < 3; i++)
+    print_ratio(what, g_clients[i], DIRECT_THREADS, f->daemon[i].rps, f->direct.rps);
+  printf("%s, one client: p50 %.1f us through hbpoold, %.1f us direct: %+.1f us\n", what,
+         f->daemon[0].p50_us, f->direct1.p50_us, f->daemon[0].p50_us - f->direct1.p50_us);
+}
+
+/* The figures as one JSON object, for tooling: "summary: {...}". */
+static void print_summary(const op_figures *get, const op_figures *put, const idle_result *idle) {
+  json_t *s = json_object();
+  const struct {
+    const char *name;
+    const op_figures *f;
+  } ops[] = {{"get", get}, {"put", put}};
+  char key[64];
+  for (size_t o = 0; o < 2; o++) {
+    const op_figures *f = ops[o].f;
+    snprintf(key, sizeof key, "%s_ratio_1", ops[o].name);
+    json_object_set_new(s, key, json_real(f->daemon[0].rps / f->direct1.rps));
+    for (int i = 1; i < 3; i++) {
+      snprintf(key, sizeof key, "%s_ratio_%d", ops[o].name, g_clients[i]);
+      json_object_set_new(s, key, json_real(f->daemon[i].rps / f->direct.rps));
+    }
+    snprintf(key, sizeof key, "added_p50_us_%s_1", ops[o].name);
+    json_object_set_new(s, key, json_real(f->daemon[0].p50_us - f->direct1.p50_us));
+    for (int i = 0; i < 3; i++) {
+      snprintf(key, sizeof key, "cpu_us_per_%s_%d", ops[o].name, g_clients[i]);
+      json_object_set_new(s, key, json_real(f->daemon[i].cpu_us));
+      snprintf(key, sizeof key, "%s_rps_%d", ops[o].name, g_clients[i]);
+      json_object_set_new(s, key, json_real(f->daemon[i].rps));
+    }
+    snprintf(key, sizeof key, "direct_%s_rps_1", ops[o].name);
+    json_object_set_new(s, key, json_real(f->direct1.rps));
+    snprintf(key, sizeof key, "direct_%s_rps_%d", ops[o].name, DIRECT_THREADS);
+    json_object_set_new(s, key, json_real(f->direct.rps));
+  }
+  json_object_set_new(s, "rss_kib_per_idle_client",
+                      json_real((double)(idle->rss_with - idle->rss_before) /
+                                (idle->clients > 0 ? idle->clients : 1)));
+  json_object_set_new(s, "idle_clients", json_integer(idle->clients));
+  char *text = json_dumps(s, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(4));
+  printf("summary: %s\n", text);
+  free(text);
+  json_decref(s);
+}
+
 static int run(void) {
-  static const int clients[] = {1, 16, 128};
   check_daemon_pid();
   raise_nofile();
   json_t *pong = daemon_call("\"method\":\"ping\"");
@@ -654,26 +732,14 @@ static int run(void) {
   printf("%g s per phase after %g s of warm-up; %d direct Thrift connections = the daemon's "
          "pool_size\n", g_opts.seconds, g_opts.warmup, DIRECT_THREADS);
   print_header();
-  /* The ceiling is measured before and after the daemon and the better run is kept: a gateway JVM
-   * still warming up would otherwise flatter the daemon. */
-  double get_direct = run_phase(OP_GET, true, DIRECT_THREADS), get[3], put[3];
-  for (int i = 0; i < 3; i++)
-    get[i] = run_phase(OP_GET, false, clients[i]);
-  double again = run_phase(OP_GET, true, DIRECT_THREADS);
-  get_direct = again > get_direct ? again : get_direct;
-  double put_direct = run_phase(OP_PUT, true, DIRECT_THREADS);
-  for (int i = 0; i < 3; i++)
-    put[i] = run_phase(OP_PUT, false, clients[i]);
-  again = run_phase(OP_PUT, true, DIRECT_THREADS);
-  put_direct = again > put_direct ? again : put_direct;
+  op_figures get = run_op(OP_GET), put = run_op(OP_PUT);
   printf("\n");
-  for (int i = 0; i < 3; i++)
-    print_ratio("get", clients[i], get[i], get_direct);
-  for (int i = 0; i < 3; i++)
-    print_ratio("put", clients[i], put[i], put_direct);
-  printf("(the ceiling: %d threads, each with its own Thrift connection, closed loop, the faster\n"
-         " of its two runs; the CPU of a direct phase is the clients' own, for the same Thrift\n"
-         " calls the daemon makes)\n\n", DIRECT_THREADS);
+  print_ratios("get", &get);
+  print_ratios("put", &put);
+  printf("(the ceilings: 1 and %d threads, each with its own Thrift connection, closed loop, the\n"
+         " faster of two runs; one client is compared with one thread, more with %d; the CPU of a\n"
+         " direct phase is the clients' own, for the same Thrift calls the daemon makes)\n\n",
+         DIRECT_THREADS, DIRECT_THREADS);
   print_idle(&idle);
   printf("daemon RSS after all phases: %ld KiB\n", daemon_rss_kib());
   /* The daemon's own count of failures, and that it runs the pool this comparison assumes. */
@@ -685,8 +751,10 @@ static int run(void) {
   long errors = __atomic_load_n(&g_errors, __ATOMIC_RELAXED);
   printf("errors: %ld (hbpoold counts %lld failed row/put calls); hbpoold pool size %lld\n",
          errors, failed, size);
-  if (errors == 0 && failed == 0 && size == DIRECT_THREADS)
+  if (errors == 0 && failed == 0 && size == DIRECT_THREADS) {
+    print_summary(&get, &put, &idle);
     return 0;
+  }
   printf("*** THIS RUN IS NOT VALID: %ld errors, hbpoold counts %lld failed calls, pool size "
          "%lld (expected %d) ***\n", errors, failed, size, DIRECT_THREADS);
   return 1;

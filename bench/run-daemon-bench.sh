@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks hbpoold against a real gateway: single-row gets and puts through the daemon from 1,
-# 16 and 128 clients, the same directly over Thrift as the ceiling, the daemon's CPU per request
-# and its memory with 1,000 idle clients. Uses $HBPOOL_TEST_THRIFT_* when set, else starts a local
+# 16 and 128 clients, the same directly over Thrift from 1 and 8 threads as the ceilings, the
+# daemon's CPU per request and its memory with 1,000 idle clients; the last line is
+# "summary: {json}" of the figures. Uses $HBPOOL_TEST_THRIFT_* when set, else starts a local
 # HBase. Run from a build directory (default: build/): bench/run-daemon-bench.sh [BUILDDIR [OPTS]];
 # OPTS go to daemon_bench: --seconds S (3) and --warmup S (1) per phase, --idle-clients N (1000).
 set -euo pipefail
