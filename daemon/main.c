@@ -140,7 +140,8 @@ static pool_options pool_options_from(const config_gateway *g) {
     .name = g->name, .size = g->pool_size, .lazy_connect = g->lazy_connect,
     .queue_timeout_ms = g->queue_timeout_ms, .max_queue = g->max_queue,
     .idle_refresh_ms = g->idle_refresh_ms, .reconnect_min_ms = g->reconnect_min_ms,
-    .reconnect_max_ms = g->reconnect_max_ms,
+    .reconnect_max_ms = g->reconnect_max_ms, .coalesce = g->coalesce,
+    .coalesce_max_rows = g->coalesce_max_rows,
   };
   hbc_options_init(&o.gateway);
   o.gateway.host = g->host;

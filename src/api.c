@@ -94,6 +94,22 @@ static json_t *codes_json(const uint64_t *counts) {
   return out;
 }
 
+/* Gateway calls by the requests they carried: {"1": n, "2": n, "4": n, ..., "more": n}, each
+ * key the most of its bucket. */
+static json_t *calls_by_size_json(const pool_stats *ps) {
+  json_t *out = json_object();
+  for (int i = 0; i < POOL_CALL_SIZES; i++) {
+    char key[16];
+    int bound = pool_call_size_bound(i);
+    if (bound > 0)
+      snprintf(key, sizeof key, "%d", bound);
+    else
+      snprintf(key, sizeof key, "more");
+    json_object_set_new(out, key, json_integer((json_int_t)ps->calls_by_size[i]));
+  }
+  return out;
+}
+
 static json_t *stats_json(api *a) {
   pool_stats ps;
   pool_get_stats(a->pool, &ps);
@@ -113,6 +129,12 @@ static json_t *stats_json(api *a) {
     ps.gateway_up, "jobs", (json_int_t)ps.jobs, "failed", (json_int_t)ps.failed, "reconnects",
     (json_int_t)ps.reconnects, "retries", (json_int_t)ps.retries, "refreshes",
     (json_int_t)ps.refreshes, "in_flight", a->in_flight, "methods", methods);
+  json_t *pool_json = json_object_get(out, "pool");
+  json_object_set_new(pool_json, "calls", json_integer((json_int_t)ps.calls));
+  json_object_set_new(pool_json, "coalesced_calls", json_integer((json_int_t)ps.coalesced_calls));
+  json_object_set_new(pool_json, "coalesced_requests",
+                      json_integer((json_int_t)ps.coalesced_jobs));
+  json_object_set_new(pool_json, "requests_per_call", calls_by_size_json(&ps));
   json_object_set_new(out, "scanners", json_integer(scanner_count(a)));
   json_object_set_new(out, "scanner_reopens", json_integer((json_int_t)a->scanner_reopens));
   json_object_set_new(out, "refused", codes_json(a->refused));

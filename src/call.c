@@ -66,17 +66,24 @@ void call_finish(call *k) {
   call_free(k);
 }
 
-/* Worker side: the HBase calls, and the reply rendered here, off the loop. */
-static int work(hbc_conn *c, pool_job *job) {
-  call *k = job->ctx;
+void call_reset_reply(call *k) {
   proto_error_clear(&k->err);
   free(k->line);
   k->line = NULL;
-  json_t *result = k->m->run(c, k, &job->err);
+}
+
+/* Worker side: the HBase calls, and the reply rendered here, off the loop. */
+static int work(hbc_conn *c, pool_job *job) {
+  call *k = job->ctx;
+  call_reset_reply(k);
+  return call_take_result(k, k->m->run(c, k, &job->err));
+}
+
+int call_take_result(call *k, json_t *result) {
   if (result == NULL) {
-    if (job->err.code == HB_OK && k->err.code == 0)
+    if (k->job.err.code == HB_OK && k->err.code == 0)
       proto_fail(&k->err, PROTO_INTERNAL_ERROR, "%s failed without a reason", k->m->name);
-    return job->err.code == HB_OK ? 0 : -1;
+    return k->job.err.code == HB_OK ? 0 : -1;
   }
   if (k->req.id != NULL)
     k->line = proto_result_line(k->req.id, result);
@@ -103,7 +110,8 @@ static void job_done(pool_job *job) {
 
 /* A refusal by the pool is the call's reply: nothing was sent. */
 void call_submit(call *k) {
-  k->job = (pool_job){.work = work, .done = job_done, .ctx = k, .retry = k->m->retry};
+  k->job = (pool_job){.work = work, .done = job_done, .ctx = k, .retry = k->m->retry,
+                      .group = k->group};
   hb_error err = HB_ERROR_INIT;
   if (pool_submit(k->api->pool, &k->job, &err) < 0) {
     proto_fail_hb(&k->err, &err, false);

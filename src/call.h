@@ -89,6 +89,7 @@ struct call {
   size_t nops;
   scanner *sc;           /* scanner_open, scanner_next, scanner_close */
   bool reopened;         /* scanner_next: the gateway had expired the scanner */
+  const pool_group *group; /* set by prepare: calls it may share a gateway call with */
   TAILQ_ENTRY(call) wait_link;
 };
 
@@ -97,6 +98,11 @@ struct call {
 void call_start(call *k);
 void call_submit(call *k);
 void call_finish(call *k);
+/* Worker side, for a pool_group's work: forget an earlier attempt's reply (before a retry),
+ * then take the result that run would have returned (NULL: failed, k->err or the job's error
+ * says why) and render the reply. Returns 0, or -1 when the job's error is set. */
+void call_reset_reply(call *k);
+int call_take_result(call *k, json_t *result);
 /* The method failed: k->err or the job's error is set. */
 bool call_failed(const call *k);
 /* Monotonic nanoseconds, for calls' latencies. */

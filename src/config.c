@@ -92,6 +92,8 @@ static const key_spec GATEWAY_KEYS[] = {
   {GKEY(reconnect_min_ms, KEY_INT), .min = 1, .max = MS_1H},
   {GKEY(reconnect_max_ms, KEY_INT), .min = 1, .max = MS_1H},
   {GKEY(max_message_bytes, KEY_SIZE), .min = 1024, .max = BYTES_MAX},
+  {GKEY(coalesce, KEY_BOOL)},
+  {GKEY(coalesce_max_rows, KEY_INT), .min = 1, .max = 10000},
 };
 
 #define NKEYS(a) (sizeof(a) / sizeof((a)[0]))
@@ -130,6 +132,8 @@ static void gateway_defaults(config_gateway *g, const char *name) {
     .reconnect_min_ms = 100,
     .reconnect_max_ms = 10000,
     .max_message_bytes = 268435456,
+    .coalesce = true,
+    .coalesce_max_rows = 100,
   };
 }
 

@@ -26,6 +26,8 @@ typedef struct config_gateway {
                                (gateways drop idle sockets at 60 s) */
   int reconnect_min_ms, reconnect_max_ms; /* backoff while the gateway is down: 100, 10000 */
   size_t max_message_bytes; /* default 268435456 */
+  bool coalesce;            /* default true: queued row and rows reads share gateway calls */
+  int coalesce_max_rows;    /* default 100, 1..10000: rows in one shared call */
 } config_gateway;
 
 typedef struct config {

@@ -115,6 +115,27 @@ static void render_process(struct evbuffer *b) {
            "", (uint64_t)rl.rlim_cur);
 }
 
+/* A histogram of the requests each gateway call carried. */
+static void render_call_sizes(struct evbuffer *b, const char *g, const pool_stats *ps) {
+  static const char name[] = "hbpool_pool_requests_per_call";
+  family(b, name, "histogram",
+         "Requests carried by each gateway call: 1, or more when queued requests were "
+         "coalesced.");
+  uint64_t n = 0, sum = 0;
+  for (int i = 0; i < POOL_CALL_SIZES; i++) {
+    n += ps->calls_by_size[i];
+    int bound = pool_call_size_bound(i);
+    if (bound > 0)
+      evbuffer_add_printf(b, "%s_bucket{gateway=\"%s\",le=\"%d\"} %" PRIu64 "\n", name, g,
+                          bound, n);
+  }
+  evbuffer_add_printf(b, "%s_bucket{gateway=\"%s\",le=\"+Inf\"} %" PRIu64 "\n", name, g, n);
+  /* Every call that was not shared carried one request. */
+  sum = ps->coalesced_jobs + (ps->calls - ps->coalesced_calls);
+  evbuffer_add_printf(b, "%s_sum{gateway=\"%s\"} %" PRIu64 "\n", name, g, sum);
+  evbuffer_add_printf(b, "%s_count{gateway=\"%s\"} %" PRIu64 "\n", name, g, n);
+}
+
 static void render_pool(metrics *m, struct evbuffer *b) {
   pool_stats ps;
   pool_get_stats(m->pool, &ps);
@@ -144,6 +165,10 @@ static void render_pool(metrics *m, struct evbuffer *b) {
   single(b, "hbpool_pool_refreshes_total", "counter",
          "Connections reopened before use because they had been idle for idle_refresh_ms.", gl,
          ps.refreshes);
+  single(b, "hbpool_pool_coalesced_calls_total", "counter",
+         "Gateway calls that carried several queued requests at once (coalesce).", gl,
+         ps.coalesced_calls);
+  render_call_sizes(b, g, &ps);
 }
 
 static void render_histogram(struct evbuffer *b, const char *method, const api_method_stats *s) {

@@ -33,6 +33,8 @@ typedef struct worker {
   unsigned generation;     /* of the gateway settings conn was made with */
   unsigned want_generation;
   unsigned settings_seen;  /* the pool's settings_version these copies are of */
+  pool_job **members;      /* the jobs of the call at hand */
+  size_t cap;
 } worker;
 
 struct pool {
@@ -163,9 +165,27 @@ static void drop_connection(worker *w, log_level level, const char *why) {
 /* ---------------------------------------------------------------------------------------------
  * Workers. */
 
-/* Runs one job on this worker's connection, reconnecting and retrying as the job allows. */
-static void run_job(worker *w, pool_job *job) {
+/* One gateway call for the jobs: their own work, or their group's. */
+static int work(worker *w, pool_job **jobs, size_t n) {
+  if (n == 1)
+    return jobs[0]->work(w->conn, jobs[0]);
+  return jobs[0]->group->work(w->conn, jobs, n);
+}
+
+/* Every member fails as the first did: they made one call. */
+static void share_error(pool_job **jobs, size_t n) {
+  for (size_t i = 1; i < n; i++) {
+    hb_error_clear(&jobs[i]->err);
+    hb_error_set(&jobs[i]->err, jobs[0]->err.code, "%s",
+                 jobs[0]->err.message != NULL ? jobs[0]->err.message : "");
+  }
+}
+
+/* Runs one call for the jobs (one, or a group's members) on this worker's connection,
+ * reconnecting and retrying as the first job allows (a group's members share its rule). */
+static void run_job(worker *w, pool_job **jobs, size_t n) {
   pool *p = w->pool;
+  pool_job *job = jobs[0];
   if (w->conn != NULL && w->generation != w->want_generation) {
     drop_connection(w, LOG_LVL_INFO, "the gateway settings changed (reload)");
   } else if (w->conn != NULL && clock_now_ms() - w->last_used_ms >= w->idle_refresh_ms) {
@@ -187,10 +207,13 @@ static void run_job(worker *w, pool_job *job) {
       hb_error_set(&job->err, HB_ERR_UNAVAILABLE, "gateway %s (%s:%d) is unavailable: %s",
                    p->name, w->host, w->gateway.port, msg != NULL ? msg : "");
       free(msg);
+      share_error(jobs, n);
       return;
     }
-    int rc = job->work(w->conn, job);
+    int rc = work(w, jobs, n);
     w->last_used_ms = clock_now_ms();
+    if (rc < 0)
+      share_error(jobs, n);
     if (rc == 0 || !hb_error_breaks_connection(job->err.code))
       return;
     bool stale = !fresh && job->err.code == HB_ERR_TRANSPORT;
@@ -198,12 +221,68 @@ static void run_job(worker *w, pool_job *job) {
     if (!stale || job->retry != POOL_RETRY_ON_STALE || job->retries > 0)
       return;
     /* A pooled connection was dead before the call reached HBase: safe for reads only. */
-    job->retries++;
-    hb_error_clear(&job->err);
+    for (size_t i = 0; i < n; i++) {
+      jobs[i]->retries++;
+      hb_error_clear(&jobs[i]->err);
+    }
     pthread_mutex_lock(&p->lock);
     p->counters.retries++;
     pthread_mutex_unlock(&p->lock);
   }
+}
+
+/* At most this many queued jobs are looked at for company, so that a long queue does not hold
+ * the lock long. */
+#define GATHER_SCAN_LIMIT 512
+
+/* Takes the first queued job and those of its group that may share its call (lock held).
+ * Returns how many are in w->members. */
+static size_t take_locked(worker *w) {
+  pool *p = w->pool;
+  pool_job *first = TAILQ_FIRST(&p->queue);
+  TAILQ_REMOVE(&p->queue, first, link);
+  p->waiting--;
+  size_t n = 0, most = (size_t)(p->opts.coalesce ? p->opts.coalesce_max_rows : 1);
+  if (w->cap < most + 1) {
+    w->members = realloc(w->members, (most + 1) * sizeof *w->members);
+    w->cap = most + 1;
+  }
+  w->members[n++] = first;
+  const pool_group *g = first->group;
+  if (g == NULL || !p->opts.coalesce)
+    return n;
+  size_t rows = g->weight(first);
+  pool_job *j, *next;
+  int looked = 0;
+  for (j = TAILQ_FIRST(&p->queue); j != NULL && looked < GATHER_SCAN_LIMIT && rows < most;
+       j = next, looked++) {
+    next = TAILQ_NEXT(j, link);
+    size_t weight = j->group == g ? g->weight(j) : 0;
+    if (j->group != g || rows + weight > most || !g->joins(w->members, n, j))
+      continue;
+    TAILQ_REMOVE(&p->queue, j, link);
+    p->waiting--;
+    w->members[n++] = j;
+    rows += weight;
+  }
+  return n;
+}
+
+/* Counts one gateway call of n jobs (lock held). */
+static void count_call_locked(pool *p, size_t n) {
+  p->counters.calls++;
+  if (n > 1) {
+    p->counters.coalesced_calls++;
+    p->counters.coalesced_jobs += n;
+  }
+  int i = 0;
+  while (i < POOL_CALL_SIZES - 1 && (size_t)pool_call_size_bound(i) < n)
+    i++;
+  p->counters.calls_by_size[i]++;
+}
+
+int pool_call_size_bound(int i) {
+  return i < POOL_CALL_SIZES - 1 ? 1 << i : -1;
 }
 
 /* Copies what a job needs of the pool's settings (lock held), once per change of them. */
@@ -268,21 +347,21 @@ static void *worker_main(void *arg) {
       probe_locked(w);
       continue;
     }
-    pool_job *job = p->gateway_up ? TAILQ_FIRST(&p->queue) : NULL;
-    if (job == NULL) {
+    if (!p->gateway_up || TAILQ_EMPTY(&p->queue)) {
       bool await_probe = p->gateway_up || p->probing;
       wait_locked(p, await_probe ? clock_now_ms() + 1000 : p->next_attempt_ms);
       continue;
     }
-    TAILQ_REMOVE(&p->queue, job, link);
-    p->waiting--;
+    size_t n = take_locked(w);
     w->busy = true;
     snapshot_locked(w);
     pthread_mutex_unlock(&p->lock);
-    run_job(w, job);
+    run_job(w, w->members, n);
     pthread_mutex_lock(&p->lock);
     w->busy = false;
-    finish_locked(p, job);
+    count_call_locked(p, n);
+    for (size_t i = 0; i < n; i++)
+      finish_locked(p, w->members[i]);
   }
   bool retired = w->retiring;
   pthread_mutex_unlock(&p->lock);
@@ -307,6 +386,7 @@ static void worker_free(worker *w) {
   pthread_join(w->thread, NULL);
   hbc_close(w->conn);
   free(w->host);
+  free(w->members);
   free(w);
 }
 

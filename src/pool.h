@@ -23,6 +23,8 @@ typedef struct pool_options {
   int idle_refresh_ms;       /* reconnect a connection idle this long before using it */
   int reconnect_min_ms;      /* backoff between connection attempts while the gateway is down */
   int reconnect_max_ms;
+  bool coalesce;             /* queued jobs of one group may share a gateway call */
+  int coalesce_max_rows;     /* the most rows (weight) one shared call carries */
 } pool_options;
 
 typedef struct pool pool;
@@ -32,6 +34,19 @@ typedef struct pool_job pool_job;
 typedef int (*pool_work_fn)(hbc_conn *conn, pool_job *job);
 /* Runs on the loop thread once the job has succeeded or failed (job->err says which). */
 typedef void (*pool_done_fn)(pool_job *job);
+
+/* Jobs that may go to the gateway as one call. A worker that takes a job of a group also takes
+ * the queued jobs of the same group that join it, oldest first, while their weights sum to at
+ * most coalesce_max_rows; nothing waits for company. joins, weight and work run on a worker. */
+typedef struct pool_group {
+  /* Whether later may share the call of the members taken so far. */
+  bool (*joins)(pool_job *const *members, size_t n, const pool_job *later);
+  /* The rows the job adds to a shared call. */
+  size_t (*weight)(const pool_job *job);
+  /* Makes the one call for n > 1 members: 0, or -1 with members[0]'s err set, which the pool
+   * gives every member (a member may also fail alone, its own way, without a -1). */
+  int (*work)(hbc_conn *conn, pool_job **members, size_t n);
+} pool_group;
 
 typedef enum pool_retry {
   POOL_RETRY_NEVER,    /* writes: a call that reached the gateway is never sent twice */
@@ -43,6 +58,7 @@ struct pool_job {
   pool_done_fn done;
   void *ctx;             /* the submitter's */
   pool_retry retry;
+  const pool_group *group; /* NULL: always a call of its own */
   hb_error err;          /* HB_OK, or why the job failed */
   int retries;           /* how often it was retried (0 or 1) */
   /* private to the pool */
@@ -50,12 +66,21 @@ struct pool_job {
   TAILQ_ENTRY(pool_job) link;
 };
 
+/* Calls by the jobs they carried: 1, 2, 3-4, 5-8, ... 129-256, more. */
+#define POOL_CALL_SIZES 10
+
 typedef struct pool_stats {
   int size, busy, idle, broken;  /* broken: workers without a connection */
   int waiting;                   /* jobs queued for a connection */
   bool gateway_up;
   uint64_t jobs, failed, reconnects, retries, refreshes;
+  uint64_t calls;                /* gateway calls made for jobs (a shared one counts once) */
+  uint64_t coalesced_calls, coalesced_jobs; /* shared calls, and the jobs they carried */
+  uint64_t calls_by_size[POOL_CALL_SIZES];
 } pool_stats;
+
+/* The most jobs calls_by_size[i] counts per call. */
+int pool_call_size_bound(int i);
 
 /* Needs evthread_use_pthreads() to have been called before base was created. */
 pool *pool_new(struct event_base *base, const pool_options *opts, hb_error *err);

@@ -1,16 +1,29 @@
 /* reads: row, rows and cells: gets of whole rows or columns, at a timestamp, and the versions
- * of one cell. */
+ * of one cell. Queued row and rows calls that read alike share one gateway call. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "call.h"
 
 #define READS_MAX_VERSIONS 2147483647
 
+static const pool_group read_group;
+
+/* A row or rows call may share a gateway call unless it has a timestamp and no columns: the
+ * gateway ignores the timestamp of getRowsWithColumnsTs without columns, so run_rows names the
+ * families first, and a shared call cannot. */
+static void read_group_unless_ts(call *k) {
+  if (k->timestamp == HBC_LATEST || k->ncolumns > 0)
+    k->group = &read_group;
+}
+
 static int prepare_row(call *k, proto_error *e) {
-  if (call_prepare_read(k, e) < 0)
+  if (call_prepare_read(k, e) < 0 ||
+      proto_param_bytes(&k->req, "row", true, &k->mem, &k->row, e) < 0)
     return -1;
-  return proto_param_bytes(&k->req, "row", true, &k->mem, &k->row, e);
+  read_group_unless_ts(k);
+  return 0;
 }
 
 static json_t *run_row(hbc_conn *c, call *k, hb_error *herr) {
@@ -24,9 +37,11 @@ static json_t *run_row(hbc_conn *c, call *k, hb_error *herr) {
 }
 
 static int prepare_rows(call *k, proto_error *e) {
-  if (call_prepare_read(k, e) < 0)
+  if (call_prepare_read(k, e) < 0 ||
+      proto_param_bytes_list(&k->req, "rows", true, &k->mem, &k->rows, &k->nrows, e) < 0)
     return -1;
-  return proto_param_bytes_list(&k->req, "rows", true, &k->mem, &k->rows, &k->nrows, e);
+  read_group_unless_ts(k);
+  return 0;
 }
 
 static json_t *run_rows(hbc_conn *c, call *k, hb_error *herr) {
@@ -51,6 +66,96 @@ static json_t *run_rows(hbc_conn *c, call *k, hb_error *herr) {
   hbc_result_free(&res);
   return out;
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * Coalescing: row and rows calls with the same table, columns and timestamp make one
+ * getRowsWithColumns(Ts) of all their keys; each renders its own rows (in its own encoding,
+ * with or without timestamps) from the shared result. */
+
+static bool same_bytes(hbc_bytes a, hbc_bytes b) {
+  return a.len == b.len && (a.len == 0 || memcmp(a.data, b.data, a.len) == 0);
+}
+
+static bool read_joins(pool_job *const *members, size_t n, const pool_job *later) {
+  (void)n;
+  const call *a = members[0]->ctx, *b = later->ctx;
+  if (strcmp(a->table, b->table) != 0 || a->timestamp != b->timestamp ||
+      a->ncolumns != b->ncolumns)
+    return false;
+  for (size_t i = 0; i < a->ncolumns; i++)
+    if (!same_bytes(a->columns[i], b->columns[i]))
+      return false;
+  return true;
+}
+
+/* A call's keys: row's one, or rows' list. */
+static const hbc_bytes *read_keys(const call *k, size_t *n) {
+  bool one = k->m->run == run_row;
+  *n = one ? 1 : k->nrows;
+  return one ? &k->row : k->rows;
+}
+
+static size_t read_weight(const pool_job *job) {
+  size_t n;
+  read_keys(job->ctx, &n);
+  return n;
+}
+
+static const hbc_row *find_row(const hbc_result *res, hbc_bytes key) {
+  for (size_t i = 0; i < res->nrows; i++)
+    if (same_bytes(res->rows[i].key, key))
+      return &res->rows[i];
+  return NULL;
+}
+
+/* A member's result from the shared one: as run_row or run_rows would have made it. */
+static json_t *read_result(call *k, const hbc_result *res) {
+  size_t n;
+  const hbc_bytes *keys = read_keys(k, &n);
+  if (k->m->run == run_row) {
+    const hbc_row *row = find_row(res, keys[0]);
+    return row != NULL ? call_row_json(k, row) : json_object();
+  }
+  json_t *list = json_array();
+  for (size_t i = 0; i < n; i++) {
+    const hbc_row *row = find_row(res, keys[i]);
+    if (row != NULL && call_append_row(k, list, row) < 0) {
+      json_decref(list);
+      return NULL;
+    }
+  }
+  return list;
+}
+
+static int read_work(hbc_conn *c, pool_job **members, size_t n) {
+  size_t nkeys = 0;
+  for (size_t i = 0; i < n; i++)
+    nkeys += read_weight(members[i]);
+  hbc_bytes *keys = malloc((nkeys > 0 ? nkeys : 1) * sizeof *keys);
+  size_t at = 0;
+  for (size_t i = 0; i < n; i++) {
+    size_t m;
+    const hbc_bytes *own = read_keys(members[i]->ctx, &m);
+    memcpy(keys + at, own, m * sizeof *keys);
+    at += m;
+  }
+  const call *first = members[0]->ctx;
+  hbc_result res = HBC_RESULT_INIT;
+  int rc = hbc_get_rows(c, call_table(first), keys, nkeys, first->columns, first->ncolumns,
+                        first->timestamp, &res, &members[0]->err);
+  free(keys);
+  if (rc < 0)
+    return -1;
+  for (size_t i = 0; i < n; i++) {
+    call *k = members[i]->ctx;
+    call_reset_reply(k);
+    call_take_result(k, read_result(k, &res));
+  }
+  hbc_result_free(&res);
+  return 0;
+}
+
+static const pool_group read_group = {read_joins, read_weight, read_work};
 
 static int prepare_cells(call *k, proto_error *e) {
   if (call_prepare_table(k, e) < 0 || call_prepare_timestamp(k, e) < 0 ||

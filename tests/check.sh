@@ -13,7 +13,7 @@ if [ "${1:-}" = --sanitizers ]; then
   builddir=build-asan
   # The Python suite's run against happybase and aiohappybase from PyPI tests nothing of this
   # build: the normal build runs it.
-  export HBPOOL_TEST_PYTHON_REFERENCE=0
+  export HBPOOL_TEST_PYTHON_RUN=hbpool
 elif [ $# -gt 0 ]; then
   echo "usage: tests/check.sh [--sanitizers]" >&2
   exit 2

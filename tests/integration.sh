@@ -15,9 +15,9 @@ readonly pool_prog=$top_builddir/tests/test_pool
 readonly daemon_prog=$top_builddir/tests/test_daemon
 # Large requests against a framed gateway, whose frame limit is real.
 readonly bytes_prog=$top_builddir/tests/test_daemon_bytes
-# The daemon's other end-to-end programs: listeners and limits, 200 clients at once, gateway faults,
+# The daemon's other end-to-end programs: listeners and limits, 200 clients at once, gateway faults, coalescing,
 # the metrics endpoint, the hbpool command line.
-readonly daemon_more=("$top_builddir"/tests/test_daemon_{limits,load,faults} \
+readonly daemon_more=("$top_builddir"/tests/test_daemon_{limits,load,faults,coalesce} \
   "$top_builddir"/tests/test_systemd "$top_builddir"/tests/test_metrics \
   "$top_builddir"/tests/test_cli)
 # The client examples in clients/examples/ (shell, Node.js, Go) run against a daemon of their own.
@@ -107,8 +107,21 @@ run_daemon_tests() {
     run_tests "$prog" || rc=1
   done
   top_srcdir=$top_srcdir top_builddir=$top_builddir run_tests "$examples_prog" || rc=1
-  top_srcdir=$top_srcdir top_builddir=$top_builddir run_tests "$python_prog" || rc=1
+  python_runs hbpool || rc=1
   return "$rc"
+}
+
+# python_runs RUN...: test_python.sh's runs (hbpool: the package through hbpoold; reference:
+# HappyBase and AIOHappyBase from PyPI, straight on the gateway) that $HBPOOL_TEST_PYTHON_RUN
+# also asks for, on the exported gateway.
+python_runs() {
+  local wanted=" ${HBPOOL_TEST_PYTHON_RUN:-hbpool reference} " run runs=()
+  for run in "$@"; do
+    [[ $wanted == *" $run "* ]] && runs+=("$run")
+  done
+  [[ ${#runs[@]} -gt 0 ]] || return 0
+  HBPOOL_TEST_PYTHON_RUN="${runs[*]}" top_srcdir=$top_srcdir top_builddir=$top_builddir \
+    run_tests "$python_prog"
 }
 
 # run_all ENV_MAIN: test_hbase on the buffered+binary and framed+compact gateways (and the
@@ -119,7 +132,8 @@ run_all() {
   env_fc=$(start_gateway fc --framed --compact) || return 1
   env_idle=$(start_gateway idle --idle-timeout-ms "$idle_timeout_ms" \
     --scanner-timeout-ms "$scanner_timeout_ms") || return 1
-  (load_env "$env_main" && export HBPOOL_TEST_GATEWAY_NAME=main && run_tests) || rc=1
+  (load_env "$env_main" && export HBPOOL_TEST_GATEWAY_NAME=main &&
+     { r=0; run_tests || r=1; python_runs reference || r=1; exit "$r"; }) || rc=1
   (load_env "$env_fc" && export HBPOOL_TEST_GATEWAY_NAME=fc &&
      { r=0; run_tests || r=1; run_tests "$bytes_prog" || r=1; exit "$r"; }) || rc=1
   (load_env "$env_idle" && export HBPOOL_TEST_GATEWAY_NAME=idle \
@@ -142,6 +156,7 @@ main() {
     export HBPOOL_TEST_GATEWAY_NAME=${HBPOOL_TEST_GATEWAY_NAME:-main}
     run_tests || rc=$?
     run_daemon_tests || rc=$?
+    python_runs reference || rc=$?
     if [[ ${HBPOOL_TEST_THRIFT_FRAMED:-0} == 1 ]]; then
       run_tests "$bytes_prog" || rc=$?
     else

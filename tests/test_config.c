@@ -25,6 +25,8 @@ static void assert_gateway_eq(const config_gateway *a, const config_gateway *b) 
   ck_assert_int_eq(a->reconnect_min_ms, b->reconnect_min_ms);
   ck_assert_int_eq(a->reconnect_max_ms, b->reconnect_max_ms);
   ck_assert_uint_eq(a->max_message_bytes, b->max_message_bytes);
+  ck_assert_int_eq(a->coalesce, b->coalesce);
+  ck_assert_int_eq(a->coalesce_max_rows, b->coalesce_max_rows);
 }
 
 static void assert_config_eq(const config *a, const config *b) {
@@ -119,6 +121,8 @@ START_TEST(test_defaults) {
   ck_assert_int_eq(g->reconnect_min_ms, 100);
   ck_assert_int_eq(g->reconnect_max_ms, 10000);
   ck_assert_uint_eq(g->max_message_bytes, 268435456);
+  ck_assert(g->coalesce);
+  ck_assert_int_eq(g->coalesce_max_rows, 100);
   config_free(&c);
   ck_assert_ptr_null(c.gateways);
   config_free(&c);  /* twice is harmless */
@@ -231,7 +235,9 @@ static const char ALL_KEYS[] =
   "idle_refresh_ms = 20000\n"
   "reconnect_min_ms = 50\n"
   "reconnect_max_ms = 400\n"
-  "max_message_bytes = 1048576\n";
+  "max_message_bytes = 1048576\n"
+  "coalesce = false\n"
+  "coalesce_max_rows = 7\n";
 
 START_TEST(test_every_key_is_parsed) {
   config c;
@@ -268,6 +274,8 @@ START_TEST(test_every_key_is_parsed) {
   ck_assert_int_eq(g->reconnect_min_ms, 50);
   ck_assert_int_eq(g->reconnect_max_ms, 400);
   ck_assert_uint_eq(g->max_message_bytes, 1048576);
+  ck_assert(!g->coalesce);
+  ck_assert_int_eq(g->coalesce_max_rows, 7);
   config_free(&c);
 }
 END_TEST
@@ -450,6 +458,8 @@ START_TEST(test_out_of_range) {
   expect_error("[gateway]\npool_size = 0\n", "pool_size: \"0\" is out of range; allowed 1..1024");
   expect_error("[gateway]\npool_size = 1025\n", "allowed 1..1024");
   expect_error("[daemon]\nscanner_idle_timeout_ms = 999\n", "allowed 1000..86400000");
+  expect_error("[gateway]\ncoalesce_max_rows = 0\n",
+               "coalesce_max_rows: \"0\" is out of range; allowed 1..10000");
   expect_error("[gateway]\nmax_message_bytes = 2147483648\n",
                "max_message_bytes: \"2147483648\" is out of range; allowed 1024..2147483647");
 }
