@@ -111,7 +111,7 @@ static void job_done(pool_job *job) {
 /* A refusal by the pool is the call's reply: nothing was sent. */
 void call_submit(call *k) {
   k->job = (pool_job){.work = work, .done = job_done, .ctx = k, .retry = k->m->retry,
-                      .group = k->group};
+                      .group = k->group, .order_key = k->order_key};
   hb_error err = HB_ERROR_INIT;
   if (pool_submit(k->api->pool, &k->job, &err) < 0) {
     proto_fail_hb(&k->err, &err, false);

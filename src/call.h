@@ -90,6 +90,7 @@ struct call {
   scanner *sc;           /* scanner_open, scanner_next, scanner_close */
   bool reopened;         /* scanner_next: the gateway had expired the scanner */
   const pool_group *group; /* set by prepare: calls it may share a gateway call with */
+  uint64_t order_key;    /* set by prepare: 0, or the pool_order_key of the row it writes */
   TAILQ_ENTRY(call) wait_link;
 };
 

@@ -33,8 +33,10 @@ typedef struct worker {
   unsigned generation;     /* of the gateway settings conn was made with */
   unsigned want_generation;
   unsigned settings_seen;  /* the pool's settings_version these copies are of */
-  pool_job **members;      /* the jobs of the call at hand */
-  size_t cap;
+  pool_job **members;      /* the jobs of the call at hand (while busy) */
+  size_t nmembers, cap;
+  uint64_t *held;          /* take_locked's set of order keys that may not start now */
+  size_t held_cap, held_alloc;
 } worker;
 
 struct pool {
@@ -56,6 +58,7 @@ struct pool {
   int backoff_ms;
   char *down_reason;
 
+  bool holding;            /* a job was held back for an earlier one of its order key */
   pool_stats counters;     /* jobs, failed, reconnects, retries, refreshes */
   worker **workers;        /* the retiring ones too, until they are joined */
   int nworkers;
@@ -231,40 +234,112 @@ static void run_job(worker *w, pool_job **jobs, size_t n) {
   }
 }
 
-/* At most this many queued jobs are looked at for company, so that a long queue does not hold
- * the lock long. */
+/* At most this many queued jobs are looked at, so that a long queue does not hold the lock long. */
 #define GATHER_SCAN_LIMIT 512
 
-/* Takes the first queued job and those of its group that may share its call (lock held).
- * Returns how many are in w->members. */
+/* ---------------------------------------------------------------------------------------------
+ * Order keys: a set of them (open addressing; 0 marks a free slot), rebuilt by each take. */
+
+uint64_t pool_order_key(const void *a, size_t alen, const void *b, size_t blen) {
+  /* FNV-1a over a, a separator and b: a collision only holds a job back a little. */
+  uint64_t h = 1469598103934665603ULL;
+  const unsigned char *parts[] = {a, (const unsigned char *)"", b};
+  size_t lens[] = {alen, 1, blen};
+  for (int i = 0; i < 3; i++)
+    for (size_t j = 0; j < lens[i]; j++) {
+      h ^= parts[i][j];
+      h *= 1099511628211ULL;
+    }
+  return h != 0 ? h : 1;
+}
+
+/* Room for most keys at half load; only the part in use is cleared. */
+static void held_reset(worker *w, size_t most) {
+  size_t cap = 64;
+  while (cap < 2 * most)
+    cap <<= 1;
+  if (cap > w->held_alloc) {
+    free(w->held);
+    w->held = malloc(cap * sizeof *w->held);
+    w->held_alloc = cap;
+  }
+  w->held_cap = cap;
+  memset(w->held, 0, cap * sizeof *w->held);
+}
+
+/* Adds key; returns whether it was there already. */
+static bool held_add(worker *w, uint64_t key) {
+  size_t mask = w->held_cap - 1;
+  for (size_t i = key & mask;; i = (i + 1) & mask) {
+    if (w->held[i] == key)
+      return true;
+    if (w->held[i] == 0) {
+      w->held[i] = key;
+      return false;
+    }
+  }
+}
+
+/* The keys of the calls other workers have at the gateway, plus room for this take's. */
+static void held_build_locked(worker *w) {
+  pool *p = w->pool;
+  size_t n = GATHER_SCAN_LIMIT + 1;
+  for (int i = 0; i < p->nworkers; i++)
+    n += p->workers[i]->busy ? p->workers[i]->nmembers : 0;
+  held_reset(w, n);
+  for (int i = 0; i < p->nworkers; i++) {
+    worker *o = p->workers[i];
+    for (size_t m = 0; o->busy && m < o->nmembers; m++)
+      if (o->members[m]->order_key != 0)
+        held_add(w, o->members[m]->order_key);
+  }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Taking jobs for a call. */
+
+/* Takes the oldest queued job that may start now, and the later ones of its group that may
+ * share its call (lock held). A job may not start while an earlier job of its order key is at
+ * the gateway or still queued; it may not share a call with one of its key either. Returns how
+ * many are in w->members: 0 when every queued job looked at must wait. */
 static size_t take_locked(worker *w) {
   pool *p = w->pool;
-  pool_job *first = TAILQ_FIRST(&p->queue);
-  TAILQ_REMOVE(&p->queue, first, link);
-  p->waiting--;
-  size_t n = 0, most = (size_t)(p->opts.coalesce ? p->opts.coalesce_max_rows : 1);
+  size_t n = 0, rows = 0, most = (size_t)(p->opts.coalesce ? p->opts.coalesce_max_rows : 1);
   if (w->cap < most + 1) {
     w->members = realloc(w->members, (most + 1) * sizeof *w->members);
     w->cap = most + 1;
   }
-  w->members[n++] = first;
-  const pool_group *g = first->group;
-  if (g == NULL || !p->opts.coalesce)
-    return n;
-  size_t rows = g->weight(first);
+  bool built = false;
+  const pool_group *g = NULL;
   pool_job *j, *next;
   int looked = 0;
-  for (j = TAILQ_FIRST(&p->queue); j != NULL && looked < GATHER_SCAN_LIMIT && rows < most;
-       j = next, looked++) {
+  for (j = TAILQ_FIRST(&p->queue); j != NULL && looked < GATHER_SCAN_LIMIT; j = next, looked++) {
     next = TAILQ_NEXT(j, link);
-    size_t weight = j->group == g ? g->weight(j) : 0;
-    if (j->group != g || rows + weight > most || !g->joins(w->members, n, j))
+    if (j->order_key != 0 && !built) {
+      held_build_locked(w);
+      built = true;
+    }
+    /* Once seen, a key stays in the set: what follows of it waits for this one. */
+    if (j->order_key != 0 && held_add(w, j->order_key)) {
+      p->holding = true;
       continue;
+    }
+    if (n > 0) {
+      size_t weight = j->group == g ? g->weight(j) : 0;
+      if (j->group != g || rows + weight > most || !g->joins(w->members, n, j))
+        continue;
+      rows += weight;
+    } else {
+      g = p->opts.coalesce ? j->group : NULL;
+      rows = g != NULL ? g->weight(j) : 1;
+    }
     TAILQ_REMOVE(&p->queue, j, link);
     p->waiting--;
     w->members[n++] = j;
-    rows += weight;
+    if (g == NULL || rows >= most)
+      break;
   }
+  w->nmembers = n;
   return n;
 }
 
@@ -353,6 +428,10 @@ static void *worker_main(void *arg) {
       continue;
     }
     size_t n = take_locked(w);
+    if (n == 0) { /* all held back behind calls at the gateway: their end wakes us */
+      wait_locked(p, clock_now_ms() + 1000);
+      continue;
+    }
     w->busy = true;
     snapshot_locked(w);
     pthread_mutex_unlock(&p->lock);
@@ -362,6 +441,11 @@ static void *worker_main(void *arg) {
     count_call_locked(p, n);
     for (size_t i = 0; i < n; i++)
       finish_locked(p, w->members[i]);
+    w->nmembers = 0;
+    if (p->holding) { /* a job held back behind this call may start now */
+      p->holding = false;
+      pthread_cond_broadcast(&p->wake);
+    }
   }
   bool retired = w->retiring;
   pthread_mutex_unlock(&p->lock);
@@ -387,6 +471,7 @@ static void worker_free(worker *w) {
   hbc_close(w->conn);
   free(w->host);
   free(w->members);
+  free(w->held);
   free(w);
 }
 

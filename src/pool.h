@@ -37,7 +37,8 @@ typedef void (*pool_done_fn)(pool_job *job);
 
 /* Jobs that may go to the gateway as one call. A worker that takes a job of a group also takes
  * the queued jobs of the same group that join it, oldest first, while their weights sum to at
- * most coalesce_max_rows; nothing waits for company. joins, weight and work run on a worker. */
+ * most coalesce_max_rows; nothing waits for company. joins, weight and work run on a worker
+ * (joins and weight under the pool's lock: keep them short). */
 typedef struct pool_group {
   /* Whether later may share the call of the members taken so far. */
   bool (*joins)(pool_job *const *members, size_t n, const pool_job *later);
@@ -59,6 +60,9 @@ struct pool_job {
   void *ctx;             /* the submitter's */
   pool_retry retry;
   const pool_group *group; /* NULL: always a call of its own */
+  /* Nonzero: jobs with the same key (writes of one row) start in the order they were queued,
+   * never at once and never in one shared call: a later one waits for the earlier's call. */
+  uint64_t order_key;
   hb_error err;          /* HB_OK, or why the job failed */
   int retries;           /* how often it was retried (0 or 1) */
   /* private to the pool */
@@ -81,6 +85,9 @@ typedef struct pool_stats {
 
 /* The most jobs calls_by_size[i] counts per call. */
 int pool_call_size_bound(int i);
+
+/* An order key for a job from the bytes that name what it orders on (never 0). */
+uint64_t pool_order_key(const void *a, size_t alen, const void *b, size_t blen);
 
 /* Needs evthread_use_pthreads() to have been called before base was created. */
 pool *pool_new(struct event_base *base, const pool_options *opts, hb_error *err);

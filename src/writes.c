@@ -1,5 +1,6 @@
 /* writes: put, delete, the counters (counter_get, counter_set, counter_inc, counter_dec) and
- * append, each on one row. */
+ * append, each on one row. Puts and deletes of one row start in the order sent; queued ones of
+ * different rows share one gateway call. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -20,10 +21,57 @@ static int prepare_write(call *k, proto_error *e) {
   return proto_param_bytes(&k->req, "row", true, &k->mem, &k->row, e);
 }
 
+static const pool_group write_group;
+
+/* HBase's limits on a row key and a family name, and a value size well under the gateway's
+ * hbase.client.keyvalue.maxsize (10 MiB by default). */
+#define WRITES_MAX_ROW 32767
+#define WRITES_MAX_FAMILY 127
+#define WRITES_MAX_SHARED_VALUE 1048576
+
+/* The family of a column: the bytes before ':' (all of them for a family). */
+static hbc_bytes family_of(hbc_bytes column) {
+  const uint8_t *colon = column.len > 0 ? memchr(column.data, ':', column.len) : NULL;
+  return (hbc_bytes){column.data, colon != NULL ? (size_t)(colon - column.data) : column.len};
+}
+
+static json_t *run_delete(hbc_conn *c, call *k, hb_error *herr);
+
+static bool is_delete(const call *k) {
+  return k->m->run == run_delete;
+}
+
+/* A put's columns, or a delete's. */
+static hbc_bytes column_at(const call *k, size_t i) {
+  return is_delete(k) ? k->columns[i] : k->mutations[i].column;
+}
+
+static size_t ncolumns_of(const call *k) {
+  return is_delete(k) ? k->ncolumns : k->nmutations;
+}
+
+/* A single-row put or delete is ordered behind earlier ones of its row (pool order keys). It
+ * may share a mutateRows call only when nothing in it can fail the whole call for the others:
+ * a key, a family or a value that HBase refuses fails every row of the call. */
+static void write_order_and_group(call *k) {
+  k->order_key = pool_order_key(k->table, strlen(k->table), k->row.data, k->row.len);
+  if (k->row.len == 0 || k->row.len > WRITES_MAX_ROW)
+    return;
+  for (size_t i = 0; i < ncolumns_of(k); i++) {
+    hbc_bytes fam = family_of(column_at(k, i));
+    if (fam.len == 0 || fam.len > WRITES_MAX_FAMILY)
+      return;
+    if (!is_delete(k) && k->mutations[i].value.len > WRITES_MAX_SHARED_VALUE)
+      return;
+  }
+  k->group = &write_group;
+}
+
 static int prepare_put(call *k, proto_error *e) {
-  if (prepare_write(k, e) < 0)
+  if (prepare_write(k, e) < 0 || prepare_data(k, e) < 0)
     return -1;
-  return prepare_data(k, e);
+  write_order_and_group(k);
+  return 0;
 }
 
 static json_t *run_mutations(hbc_conn *c, call *k, hb_error *herr) {
@@ -38,6 +86,10 @@ static int prepare_delete(call *k, proto_error *e) {
   if (json_object_get(k->req.params, "columns") != NULL && k->ncolumns == 0)
     return proto_fail(e, PROTO_INVALID_PARAMS,
                       "invalid params: \"columns\" is empty; leave it out to delete the whole row");
+  write_order_and_group(k);
+  /* The whole row needs the table's families first (run_delete): a call of its own. */
+  if (k->ncolumns == 0)
+    k->group = NULL;
   return 0;
 }
 
@@ -62,6 +114,71 @@ static json_t *run_delete(hbc_conn *c, call *k, hb_error *herr) {
   hbc_result_free(&fams);
   return rc < 0 ? NULL : json_null();
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * Coalescing: queued puts and deletes of columns, each of another row, with the same table,
+ * timestamp and families, make one mutateRows(Ts). The same families: a missing family fails
+ * the whole call, and then each member would have failed alone too. */
+
+static bool has_family(const call *k, hbc_bytes fam) {
+  for (size_t i = 0; i < ncolumns_of(k); i++) {
+    hbc_bytes f = family_of(column_at(k, i));
+    if (f.len == fam.len && memcmp(f.data, fam.data, fam.len) == 0)
+      return true;
+  }
+  return false;
+}
+
+static bool families_within(const call *a, const call *b) {
+  for (size_t i = 0; i < ncolumns_of(a); i++)
+    if (!has_family(b, family_of(column_at(a, i))))
+      return false;
+  return true;
+}
+
+static bool write_joins(pool_job *const *members, size_t n, const pool_job *later) {
+  (void)n;
+  const call *a = members[0]->ctx, *b = later->ctx;
+  return strcmp(a->table, b->table) == 0 && a->timestamp == b->timestamp &&
+         families_within(a, b) && families_within(b, a);
+}
+
+static size_t write_weight(const pool_job *job) {
+  (void)job;
+  return 1;
+}
+
+static int write_work(hbc_conn *c, pool_job **members, size_t n) {
+  hbc_row_mutations *rows = calloc(n, sizeof *rows);
+  hbc_mutation **deletes = calloc(n, sizeof *deletes);
+  for (size_t i = 0; i < n; i++) {
+    const call *k = members[i]->ctx;
+    rows[i] = (hbc_row_mutations){.row = k->row, .mutations = k->mutations,
+                                  .nmutations = k->nmutations};
+    if (!is_delete(k))
+      continue;
+    deletes[i] = calloc(k->ncolumns, sizeof *deletes[i]);
+    for (size_t j = 0; j < k->ncolumns; j++)
+      deletes[i][j] = (hbc_mutation){.is_delete = true, .column = k->columns[j], .wal = k->wal};
+    rows[i].mutations = deletes[i];
+    rows[i].nmutations = k->ncolumns;
+  }
+  const call *first = members[0]->ctx;
+  int rc = hbc_mutate_rows(c, call_table(first), rows, n, first->timestamp, &members[0]->err);
+  for (size_t i = 0; i < n; i++)
+    free(deletes[i]);
+  free(deletes);
+  free(rows);
+  if (rc < 0)
+    return -1;
+  for (size_t i = 0; i < n; i++) {
+    call_reset_reply(members[i]->ctx);
+    call_take_result(members[i]->ctx, json_null());
+  }
+  return 0;
+}
+
+static const pool_group write_group = {write_joins, write_weight, write_work};
 
 static int prepare_counter(call *k, proto_error *e) {
   if (call_prepare_table(k, e) < 0 ||
