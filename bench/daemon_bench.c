@@ -1,6 +1,7 @@
 /* daemon_bench: times hbpoold against a real gateway: closed-loop single-row gets and puts from
- * 1, 16 and 128 clients, the same directly over Thrift from 1 and 8 threads as the ceilings, the
- * daemon's CPU and RSS; ends with "summary: {json}". */
+ * 1, 16 and 128 clients, with coalescing on and off (switched by a reload of the daemon's
+ * config), the same directly over Thrift from 1 and 8 threads as the ceilings, the daemon's CPU
+ * and RSS; ends with "summary: {json}". */
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -21,7 +22,7 @@
 
 #define NCOLUMNS 10
 #define VALUE "value-of-twenty-byte"
-#define GET_ROW "get-row"
+#define GET_ROWS 1000         /* gets spread over this many rows: a shared call reads distinct ones */
 #define DIRECT_THREADS 8      /* the daemon's pool_size: the same number of gateway connections */
 #define WARM_GETS 3000        /* a fresh gateway JVM needs thousands of calls to settle its JIT */
 #define WARM_PUTS 1000
@@ -38,12 +39,14 @@ typedef struct bench_opts {
   int pid;
   double seconds, warmup;
   int idle_clients;
+  const char *conf;        /* hbpoold's config: "coalesce = ..." is switched in it, then SIGHUP */
 } bench_opts;
 
 static bench_opts g_opts = {.seconds = 3, .warmup = 1, .idle_clients = 1000};
 static hbc_options g_gateway;
 /* Shared by the client threads: the phase's state, and counters (read with __atomic builtins). */
 static int g_state;
+static bool g_coalesce = true; /* as the daemon was last told */
 static long g_errors;
 static long g_next_id;
 
@@ -291,15 +294,20 @@ static int daemon_request(dconn *c, bench_op op, const char *body, hb_error *err
   return rc;
 }
 
-/* The JSON params of a worker's request: the loaded row, or a row of its own to put. */
-static void request_body(char *body, size_t size, bench_op op, int worker) {
+/* The name of loaded row i. */
+static void get_row_name(char *out, size_t size, long i) {
+  snprintf(out, size, "get-%04ld", i % GET_ROWS);
+}
+
+/* The JSON params of a request: a get of a loaded row, or a put of a worker's own row. */
+static void request_body(char *body, size_t size, bench_op op, const char *row) {
   if (op == OP_GET) {
-    snprintf(body, size, "\"method\":\"row\",\"params\":{\"table\":\"%s\",\"row\":\"" GET_ROW "\"}",
-             g_opts.table);
+    snprintf(body, size, "\"method\":\"row\",\"params\":{\"table\":\"%s\",\"row\":\"%s\"}",
+             g_opts.table, row);
     return;
   }
-  int n = snprintf(body, size, "\"method\":\"put\",\"params\":{\"table\":\"%s\",\"row\":\"put-%d\","
-                   "\"data\":{", g_opts.table, worker);
+  int n = snprintf(body, size, "\"method\":\"put\",\"params\":{\"table\":\"%s\",\"row\":\"%s\","
+                   "\"data\":{", g_opts.table, row);
   for (int i = 0; i < NCOLUMNS; i++)
     n += snprintf(body + n, size - (size_t)n, "%s\"cf:c%d\":\"" VALUE "\"", i > 0 ? "," : "", i);
   snprintf(body + n, size - (size_t)n, "}}");
@@ -321,8 +329,8 @@ static int direct_put(hbc_conn *c, const char *row, hb_error *err) {
   return hbc_mutate_rows(c, hbc_str(g_opts.table), &rm, 1, HBC_LATEST, err);
 }
 
-static int direct_get(hbc_conn *c, hb_error *err) {
-  hbc_bytes row = hbc_str(GET_ROW);
+static int direct_get(hbc_conn *c, const char *name, hb_error *err) {
+  hbc_bytes row = hbc_str(name);
   hbc_result res = HBC_RESULT_INIT;
   if (hbc_get_rows(c, hbc_str(g_opts.table), &row, 1, NULL, 0, HBC_LATEST, &res, err) < 0)
     return -1;
@@ -390,8 +398,10 @@ static bool worker_recover(worker *w, const hb_error *failed) {
 static void *worker_main(void *arg) {
   worker *w = arg;
   char body[1024], row[32];
-  request_body(body, sizeof body, w->op, w->index);
   snprintf(row, sizeof row, "put-%d", w->index);
+  request_body(body, sizeof body, w->op, row);
+  /* Each client walks the loaded rows from its own place. */
+  long next_get = (long)w->index * 97;
   hb_error err = HB_ERROR_INIT;
   bool up = worker_connect(w, &err) == 0;
   if (!up) {
@@ -400,10 +410,15 @@ static void *worker_main(void *arg) {
   }
   pthread_barrier_wait(w->ready);
   while (up && __atomic_load_n(&g_state, __ATOMIC_RELAXED) != STATE_STOP) {
+    if (w->op == OP_GET) {
+      get_row_name(row, sizeof row, next_get++);
+      if (!w->direct)
+        request_body(body, sizeof body, w->op, row);
+    }
     double t0 = now_us();
     int rc;
     if (w->direct)
-      rc = w->op == OP_GET ? direct_get(w->hc, &err) : direct_put(w->hc, row, &err);
+      rc = w->op == OP_GET ? direct_get(w->hc, row, &err) : direct_put(w->hc, row, &err);
     else
       rc = daemon_request(&w->dc, w->op, body, &err);
     double t1 = now_us();
@@ -482,9 +497,9 @@ static phase_result run_phase(bench_op op, bool direct, int nclients) {
   if (n > 0)
     snprintf(cpu, sizeof cpu, direct ? "(clients %.1f)" : "%.1f", r.cpu_us);
   long errors = __atomic_load_n(&g_errors, __ATOMIC_RELAXED) - errors0;
-  printf("%-11s %7d %9zu %9.1f %9.1f %9.1f %18s", direct ? (op == OP_GET ? "direct get" :
-         "direct put") : (op == OP_GET ? "daemon get" : "daemon put"), nclients, n, r.rps,
-         r.p50_us, percentile(all, n, 99), cpu);
+  const char *who = direct ? "direct" : g_coalesce ? "daemon" : "nocoal";
+  printf("%s %-4s %7d %9zu %9.1f %9.1f %9.1f %18s", who, op == OP_GET ? "get" : "put", nclients,
+         n, r.rps, r.p50_us, percentile(all, n, 99), cpu);
   if (errors > 0)
     printf("  <- %ld ERRORS", errors);
   printf("\n");
@@ -600,7 +615,7 @@ static void check_setup(int rc, hb_error *err, const char *what) {
   fatal("%s: %s: %s", what, hb_errcode_name(err->code), err->message);
 }
 
-/* A fresh table with family cf and the row every get reads. */
+/* A fresh table with family cf and the rows the gets read. */
 static void load_table(void) {
   hb_error err = HB_ERROR_INIT;
   hbc_conn *c = direct_connect(&err);
@@ -612,7 +627,11 @@ static void load_table(void) {
   hbc_family f;
   hbc_family_init(&f, hbc_str("cf"));
   check_setup(hbc_create_table(c, hbc_str(g_opts.table), &f, 1, &err), &err, "create table");
-  check_setup(direct_put(c, GET_ROW, &err), &err, "put " GET_ROW);
+  for (long i = 0; i < GET_ROWS; i++) {
+    char row[32];
+    get_row_name(row, sizeof row, i);
+    check_setup(direct_put(c, row, &err), &err, "put of a row to get");
+  }
   hbc_close(c);
 }
 
@@ -635,8 +654,11 @@ static void warm_gateway(void) {
   hb_error err = HB_ERROR_INIT;
   hbc_conn *c = direct_connect(&err);
   check_setup(c != NULL ? 0 : -1, &err, "connect to the gateway");
-  for (int i = 0; i < WARM_GETS; i++)
-    check_setup(direct_get(c, &err), &err, "warm-up get");
+  char row[32];
+  for (int i = 0; i < WARM_GETS; i++) {
+    get_row_name(row, sizeof row, i);
+    check_setup(direct_get(c, row, &err), &err, "warm-up get");
+  }
   for (int i = 0; i < WARM_PUTS; i++)
     check_setup(direct_put(c, "put-warm", &err), &err, "warm-up put");
   hbc_close(c);
@@ -655,16 +677,55 @@ static phase_result better(phase_result a, phase_result b) {
 }
 
 typedef struct op_figures {
-  phase_result daemon[3];    /* 1, 16, 128 clients */
+  phase_result daemon[3];    /* 1, 16, 128 clients, coalescing on (the default) */
+  phase_result nocoal[3];    /* 16 and 128 clients with coalescing off ([0] unused) */
   phase_result direct1, direct;  /* 1 thread; DIRECT_THREADS threads */
 } op_figures;
 
 static const int g_clients[] = {1, 16, 128};
 
+/* Switches coalesce in hbpoold's config and reloads it; returns once the daemon has. */
+static void set_coalesce(bool on) {
+  FILE *f = fopen(g_opts.conf, "r+");
+  if (f == NULL)
+    fatal("cannot open %s: %s", g_opts.conf, strerror(errno));
+  char text[8192];
+  size_t n = fread(text, 1, sizeof text - 1, f);
+  text[n] = '\0';
+  char *at = strstr(text, on ? "coalesce = false" : "coalesce = true ");
+  if (at == NULL)
+    fatal("%s has no \"coalesce = %s\" line to switch", g_opts.conf, on ? "false" : "true ");
+  memcpy(at, on ? "coalesce = true " : "coalesce = false", 16);
+  if (fseek(f, 0, SEEK_SET) != 0 || fwrite(text, 1, n, f) != n || fclose(f) != 0)
+    fatal("cannot rewrite %s", g_opts.conf);
+  json_t *stats = daemon_call("\"method\":\"stats\"");
+  long long reloads = stats_int(stats, "daemon", "reloads");
+  json_decref(stats);
+  kill(g_opts.pid, SIGHUP);
+  for (int i = 0; i < 100; i++) {
+    sleep_s(0.1);
+    stats = daemon_call("\"method\":\"stats\"");
+    long long now = stats_int(stats, "daemon", "reloads");
+    long long failed = stats_int(stats, "daemon", "reload_failures");
+    json_decref(stats);
+    if (failed > 0)
+      fatal("hbpoold refused the reloaded %s", g_opts.conf);
+    if (now > reloads) {
+      g_coalesce = on;
+      return;
+    }
+  }
+  fatal("hbpoold did not reload %s within 10 s", g_opts.conf);
+}
+
 static op_figures run_op(bench_op op) {
-  op_figures f;
+  op_figures f = {0};
   f.direct1 = run_phase(op, true, 1);
   f.direct = run_phase(op, true, DIRECT_THREADS);
+  set_coalesce(false);
+  for (int i = 1; i < 3; i++)
+    f.nocoal[i] = run_phase(op, false, g_clients[i]);
+  set_coalesce(true);
   for (int i = 0; i < 3; i++)
     f.daemon[i] = run_phase(op, false, g_clients[i]);
   f.direct = better(f.direct, run_phase(op, true, DIRECT_THREADS));
@@ -674,8 +735,12 @@ static op_figures run_op(bench_op op) {
 
 static void print_ratios(const char *what, const op_figures *f) {
   print_ratio(what, 1, 1, f->daemon[0].rps, f->direct1.rps);
-  for (int i = 1; i < 3; i++)
+  char off[32];
+  snprintf(off, sizeof off, "%s, coalescing off", what);
+  for (int i = 1; i < 3; i++) {
     print_ratio(what, g_clients[i], DIRECT_THREADS, f->daemon[i].rps, f->direct.rps);
+    print_ratio(off, g_clients[i], DIRECT_THREADS, f->nocoal[i].rps, f->direct.rps);
+  }
   printf("%s, one client: p50 %.1f us through hbpoold, %.1f us direct: %+.1f us\n", what,
          f->daemon[0].p50_us, f->direct1.p50_us, f->daemon[0].p50_us - f->direct1.p50_us);
 }
@@ -703,6 +768,14 @@ static void print_summary(const op_figures *get, const op_figures *put, const id
       json_object_set_new(s, key, json_real(f->daemon[i].cpu_us));
       snprintf(key, sizeof key, "%s_rps_%d", ops[o].name, g_clients[i]);
       json_object_set_new(s, key, json_real(f->daemon[i].rps));
+      if (i == 0)
+        continue;
+      snprintf(key, sizeof key, "%s_ratio_%d_nocoalesce", ops[o].name, g_clients[i]);
+      json_object_set_new(s, key, json_real(f->nocoal[i].rps / f->direct.rps));
+      snprintf(key, sizeof key, "cpu_us_per_%s_%d_nocoalesce", ops[o].name, g_clients[i]);
+      json_object_set_new(s, key, json_real(f->nocoal[i].cpu_us));
+      snprintf(key, sizeof key, "%s_rps_%d_nocoalesce", ops[o].name, g_clients[i]);
+      json_object_set_new(s, key, json_real(f->nocoal[i].rps));
     }
     snprintf(key, sizeof key, "direct_%s_rps_1", ops[o].name);
     json_object_set_new(s, key, json_real(f->direct1.rps));
@@ -762,10 +835,11 @@ static int run(void) {
 
 static void usage(FILE *to) {
   fprintf(to, "usage: daemon_bench --load TABLE | --drop TABLE\n"
-              "       daemon_bench --socket PATH --pid PID --table TABLE [--seconds S] "
-              "[--warmup S] [--idle-clients N]\n"
+              "       daemon_bench --socket PATH --pid PID --conf CONF --table TABLE "
+              "[--seconds S] [--warmup S] [--idle-clients N]\n"
               "The gateway is $HBPOOL_TEST_THRIFT_HOST/PORT/FRAMED/COMPACT; hbpoold (PID) must "
-              "serve PATH with pool_size 8, on the same gateway.\n");
+              "serve PATH with pool_size 8, on the same gateway, from CONF, which has a line "
+              "\"coalesce = true \" (the space too) that this switches and reloads.\n");
 }
 
 static void gateway_from_env(void) {
@@ -791,6 +865,7 @@ int main(int argc, char **argv) {
     {"socket", required_argument, NULL, 's'}, {"pid", required_argument, NULL, 'p'},
     {"table", required_argument, NULL, 't'},  {"seconds", required_argument, NULL, 'S'},
     {"warmup", required_argument, NULL, 'W'}, {"idle-clients", required_argument, NULL, 'i'},
+    {"conf", required_argument, NULL, 'c'},
     {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
   };
   int opt, mode = 'r';
@@ -803,11 +878,13 @@ int main(int argc, char **argv) {
     case 'S': g_opts.seconds = atof(optarg); break;
     case 'W': g_opts.warmup = atof(optarg); break;
     case 'i': g_opts.idle_clients = atoi(optarg); break;
+    case 'c': g_opts.conf = optarg; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
   }
-  bool incomplete = mode == 'r' && (g_opts.socket_path == NULL || g_opts.pid <= 0);
+  bool incomplete =
+    mode == 'r' && (g_opts.socket_path == NULL || g_opts.pid <= 0 || g_opts.conf == NULL);
   if (optind != argc || g_opts.table == NULL || !plain_name(g_opts.table) || incomplete ||
       g_opts.seconds <= 0 || g_opts.warmup < 0 || g_opts.idle_clients < 1) {
     usage(stderr);

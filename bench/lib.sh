@@ -34,8 +34,9 @@ bench_gateway() {
          HBPOOL_TEST_THRIFT_COMPACT=${HBPOOL_TEST_THRIFT_COMPACT:-0}
 }
 
-# bench_start_daemon HBPOOLD POOL_SIZE [DAEMON_LINES]: hbpoold on $dir/hbpoold.sock in front of
-# that gateway, with more [daemon] settings if given; prints what the run is measuring on.
+# bench_start_daemon HBPOOLD POOL_SIZE [DAEMON_LINES [GATEWAY_LINES]]: hbpoold on
+# $dir/hbpoold.sock (config $dir/hbpoold.conf) in front of that gateway, with more [daemon] and
+# [gateway] settings if given; prints what the run is measuring on.
 bench_start_daemon() {
   local transport=buffered protocol=binary
   [ "$HBPOOL_TEST_THRIFT_FRAMED" = 0 ] || transport=framed
@@ -52,6 +53,7 @@ port = $HBPOOL_TEST_THRIFT_PORT
 transport = $transport
 protocol = $protocol
 pool_size = $2
+${4:-}
 EOF
   "$1" -c "$dir/hbpoold.conf" >"$dir/hbpoold.log" 2>&1 &
   daemon_pid=$!

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks hbpoold against a real gateway: single-row gets and puts through the daemon from 1,
-# 16 and 128 clients, the same directly over Thrift from 1 and 8 threads as the ceilings, the
-# daemon's CPU per request and its memory with 1,000 idle clients; the last line is
-# "summary: {json}" of the figures. Uses $HBPOOL_TEST_THRIFT_* when set, else starts a local
+# 16 and 128 clients (16 and 128 also with coalescing off, switched by a reload), the same
+# directly over Thrift from 1 and 8 threads as the ceilings, the daemon's CPU per request and its
+# memory with 1,000 idle clients; the last line is "summary: {json}" of the figures. Uses $HBPOOL_TEST_THRIFT_* when set, else starts a local
 # HBase. Run from a build directory (default: build/): bench/run-daemon-bench.sh [BUILDDIR [OPTS]];
 # OPTS go to daemon_bench: --seconds S (3) and --warmup S (1) per phase, --idle-clients N (1000).
 set -euo pipefail
@@ -44,7 +44,9 @@ if [ "$soft" != unlimited ] && [ "$soft" -lt "$need" ]; then
 fi
 
 dir=$(mktemp -d /tmp/hbpool-dbench.XXXXXX)
-bench_start_daemon "$hbpoold" 8 "max_clients = $((idle + 256))"
+# daemon_bench switches coalescing off and on in this config (its trailing space included).
+bench_start_daemon "$hbpoold" 8 "max_clients = $((idle + 256))" "coalesce = true "
 table=hbpool_dbench_$$
 "$bench" --load "$table"
-"$bench" --socket "$dir/hbpoold.sock" --pid "$daemon_pid" --table "$table" "$@"
+"$bench" --socket "$dir/hbpoold.sock" --pid "$daemon_pid" --conf "$dir/hbpoold.conf" \
+  --table "$table" "$@"
