@@ -22,7 +22,7 @@
 
 #define NCOLUMNS 10
 #define VALUE "value-of-twenty-byte"
-#define GET_ROWS 1000         /* gets spread over this many rows: a shared call reads distinct ones */
+#define GET_ROWS 1000         /* gets spread over these rows: shared calls read distinct ones */
 #define DIRECT_THREADS 8      /* the daemon's pool_size: the same number of gateway connections */
 #define WARM_GETS 3000        /* a fresh gateway JVM needs thousands of calls to settle its JIT */
 #define WARM_PUTS 1000

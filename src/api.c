@@ -130,8 +130,9 @@ static json_t *stats_json(api *a) {
     (json_int_t)ps.reconnects, "retries", (json_int_t)ps.retries, "refreshes",
     (json_int_t)ps.refreshes, "in_flight", a->in_flight, "methods", methods);
   json_t *pool_json = json_object_get(out, "pool");
-  json_object_set_new(pool_json, "calls", json_integer((json_int_t)ps.calls));
-  json_object_set_new(pool_json, "coalesced_calls", json_integer((json_int_t)ps.coalesced_calls));
+  json_object_set_new(pool_json, "calls", json_integer((json_int_t)pool_stats_calls(&ps)));
+  json_object_set_new(pool_json, "coalesced_calls",
+                      json_integer((json_int_t)pool_stats_coalesced_calls(&ps)));
   json_object_set_new(pool_json, "coalesced_requests",
                       json_integer((json_int_t)ps.coalesced_jobs));
   json_object_set_new(pool_json, "requests_per_call", calls_by_size_json(&ps));

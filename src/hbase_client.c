@@ -527,6 +527,12 @@ static void split_column(hbc_bytes col, hbc_bytes *family, hbc_bytes *qualifier)
   *qualifier = colon != NULL ? (hbc_bytes){colon + 1, col.len - flen - 1} : (hbc_bytes){col.data, 0};
 }
 
+hbc_bytes hbc_column_family(hbc_bytes column) {
+  hbc_bytes family, qualifier;
+  split_column(column, &family, &qualifier);
+  return family;
+}
+
 int hbc_compare_columns(hbc_bytes a, hbc_bytes b) {
   hbc_bytes fa, qa, fb, qb;
   split_column(a, &fa, &qa);

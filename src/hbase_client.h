@@ -184,5 +184,8 @@ bool hbc_bytes_equal(hbc_bytes a, hbc_bytes b);
 /* A family as the gateway names it ("cf:") without its ':', as deletes and reads of a whole
  * family take it. */
 hbc_bytes hbc_family_only(hbc_bytes name);
+/* The family of a column "family:qualifier": the bytes before its first ':' (all of a column
+ * without one). */
+hbc_bytes hbc_column_family(hbc_bytes column);
 
 #endif

@@ -121,7 +121,7 @@ static void render_call_sizes(struct evbuffer *b, const char *g, const pool_stat
   family(b, name, "histogram",
          "Requests carried by each gateway call: 1, or more when queued requests were "
          "coalesced.");
-  uint64_t n = 0, sum = 0;
+  uint64_t n = 0;
   for (int i = 0; i < POOL_CALL_SIZES; i++) {
     n += ps->calls_by_size[i];
     int bound = pool_call_size_bound(i);
@@ -131,7 +131,7 @@ static void render_call_sizes(struct evbuffer *b, const char *g, const pool_stat
   }
   evbuffer_add_printf(b, "%s_bucket{gateway=\"%s\",le=\"+Inf\"} %" PRIu64 "\n", name, g, n);
   /* Every call that was not shared carried one request. */
-  sum = ps->coalesced_jobs + (ps->calls - ps->coalesced_calls);
+  uint64_t sum = ps->coalesced_jobs + ps->calls_by_size[0];
   evbuffer_add_printf(b, "%s_sum{gateway=\"%s\"} %" PRIu64 "\n", name, g, sum);
   evbuffer_add_printf(b, "%s_count{gateway=\"%s\"} %" PRIu64 "\n", name, g, n);
 }
@@ -167,7 +167,7 @@ static void render_pool(metrics *m, struct evbuffer *b) {
          ps.refreshes);
   single(b, "hbpool_pool_coalesced_calls_total", "counter",
          "Gateway calls that carried several queued requests at once (coalesce).", gl,
-         ps.coalesced_calls);
+         pool_stats_coalesced_calls(&ps));
   render_call_sizes(b, g, &ps);
 }
 

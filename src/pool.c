@@ -280,10 +280,11 @@ static bool held_add(worker *w, uint64_t key) {
   }
 }
 
-/* The keys of the calls other workers have at the gateway, plus room for this take's. */
+/* The keys of the calls other workers have at the gateway, plus room for the queued jobs this
+ * take may look at (sized by them: the set is cleared on every take that meets a key). */
 static void held_build_locked(worker *w) {
   pool *p = w->pool;
-  size_t n = GATHER_SCAN_LIMIT + 1;
+  size_t n = (size_t)(p->waiting < GATHER_SCAN_LIMIT ? p->waiting : GATHER_SCAN_LIMIT) + 1;
   for (int i = 0; i < p->nworkers; i++)
     n += p->workers[i]->busy ? p->workers[i]->nmembers : 0;
   held_reset(w, n);
@@ -345,11 +346,8 @@ static size_t take_locked(worker *w) {
 
 /* Counts one gateway call of n jobs (lock held). */
 static void count_call_locked(pool *p, size_t n) {
-  p->counters.calls++;
-  if (n > 1) {
-    p->counters.coalesced_calls++;
+  if (n > 1)
     p->counters.coalesced_jobs += n;
-  }
   int i = 0;
   while (i < POOL_CALL_SIZES - 1 && (size_t)pool_call_size_bound(i) < n)
     i++;
@@ -358,6 +356,17 @@ static void count_call_locked(pool *p, size_t n) {
 
 int pool_call_size_bound(int i) {
   return i < POOL_CALL_SIZES - 1 ? 1 << i : -1;
+}
+
+uint64_t pool_stats_calls(const pool_stats *s) {
+  uint64_t n = 0;
+  for (int i = 0; i < POOL_CALL_SIZES; i++)
+    n += s->calls_by_size[i];
+  return n;
+}
+
+uint64_t pool_stats_coalesced_calls(const pool_stats *s) {
+  return pool_stats_calls(s) - s->calls_by_size[0];
 }
 
 /* Copies what a job needs of the pool's settings (lock held), once per change of them. */

@@ -78,13 +78,15 @@ typedef struct pool_stats {
   int waiting;                   /* jobs queued for a connection */
   bool gateway_up;
   uint64_t jobs, failed, reconnects, retries, refreshes;
-  uint64_t calls;                /* gateway calls made for jobs (a shared one counts once) */
-  uint64_t coalesced_calls, coalesced_jobs; /* shared calls, and the jobs they carried */
-  uint64_t calls_by_size[POOL_CALL_SIZES];
+  uint64_t calls_by_size[POOL_CALL_SIZES]; /* gateway calls made for jobs, by jobs carried */
+  uint64_t coalesced_jobs;       /* the jobs that shared calls carried */
 } pool_stats;
 
 /* The most jobs calls_by_size[i] counts per call. */
 int pool_call_size_bound(int i);
+/* Gateway calls made for jobs (a shared one counts once), and those that carried several. */
+uint64_t pool_stats_calls(const pool_stats *s);
+uint64_t pool_stats_coalesced_calls(const pool_stats *s);
 
 /* An order key for a job from the bytes that name what it orders on (never 0). */
 uint64_t pool_order_key(const void *a, size_t alen, const void *b, size_t blen);

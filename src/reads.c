@@ -72,10 +72,6 @@ static json_t *run_rows(hbc_conn *c, call *k, hb_error *herr) {
  * getRowsWithColumns(Ts) of all their keys; each renders its own rows (in its own encoding,
  * with or without timestamps) from the shared result. */
 
-static bool same_bytes(hbc_bytes a, hbc_bytes b) {
-  return a.len == b.len && (a.len == 0 || memcmp(a.data, b.data, a.len) == 0);
-}
-
 static bool read_joins(pool_job *const *members, size_t n, const pool_job *later) {
   (void)n;
   const call *a = members[0]->ctx, *b = later->ctx;
@@ -83,7 +79,7 @@ static bool read_joins(pool_job *const *members, size_t n, const pool_job *later
       a->ncolumns != b->ncolumns)
     return false;
   for (size_t i = 0; i < a->ncolumns; i++)
-    if (!same_bytes(a->columns[i], b->columns[i]))
+    if (!hbc_bytes_equal(a->columns[i], b->columns[i]))
       return false;
   return true;
 }
@@ -103,7 +99,7 @@ static size_t read_weight(const pool_job *job) {
 
 static const hbc_row *find_row(const hbc_result *res, hbc_bytes key) {
   for (size_t i = 0; i < res->nrows; i++)
-    if (same_bytes(res->rows[i].key, key))
+    if (hbc_bytes_equal(res->rows[i].key, key))
       return &res->rows[i];
   return NULL;
 }

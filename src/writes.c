@@ -29,12 +29,6 @@ static const pool_group write_group;
 #define WRITES_MAX_FAMILY 127
 #define WRITES_MAX_SHARED_VALUE 1048576
 
-/* The family of a column: the bytes before ':' (all of them for a family). */
-static hbc_bytes family_of(hbc_bytes column) {
-  const uint8_t *colon = column.len > 0 ? memchr(column.data, ':', column.len) : NULL;
-  return (hbc_bytes){column.data, colon != NULL ? (size_t)(colon - column.data) : column.len};
-}
-
 static json_t *run_delete(hbc_conn *c, call *k, hb_error *herr);
 
 static bool is_delete(const call *k) {
@@ -58,7 +52,7 @@ static void write_order_and_group(call *k) {
   if (k->row.len == 0 || k->row.len > WRITES_MAX_ROW)
     return;
   for (size_t i = 0; i < ncolumns_of(k); i++) {
-    hbc_bytes fam = family_of(column_at(k, i));
+    hbc_bytes fam = hbc_column_family(column_at(k, i));
     if (fam.len == 0 || fam.len > WRITES_MAX_FAMILY)
       return;
     if (!is_delete(k) && k->mutations[i].value.len > WRITES_MAX_SHARED_VALUE)
@@ -121,17 +115,15 @@ static json_t *run_delete(hbc_conn *c, call *k, hb_error *herr) {
  * the whole call, and then each member would have failed alone too. */
 
 static bool has_family(const call *k, hbc_bytes fam) {
-  for (size_t i = 0; i < ncolumns_of(k); i++) {
-    hbc_bytes f = family_of(column_at(k, i));
-    if (f.len == fam.len && memcmp(f.data, fam.data, fam.len) == 0)
+  for (size_t i = 0; i < ncolumns_of(k); i++)
+    if (hbc_bytes_equal(hbc_column_family(column_at(k, i)), fam))
       return true;
-  }
   return false;
 }
 
 static bool families_within(const call *a, const call *b) {
   for (size_t i = 0; i < ncolumns_of(a); i++)
-    if (!has_family(b, family_of(column_at(a, i))))
+    if (!has_family(b, hbc_column_family(column_at(a, i))))
       return false;
   return true;
 }

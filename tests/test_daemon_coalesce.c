@@ -118,22 +118,23 @@ static json_t *params_of(const read_req *r, const char *table) {
 /* ---------------------------------------------------------------------------------------------
  * Clients. */
 
-typedef struct reader {
+/* A client thread, reading or writing. */
+typedef struct tclient {
   pthread_t thread;
   int index;
   const char *table;
   int want_code;       /* 0: every reply must be its result; else this error code */
   int right, wrong;
   char first_wrong[512];
-} reader;
+} tclient;
 
-static void note_wrong(reader *rd, const char *what, const char *got, const char *want) {
+static void note_wrong(tclient *rd, const char *what, const char *got, const char *want) {
   if (rd->wrong++ == 0)
     snprintf(rd->first_wrong, sizeof rd->first_wrong, "%s: got %.230s, wanted %.230s", what, got,
              want);
 }
 
-static void check_reply(reader *rd, json_t *reply) {
+static void check_reply(tclient *rd, json_t *reply) {
   json_int_t id = json_integer_value(json_object_get(reply, "id"));
   char *got = dh_text(reply);
   if (id < 0 || id >= REQUESTS) {
@@ -159,7 +160,7 @@ static void check_reply(reader *rd, json_t *reply) {
 }
 
 static void *read_all(void *arg) {
-  reader *rd = arg;
+  tclient *rd = arg;
   dh_conn *c = dh_connect(&g_d);
   for (int n = 0; n < REQUESTS; n++) {
     read_req r = request_of(rd->index, n);
@@ -176,12 +177,12 @@ static void *read_all(void *arg) {
   return NULL;
 }
 
-/* Every client's requests at once; returns the replies that were right. */
-static int run_readers(const char *table, int want_code) {
-  reader rd[CLIENTS];
+/* CLIENTS threads running fn at once; returns the replies that were right. */
+static int run_clients(void *(*fn)(void *), const char *table, int want_code) {
+  tclient rd[CLIENTS];
   for (int i = 0; i < CLIENTS; i++) {
-    rd[i] = (reader){.index = i, .table = table, .want_code = want_code};
-    pthread_create(&rd[i].thread, NULL, read_all, &rd[i]);
+    rd[i] = (tclient){.index = i, .table = table, .want_code = want_code};
+    pthread_create(&rd[i].thread, NULL, fn, &rd[i]);
   }
   int right = 0;
   for (int i = 0; i < CLIENTS; i++) {
@@ -220,16 +221,8 @@ static json_t *write_step(int c, int s, bool *is_delete) {
   }
 }
 
-typedef struct writer {
-  pthread_t thread;
-  int index;
-  const char *table;
-  int want_code;       /* 0: every write acknowledged; else every one fails with this code */
-  int right;
-} writer;
-
 static void *write_all(void *arg) {
-  writer *wr = arg;
+  tclient *wr = arg;
   dh_conn *c = dh_connect(&g_d);
   for (int s = 0; s < WSTEPS; s++)
     for (int r = 0; r < WROWS; r++) {
@@ -250,28 +243,13 @@ static void *write_all(void *arg) {
       wr->right++;
     else {
       char *got = dh_text(reply);
-      fprintf(stderr, "test_daemon_coalesce: writer %d: unexpected %s\n", wr->index, got);
+      note_wrong(wr, "a reply", got, wr->want_code == 0 ? "a null result" : "an error");
       free(got);
     }
     json_decref(reply);
   }
   dh_close(c);
   return NULL;
-}
-
-/* Every writer's sequence at once; returns the replies that were as wanted. */
-static int run_writers(const char *table, int want_code) {
-  writer wr[CLIENTS];
-  for (int i = 0; i < CLIENTS; i++) {
-    wr[i] = (writer){.index = i, .table = table, .want_code = want_code};
-    pthread_create(&wr[i].thread, NULL, write_all, &wr[i]);
-  }
-  int right = 0;
-  for (int i = 0; i < CLIENTS; i++) {
-    pthread_join(wr[i].thread, NULL);
-    right += wr[i].right;
-  }
-  return right;
 }
 
 /* Each row holds what every client's last writes left: x = "5", no y, no z. */
@@ -360,7 +338,7 @@ static void expect_histogram_whole(void) {
 START_TEST(test_coalesced_reads_each_get_their_own_answer) {
   start(true);
   json_int_t before = pool_stat("coalesced_calls");
-  int right = run_readers(g_table, 0);
+  int right = run_clients(read_all, g_table, 0);
   json_int_t shared = pool_stat("coalesced_calls") - before;
   json_int_t carried = pool_stat("coalesced_requests");
   fprintf(stderr, "test_daemon_coalesce: %d replies right; %lld shared calls carried %lld "
@@ -375,7 +353,7 @@ END_TEST
 
 START_TEST(test_coalesce_off_sends_each_alone) {
   start(false);
-  ck_assert_int_eq(run_readers(g_table, 0), CLIENTS * REQUESTS);
+  ck_assert_int_eq(run_clients(read_all, g_table, 0), CLIENTS * REQUESTS);
   ck_assert_int_eq(pool_stat("coalesced_calls"), 0);
   expect_histogram_whole();
   stop();
@@ -386,7 +364,7 @@ END_TEST
 START_TEST(test_failed_shared_read_fails_every_member) {
   start(true);
   json_int_t before = pool_stat("coalesced_calls");
-  ck_assert_int_eq(run_readers("no_such_table_here", -32001), CLIENTS * REQUESTS);
+  ck_assert_int_eq(run_clients(read_all, "no_such_table_here", -32001), CLIENTS * REQUESTS);
   ck_assert_int_gt(pool_stat("coalesced_calls") - before, 0);
   /* The connections stayed: a failure in HBase does not break them. */
   json_decref(dh_ok(&g_d, "row", json_pack("{s:s,s:s}", "table", g_table, "row", "r01")));
@@ -397,7 +375,7 @@ END_TEST
 START_TEST(test_writes_of_a_row_keep_their_order) {
   start(true);
   json_int_t before = pool_stat("coalesced_calls");
-  ck_assert_int_eq(run_writers(g_table, 0), CLIENTS * WROWS * WSTEPS);
+  ck_assert_int_eq(run_clients(write_all, g_table, 0), CLIENTS * WROWS * WSTEPS);
   json_int_t shared = pool_stat("coalesced_calls") - before;
   fprintf(stderr, "test_daemon_coalesce: %d writes in order; %lld shared calls\n",
           CLIENTS * WROWS * WSTEPS, (long long)shared);
@@ -409,7 +387,7 @@ END_TEST
 
 START_TEST(test_writes_of_a_row_keep_their_order_alone) {
   start(false);
-  ck_assert_int_eq(run_writers(g_table, 0), CLIENTS * WROWS * WSTEPS);
+  ck_assert_int_eq(run_clients(write_all, g_table, 0), CLIENTS * WROWS * WSTEPS);
   ck_assert_int_eq(pool_stat("coalesced_calls"), 0);
   expect_written_rows();
   stop();
@@ -420,7 +398,8 @@ END_TEST
 START_TEST(test_failed_shared_write_fails_every_member_once) {
   start(true);
   json_int_t shared = pool_stat("coalesced_calls"), calls = pool_stat("calls");
-  ck_assert_int_eq(run_writers("no_such_table_here", -32001), CLIENTS * WROWS * WSTEPS);
+  ck_assert_int_eq(run_clients(write_all, "no_such_table_here", -32001),
+                   CLIENTS * WROWS * WSTEPS);
   shared = pool_stat("coalesced_calls") - shared;
   calls = pool_stat("calls") - calls;
   ck_assert_int_gt(shared, 0);
