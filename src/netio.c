@@ -1,4 +1,4 @@
-/* netio: blocking socket I/O to a Thrift gateway with deadlines, read-ahead and optional framing. */
+/* netio: socket I/O to a Thrift gateway with deadlines, read-ahead and optional framing. */
 #include "netio.h"
 
 #include <errno.h>
@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "task.h"
 
 #define NETIO_READ_AHEAD (64 * 1024)
 #define NETIO_FRAME_HEADER 4
@@ -41,8 +43,22 @@ struct netio {
 };
 
 
-/* Waits until fd is ready for events or the deadline passes. */
+/* Waits until fd is ready for events or the deadline passes. In a task (the daemon's pooled
+ * connections) the wait yields to the event loop; elsewhere (tests, tools) it polls. */
 static int wait_ready(int fd, short events, int64_t deadline_ms, const char *what, hb_error *err) {
+  if (task_self() != NULL) {
+    int want = (events & POLLIN ? TASK_READABLE : 0) | (events & POLLOUT ? TASK_WRITABLE : 0);
+    switch (task_wait(fd, want, deadline_ms)) {
+    case TASK_READY:
+    case TASK_WOKEN:
+      return 0;
+    case TASK_TIMEOUT:
+      return hb_error_set(err, HB_ERR_TIMEOUT, "timed out %s", what);
+    case TASK_CANCELLED:
+      return hb_error_set(err, HB_ERR_TRANSPORT, "the daemon stopped waiting %s: it is shutting down",
+                          what);
+    }
+  }
   for (;;) {
     int64_t left = deadline_ms - clock_now_ms();
     if (left <= 0)
@@ -95,17 +111,97 @@ static int connect_one(const struct addrinfo *ai, int64_t deadline_ms, hb_error 
   return fd;
 }
 
+/* A name lookup on a thread of its own: getaddrinfo has no timeout, so a task waits for the
+ * thread's word on a pipe, with the connect deadline, and leaves it behind if that passes. */
+typedef struct lookup {
+  int refs;              /* the thread's and the waiter's */
+  int pipe[2];
+  char *host;
+  char service[16];
+  int rc;
+  struct addrinfo *res;
+} lookup;
+
+static void lookup_unref(lookup *l) {
+  if (__atomic_sub_fetch(&l->refs, 1, __ATOMIC_ACQ_REL) != 0)
+    return;
+  if (l->res != NULL)
+    freeaddrinfo(l->res);
+  close(l->pipe[0]);
+  close(l->pipe[1]);
+  free(l->host);
+  free(l);
+}
+
+static void *lookup_main(void *arg) {
+  lookup *l = arg;
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+  l->rc = getaddrinfo(l->host, l->service, &hints, &l->res);
+  ssize_t n;
+  do
+    n = write(l->pipe[1], "", 1);
+  while (n < 0 && errno == EINTR);
+  lookup_unref(l);
+  return NULL;
+}
+
+static int lookup_in_thread(const char *host, const char *service, int64_t deadline_ms,
+                            struct addrinfo **res, hb_error *err) {
+  lookup *l = calloc(1, sizeof *l);
+  if (l == NULL || pipe2(l->pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+    free(l);
+    return hb_error_set(err, HB_ERR_TRANSPORT, "cannot resolve %s: %s", host, strerror(errno));
+  }
+  l->refs = 2;
+  l->host = strdup(host);
+  snprintf(l->service, sizeof l->service, "%s", service);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_t thread;
+  int rc = pthread_create(&thread, &attr, lookup_main, l);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    l->refs = 1;
+    lookup_unref(l);
+    return hb_error_set(err, HB_ERR_TRANSPORT, "cannot resolve %s: %s", host, strerror(rc));
+  }
+  if (wait_ready(l->pipe[0], POLLIN, deadline_ms, "resolving the gateway's name", err) < 0) {
+    lookup_unref(l);
+    return -1;
+  }
+  rc = l->rc;
+  *res = l->res;
+  l->res = NULL;
+  lookup_unref(l);
+  if (rc != 0)
+    return hb_error_set(err, HB_ERR_TRANSPORT, "cannot resolve %s: %s", host, gai_strerror(rc));
+  return 0;
+}
+
+/* An address needs no lookup; a name does, off the loop when called in a task. */
+static int resolve(const char *host, const char *service, int64_t deadline_ms,
+                   struct addrinfo **res, hb_error *err) {
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                           .ai_flags = AI_NUMERICHOST};
+  if (getaddrinfo(host, service, &hints, res) == 0)
+    return 0;
+  if (task_self() != NULL)
+    return lookup_in_thread(host, service, deadline_ms, res, err);
+  hints.ai_flags = 0;
+  int rc = getaddrinfo(host, service, &hints, res);
+  if (rc != 0)
+    return hb_error_set(err, HB_ERR_TRANSPORT, "cannot resolve %s: %s", host, gai_strerror(rc));
+  return 0;
+}
+
 netio *netio_connect(const char *host, int port, const netio_options *opts, hb_error *err) {
   int64_t deadline = clock_now_ms() + (opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : 1);
   char service[16];
   snprintf(service, sizeof service, "%d", port);
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
   struct addrinfo *res = NULL;
-  int rc = getaddrinfo(host, service, &hints, &res);
-  if (rc != 0) {
-    hb_error_set(err, HB_ERR_TRANSPORT, "cannot resolve %s: %s", host, gai_strerror(rc));
+  if (resolve(host, service, deadline, &res, err) < 0)
     return NULL;
-  }
   int fd = -1;
   for (struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next)
     fd = connect_one(ai, deadline, err);

@@ -1,4 +1,5 @@
-/* netio: blocking socket I/O to a Thrift gateway with deadlines, read-ahead and optional framing. */
+/* netio: socket I/O to a Thrift gateway with deadlines, read-ahead and optional framing. Its
+ * waits yield to the event loop when called in a task (task.h), and poll otherwise. */
 #ifndef HBPOOL_NETIO_H
 #define HBPOOL_NETIO_H
 

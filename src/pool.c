@@ -1,32 +1,35 @@
-/* pool: one gateway's connections: worker threads, each owning one Thrift connection, run jobs
- * off the event loop and hand completions back to it.
+/* pool: one gateway's connections: a worker per connection takes queued jobs and runs them on
+ * it, and hands completions to the loop.
  *
- * Threads: the loop thread submits jobs and runs their done callbacks; each worker takes jobs
- * from the shared queue and runs them on its own connection. Everything shared (queue, gateway
- * state, counters) is under one mutex; no Thrift call is made while holding it. */
+ * Everything runs on the loop thread. A worker is a task (task.h): its Thrift calls are plain
+ * calls, and where one would block on the gateway's socket the task yields to the loop until
+ * the socket is ready. So a request crosses no thread, and the pool needs no lock. Idle workers
+ * park on the idle list; a submit wakes one. */
 #include "pool.h"
 
 #include <event2/event.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "clock.h"
 #include "log.h"
+#include "task.h"
 
 TAILQ_HEAD(job_list, pool_job);
 
-typedef struct worker {
+typedef struct worker worker;
+TAILQ_HEAD(worker_list, worker);
+
+struct worker {
   pool *pool;
-  pthread_t thread;
+  task *task;
   hbc_conn *conn;          /* NULL: broken or not yet connected; the worker's own */
   int64_t last_used_ms;
-  bool connected;          /* conn != NULL, kept under the pool lock for stats */
   bool busy;
+  bool parked;             /* on the pool's idle list, waiting for a job or a state change */
   bool retiring;           /* the pool shrank: finish the current job, then exit */
-  bool exited;             /* the thread is done: the loop may join it */
-  /* The settings of the job at hand, copied under the lock: a reload may change the pool's. */
+  TAILQ_ENTRY(worker) idle_link;
+  /* The settings of the job at hand: a reload may change the pool's mid-call. */
   hbc_options gateway;
   char *host;
   int idle_refresh_ms;
@@ -35,22 +38,22 @@ typedef struct worker {
   unsigned settings_seen;  /* the pool's settings_version these copies are of */
   pool_job **members;      /* the jobs of the call at hand (while busy) */
   size_t nmembers, cap;
-  uint64_t *held;          /* take_locked's set of order keys that may not start now */
+  uint64_t *held;          /* take's set of order keys that may not start now */
   size_t held_cap, held_alloc;
-} worker;
+};
 
 struct pool {
   pool_options opts;
   char *name;
   char *host;
+  struct event_base *base;
   struct event *completion_ev;
 
-  pthread_mutex_t lock;
-  pthread_cond_t wake;     /* a job was queued, the gateway came back, or we are stopping */
   struct job_list queue;   /* waiting for a connection */
   int waiting;
   struct job_list done;    /* finished, for the loop thread */
   bool stopping;
+  struct worker_list idle; /* parked workers, the longest parked first */
 
   bool gateway_up;
   bool probing;            /* a worker is trying to connect while the gateway is down */
@@ -68,16 +71,44 @@ struct pool {
 
 
 /* ---------------------------------------------------------------------------------------------
- * Completions: workers queue finished jobs; the loop thread runs their callbacks. */
+ * Completions: finished jobs are queued, and their callbacks run from a loop callback, never on
+ * a worker's stack nor inside the pool function that finished them (which may be iterating the
+ * queue a callback submits to). */
 
-/* Called with the lock held. */
-static void finish_locked(pool *p, pool_job *job) {
+static void finish(pool *p, pool_job *job) {
   p->counters.jobs++;
   if (job->err.code != HB_OK)
     p->counters.failed++;
   TAILQ_INSERT_TAIL(&p->done, job, link);
-  /* event_active coalesces: the callback drains the whole list. */
+  /* event_active coalesces: the callback drains the whole list, in this same loop pass. */
   event_active(p->completion_ev, EV_READ, 0);
+}
+
+/* Idle workers: parked on p->idle until a job or a state change wakes them. */
+static void wake_one(pool *p) {
+  worker *w = TAILQ_FIRST(&p->idle);
+  if (w == NULL)
+    return;
+  TAILQ_REMOVE(&p->idle, w, idle_link);
+  w->parked = false;
+  task_wake(w->task);
+}
+
+static void wake_all(pool *p) {
+  while (!TAILQ_EMPTY(&p->idle))
+    wake_one(p);
+}
+
+/* Parks the worker (in its task) until woken or until_ms. */
+static void park(worker *w, int64_t until_ms) {
+  pool *p = w->pool;
+  TAILQ_INSERT_TAIL(&p->idle, w, idle_link);
+  w->parked = true;
+  task_wait(-1, 0, until_ms);
+  if (w->parked) {
+    TAILQ_REMOVE(&p->idle, w, idle_link);
+    w->parked = false;
+  }
 }
 
 static void run_completions(evutil_socket_t fd, short what, void *arg) {
@@ -85,9 +116,7 @@ static void run_completions(evutil_socket_t fd, short what, void *arg) {
   (void)what;
   pool *p = arg;
   struct job_list ready = TAILQ_HEAD_INITIALIZER(ready);
-  pthread_mutex_lock(&p->lock);
   TAILQ_CONCAT(&ready, &p->done, link);
-  pthread_mutex_unlock(&p->lock);
   pool_job *job;
   while ((job = TAILQ_FIRST(&ready)) != NULL) {
     TAILQ_REMOVE(&ready, job, link);
@@ -98,17 +127,17 @@ static void run_completions(evutil_socket_t fd, short what, void *arg) {
 /* ---------------------------------------------------------------------------------------------
  * Gateway state: up, or down with a backoff before the next connection attempt. */
 
-static void fail_queue_locked(pool *p, hb_errcode code, const char *why) {
+static void fail_queue(pool *p, hb_errcode code, const char *why) {
   pool_job *job;
   while ((job = TAILQ_FIRST(&p->queue)) != NULL) {
     TAILQ_REMOVE(&p->queue, job, link);
     p->waiting--;
     hb_error_set(&job->err, code, "%s", why);
-    finish_locked(p, job);
+    finish(p, job);
   }
 }
 
-static void mark_down_locked(pool *p, const char *reason) {
+static void mark_down(pool *p, const char *reason) {
   int64_t now = clock_now_ms();
   if (p->gateway_up) {
     log_warning("gateway %s (%s:%d) is down: %s", p->name, p->host, p->opts.gateway.port, reason);
@@ -124,32 +153,31 @@ static void mark_down_locked(pool *p, const char *reason) {
   char why[512];
   snprintf(why, sizeof why, "gateway %s (%s:%d) is unavailable: %s", p->name, p->host,
            p->opts.gateway.port, reason);
-  fail_queue_locked(p, HB_ERR_UNAVAILABLE, why);
-  pthread_cond_broadcast(&p->wake); /* idle workers recompute when to try again */
+  fail_queue(p, HB_ERR_UNAVAILABLE, why);
+  wake_all(p); /* idle workers recompute when to try again */
 }
 
-static void mark_up_locked(pool *p) {
+static void mark_up(pool *p) {
   if (!p->gateway_up)
     log_info("gateway %s (%s:%d) is up", p->name, p->host, p->opts.gateway.port);
   p->gateway_up = true;
   p->backoff_ms = p->opts.reconnect_min_ms;
-  pthread_cond_broadcast(&p->wake);
+  wake_all(p);
 }
 
-/* Opens the worker's connection (lock not held). Returns 0, or -1 with err set. */
+/* Opens the worker's connection. Returns 0, or -1 with err set. */
 static int connect_worker(worker *w, hb_error *err) {
   pool *p = w->pool;
   w->conn = hbc_connect(&w->gateway, err);
   w->generation = w->want_generation;
-  pthread_mutex_lock(&p->lock);
-  w->connected = w->conn != NULL;
+  if (task_is_cancelled(w->task)) /* stopping: the gateway's state is not in question */
+    return w->conn != NULL ? 0 : -1;
   if (w->conn == NULL) {
-    mark_down_locked(p, err->message != NULL ? err->message : "connect failed");
+    mark_down(p, err->message != NULL ? err->message : "connect failed");
   } else {
     p->counters.reconnects++;
-    mark_up_locked(p);
+    mark_up(p);
   }
-  pthread_mutex_unlock(&p->lock);
   w->last_used_ms = clock_now_ms();
   return w->conn != NULL ? 0 : -1;
 }
@@ -160,9 +188,6 @@ static void drop_connection(worker *w, log_level level, const char *why) {
   log_msg(level, "gateway %s: closing a connection: %s", w->pool->name, why);
   hbc_close(w->conn);
   w->conn = NULL;
-  pthread_mutex_lock(&w->pool->lock);
-  w->connected = false;
-  pthread_mutex_unlock(&w->pool->lock);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -194,9 +219,7 @@ static void run_job(worker *w, pool_job **jobs, size_t n) {
   } else if (w->conn != NULL && clock_now_ms() - w->last_used_ms >= w->idle_refresh_ms) {
     /* The gateway drops sockets idle for 60 s without telling us: do not find out mid-call. */
     drop_connection(w, LOG_LVL_INFO, "idle refresh");
-    pthread_mutex_lock(&p->lock);
     p->counters.refreshes++;
-    pthread_mutex_unlock(&p->lock);
   } else if (w->conn != NULL && hbc_peer_closed(w->conn)) {
     /* Closed before we sent anything (a gateway restart, or an idle timeout shorter than
      * idle_refresh_ms): reconnect now rather than lose a write to it. */
@@ -228,13 +251,11 @@ static void run_job(worker *w, pool_job **jobs, size_t n) {
       jobs[i]->retries++;
       hb_error_clear(&jobs[i]->err);
     }
-    pthread_mutex_lock(&p->lock);
     p->counters.retries++;
-    pthread_mutex_unlock(&p->lock);
   }
 }
 
-/* At most this many queued jobs are looked at, so that a long queue does not hold the lock long. */
+/* At most this many queued jobs are looked at, so that a long queue does not hold the loop long. */
 #define GATHER_SCAN_LIMIT 512
 
 /* ---------------------------------------------------------------------------------------------
@@ -282,7 +303,7 @@ static bool held_add(worker *w, uint64_t key) {
 
 /* The keys of the calls other workers have at the gateway, plus room for the queued jobs this
  * take may look at (sized by them: the set is cleared on every take that meets a key). */
-static void held_build_locked(worker *w) {
+static void held_build(worker *w) {
   pool *p = w->pool;
   size_t n = (size_t)(p->waiting < GATHER_SCAN_LIMIT ? p->waiting : GATHER_SCAN_LIMIT) + 1;
   for (int i = 0; i < p->nworkers; i++)
@@ -300,10 +321,10 @@ static void held_build_locked(worker *w) {
  * Taking jobs for a call. */
 
 /* Takes the oldest queued job that may start now, and the later ones of its group that may
- * share its call (lock held). A job may not start while an earlier job of its order key is at
+ * share its call. A job may not start while an earlier job of its order key is at
  * the gateway or still queued; it may not share a call with one of its key either. Returns how
  * many are in w->members: 0 when every queued job looked at must wait. */
-static size_t take_locked(worker *w) {
+static size_t take(worker *w) {
   pool *p = w->pool;
   size_t n = 0, rows = 0, most = (size_t)(p->opts.coalesce ? p->opts.coalesce_max_rows : 1);
   if (w->cap < most + 1) {
@@ -317,7 +338,7 @@ static size_t take_locked(worker *w) {
   for (j = TAILQ_FIRST(&p->queue); j != NULL && looked < GATHER_SCAN_LIMIT; j = next, looked++) {
     next = TAILQ_NEXT(j, link);
     if (j->order_key != 0 && !built) {
-      held_build_locked(w);
+      held_build(w);
       built = true;
     }
     /* Once seen, a key stays in the set: what follows of it waits for this one. */
@@ -344,8 +365,8 @@ static size_t take_locked(worker *w) {
   return n;
 }
 
-/* Counts one gateway call of n jobs (lock held). */
-static void count_call_locked(pool *p, size_t n) {
+/* Counts one gateway call of n jobs. */
+static void count_call(pool *p, size_t n) {
   if (n > 1)
     p->counters.coalesced_jobs += n;
   int i = 0;
@@ -369,8 +390,9 @@ uint64_t pool_stats_coalesced_calls(const pool_stats *s) {
   return pool_stats_calls(s) - s->calls_by_size[0];
 }
 
-/* Copies what a job needs of the pool's settings (lock held), once per change of them. */
-static void snapshot_locked(worker *w) {
+/* Copies what a job needs of the pool's settings, once per change of them: a reload may
+ * change the pool's while a call is under way. */
+static void snapshot(worker *w) {
   pool *p = w->pool;
   if (w->host != NULL && w->settings_seen == p->settings_version)
     return;
@@ -383,100 +405,83 @@ static void snapshot_locked(worker *w) {
   w->want_generation = p->generation;
 }
 
-/* While the gateway is down, one worker at a time tries to connect when the backoff allows.
- * Called with the lock held; returns with it held. */
-static void probe_locked(worker *w) {
+/* While the gateway is down, one worker at a time tries to connect when the backoff allows. */
+static void probe(worker *w) {
   pool *p = w->pool;
-  snapshot_locked(w);
+  snapshot(w);
   p->probing = true;
-  pthread_mutex_unlock(&p->lock);
   hb_error err = HB_ERROR_INIT;
   if (w->conn != NULL) /* made before the gateway went down: no proof it is back */
     drop_connection(w, LOG_LVL_INFO, "gateway was down");
   connect_worker(w, &err);
   hb_error_clear(&err);
-  pthread_mutex_lock(&p->lock);
   p->probing = false;
 }
 
-static void wait_locked(pool *p, int64_t until_ms) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  int64_t left = until_ms - clock_now_ms();
-  if (left <= 0)
-    return;
-  ts.tv_sec += left / 1000;
-  ts.tv_nsec += (left % 1000) * 1000000;
-  if (ts.tv_nsec >= 1000000000) {
-    ts.tv_sec++;
-    ts.tv_nsec -= 1000000000;
+/* Runs one call for the jobs taken, then queues their completions. */
+static void serve(worker *w, size_t n) {
+  pool *p = w->pool;
+  w->busy = true;
+  snapshot(w);
+  run_job(w, w->members, n);
+  w->busy = false;
+  count_call(p, n);
+  for (size_t i = 0; i < n; i++)
+    finish(p, w->members[i]);
+  w->nmembers = 0;
+  if (p->holding) { /* a job held back behind this call may start now */
+    p->holding = false;
+    wake_all(p);
   }
-  pthread_cond_timedwait(&p->wake, &p->lock, &ts);
 }
 
-static void *worker_main(void *arg) {
+static void worker_main(void *arg) {
   worker *w = arg;
   pool *p = w->pool;
   hb_error err = HB_ERROR_INIT;
-  pthread_mutex_lock(&p->lock);
-  snapshot_locked(w);
-  bool eager = !p->opts.lazy_connect;
-  pthread_mutex_unlock(&p->lock);
-  if (eager)
+  snapshot(w);
+  if (!p->opts.lazy_connect)
     connect_worker(w, &err);
   hb_error_clear(&err);
-  pthread_mutex_lock(&p->lock);
   while (!p->stopping && !w->retiring) {
     if (!p->gateway_up && !p->probing && clock_now_ms() >= p->next_attempt_ms) {
-      probe_locked(w);
+      probe(w);
       continue;
     }
     if (!p->gateway_up || TAILQ_EMPTY(&p->queue)) {
-      bool await_probe = p->gateway_up || p->probing;
-      wait_locked(p, await_probe ? clock_now_ms() + 1000 : p->next_attempt_ms);
+      /* Woken by a submit, or when the gateway's state changes (a probe ends). */
+      park(w, p->gateway_up || p->probing ? TASK_NO_DEADLINE : p->next_attempt_ms);
       continue;
     }
-    size_t n = take_locked(w);
+    size_t n = take(w);
     if (n == 0) { /* all held back behind calls at the gateway: their end wakes us */
-      wait_locked(p, clock_now_ms() + 1000);
+      park(w, TASK_NO_DEADLINE);
       continue;
     }
-    w->busy = true;
-    snapshot_locked(w);
-    pthread_mutex_unlock(&p->lock);
-    run_job(w, w->members, n);
-    pthread_mutex_lock(&p->lock);
-    w->busy = false;
-    count_call_locked(p, n);
-    for (size_t i = 0; i < n; i++)
-      finish_locked(p, w->members[i]);
-    w->nmembers = 0;
-    if (p->holding) { /* a job held back behind this call may start now */
-      p->holding = false;
-      pthread_cond_broadcast(&p->wake);
-    }
+    serve(w, n);
   }
-  bool retired = w->retiring;
-  pthread_mutex_unlock(&p->lock);
-  if (retired && w->conn != NULL)
+  if (w->retiring && !p->stopping && w->conn != NULL)
     drop_connection(w, LOG_LVL_INFO, "the pool shrank (reload)");
-  pthread_mutex_lock(&p->lock);
-  w->exited = true;
-  pthread_mutex_unlock(&p->lock);
-  return NULL;
 }
 
-/* Lock held. */
-static void add_worker_locked(pool *p) {
+static int add_worker(pool *p, hb_error *err) {
   worker *w = calloc(1, sizeof *w);
+  if (w == NULL)
+    return hb_error_set(err, HB_ERR_TRANSPORT, "out of memory for a worker");
   w->pool = p;
+  w->task = task_new(p->base, worker_main, w, err);
+  if (w->task == NULL) {
+    free(w);
+    return -1;
+  }
   p->workers = realloc(p->workers, (size_t)(p->nworkers + 1) * sizeof *p->workers);
   p->workers[p->nworkers++] = w;
-  pthread_create(&w->thread, NULL, worker_main, w);
+  return 0;
 }
 
+/* Only once its task has finished. */
 static void worker_free(worker *w) {
-  pthread_join(w->thread, NULL);
+  task_free(w->task);
   hbc_close(w->conn);
   free(w->host);
   free(w->members);
@@ -496,42 +501,36 @@ pool *pool_new(struct event_base *base, const pool_options *opts, hb_error *err)
   p->host = strdup(opts->gateway.host);
   p->opts.name = p->name;
   p->opts.gateway.host = p->host;
+  p->base = base;
   p->completion_ev = event_new(base, -1, 0, run_completions, p);
-  pthread_mutex_init(&p->lock, NULL);
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&p->wake, &ca);
-  pthread_condattr_destroy(&ca);
   TAILQ_INIT(&p->queue);
   TAILQ_INIT(&p->done);
+  TAILQ_INIT(&p->idle);
   /* Optimistic until a connection attempt says otherwise, so the first requests are tried. */
   p->gateway_up = true;
   p->backoff_ms = opts->reconnect_min_ms;
   hbc_init();
-  pthread_mutex_lock(&p->lock);
-  for (int i = 0; i < opts->size; i++)
-    add_worker_locked(p);
-  pthread_mutex_unlock(&p->lock);
+  for (int i = 0; i < opts->size; i++) {
+    if (add_worker(p, err) < 0) {
+      pool_free(p);
+      return NULL;
+    }
+  }
   return p;
 }
 
 void pool_free(pool *p) {
   if (p == NULL)
     return;
-  pthread_mutex_lock(&p->lock);
   p->stopping = true;
-  pthread_cond_broadcast(&p->wake);
-  pthread_mutex_unlock(&p->lock);
+  /* A worker mid-call fails its call at once (its waits end cancelled); the others leave. */
+  for (int i = 0; i < p->nworkers; i++)
+    task_cancel(p->workers[i]->task);
   for (int i = 0; i < p->nworkers; i++)
     worker_free(p->workers[i]);
-  pthread_mutex_lock(&p->lock);
-  fail_queue_locked(p, HB_ERR_UNAVAILABLE, "the daemon is shutting down");
-  pthread_mutex_unlock(&p->lock);
+  fail_queue(p, HB_ERR_UNAVAILABLE, "the daemon is shutting down");
   run_completions(-1, 0, p);
   event_free(p->completion_ev);
-  pthread_mutex_destroy(&p->lock);
-  pthread_cond_destroy(&p->wake);
   free(p->down_reason);
   free(p->workers);
   free(p->name);
@@ -543,30 +542,27 @@ int pool_submit(pool *p, pool_job *job, hb_error *err) {
   hb_error_clear(&job->err);
   job->retries = 0;
   job->deadline_ms = clock_now_ms() + p->opts.queue_timeout_ms;
-  pthread_mutex_lock(&p->lock);
-  int rc = 0;
-  if (!p->gateway_up) {
-    rc = hb_error_set(err, HB_ERR_UNAVAILABLE, "gateway %s (%s:%d) is unavailable: %s", p->name,
-                      p->host, p->opts.gateway.port, p->down_reason ? p->down_reason : "down");
-  } else if (p->waiting >= p->opts.max_queue) {
-    rc = hb_error_set(err, HB_ERR_OVERLOADED,
-                      "the queue of requests waiting for a connection to gateway %s is full "
-                      "(max_queue %d)", p->name, p->opts.max_queue);
-  } else {
-    TAILQ_INSERT_TAIL(&p->queue, job, link);
-    p->waiting++;
-    pthread_cond_signal(&p->wake);
-  }
-  pthread_mutex_unlock(&p->lock);
-  return rc;
+  if (p->stopping)
+    return hb_error_set(err, HB_ERR_UNAVAILABLE, "the daemon is shutting down");
+  if (!p->gateway_up)
+    return hb_error_set(err, HB_ERR_UNAVAILABLE, "gateway %s (%s:%d) is unavailable: %s", p->name,
+                        p->host, p->opts.gateway.port, p->down_reason ? p->down_reason : "down");
+  if (p->waiting >= p->opts.max_queue)
+    return hb_error_set(err, HB_ERR_OVERLOADED,
+                        "the queue of requests waiting for a connection to gateway %s is full "
+                        "(max_queue %d)", p->name, p->opts.max_queue);
+  TAILQ_INSERT_TAIL(&p->queue, job, link);
+  p->waiting++;
+  wake_one(p);
+  return 0;
 }
 
-/* Joins the workers that retired (lock held; they have exited, so this does not wait). */
-static void reap_locked(pool *p) {
+/* Frees the workers that retired and have finished. */
+static void reap(pool *p) {
   int kept = 0;
   for (int i = 0; i < p->nworkers; i++) {
     worker *w = p->workers[i];
-    if (w->retiring && w->exited)
+    if (w->retiring && task_finished(w->task))
       worker_free(w);
     else
       p->workers[kept++] = w;
@@ -576,8 +572,7 @@ static void reap_locked(pool *p) {
 
 void pool_expire(pool *p) {
   int64_t now = clock_now_ms();
-  pthread_mutex_lock(&p->lock);
-  reap_locked(p);
+  reap(p);
   pool_job *job, *next;
   for (job = TAILQ_FIRST(&p->queue); job != NULL; job = next) {
     next = TAILQ_NEXT(job, link);
@@ -588,13 +583,11 @@ void pool_expire(pool *p) {
     hb_error_set(&job->err, HB_ERR_QUEUE_TIMEOUT,
                  "no connection to gateway %s became free within %d ms", p->name,
                  p->opts.queue_timeout_ms);
-    finish_locked(p, job);
+    finish(p, job);
   }
-  pthread_mutex_unlock(&p->lock);
 }
 
 void pool_get_stats(pool *p, pool_stats *out) {
-  pthread_mutex_lock(&p->lock);
   *out = p->counters;
   out->size = p->opts.size;
   out->waiting = p->waiting;
@@ -606,12 +599,11 @@ void pool_get_stats(pool *p, pool_stats *out) {
       continue;
     if (w->busy)
       out->busy++;
-    else if (!w->connected)
+    else if (w->conn == NULL)
       out->broken++;
     else
       out->idle++;
   }
-  pthread_mutex_unlock(&p->lock);
 }
 
 static bool gateway_differs(const pool *p, const pool_options *o) {
@@ -622,7 +614,6 @@ static bool gateway_differs(const pool *p, const pool_options *o) {
 }
 
 void pool_reconfigure(pool *p, const pool_options *opts) {
-  pthread_mutex_lock(&p->lock);
   p->settings_version++;
   if (gateway_differs(p, opts)) {
     /* Every connection is replaced before its next call; a new gateway is tried at once. */
@@ -645,8 +636,13 @@ void pool_reconfigure(pool *p, const pool_options *opts) {
       active--;
     }
   }
-  for (; active < opts->size; active++)
-    add_worker_locked(p);
-  pthread_cond_broadcast(&p->wake);
-  pthread_mutex_unlock(&p->lock);
+  hb_error err = HB_ERROR_INIT;
+  for (; active < opts->size; active++) {
+    if (add_worker(p, &err) < 0) {
+      log_error("gateway %s: cannot grow the pool: %s", p->name, err.message);
+      hb_error_clear(&err);
+      break;
+    }
+  }
+  wake_all(p); /* retiring workers leave; the others take the new settings */
 }

@@ -18,6 +18,7 @@
 #include "hbase_client.h"
 #include "peer.h"
 #include "pool.h"
+#include "task.h"
 
 static hbc_options g_gateway;
 static int g_idle_timeout_ms;   /* the gateway's own idle timeout */
@@ -57,10 +58,13 @@ static int work_put(hbc_conn *c, pool_job *job) {
   return hbc_mutate_rows(c, B(g_table), &rm, 1, HBC_LATEST, &job->err);
 }
 
-/* Holds a connection for a while, as a slow call would. */
+/* Holds a connection for a while, as a slow call would: the worker waits without holding
+ * the loop, as it waits for a slow gateway. */
 static int work_sleep(hbc_conn *c, pool_job *job) {
   (void)c;
-  sleep_ms(((job_ctx *)job->ctx)->sleep_ms);
+  int64_t until = mono_ms() + ((job_ctx *)job->ctx)->sleep_ms;
+  while (task_wait(-1, 0, until) != TASK_TIMEOUT)
+    continue;
   return 0;
 }
 
@@ -98,6 +102,13 @@ static void janitor(evutil_socket_t fd, short what, void *arg) {
   (void)fd;
   (void)what;
   pool_expire(arg);
+}
+
+/* Runs the loop (the pool's workers) for ms. */
+static void run_for(int ms) {
+  struct timeval tv = {0, ms * 1000};
+  event_base_loopexit(base, &tv);
+  event_base_dispatch(base);
 }
 
 /* Runs the loop until every pending job is done (or 60 s pass). */
@@ -192,7 +203,7 @@ START_TEST(test_waiting_too_long_fails) {
   slow.sleep_ms = 1500;
   init_job(&waiting, work_get, POOL_RETRY_ON_STALE, &pending);
   submit(p, &slow);
-  sleep_ms(50); /* the worker has taken the slow job */
+  run_for(50); /* the worker has taken the slow job */
   submit(p, &waiting);
   run_until_done(p, &pending);
   ck_assert_int_eq(slow.job.err.code, HB_OK);
@@ -216,7 +227,7 @@ START_TEST(test_full_queue_refuses) {
     x[i].sleep_ms = i == 0 ? 500 : 10;
   }
   ck_assert_int_eq(submit(p, &x[0]), 0);
-  sleep_ms(50);
+  run_for(50); /* the worker has taken x[0] */
   ck_assert_int_eq(submit(p, &x[1]), 0);
   ck_assert_int_eq(submit(p, &x[2]), 0);
   ck_assert_int_eq(submit(p, &x[3]), -1);
@@ -332,7 +343,7 @@ static int64_t wait_for_recovery(pool *p, int64_t limit_ms) {
   while (mono_ms() - t0 < limit_ms) {
     if (run_one(p, work_get, POOL_RETRY_ON_STALE, NULL) == HB_OK)
       return mono_ms() - t0;
-    sleep_ms(200);
+    run_for(200); /* the pool's workers probe the gateway on the loop */
   }
   return -1;
 }
