@@ -1,5 +1,5 @@
-/* pool: one gateway's connections: worker threads, each owning one Thrift connection, run jobs
- * off the event loop and hand completions back to it. */
+/* pool: one gateway's connections: a worker per connection, a task on the loop thread (task.h),
+ * runs queued jobs on it; the jobs' calls wait for the gateway without holding the loop. */
 #ifndef HBPOOL_POOL_H
 #define HBPOOL_POOL_H
 
@@ -16,7 +16,7 @@ struct event_base;
 typedef struct pool_options {
   const char *name;          /* the gateway's name, for logs and stats */
   hbc_options gateway;       /* where and how to connect; call_timeout_ms bounds each call */
-  int size;                  /* connections (and worker threads) */
+  int size;                  /* connections (and workers) */
   bool lazy_connect;         /* false: connect all at start */
   int queue_timeout_ms;      /* a job waiting longer for a connection fails */
   int max_queue;             /* jobs waiting at most; more are refused */
@@ -30,15 +30,16 @@ typedef struct pool_options {
 typedef struct pool pool;
 typedef struct pool_job pool_job;
 
-/* Runs on a worker thread with a usable connection; returns 0, or -1 with job->err set. */
+/* Runs in a worker's task with a usable connection; returns 0, or -1 with job->err set. Its
+ * gateway calls yield to the loop while they wait; nothing else in it may block. */
 typedef int (*pool_work_fn)(hbc_conn *conn, pool_job *job);
 /* Runs on the loop thread once the job has succeeded or failed (job->err says which). */
 typedef void (*pool_done_fn)(pool_job *job);
 
 /* Jobs that may go to the gateway as one call. A worker that takes a job of a group also takes
  * the queued jobs of the same group that join it, oldest first, while their weights sum to at
- * most coalesce_max_rows; nothing waits for company. joins, weight and work run on a worker
- * (joins and weight under the pool's lock: keep them short). */
+ * most coalesce_max_rows; nothing waits for company. joins, weight and work run in a worker's
+ * task (joins and weight for every queued job looked at: keep them short). */
 typedef struct pool_group {
   /* Whether later may share the call of the members taken so far. */
   bool (*joins)(pool_job *const *members, size_t n, const pool_job *later);
@@ -91,9 +92,10 @@ uint64_t pool_stats_coalesced_calls(const pool_stats *s);
 /* An order key for a job from the bytes that name what it orders on (never 0). */
 uint64_t pool_order_key(const void *a, size_t alen, const void *b, size_t blen);
 
-/* Needs evthread_use_pthreads() to have been called before base was created. */
+/* The workers start in a later pass of base's loop. */
 pool *pool_new(struct event_base *base, const pool_options *opts, hb_error *err);
-/* Stops the workers after their current calls; fails queued jobs (their done runs). */
+/* Stops the workers: a call under way fails at once (as cut off: it may have reached the
+ * gateway); queued jobs fail as not sent. Every done runs before it returns. Loop stack only. */
 void pool_free(pool *p);
 
 /* Queues a job (loop thread). Returns -1 with err set, without calling done, when the gateway is
@@ -104,7 +106,7 @@ int pool_submit(pool *p, pool_job *job, hb_error *err);
  * protocol, timeouts) apply as each connection is replaced before its next call. opts->name is
  * ignored: a pool keeps its gateway's name. */
 void pool_reconfigure(pool *p, const pool_options *opts);
-/* Fails queued jobs whose wait passed queue_timeout_ms, and joins retired workers; the daemon's
+/* Fails queued jobs whose wait passed queue_timeout_ms, and frees retired workers; the daemon's
  * janitor calls it. */
 void pool_expire(pool *p);
 void pool_get_stats(pool *p, pool_stats *out);
