@@ -296,6 +296,17 @@ static void stop(daemon_state *d) {
   config_free(&d->cfg);
 }
 
+/* A pooled connection's task drops its socket's event when it parks and adds it again for the
+ * next call, often in the same loop pass: with epoll's changelist the pair costs no syscall.
+ * (The changelist's one caveat, dup()ed descriptors, does not apply: hbpoold dups none.) */
+static struct event_base *new_base(void) {
+  struct event_config *cfg = event_config_new();
+  event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+  struct event_base *base = event_base_new_with_config(cfg);
+  event_config_free(cfg);
+  return base != NULL ? base : event_base_new();
+}
+
 int main(int argc, char **argv) {
   static const struct option longopts[] = {
     {"config", required_argument, NULL, 'c'}, {"test-config", no_argument, NULL, 't'},
@@ -333,7 +344,7 @@ int main(int argc, char **argv) {
   service_init();
   signal(SIGPIPE, SIG_IGN);
   evthread_use_pthreads();
-  d.base = event_base_new();
+  d.base = new_base();
   int rc = 0;
   if (start(&d, &err) < 0) {
     log_error("cannot start: %s", err.message);

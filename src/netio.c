@@ -40,6 +40,7 @@ struct netio {
   uint8_t *wbuf;         /* outgoing message; framed: the first 4 bytes (always counted in
                             wlen) are reserved for the length */
   size_t wcap, wlen;
+  bool awaiting_reply;   /* a request went out and nothing of its reply has been read */
 };
 
 
@@ -300,6 +301,7 @@ int netio_flush(netio *io, hb_error *err) {
   }
   int rc = send_all(io, io->wbuf, io->wlen, err);
   io->wlen = io->framed ? NETIO_FRAME_HEADER : 0;
+  io->awaiting_reply = rc == 0 && io->rpos == io->rlen;
   return rc;
 }
 
@@ -313,6 +315,12 @@ static int fill(netio *io, hb_error *err) {
     memmove(io->rbuf, io->rbuf + io->rpos, io->rlen - io->rpos);
     io->rlen -= io->rpos;
     io->rpos = 0;
+  }
+  /* Just after a request, its reply cannot be there yet: wait before the first recv. */
+  if (io->awaiting_reply) {
+    io->awaiting_reply = false;
+    if (wait_ready(io->fd, POLLIN, io->deadline_ms, "waiting for the gateway's reply", err) < 0)
+      return -1;
   }
   for (;;) {
     ssize_t n = recv(io->fd, io->rbuf + io->rlen, io->rcap - io->rlen, 0);
