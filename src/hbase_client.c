@@ -317,6 +317,11 @@ bool hbc_peer_closed(const hbc_conn *c) {
   return netio_peer_closed(hb_transport_netio(c->transport));
 }
 
+uint64_t hbc_reply_bytes(const hbc_conn *c) {
+  netio *io = c->transport != NULL ? hb_transport_netio(c->transport) : NULL;
+  return io != NULL ? netio_reply_bytes(io) : 0;
+}
+
 hbc_bytes hbc_str(const char *s) {
   return (hbc_bytes){(const uint8_t *)s, strlen(s)};
 }

@@ -45,6 +45,8 @@ bool hbc_usable(const hbc_conn *conn);
 /* Between calls: the gateway has closed the connection (an idle timeout, a restart). Costs one
  * poll(2) and never blocks: check before sending anything that must not be lost. */
 bool hbc_peer_closed(const hbc_conn *conn);
+/* Bytes of every reply this connection has read: what a call received is the difference. */
+uint64_t hbc_reply_bytes(const hbc_conn *conn);
 
 typedef struct hbc_cell {
   hbc_bytes column;          /* family:qualifier; empty where the call does not return it (append) */

@@ -41,6 +41,7 @@ struct netio {
                             wlen) are reserved for the length */
   size_t wcap, wlen;
   bool awaiting_reply;   /* a request went out and nothing of its reply has been read */
+  uint64_t reply_bytes;  /* of every complete reply so far */
 };
 
 
@@ -307,6 +308,7 @@ int netio_flush(netio *io, hb_error *err) {
 
 /* Receives at least one more raw byte into the read-ahead buffer. */
 static int fill(netio *io, hb_error *err) {
+  task_pause(); /* a huge reply already received is decoded in slices, not in one go */
   if (io->rpos == io->rlen)
     io->rpos = io->rlen = 0;
   if (io->rcap == 0 && reserve(&io->rbuf, &io->rcap, NETIO_READ_AHEAD) < 0)
@@ -406,6 +408,7 @@ int netio_read(netio *io, void *buf, size_t len, hb_error *err) {
 int netio_read_end(netio *io, hb_error *err) {
   /* One request, one reply: anything beyond it means the stream is out of step. */
   size_t left_over = io->frame_left + (io->rlen - io->rpos);
+  io->reply_bytes += io->msg_bytes;
   io->msg_bytes = 0;
   io->in_frame = false;
   io->frame_left = 0;
@@ -429,6 +432,10 @@ bool netio_peer_closed(netio *io) {
 
 size_t netio_message_bytes(const netio *io) {
   return io->msg_bytes;
+}
+
+uint64_t netio_reply_bytes(const netio *io) {
+  return io->reply_bytes;
 }
 
 size_t netio_max_message_size(const netio *io) {

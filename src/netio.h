@@ -40,5 +40,7 @@ bool netio_peer_closed(netio *io);
 /* Bytes of the current incoming message consumed so far. */
 size_t netio_message_bytes(const netio *io);
 size_t netio_max_message_size(const netio *io);
+/* Payload bytes of every complete reply read on this connection. */
+uint64_t netio_reply_bytes(const netio *io);
 
 #endif

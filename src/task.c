@@ -1,11 +1,13 @@
-/* task: coroutines on the loop thread (ucontext stacks switched from libevent callbacks). */
+/* task: coroutines on the loop thread (stacks switched from libevent callbacks). */
 #include "task.h"
 
 #include <assert.h>
 #include <event2/event.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
-#include <ucontext.h>
+#include <sys/queue.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -28,16 +30,84 @@
  * redzones; only the pages a task touches become resident. */
 #define TASK_STACK_SIZE (1024 * 1024)
 
+/* ---------------------------------------------------------------------------------------------
+ * Contexts. On x86-64 a switch saves the callee-saved registers and the FPU control words on the
+ * stack it leaves and swaps stack pointers: no system call, unlike glibc's swapcontext (which
+ * also saves the signal mask, and whose sanitizer interceptor rewrites shadow memory). Other
+ * machines use ucontext. */
+
+#if defined(__x86_64__)
+typedef struct context {
+  void *sp;
+} context;
+
+void hbpool_task_switch(void **save_sp, void *load_sp);
+__asm__(".text\n"
+        ".globl hbpool_task_switch\n"
+        ".type hbpool_task_switch,@function\n"
+        "hbpool_task_switch:\n"
+        "  pushq %rbp\n  pushq %rbx\n  pushq %r12\n  pushq %r13\n  pushq %r14\n  pushq %r15\n"
+        "  subq $8, %rsp\n  stmxcsr (%rsp)\n  fnstcw 4(%rsp)\n"
+        "  movq %rsp, (%rdi)\n  movq %rsi, %rsp\n"
+        "  ldmxcsr (%rsp)\n  fldcw 4(%rsp)\n  addq $8, %rsp\n"
+        "  popq %r15\n  popq %r14\n  popq %r13\n  popq %r12\n  popq %rbx\n  popq %rbp\n"
+        "  ret\n"
+        ".size hbpool_task_switch, .-hbpool_task_switch\n");
+
+static void context_switch(context *from, context *to) {
+  hbpool_task_switch(&from->sp, to->sp);
+}
+
+/* A first switch to ctx "returns" into entry, with the stack aligned as after a call. */
+static void context_init(context *ctx, void *stack, size_t size, void (*entry)(void)) {
+  uintptr_t top = ((uintptr_t)stack + size) & ~(uintptr_t)15;
+  void **sp = (void **)top;
+  *--sp = NULL;              /* entry's return address: it never returns */
+  *--sp = (void *)entry;     /* taken by the switch's ret */
+  for (int i = 0; i < 6; i++)
+    *--sp = NULL;            /* rbp, rbx, r12-r15 */
+  uint32_t mxcsr;
+  uint16_t fpucw;
+  __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
+  __asm__ volatile("fnstcw %0" : "=m"(fpucw));
+  *--sp = NULL;
+  memcpy(sp, &mxcsr, sizeof mxcsr);
+  memcpy((char *)sp + 4, &fpucw, sizeof fpucw);
+  ctx->sp = sp;
+}
+#else
+#include <ucontext.h>
+
+typedef struct context {
+  ucontext_t uc;
+} context;
+
+static void context_switch(context *from, context *to) {
+  swapcontext(&from->uc, &to->uc);
+}
+
+/* getcontext returns twice as far as the compiler knows: keep what lives across it volatile. */
+static void context_init(context *ctx, void *stack, size_t size, void (*entry)(void)) {
+  ucontext_t *volatile c = &ctx->uc;
+  getcontext(c);
+  c->uc_stack.ss_sp = stack;
+  c->uc_stack.ss_size = size;
+  c->uc_link = NULL;
+  makecontext(c, entry, 0);
+}
+#endif
+
 struct task {
   struct event_base *base;
   struct event *ev;        /* what the task waits for: its fd, its deadline, a wake */
-  ucontext_t ctx, loop;    /* the task's registers while it waits; the loop's while it runs */
+  context ctx, loop;       /* the task's registers while it waits; the loop's while it runs */
   void *map;               /* stack mapping, its lowest page a guard */
   size_t map_size;
   task_fn fn;
   void *arg;
   bool waiting, parked, cancelled, finished;
   task_wake_reason reason;
+  int64_t resumed_ms;      /* when the loop last resumed it */
 #ifdef TASK_ASAN
   void *fake_stack;
   const void *loop_bottom;
@@ -70,11 +140,12 @@ static size_t stack_size(const task *t) {
 static void resume(task *t) {
   assert(current == NULL);
   current = t;
+  t->resumed_ms = clock_now_ms();
 #ifdef TASK_ASAN
   void *fake = NULL;
   __sanitizer_start_switch_fiber(&fake, stack_bottom(t), stack_size(t));
 #endif
-  swapcontext(&t->loop, &t->ctx);
+  context_switch(&t->loop, &t->ctx);
 #ifdef TASK_ASAN
   __sanitizer_finish_switch_fiber(fake, NULL, NULL);
 #endif
@@ -87,7 +158,7 @@ static void yield(task *t) {
   __sanitizer_start_switch_fiber(t->finished ? NULL : &t->fake_stack, t->loop_bottom,
                                  t->loop_size);
 #endif
-  swapcontext(&t->ctx, &t->loop);
+  context_switch(&t->ctx, &t->loop);
 #ifdef TASK_ASAN
   __sanitizer_finish_switch_fiber(t->fake_stack, &t->loop_bottom, &t->loop_size);
 #endif
@@ -100,7 +171,8 @@ static void trampoline(void) {
 #endif
   t->fn(t->arg);
   t->finished = true;
-  yield(t); /* never returns: a finished task is not resumed */
+  yield(t); /* a finished task is never resumed */
+  abort();
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -116,16 +188,6 @@ static void on_event(evutil_socket_t fd, short what, void *arg) {
   else
     t->reason = t->parked ? TASK_WOKEN : TASK_READY;
   resume(t);
-}
-
-/* getcontext returns twice as far as the compiler knows: keep what lives across it volatile. */
-static void init_context(ucontext_t *ctx, void *stack, size_t size) {
-  ucontext_t *volatile c = ctx;
-  getcontext(c);
-  c->uc_stack.ss_sp = stack;
-  c->uc_stack.ss_size = size;
-  c->uc_link = NULL;
-  makecontext(c, trampoline, 0);
 }
 
 task *task_new(struct event_base *base, task_fn fn, void *arg, hb_error *err) {
@@ -144,7 +206,7 @@ task *task_new(struct event_base *base, task_fn fn, void *arg, hb_error *err) {
   t->fn = fn;
   t->arg = arg;
   t->ev = event_new(base, -1, 0, on_event, t);
-  init_context(&t->ctx, stack_bottom(t), stack_size(t));
+  context_init(&t->ctx, stack_bottom(t), stack_size(t), trampoline);
 #ifdef TASK_VALGRIND
   t->vg_stack = VALGRIND_STACK_REGISTER(stack_bottom(t), (char *)t->map + t->map_size);
 #endif
@@ -201,6 +263,18 @@ task_wake_reason task_wait(int fd, int what, int64_t deadline_ms) {
   return t->reason;
 }
 
+void task_pause(void) {
+  task *t = current;
+  if (t == NULL || t->cancelled || clock_now_ms() - t->resumed_ms < TASK_SLICE_MS)
+    return;
+  event_del(t->ev);
+  event_assign(t->ev, t->base, -1, 0, on_event, t);
+  t->waiting = true;
+  event_active(t->ev, EV_READ, 0);
+  yield(t);
+  t->waiting = false;
+}
+
 void task_wake(task *t) {
   if (t->waiting && t->parked && !t->cancelled)
     event_active(t->ev, EV_READ, 0);
@@ -214,4 +288,89 @@ void task_cancel(task *t) {
   event_del(t->ev);
   t->reason = TASK_CANCELLED;
   resume(t);
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * The helper thread: one for the process, started on first use, that runs tasks' long CPU work.
+ * It wakes a task with event_active on the task's own event, which evthread makes safe from
+ * another thread; the task readies that event before it hands the work over, so the wake-up
+ * cannot come before the task is waiting for it. */
+
+typedef struct offload {
+  task_fn fn;
+  void *arg;
+  task *task;
+  bool finished;         /* under helper.lock */
+  TAILQ_ENTRY(offload) link;
+} offload;
+
+static struct {
+  pthread_once_t once;
+  pthread_mutex_t lock;
+  pthread_cond_t work, finished;
+  TAILQ_HEAD(, offload) queue;
+  bool started;
+} helper = {.once = PTHREAD_ONCE_INIT, .lock = PTHREAD_MUTEX_INITIALIZER,
+            .work = PTHREAD_COND_INITIALIZER, .finished = PTHREAD_COND_INITIALIZER};
+
+static void *helper_main(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&helper.lock);
+  for (;;) {
+    offload *o = TAILQ_FIRST(&helper.queue);
+    if (o == NULL) {
+      pthread_cond_wait(&helper.work, &helper.lock);
+      continue;
+    }
+    TAILQ_REMOVE(&helper.queue, o, link);
+    pthread_mutex_unlock(&helper.lock);
+    o->fn(o->arg);
+    pthread_mutex_lock(&helper.lock);
+    o->finished = true;
+    event_active(o->task->ev, EV_READ, 0);
+    pthread_cond_broadcast(&helper.finished);
+  }
+  return NULL;
+}
+
+static void helper_start(void) {
+  TAILQ_INIT(&helper.queue);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_t thread;
+  helper.started = pthread_create(&thread, &attr, helper_main, NULL) == 0;
+  pthread_attr_destroy(&attr);
+}
+
+static bool offload_finished(offload *o) {
+  pthread_mutex_lock(&helper.lock);
+  bool done = o->finished;
+  pthread_mutex_unlock(&helper.lock);
+  return done;
+}
+
+void task_run_off_loop(task_fn fn, void *arg) {
+  task *t = current;
+  pthread_once(&helper.once, helper_start);
+  if (t == NULL || t->cancelled || !helper.started) {
+    fn(arg);
+    return;
+  }
+  offload o = {.fn = fn, .arg = arg, .task = t};
+  event_del(t->ev);
+  event_assign(t->ev, t->base, -1, 0, on_event, t);
+  t->waiting = t->parked = true;
+  pthread_mutex_lock(&helper.lock);
+  TAILQ_INSERT_TAIL(&helper.queue, &o, link);
+  pthread_cond_signal(&helper.work);
+  pthread_mutex_unlock(&helper.lock);
+  while (!t->cancelled && !offload_finished(&o))
+    yield(t); /* a stray task_wake resumes us early: wait on */
+  t->waiting = t->parked = false;
+  /* Cancelled (the daemon is stopping): o lives on this stack, so wait for the helper here. */
+  pthread_mutex_lock(&helper.lock);
+  while (!o.finished)
+    pthread_cond_wait(&helper.finished, &helper.lock);
+  pthread_mutex_unlock(&helper.lock);
 }

@@ -50,4 +50,15 @@ void task_wake(task *t);
 void task_cancel(task *t);
 bool task_is_cancelled(const task *t);
 
+/* In a task that has run this long since the loop last resumed it, task_pause lets the loop
+ * serve everyone else once before going on: long CPU work (decoding a huge reply) calls it
+ * between pieces. Elsewhere both are no-ops. */
+#define TASK_SLICE_MS 2
+void task_pause(void);
+
+/* In a task: runs fn(arg) on the tasks' helper thread while the task waits, and returns when it
+ * is done: for CPU work too long to hold the loop with (rendering a huge reply). fn must touch
+ * nothing the loop owns. Outside a task, or in a cancelled one, fn runs here and now. */
+void task_run_off_loop(task_fn fn, void *arg);
+
 #endif
