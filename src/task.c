@@ -267,10 +267,13 @@ void task_pause(void) {
   task *t = current;
   if (t == NULL || t->cancelled || clock_now_ms() - t->resumed_ms < TASK_SLICE_MS)
     return;
+  /* A zero timeout, not event_active: an event made active now would run again in this same
+   * loop pass, before the loop has polled anyone's socket. */
+  static const struct timeval now = {0, 0};
   event_del(t->ev);
   event_assign(t->ev, t->base, -1, 0, on_event, t);
   t->waiting = true;
-  event_active(t->ev, EV_READ, 0);
+  event_add(t->ev, &now);
   yield(t);
   t->waiting = false;
 }
