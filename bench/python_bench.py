@@ -3,7 +3,9 @@
 1. Throughput: one process makes single-row gets through hbpool.happybase (the daemon's socket)
    and through happybase (straight to the gateway), in rounds that alternate (A B A B ...) after
    one unmeasured round of each; every reply is compared with what was written.
-2. Start-up: wall time of a short-lived process that makes one get: python -c with
+2. Concurrency: --procs processes (16) make such gets at once, each with its own connection, for
+   --seconds (3) per round; the aggregate ops/s of each side, rounds alternating as above.
+3. Start-up: wall time of a short-lived process that makes one get: python -c with
    hbpool.happybase, python -c with happybase, and the C command `hbpool get`; every run's output
    is compared with the row written.
 
@@ -15,6 +17,7 @@ import argparse
 import hashlib
 import json
 import math
+import multiprocessing
 import os
 import random
 import signal
@@ -133,6 +136,73 @@ def throughput(args, expected, gw):
     return results
 
 
+def gets_for(connect, table_name, keys, expected, seconds, ready, go, out):
+    """One process of the concurrency phase: connect, wait for the start, then get and check
+    rows until the time is up; puts the number of gets made on out."""
+    table = connect().table(table_name)
+    table.row(keys[0])
+    ready.wait()
+    go.wait()
+    done, deadline, i = 0, time.perf_counter() + seconds, 0
+    while time.perf_counter() < deadline:
+        key = keys[i % len(keys)]
+        i += 1
+        row = table.row(key)
+        if row != expected[key]:
+            out.put(("mismatch", f"row {key!r}: read {row!r}, wrote {expected[key]!r}"))
+            return
+        done += 1
+    out.put(("ok", done))
+
+
+def parallel_round(connect, args, expected, seed):
+    """Aggregate ops/s of args.procs processes making gets at once for args.seconds."""
+    ctx = multiprocessing.get_context("fork")
+    ready, go = ctx.Barrier(args.procs + 1), ctx.Event()
+    out = ctx.Queue()
+    rng = random.Random(seed)
+    procs = []
+    for _ in range(args.procs):
+        keys = [row_key(rng.randrange(args.rows)) for _ in range(1000)]
+        procs.append(ctx.Process(target=gets_for, args=(connect, args.table, keys, expected,
+                                                        args.seconds, ready, go, out)))
+    for p in procs:
+        p.start()
+    ready.wait()
+    t0 = time.perf_counter()
+    go.set()
+    total = 0
+    for _ in procs:
+        kind, value = out.get(timeout=args.seconds + 120)
+        if kind == "mismatch":
+            raise Mismatch(value)
+        total += value
+    wall = time.perf_counter() - t0
+    for p in procs:
+        p.join()
+    return total / wall
+
+
+def concurrency(args, expected, gw):
+    sides = {
+        "hbpool": lambda: hbpool.happybase.Connection(socket=args.socket),
+        "happybase": lambda: happybase.Connection(**gw),
+    }
+    print(f"concurrency: {args.procs} processes making single-row gets at once for "
+          f"{args.seconds} s per round, each with its own connection")
+    results = {name: [] for name in sides}
+    for rnd in range(0, args.rounds + 1):
+        order = list(sides) if rnd % 2 else list(reversed(sides))
+        for name in order:
+            ops = parallel_round(sides[name], args, expected, rnd)
+            if rnd == 0:
+                print(f"  warm-up    {name:9} {ops:9,.0f} ops/s (not counted)")
+                continue
+            results[name].append(ops)
+            print(f"  round {rnd}    {name:9} {ops:9,.0f} ops/s")
+    return results
+
+
 def profile_hbpool(table, keys, expected):
     import cProfile
     import pstats
@@ -202,10 +272,14 @@ def main():
     parser.add_argument("--rounds", type=int, default=3, help="measured rounds per client (3)")
     parser.add_argument("--runs", type=int, default=20,
                         help="runs of each short-lived process (20)")
+    parser.add_argument("--procs", type=int, default=16,
+                        help="processes of the concurrency phase (16)")
+    parser.add_argument("--seconds", type=int, default=3,
+                        help="seconds per round of the concurrency phase (3)")
     parser.add_argument("--profile", action="store_true",
                         help="also profile one hbpool round with cProfile")
     args = parser.parse_args()
-    for opt in ("rows", "gets", "rounds", "runs"):
+    for opt in ("rows", "gets", "rounds", "runs", "procs", "seconds"):
         if getattr(args, opt) < 1:
             parser.error(f"--{opt} must be at least 1")
 
@@ -219,6 +293,7 @@ def main():
     try:
         expected = load(admin, args.table, args.rows)
         tput = throughput(args, expected, gw)
+        conc = concurrency(args, expected, gw)
         start = startup(args, expected, gw)
     finally:
         try:
@@ -235,6 +310,9 @@ def main():
     print(f"{'  client CPU us per get, median':34} {statistics.median(pb['cpu']):>24.1f} "
           f"{statistics.median(hb['cpu']):>24.1f} "
           f"{statistics.median(pb['cpu']) / statistics.median(hb['cpu']):6.2f}x")
+    cp, ch = statistics.median(conc["hbpool"]), statistics.median(conc["happybase"])
+    print(f"{f'gets, {args.procs} processes: ops/s':34} {spread(conc['hbpool']):>24} "
+          f"{spread(conc['happybase']):>24} {cp / ch:6.2f}x")
     print(f"{'process doing one get (ms)':34} {'median':>10} {'p90':>10} {'median/b':>9} "
           f"{'p90/b':>7}")
     b_med = statistics.median(start["b"][1])
@@ -245,6 +323,22 @@ def main():
               f"{p90 / b_p90:6.2f}x")
     print("ratio hbpool/happybase for ops/s: above 1 means hbpool is faster; for CPU and times: "
           "below 1 means hbpool is cheaper or faster")
+    ops_p, ops_h = statistics.median(pb["ops"]), statistics.median(hb["ops"])
+    one = {name: statistics.median(samples) for name, (_, samples) in start.items()}
+    summary = {
+        "python_gets_ratio_1proc": round(ops_p / ops_h, 3),
+        "python_gets_per_s_1proc_hbpool": round(ops_p),
+        "python_gets_per_s_1proc_happybase": round(ops_h),
+        "python_cpu_us_per_get_1proc_hbpool": round(statistics.median(pb["cpu"]), 1),
+        "python_cpu_us_per_get_1proc_happybase": round(statistics.median(hb["cpu"]), 1),
+        f"python_gets_ratio_{args.procs}proc": round(cp / ch, 3),
+        f"python_gets_per_s_{args.procs}proc_hbpool": round(cp),
+        f"python_gets_per_s_{args.procs}proc_happybase": round(ch),
+        "one_get_process_ms_hbpool": round(one["a"], 1),
+        "one_get_process_ms_happybase": round(one["b"], 1),
+        "one_get_process_ms_cli": round(one["c"], 1),
+    }
+    print("summary: " + json.dumps(summary, sort_keys=True, separators=(",", ":")))
 
 
 if __name__ == "__main__":

@@ -1,24 +1,28 @@
 #!/usr/bin/env bash
 # Benchmarks hbpool's Python client (clients/python, through hbpoold) against HappyBase from PyPI
-# (straight to the gateway) in one run: single-row gets from one process, and the wall time of a
-# short-lived process doing one get (python -c with each, and the C command hbpool get).
-# Uses $HBPOOL_TEST_THRIFT_* when set, else starts a local HBase; starts its own hbpoold.
-# usage: bench/run-python-bench.sh [BUILDDIR (build)] [--gets N] [--runs N] [--rounds N] [--profile]
+# (straight to the gateway) in one run: single-row gets from one process and from 16 at once, and
+# the wall time of a short-lived process doing one get (python -c with each, and the C command
+# hbpool get); the last line is "summary: {json}" of the figures. Uses $HBPOOL_TEST_THRIFT_* when
+# set, else starts a local HBase; starts its own hbpoold (pool_size 8).
+# usage: bench/run-python-bench.sh [BUILDDIR (build)] [--gets N] [--runs N] [--rounds N]
+#                                  [--procs N] [--seconds N] [--profile]
 #   --gets N    gets per measured round and client (10000)
 #   --runs N    runs of each short-lived process (20)
 #   --rounds N  measured rounds per client, alternating (3)
+#   --procs N   processes making gets at once in the concurrency phase (16)
+#   --seconds N seconds per concurrency round (3)
 #   --profile   also print a cProfile of one hbpool round
 # HappyBase lives in a venv under ${TMPDIR:-/tmp} (made on first use, then reused).
 set -euo pipefail
 top=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
-usage() { sed -n 's/^# \{0,1\}//; 6,10p' "${BASH_SOURCE[0]}" >&2; exit 2; }
+usage() { sed -n 's/^# \{0,1\}//; 7,14p' "${BASH_SOURCE[0]}" >&2; exit 2; }
 builddir=$top/build
 if [ $# -gt 0 ] && [[ $1 != -* ]]; then builddir=$1; shift; fi
 builddir=$(cd -- "$builddir" && pwd -P)
 bench_args=()
 while [ $# -gt 0 ]; do
   case $1 in
-    --gets|--runs|--rounds)
+    --gets|--runs|--rounds|--procs|--seconds)
       [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || { echo "$1 needs a positive integer" >&2; usage; }
       bench_args+=("$1" "$2"); shift 2 ;;
     --profile) bench_args+=("$1"); shift ;;
@@ -54,6 +58,6 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/hbpool-pybench.XXXXXX")
 # otherwise compile every module they import), but here rather than in the source tree.
 unset PYTHONDONTWRITEBYTECODE
 export PYTHONPYCACHEPREFIX=$dir/pycache
-bench_start_daemon "$hbpoold" 4
+bench_start_daemon "$hbpoold" 8
 "$python" "$top/bench/python_bench.py" --socket "$dir/hbpoold.sock" --cli "$cli" \
   ${bench_args[@]+"${bench_args[@]}"}
