@@ -32,7 +32,7 @@ static int prepare_tables(call *k, proto_error *e) {
   bool use_prefix = true;
   if (proto_param_bool(&k->req, "use_prefix", false, &use_prefix, e) < 0)
     return -1;
-  k->table = strdup(use_prefix ? k->api->prefix : "");
+  k->table = strdup(use_prefix ? k->env->prefix : "");
   return k->table != NULL ? 0 : proto_fail(e, PROTO_INTERNAL_ERROR, "out of memory");
 }
 
@@ -202,17 +202,20 @@ static const char *const DELETE_TABLE_PARAMS[] = {"table", "use_prefix", "disabl
 static const char *const COMPACT_PARAMS[] = {"table", "use_prefix", "major", NULL};
 
 const method admin_methods[] = {
-  {"tables", prepare_tables, run_tables, POOL_RETRY_ON_STALE, TABLES_PARAMS, NULL},
-  {"create_table", prepare_create_table, run_create_table, POOL_RETRY_NEVER, CREATE_PARAMS, NULL},
+  {"tables", prepare_tables, run_tables, POOL_RETRY_ON_STALE, TABLES_PARAMS, NULL, NULL},
+  {"create_table", prepare_create_table, run_create_table, POOL_RETRY_NEVER, CREATE_PARAMS,
+   NULL, NULL},
   {"delete_table", prepare_delete_table, run_delete_table, POOL_RETRY_NEVER, DELETE_TABLE_PARAMS,
-   NULL},
-  {"enable_table", call_prepare_table, run_enable_table, POOL_RETRY_NEVER, TABLE_PARAMS, NULL},
-  {"disable_table", call_prepare_table, run_disable_table, POOL_RETRY_NEVER, TABLE_PARAMS, NULL},
+   NULL, NULL},
+  {"enable_table", call_prepare_table, run_enable_table, POOL_RETRY_NEVER, TABLE_PARAMS,
+   NULL, NULL},
+  {"disable_table", call_prepare_table, run_disable_table, POOL_RETRY_NEVER, TABLE_PARAMS,
+   NULL, NULL},
   {"is_table_enabled", call_prepare_table, run_is_table_enabled, POOL_RETRY_ON_STALE, TABLE_PARAMS,
-   NULL},
+   NULL, NULL},
   {"compact_table", prepare_compact_table, run_compact_table, POOL_RETRY_NEVER, COMPACT_PARAMS,
-   NULL},
-  {"families", call_prepare_table, run_families, POOL_RETRY_ON_STALE, TABLE_PARAMS, NULL},
-  {"regions", call_prepare_table, run_regions, POOL_RETRY_ON_STALE, TABLE_PARAMS, NULL},
-  {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL},
+   NULL, NULL},
+  {"families", call_prepare_table, run_families, POOL_RETRY_ON_STALE, TABLE_PARAMS, NULL, NULL},
+  {"regions", call_prepare_table, run_regions, POOL_RETRY_ON_STALE, TABLE_PARAMS, NULL, NULL},
+  {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL},
 };

@@ -1,8 +1,8 @@
 /* api: hbpoold's JSON methods: each request's parameters are checked on the loop thread, its
- * HBase calls run on a pooled connection, and its reply line is rendered on the worker, so that
- * the loop thread never waits on HBase nor spends long on a large result. The methods live in
- * one module per concern (admin, reads, writes, scan, scanner, batch); this file finds them,
- * answers the daemon's own (ping, version, stats) and counts every call. */
+ * HBase calls run in a pooled connection's task, which yields to the loop while it waits, and a
+ * large reply is rendered on the helper thread. The methods live in one module per concern
+ * (admin, reads, writes, scan, scanner, batch); this file finds them, answers the daemon's own
+ * (ping, version, stats), lends every call its call_env and counts every call. */
 #include "api.h"
 
 #include <stdlib.h>
@@ -11,13 +11,26 @@
 #include "call.h"
 #include "scanner.h"
 
+struct api {
+  call_env env;          /* lent to every call */
+  char *prefix;          /* env.prefix's memory */
+  api_stats_fn stats;
+  void *stats_arg;
+  const method **methods; /* every module's, in one list */
+  const char **names;     /* theirs, for api_get_counters */
+  api_method_stats *counters; /* one per entry of methods */
+  size_t nmethods;
+  uint64_t refused[API_NCODES]; /* requests answered before any method ran, by code */
+  int scanner_idle_timeout_ms;
+};
+
 /* ping, version and stats need no gateway: no run. */
 static const char *const NO_PARAMS[] = {NULL};
 static const method daemon_methods[] = {
-  {"ping", NULL, NULL, POOL_RETRY_NEVER, NO_PARAMS, NULL},
-  {"version", NULL, NULL, POOL_RETRY_NEVER, NO_PARAMS, NULL},
-  {"stats", NULL, NULL, POOL_RETRY_NEVER, NO_PARAMS, NULL},
-  {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL},
+  {"ping", NULL, NULL, POOL_RETRY_NEVER, NO_PARAMS, NULL, NULL},
+  {"version", NULL, NULL, POOL_RETRY_NEVER, NO_PARAMS, NULL, NULL},
+  {"stats", NULL, NULL, POOL_RETRY_NEVER, NO_PARAMS, NULL, NULL},
+  {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL},
 };
 
 static const method *const MODULES[] = {daemon_methods, admin_methods,   read_methods,
@@ -112,7 +125,7 @@ static json_t *calls_by_size_json(const pool_stats *ps) {
 
 static json_t *stats_json(api *a) {
   pool_stats ps;
-  pool_get_stats(a->pool, &ps);
+  pool_get_stats(a->env.pool, &ps);
   json_t *methods = json_object();
   for (size_t i = 0; i < a->nmethods; i++) {
     const api_method_stats *s = &a->counters[i];
@@ -128,7 +141,7 @@ static json_t *stats_json(api *a) {
     ps.busy, "idle", ps.idle, "broken", ps.broken, "waiting", ps.waiting, "gateway_up",
     ps.gateway_up, "jobs", (json_int_t)ps.jobs, "failed", (json_int_t)ps.failed, "reconnects",
     (json_int_t)ps.reconnects, "retries", (json_int_t)ps.retries, "refreshes",
-    (json_int_t)ps.refreshes, "in_flight", a->in_flight, "methods", methods);
+    (json_int_t)ps.refreshes, "in_flight", a->env.in_flight, "methods", methods);
   json_t *pool_json = json_object_get(out, "pool");
   json_object_set_new(pool_json, "calls", json_integer((json_int_t)pool_stats_calls(&ps)));
   json_object_set_new(pool_json, "coalesced_calls",
@@ -136,22 +149,42 @@ static json_t *stats_json(api *a) {
   json_object_set_new(pool_json, "coalesced_requests",
                       json_integer((json_int_t)ps.coalesced_jobs));
   json_object_set_new(pool_json, "requests_per_call", calls_by_size_json(&ps));
-  json_object_set_new(out, "scanners", json_integer(scanner_count(a)));
-  json_object_set_new(out, "scanner_reopens", json_integer((json_int_t)a->scanner_reopens));
+  json_object_set_new(out, "scanners", json_integer(scanner_count(a->env.scanners)));
+  json_object_set_new(out, "scanner_reopens",
+                      json_integer((json_int_t)scanner_reopens(a->env.scanners)));
   json_object_set_new(out, "refused", codes_json(a->refused));
   if (a->stats != NULL)
     a->stats(a->stats_arg, out);
   return out;
 }
 
-static void answer_locally(call *k) {
+/* A call of a known method: its outcome, by error code, and its time since api_call. */
+static void count(call *k) {
+  api_method_stats *s = k->counter;
+  if (s == NULL)
+    return;
+  s->calls++;
+  if (call_failed(k)) {
+    s->errors++;
+    /* Every failure sets k->err by now; internal_error is what a reply without one would say. */
+    s->errors_by_code[api_code_index(k->err.code != 0 ? k->err.code : PROTO_INTERNAL_ERROR)]++;
+  }
+  int64_t took = call_now_ns() - k->started_ns;
+  int b = 0;
+  while (b < API_LATENCY_BOUNDS && took > api_latency_bounds_ns[b])
+    b++;
+  s->latency[b]++;
+  s->latency_sum_ns += took > 0 ? (uint64_t)took : 0;
+}
+
+static void answer_locally(api *a, call *k) {
   json_t *result;
   if (strcmp(k->m->name, "ping") == 0)
     result = json_string("pong");
   else if (strcmp(k->m->name, "version") == 0)
     result = json_pack("{s:s,s:s}", "version", PACKAGE_VERSION, "api", "hbase-thrift1");
   else
-    result = stats_json(k->api);
+    result = stats_json(a);
   if (k->req.id != NULL)
     k->line = proto_result_line(k->req.id, result);
   else
@@ -162,7 +195,7 @@ static void answer_locally(call *k) {
 void api_call(api *a, json_t *msg, uint64_t session, api_reply_fn reply, void *owner) {
   call *k = calloc(1, sizeof *k);
   k->started_ns = call_now_ns();
-  k->api = a;
+  k->env = &a->env;
   k->session = session;
   k->reply = reply;
   k->owner = owner;
@@ -191,22 +224,22 @@ void api_call(api *a, json_t *msg, uint64_t session, api_reply_fn reply, void *o
     return;
   }
   if (k->m->run == NULL) {
-    answer_locally(k);
+    answer_locally(a, k);
     return;
   }
   call_start(k);
 }
 
 void api_session_closed(api *a, uint64_t session) {
-  scanner_session_closed(a, session);
+  scanner_session_closed(a->env.scanners, session);
 }
 
 void api_expire(api *a) {
-  scanner_expire(a);
+  scanner_expire(a->env.scanners, a->scanner_idle_timeout_ms);
 }
 
 void api_close_scanners(api *a) {
-  scanner_close_all(a);
+  scanner_close_all(a->env.scanners);
 }
 
 static char *make_prefix(const config *cfg) {
@@ -222,15 +255,18 @@ void api_reconfigure(api *a, const config *cfg) {
   if (prefix != NULL) {
     free(a->prefix);
     a->prefix = prefix;
+    a->env.prefix = prefix;
   }
-  a->scan_max_rows = cfg->scan_max_rows;
+  a->env.scan_max_rows = cfg->scan_max_rows;
   a->scanner_idle_timeout_ms = cfg->scanner_idle_timeout_ms;
 }
 
 api *api_new(pool *gateway_pool, const config *cfg, api_stats_fn stats, void *stats_arg) {
   api *a = calloc(1, sizeof *a);
-  a->pool = gateway_pool;
-  TAILQ_INIT(&a->scanners);
+  a->env.pool = gateway_pool;
+  a->env.prefix = "";
+  a->env.scanners = scanner_set_new(&a->env);
+  a->env.finished = count;
   api_reconfigure(a, cfg);
   a->stats = stats;
   a->stats_arg = stats_arg;
@@ -241,7 +277,7 @@ api *api_new(pool *gateway_pool, const config *cfg, api_stats_fn stats, void *st
 void api_free(api *a) {
   if (a == NULL)
     return;
-  scanner_free_all(a);
+  scanner_set_free(a->env.scanners);
   free(a->prefix);
   free(a->methods);
   free(a->names);
@@ -250,14 +286,14 @@ void api_free(api *a) {
 }
 
 int api_in_flight(const api *a) {
-  return a->in_flight;
+  return a->env.in_flight;
 }
 
 void api_get_counters(const api *a, api_counters *out) {
   *out = (api_counters){
     .nmethods = a->nmethods, .names = a->names, .methods = a->counters, .refused = a->refused,
-    .in_flight = a->in_flight, .scanners_open = scanner_count(a),
-    .scanners_reopened = a->scanner_reopens,
+    .in_flight = a->env.in_flight, .scanners_open = scanner_count(a->env.scanners),
+    .scanners_reopened = scanner_reopens(a->env.scanners),
   };
 }
 

@@ -1,5 +1,6 @@
 /* api: hbpoold's JSON methods: each request's parameters are checked on the loop thread, its
- * HBase calls run on a pooled connection, and its reply line is rendered on the worker. */
+ * HBase calls run in a pooled connection's task on the loop, and a large reply is rendered on
+ * the helper thread. */
 #ifndef HBPOOL_API_H
 #define HBPOOL_API_H
 

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "scanner.h"
 #include "task.h"
 
 /* ---------------------------------------------------------------------------------------------
@@ -33,27 +32,9 @@ int64_t call_now_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* A call of a known method: its outcome, by error code, and its time since api_call. */
-static void count(call *k) {
-  api_method_stats *s = k->counter;
-  if (s == NULL)
-    return;
-  s->calls++;
-  if (call_failed(k)) {
-    s->errors++;
-    /* Every failure sets k->err by now; internal_error is what a reply without one would say. */
-    s->errors_by_code[api_code_index(k->err.code != 0 ? k->err.code : PROTO_INTERNAL_ERROR)]++;
-  }
-  int64_t took = call_now_ns() - k->started_ns;
-  int b = 0;
-  while (b < API_LATENCY_BOUNDS && took > api_latency_bounds_ns[b])
-    b++;
-  s->latency[b]++;
-  s->latency_sum_ns += took > 0 ? (uint64_t)took : 0;
-}
-
 void call_finish(call *k) {
-  count(k);
+  if (k->env->finished != NULL)
+    k->env->finished(k);
   char *line = NULL;
   if (k->req.id != NULL || k->invalid) {
     if (k->line != NULL) {
@@ -121,7 +102,7 @@ int call_take_result(call *k, json_t *result) {
 
 static void job_done(pool_job *job) {
   call *k = job->ctx;
-  k->api->in_flight--;
+  k->env->in_flight--;
   /* Reads (the methods retried on stale connections) change nothing: always safe to resend. */
   bool applied = k->m->retry != POOL_RETRY_ON_STALE;
   if (job->err.code != HB_OK && k->err.code == 0)
@@ -136,7 +117,7 @@ void call_submit(call *k) {
   k->job = (pool_job){.work = work, .done = job_done, .ctx = k, .retry = k->m->retry,
                       .group = k->group, .order_key = k->order_key};
   hb_error err = HB_ERROR_INIT;
-  if (pool_submit(k->api->pool, &k->job, &err) < 0) {
+  if (pool_submit(k->env->pool, &k->job, &err) < 0) {
     proto_fail_hb(&k->err, &err, false);
     hb_error_clear(&err);
     if (k->m->after != NULL)
@@ -144,11 +125,11 @@ void call_submit(call *k) {
     call_finish(k);
     return;
   }
-  k->api->in_flight++;
+  k->env->in_flight++;
 }
 
 void call_start(call *k) {
-  if (k->sc != NULL && scanner_wait(k))
+  if (k->m->wait != NULL && k->m->wait(k))
     return;
   call_submit(k);
 }
@@ -164,7 +145,7 @@ int call_prepare_table(call *k, proto_error *e) {
     return -1;
   if (*table == '\0')
     return proto_fail(e, PROTO_INVALID_PARAMS, "invalid params: \"table\" must not be empty");
-  const char *prefix = use_prefix ? k->api->prefix : "";
+  const char *prefix = use_prefix ? k->env->prefix : "";
   if (asprintf(&k->table, "%s%s", prefix, table) < 0)
     return proto_fail(e, PROTO_INTERNAL_ERROR, "out of memory");
   return 0;

@@ -9,17 +9,18 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
-#include "api.h"
 #include "hbase_client.h"
 #include "pool.h"
 #include "protocol.h"
 
 typedef struct call call;
 typedef struct scanner scanner;
+typedef struct scanner_set scanner_set;
 typedef struct batch_op batch_op;
+struct api_method_stats;
 
-/* A JSON method. prepare checks the params on the loop thread; run makes the HBase calls on a
- * worker and returns the result (NULL: failed, herr or k->err says why); after runs on the loop
+/* A JSON method. prepare checks the params on the loop thread; run makes the HBase calls in a
+ * pool worker's task (waits yield to the loop) and returns the result (NULL: failed, herr or k->err says why); after runs on the loop
  * thread once run is over, failed or not. A method without run is answered on the loop. */
 typedef struct method {
   const char *name;
@@ -28,44 +29,42 @@ typedef struct method {
   pool_retry retry;
   const char *const *params;   /* allowed besides "encoding" */
   void (*after)(call *k);
+  /* Holds a call back behind another (calls on one scanner): true when k was queued and will
+   * be submitted later; false when it may go now. NULL: never held. */
+  bool (*wait)(call *k);
 } method;
 
 /* Each module's methods, ended by an entry without a name. */
 extern const method admin_methods[], read_methods[], write_methods[], scan_methods[],
   scanner_methods[], batch_methods[];
 
-struct api {
+/* What the api lends every call: one object, which a reload updates in place. The method
+ * modules see the api only through it. */
+typedef struct call_env {
   pool *pool;
-  char *prefix;          /* "prefix" + separator, or "" */
+  const char *prefix;    /* "prefix" + separator, or "": read by prepare only (a reload frees
+                            the old one) */
   int scan_max_rows;
-  api_stats_fn stats;
-  void *stats_arg;
   int in_flight;         /* calls in the pool or waiting for their scanner */
-  const method **methods; /* every module's, in one list */
-  const char **names;     /* theirs, for api_get_counters */
-  api_method_stats *counters; /* one per entry of methods */
-  size_t nmethods;
-  uint64_t refused[API_NCODES]; /* requests answered before any method ran, by code */
-  TAILQ_HEAD(scanner_list, scanner) scanners;
-  uint64_t next_scanner_id;
-  uint64_t scanner_reopens;
-  int scanner_idle_timeout_ms;
-};
+  scanner_set *scanners; /* the open scanners */
+  void (*finished)(call *k); /* counts a call just before its reply goes; may be NULL */
+} call_env;
 
 /* One request while it is being served. The argument fields are filled by the method's prepare
  * and read by its run; each method uses the few it needs. */
 struct call {
   pool_job job;
-  api *api;
+  call_env *env;
   const method *m;
-  api_method_stats *counter; /* NULL for the daemon's own calls (closing an abandoned scanner) */
+  struct api_method_stats *counter; /* the api's; NULL for the daemon's own calls (closing an
+                                       abandoned scanner) */
   int64_t started_ns;    /* call_now_ns() in api_call: the call's latency ends in call_finish */
   proto_request req;
   proto_mem *mem;
   proto_error err;       /* set when the method failed with something else than an hb_error */
-  char *line;            /* the reply, rendered on the worker */
+  char *line;            /* the reply, rendered in the worker's task (or on the helper thread) */
   bool invalid;          /* not a valid request: answered (id null if unknown) even without id */
-  api_reply_fn reply;
+  void (*reply)(void *owner, char *line); /* as api.h's api_reply_fn */
   void *owner;
   uint64_t session;      /* the client's connection */
   /* arguments */

@@ -79,7 +79,7 @@ bool proto_line_blank(const char *line, size_t len);
  * encoding); r->id is then the request's id if it could be read, else NULL (reply with null). */
 int proto_request_init(proto_request *r, json_t *msg, proto_error *e);
 /* Drops the request's JSON (msg, params, method) but keeps its id for the reply: a large
- * request is freed on the worker that served it, not on the loop thread. */
+ * request is freed with its huge reply on the helper thread, not on the loop (call.c). */
 void proto_request_release(proto_request *r);
 void proto_request_clear(proto_request *r);
 

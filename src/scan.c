@@ -73,7 +73,7 @@ int scan_prepare(call *k, proto_error *e) {
   k->scan.batch_size = (int32_t)scan_batching;
   k->scan.sort_columns = k->sorted_columns;
   k->number = limit;
-  k->scan_cap = k->api->scan_max_rows; /* read here: a reload may change it meanwhile */
+  k->scan_cap = k->env->scan_max_rows; /* read here: a reload may change it meanwhile */
   return 0;
 }
 
@@ -164,6 +164,6 @@ static const char *const SCAN_PARAMS[] = {"table", "use_prefix", "row_start", "r
                                           NULL};
 
 const method scan_methods[] = {
-  {"scan", scan_prepare, run_scan, POOL_RETRY_ON_STALE, SCAN_PARAMS, NULL},
-  {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL},
+  {"scan", scan_prepare, run_scan, POOL_RETRY_ON_STALE, SCAN_PARAMS, NULL, NULL},
+  {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL},
 };

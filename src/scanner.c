@@ -10,6 +10,14 @@
 #include "clock.h"
 #include "scan.h"
 
+/* The open scanners of the daemon, and what a scanner's own calls need of the api. */
+struct scanner_set {
+  TAILQ_HEAD(, scanner) list;
+  uint64_t next_id;
+  uint64_t reopens;
+  call_env *env;
+};
+
 /* Only the call holding it (busy) touches its gateway state. */
 struct scanner {
   uint64_t id;
@@ -35,9 +43,9 @@ struct scanner {
 static int prepare_scanner_open(call *k, proto_error *e) {
   if (scan_prepare(k, e) < 0)
     return -1;
-  api *a = k->api;
+  scanner_set *set = k->env->scanners;
   scanner *sc = calloc(1, sizeof *sc);
-  sc->id = ++a->next_scanner_id;
+  sc->id = ++set->next_id;
   sc->session = k->session;
   sc->table = strdup(k->table);
   /* The request's bytes go with the request: the scanner keeps copies to reopen with. */
@@ -55,7 +63,7 @@ static int prepare_scanner_open(call *k, proto_error *e) {
   sc->include_timestamp = k->include_timestamp;
   sc->sorted_columns = k->sorted_columns;
   TAILQ_INIT(&sc->waiting);
-  TAILQ_INSERT_TAIL(&a->scanners, sc, link);
+  TAILQ_INSERT_TAIL(&set->list, sc, link);
   k->sc = sc;
   return 0;
 }
@@ -67,17 +75,17 @@ static json_t *run_scanner_open(hbc_conn *c, call *k, hb_error *herr) {
   return json_pack("{s:I}", "scanner", (json_int_t)sc->id);
 }
 
-static void scanner_free(api *a, scanner *sc) {
+static void scanner_free(scanner_set *set, scanner *sc) {
   call *w;
   while ((w = TAILQ_FIRST(&sc->waiting)) != NULL) {
     TAILQ_REMOVE(&sc->waiting, w, wait_link);
-    a->in_flight--;
+    set->env->in_flight--;
     proto_fail(&w->err, PROTO_INVALID_PARAMS, "invalid params: scanner %llu was closed",
                (unsigned long long)sc->id);
     w->sc = NULL;
     call_finish(w);
   }
-  TAILQ_REMOVE(&a->scanners, sc, link);
+  TAILQ_REMOVE(&set->list, sc, link);
   proto_mem_free(&sc->mem);
   free(sc->last_key);
   free(sc->table);
@@ -85,23 +93,23 @@ static void scanner_free(api *a, scanner *sc) {
 }
 
 /* The scanner's call is over: the next waiting call on it may go. */
-static void scanner_release(api *a, scanner *sc) {
+static void scanner_release(scanner_set *set, scanner *sc) {
   sc->busy = false;
   sc->last_used_ms = clock_now_ms();
   call *w = TAILQ_FIRST(&sc->waiting);
   if (w == NULL)
     return;
   TAILQ_REMOVE(&sc->waiting, w, wait_link);
-  a->in_flight--;
+  set->env->in_flight--;
   sc->busy = true;
   call_submit(w);
 }
 
 static void after_scanner_open(call *k) {
   if (call_failed(k))
-    scanner_free(k->api, k->sc);
+    scanner_free(k->env->scanners, k->sc);
   else
-    scanner_release(k->api, k->sc);
+    scanner_release(k->env->scanners, k->sc);
 }
 
 static int prepare_scanner_use(call *k, proto_error *e) {
@@ -109,7 +117,7 @@ static int prepare_scanner_use(call *k, proto_error *e) {
   if (proto_param_int(&k->req, "scanner", true, 1, INT64_MAX, &id, e) < 0)
     return -1;
   scanner *sc;
-  TAILQ_FOREACH(sc, &k->api->scanners, link)
+  TAILQ_FOREACH(sc, &k->env->scanners->list, link)
     if ((int64_t)sc->id == id && sc->session == k->session && !sc->closed)
       break;
   if (sc == NULL)
@@ -197,9 +205,9 @@ static json_t *run_scanner_next(hbc_conn *c, call *k, hb_error *herr) {
 
 static void after_scanner_use(call *k) {
   if (k->reopened)
-    k->api->scanner_reopens++;
+    k->env->scanners->reopens++;
   if (k->sc != NULL)
-    scanner_release(k->api, k->sc);
+    scanner_release(k->env->scanners, k->sc);
 }
 
 static json_t *run_scanner_close(hbc_conn *c, call *k, hb_error *herr) {
@@ -212,7 +220,7 @@ static json_t *run_scanner_close(hbc_conn *c, call *k, hb_error *herr) {
 
 static void after_scanner_close(call *k) {
   if (k->sc != NULL)
-    scanner_free(k->api, k->sc);
+    scanner_free(k->env->scanners, k->sc);
 }
 
 static int prepare_scanner_close(call *k, proto_error *e) {
@@ -230,28 +238,33 @@ static const char *const SCANNER_OPEN_PARAMS[] = {"table", "use_prefix", "row_st
 static const char *const SCANNER_NEXT_PARAMS[] = {"scanner", "count", NULL};
 static const char *const SCANNER_CLOSE_PARAMS[] = {"scanner", NULL};
 
-/* A stale connection may have failed mid-reply, after the scanner moved on: never retried. */
-const method scanner_methods[] = {
-  {"scanner_open", prepare_scanner_open, run_scanner_open, POOL_RETRY_NEVER, SCANNER_OPEN_PARAMS,
-   after_scanner_open},
-  {"scanner_next", prepare_scanner_next, run_scanner_next, POOL_RETRY_NEVER, SCANNER_NEXT_PARAMS,
-   after_scanner_use},
-  {"scanner_close", prepare_scanner_close, run_scanner_close, POOL_RETRY_NEVER,
-   SCANNER_CLOSE_PARAMS, after_scanner_close},
-  {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL},
-};
-#define SCANNER_CLOSE (&scanner_methods[2])
-
-bool scanner_wait(call *k) {
+/* A call on a scanner in use waits for it (the gateway fails concurrent calls on one scanner):
+ * true when k was queued, submitted once the scanner is free; false when k may go now, and the
+ * scanner is held for it. */
+static bool scanner_wait(call *k) {
   scanner *sc = k->sc;
+  if (sc == NULL)
+    return false;
   if (sc->busy) {
     TAILQ_INSERT_TAIL(&sc->waiting, k, wait_link);
-    k->api->in_flight++;
+    k->env->in_flight++;
     return true;
   }
   sc->busy = true;
   return false;
 }
+
+/* A stale connection may have failed mid-reply, after the scanner moved on: never retried. */
+const method scanner_methods[] = {
+  {"scanner_open", prepare_scanner_open, run_scanner_open, POOL_RETRY_NEVER, SCANNER_OPEN_PARAMS,
+   after_scanner_open, scanner_wait},
+  {"scanner_next", prepare_scanner_next, run_scanner_next, POOL_RETRY_NEVER, SCANNER_NEXT_PARAMS,
+   after_scanner_use, scanner_wait},
+  {"scanner_close", prepare_scanner_close, run_scanner_close, POOL_RETRY_NEVER,
+   SCANNER_CLOSE_PARAMS, after_scanner_close, scanner_wait},
+  {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL},
+};
+#define SCANNER_CLOSE (&scanner_methods[2])
 
 static void discard_reply(void *owner, char *line) {
   (void)owner;
@@ -259,54 +272,68 @@ static void discard_reply(void *owner, char *line) {
 }
 
 /* Closes a scanner on the gateway on the daemon's own account (no reply to anyone). */
-static void close_scanner(api *a, scanner *sc) {
+static void close_scanner(scanner_set *set, scanner *sc) {
   if (sc->closed)
     return;
   sc->closed = true;
   call *k = calloc(1, sizeof *k);
-  k->api = a;
+  k->env = set->env;
   k->reply = discard_reply;
   k->m = SCANNER_CLOSE;
   k->sc = sc;
   call_start(k);
 }
 
-void scanner_session_closed(api *a, uint64_t session) {
+scanner_set *scanner_set_new(call_env *env) {
+  scanner_set *set = calloc(1, sizeof *set);
+  TAILQ_INIT(&set->list);
+  set->env = env;
+  return set;
+}
+
+void scanner_set_free(scanner_set *set) {
+  if (set == NULL)
+    return;
+  while (!TAILQ_EMPTY(&set->list))
+    scanner_free(set, TAILQ_FIRST(&set->list));
+  free(set);
+}
+
+void scanner_session_closed(scanner_set *set, uint64_t session) {
   scanner *sc, *next;
-  for (sc = TAILQ_FIRST(&a->scanners); sc != NULL; sc = next) {
+  for (sc = TAILQ_FIRST(&set->list); sc != NULL; sc = next) {
     next = TAILQ_NEXT(sc, link);
     if (sc->session == session)
-      close_scanner(a, sc);
+      close_scanner(set, sc);
   }
 }
 
-void scanner_expire(api *a) {
+void scanner_expire(scanner_set *set, int idle_timeout_ms) {
   int64_t now = clock_now_ms();
   scanner *sc, *next;
-  for (sc = TAILQ_FIRST(&a->scanners); sc != NULL; sc = next) {
+  for (sc = TAILQ_FIRST(&set->list); sc != NULL; sc = next) {
     next = TAILQ_NEXT(sc, link);
-    if (!sc->busy && !sc->closed && now - sc->last_used_ms > a->scanner_idle_timeout_ms)
-      close_scanner(a, sc);
+    if (!sc->busy && !sc->closed && now - sc->last_used_ms > idle_timeout_ms)
+      close_scanner(set, sc);
   }
 }
 
-void scanner_close_all(api *a) {
+void scanner_close_all(scanner_set *set) {
   scanner *sc, *next;
-  for (sc = TAILQ_FIRST(&a->scanners); sc != NULL; sc = next) {
+  for (sc = TAILQ_FIRST(&set->list); sc != NULL; sc = next) {
     next = TAILQ_NEXT(sc, link);
-    close_scanner(a, sc);
+    close_scanner(set, sc);
   }
 }
 
-void scanner_free_all(api *a) {
-  while (!TAILQ_EMPTY(&a->scanners))
-    scanner_free(a, TAILQ_FIRST(&a->scanners));
-}
-
-int scanner_count(const api *a) {
+int scanner_count(const scanner_set *set) {
   int n = 0;
   const scanner *sc;
-  TAILQ_FOREACH(sc, &a->scanners, link)
+  TAILQ_FOREACH(sc, &set->list, link)
     n++;
   return n;
+}
+
+uint64_t scanner_reopens(const scanner_set *set) {
+  return set->reopens;
 }

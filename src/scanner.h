@@ -7,17 +7,18 @@
 
 #include "call.h"
 
-/* A call on a scanner in use waits for it: true when k was queued (it is submitted once the
- * scanner is free); false when k may go now (the scanner is then held for it). */
-bool scanner_wait(call *k);
-/* Closes, on the gateway, the scanners of a client connection that has gone. */
-void scanner_session_closed(api *a, uint64_t session);
-/* Closes scanners idle longer than scanner_idle_timeout_ms. */
-void scanner_expire(api *a);
-/* Closes every scanner on the gateway (the daemon is stopping). */
-void scanner_close_all(api *a);
+/* The daemon's open scanners; env is the api's, for the calls the set makes itself. */
+scanner_set *scanner_set_new(call_env *env);
 /* Forgets every scanner (the daemon is stopping; the pool is gone). */
-void scanner_free_all(api *a);
-int scanner_count(const api *a);
+void scanner_set_free(scanner_set *set);
+/* Closes, on the gateway, the scanners of a client connection that has gone. */
+void scanner_session_closed(scanner_set *set, uint64_t session);
+/* Closes scanners idle longer than idle_timeout_ms. */
+void scanner_expire(scanner_set *set, int idle_timeout_ms);
+/* Closes every scanner on the gateway (the daemon is stopping). */
+void scanner_close_all(scanner_set *set);
+int scanner_count(const scanner_set *set);
+/* Scanners reopened after the gateway had expired them. */
+uint64_t scanner_reopens(const scanner_set *set);
 
 #endif

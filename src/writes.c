@@ -286,13 +286,16 @@ static const char *const APPEND_PARAMS[] = {"table", "use_prefix", "row", "data"
 
 /* Increments and appends change the cell on the gateway before it replies: never sent twice. */
 const method write_methods[] = {
-  {"put", prepare_put, run_mutations, POOL_RETRY_NEVER, PUT_PARAMS, NULL},
-  {"delete", prepare_delete, run_delete, POOL_RETRY_NEVER, DELETE_PARAMS, NULL},
+  {"put", prepare_put, run_mutations, POOL_RETRY_NEVER, PUT_PARAMS, NULL, NULL},
+  {"delete", prepare_delete, run_delete, POOL_RETRY_NEVER, DELETE_PARAMS, NULL, NULL},
   {"counter_get", prepare_counter_get, run_counter_inc, POOL_RETRY_ON_STALE, COUNTER_GET_PARAMS,
-   NULL},
-  {"counter_set", prepare_counter_set, run_counter_set, POOL_RETRY_NEVER, COUNTER_PARAMS, NULL},
-  {"counter_inc", prepare_counter_step, run_counter_inc, POOL_RETRY_NEVER, COUNTER_PARAMS, NULL},
-  {"counter_dec", prepare_counter_step, run_counter_inc, POOL_RETRY_NEVER, COUNTER_PARAMS, NULL},
-  {"append", prepare_append, run_append, POOL_RETRY_NEVER, APPEND_PARAMS, NULL},
-  {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL},
+   NULL, NULL},
+  {"counter_set", prepare_counter_set, run_counter_set, POOL_RETRY_NEVER, COUNTER_PARAMS,
+   NULL, NULL},
+  {"counter_inc", prepare_counter_step, run_counter_inc, POOL_RETRY_NEVER, COUNTER_PARAMS,
+   NULL, NULL},
+  {"counter_dec", prepare_counter_step, run_counter_inc, POOL_RETRY_NEVER, COUNTER_PARAMS,
+   NULL, NULL},
+  {"append", prepare_append, run_append, POOL_RETRY_NEVER, APPEND_PARAMS, NULL, NULL},
+  {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL},
 };
