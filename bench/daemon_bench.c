@@ -1,7 +1,8 @@
 /* daemon_bench: times hbpoold against a real gateway: closed-loop single-row gets and puts from
  * 1, 16 and 128 clients, with coalescing on and off (switched by a reload of the daemon's
- * config), the same directly over Thrift from 1 and 8 threads as the ceilings, the daemon's CPU
- * and RSS; ends with "summary: {json}". */
+ * config), the same directly over Thrift from 1 and 8 threads as the ceilings, whole scans of
+ * the scan rows by scan pages and by scanner_next against scannerGetList, the daemon's CPU and
+ * RSS (during the scans, and with many idle clients); ends with "summary: {json}". */
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -26,7 +27,12 @@
 #define DIRECT_THREADS 8      /* the daemon's pool_size: the same number of gateway connections */
 #define WARM_GETS 3000        /* a fresh gateway JVM needs thousands of calls to settle its JIT */
 #define WARM_PUTS 1000
-#define REPLY_MAX 4096        /* longest reply line expected (a 10-column row is ~350 bytes) */
+#define REPLY_MAX (64 << 20)  /* longest reply line accepted (a scan page of 1,000 rows is
+                                 ~100 KB) */
+#define SCAN_ROWS 200000      /* rows loaded for the scans, unless --scan-rows says otherwise */
+#define SCAN_COLUMNS 4
+#define SCAN_BATCH 1000       /* rows per gateway call on every side of the scans */
+#define LOAD_BATCH 1000       /* rows per mutateRows while loading */
 #define IO_TIMEOUT_S 30
 #define MAX_SHOWN_ERRORS 5
 
@@ -39,10 +45,12 @@ typedef struct bench_opts {
   int pid;
   double seconds, warmup;
   int idle_clients;
+  long scan_rows;
   const char *conf;        /* hbpoold's config: "coalesce = ..." is switched in it, then SIGHUP */
 } bench_opts;
 
-static bench_opts g_opts = {.seconds = 3, .warmup = 1, .idle_clients = 1000};
+static bench_opts g_opts = {.seconds = 3, .warmup = 1, .idle_clients = 10000,
+                            .scan_rows = SCAN_ROWS};
 static hbc_options g_gateway;
 /* Shared by the client threads: the phase's state, and counters (read with __atomic builtins). */
 static int g_state;
@@ -160,12 +168,13 @@ static void check_daemon_pid(void) {
 
 typedef struct dconn {
   int fd;
-  size_t len;
-  char buf[REPLY_MAX];
+  size_t len, cap;
+  char *buf;             /* grown as replies need, up to REPLY_MAX */
 } dconn;
 
 static int dconn_open(dconn *c, hb_error *err) {
-  c->len = 0;
+  c->len = c->cap = 0;
+  c->buf = NULL;
   c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (c->fd < 0)
     return hb_error_set(err, HB_ERR_TRANSPORT, "socket: %s", strerror(errno));
@@ -187,11 +196,14 @@ static void dconn_close(dconn *c) {
   if (c->fd >= 0)
     close(c->fd);
   c->fd = -1;
+  free(c->buf);
+  c->buf = NULL;
+  c->len = c->cap = 0;
 }
 
 /* Sends {"jsonrpc":"2.0","id":ID,BODY} and a newline; BODY is "method":...,"params":{...}. */
 static int dconn_send(dconn *c, long id, const char *body, hb_error *err) {
-  char line[1024];
+  char line[2048];
   int n = snprintf(line, sizeof line, "{\"jsonrpc\":\"2.0\",\"id\":%ld,%s}\n", id, body);
   if (n < 0 || (size_t)n >= sizeof line)
     return hb_error_set(err, HB_ERR_INVALID, "request too long for the bench");
@@ -209,14 +221,20 @@ static int dconn_send(dconn *c, long id, const char *body, hb_error *err) {
 /* Reads the next line into the buffer; *len is its length without the '\n'. */
 static int dconn_line(dconn *c, size_t *len, hb_error *err) {
   for (;;) {
-    char *nl = memchr(c->buf, '\n', c->len);
+    char *nl = c->len > 0 ? memchr(c->buf, '\n', c->len) : NULL;
     if (nl != NULL) {
       *len = (size_t)(nl - c->buf);
       return 0;
     }
-    if (c->len == sizeof c->buf)
-      return hb_error_set(err, HB_ERR_TRANSPORT, "reply longer than %d bytes", REPLY_MAX);
-    ssize_t r = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
+    if (c->len == c->cap) {
+      if (c->cap >= REPLY_MAX)
+        return hb_error_set(err, HB_ERR_TRANSPORT, "reply longer than %d bytes", REPLY_MAX);
+      c->cap = c->cap == 0 ? 4096 : c->cap * 2;
+      c->buf = realloc(c->buf, c->cap);
+      if (c->buf == NULL)
+        fatal("out of memory");
+    }
+    ssize_t r = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
     if (r < 0 && errno == EINTR)
       continue;
     if (r == 0)
@@ -593,6 +611,215 @@ static void print_idle(const idle_result *r) {
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * Whole scans of the scan rows, SCAN_BATCH rows per gateway call on each side: directly with
+ * scannerGetList, through hbpoold by scan pages (each page a scanner of its own, continued with
+ * its "next" params) and by scanner_next; the daemon's RSS is sampled meanwhile. */
+
+static void scan_row_name(char *out, size_t size, long i) {
+  snprintf(out, size, "scan-%07ld", i);
+}
+
+/* A scan row as the daemon returns it: [key, {cf:s0..: VALUE}]. */
+static int check_scan_row(json_t *row, hb_error *err) {
+  json_t *cols = json_array_get(row, 1);
+  if (!json_is_string(json_array_get(row, 0)) || json_object_size(cols) != SCAN_COLUMNS)
+    return hb_error_set(err, HB_ERR_INVALID, "a scan row came back without its %d columns",
+                        SCAN_COLUMNS);
+  const char *v = json_string_value(json_object_get(cols, "cf:s0"));
+  return v != NULL && strcmp(v, VALUE) == 0
+           ? 0 : hb_error_set(err, HB_ERR_INVALID, "a scan row has a wrong value of cf:s0");
+}
+
+static int check_scan_rows(json_t *rows, long *seen, hb_error *err) {
+  size_t i;
+  json_t *row;
+  json_array_foreach(rows, i, row) {
+    if (check_scan_row(row, err) < 0)
+      return -1;
+  }
+  *seen += (long)json_array_size(rows);
+  return 0;
+}
+
+static long direct_scan(hb_error *err) {
+  hbc_conn *c = direct_connect(err);
+  if (c == NULL)
+    return -1;
+  hbc_scan scan;
+  hbc_scan_init(&scan);
+  scan.start_row = hbc_str("scan-");
+  scan.stop_row = hbc_str("scan.");
+  scan.caching = SCAN_BATCH;
+  int32_t id = -1;
+  long seen = 0;
+  int rc = hbc_scanner_open(c, hbc_str(g_opts.table), &scan, &id, err);
+  while (rc == 0) {
+    hbc_result res = HBC_RESULT_INIT;
+    rc = hbc_scanner_get_list(c, id, SCAN_BATCH, &res, err);
+    size_t n = rc == 0 ? res.nrows : 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+      if (res.rows[i].ncells != SCAN_COLUMNS)
+        rc = hb_error_set(err, HB_ERR_INVALID, "a scanned row has %zu cells", res.rows[i].ncells);
+    hbc_result_free(&res);
+    seen += (long)n;
+    if (n == 0)
+      break;
+  }
+  if (rc == 0)
+    rc = hbc_scanner_close(c, id, err);
+  hbc_close(c);
+  return rc == 0 ? seen : -1;
+}
+
+static char *scan_body(const char *method, json_t *params) {
+  char *p = json_dumps(params, JSON_COMPACT);
+  char *body = NULL;
+  if (asprintf(&body, "\"method\":\"%s\",\"params\":%s", method, p) < 0)
+    fatal("out of memory");
+  free(p);
+  return body;
+}
+
+static json_t *scan_params(void) {
+  return json_pack("{s:s,s:s,s:s,s:i}", "table", g_opts.table, "row_start", "scan-", "row_stop",
+                   "scan.", "batch_size", SCAN_BATCH);
+}
+
+/* scan, then scan again with each page's "next" params until it is null. */
+static long daemon_scan_pages(hb_error *err) {
+  dconn c;
+  if (dconn_open(&c, err) < 0)
+    return -1;
+  long seen = 0;
+  json_t *params = scan_params();
+  int rc = 0;
+  while (rc == 0 && params != NULL) {
+    char *body = scan_body("scan", params);
+    json_t *result = NULL;
+    rc = dconn_call(&c, body, &result, err);
+    free(body);
+    json_decref(params);
+    params = NULL;
+    if (rc == 0)
+      rc = check_scan_rows(json_object_get(result, "rows"), &seen, err);
+    json_t *next = json_object_get(result, "next");
+    if (rc == 0 && json_is_object(next))
+      params = json_incref(next);
+    json_decref(result);
+  }
+  json_decref(params);
+  dconn_close(&c);
+  return rc == 0 ? seen : -1;
+}
+
+static long daemon_scanner(hb_error *err) {
+  dconn c;
+  if (dconn_open(&c, err) < 0)
+    return -1;
+  long seen = 0;
+  json_t *params = scan_params(), *result = NULL;
+  char *body = scan_body("scanner_open", params);
+  json_decref(params);
+  int rc = dconn_call(&c, body, &result, err);
+  free(body);
+  json_int_t id = json_integer_value(json_object_get(result, "scanner"));
+  json_decref(result);
+  bool done = false;
+  char next[256];
+  snprintf(next, sizeof next, "\"method\":\"scanner_next\",\"params\":{\"scanner\":%lld,"
+           "\"count\":%d}", (long long)id, SCAN_BATCH);
+  while (rc == 0 && !done) {
+    result = NULL;
+    rc = dconn_call(&c, next, &result, err);
+    if (rc == 0)
+      rc = check_scan_rows(json_object_get(result, "rows"), &seen, err);
+    done = json_is_true(json_object_get(result, "done"));
+    json_decref(result);
+  }
+  if (rc == 0) {
+    snprintf(next, sizeof next, "\"method\":\"scanner_close\",\"params\":{\"scanner\":%lld}",
+             (long long)id);
+    result = NULL;
+    rc = dconn_call(&c, next, &result, err);
+    json_decref(result);
+  }
+  dconn_close(&c);
+  return rc == 0 ? seen : -1;
+}
+
+/* The daemon's RSS, sampled every 20 ms while a scan runs. */
+static long g_rss_peak;
+static int g_sampling;
+
+static void *sample_rss(void *arg) {
+  (void)arg;
+  while (__atomic_load_n(&g_sampling, __ATOMIC_RELAXED)) {
+    long kib = daemon_rss_kib();
+    if (kib > __atomic_load_n(&g_rss_peak, __ATOMIC_RELAXED))
+      __atomic_store_n(&g_rss_peak, kib, __ATOMIC_RELAXED);
+    sleep_s(0.02);
+  }
+  return NULL;
+}
+
+typedef enum scan_side { SCAN_DIRECT, SCAN_PAGES, SCAN_SCANNER, SCAN_SIDES } scan_side;
+static const char *const SCAN_SIDE_NAMES[] = {"direct scannerGetList", "daemon scan pages",
+                                              "daemon scanner_next"};
+
+/* One whole scan; returns rows per second (0 when it failed or missed rows). */
+static double scan_pass(scan_side side) {
+  hb_error err = HB_ERROR_INIT;
+  double t0 = now_us();
+  long seen = side == SCAN_DIRECT ? direct_scan(&err)
+            : side == SCAN_PAGES  ? daemon_scan_pages(&err)
+                                  : daemon_scanner(&err);
+  double t1 = now_us();
+  if (seen >= 0 && seen != g_opts.scan_rows)
+    hb_error_set(&err, HB_ERR_INVALID, "%s returned %ld rows of %ld", SCAN_SIDE_NAMES[side],
+                 seen, g_opts.scan_rows);
+  if (err.code != HB_OK) {
+    note_error(SCAN_SIDE_NAMES[side], &err);
+    hb_error_clear(&err);
+    return 0;
+  }
+  return (double)seen / ((t1 - t0) / 1e6);
+}
+
+typedef struct scan_figures {
+  double rows_per_s[SCAN_SIDES]; /* the better of two passes each */
+  long rss_before, rss_peak;     /* KiB, the daemon's, around the daemon's passes */
+} scan_figures;
+
+static scan_figures run_scans(void) {
+  scan_figures f = {.rss_before = daemon_rss_kib()};
+  g_rss_peak = f.rss_before;
+  __atomic_store_n(&g_sampling, 1, __ATOMIC_RELAXED);
+  pthread_t sampler;
+  if (pthread_create(&sampler, NULL, sample_rss, NULL) != 0)
+    fatal("pthread_create failed");
+  printf("\nwhole scans of %ld rows (%d columns of %zu bytes), %d rows per gateway call:\n",
+         g_opts.scan_rows, SCAN_COLUMNS, strlen(VALUE), SCAN_BATCH);
+  /* A warm-up pass of each, then two measured rounds, the sides in turn. */
+  for (int round = 0; round < 3; round++)
+    for (int side = 0; side < SCAN_SIDES; side++) {
+      double rps = scan_pass((scan_side)side);
+      printf("  %-22s %s %10.0f rows/s\n", SCAN_SIDE_NAMES[side],
+             round == 0 ? "warm-up " : "measured", rps);
+      if (round > 0 && rps > f.rows_per_s[side])
+        f.rows_per_s[side] = rps;
+    }
+  __atomic_store_n(&g_sampling, 0, __ATOMIC_RELAXED);
+  pthread_join(sampler, NULL);
+  f.rss_peak = g_rss_peak;
+  for (int side = SCAN_PAGES; side < SCAN_SIDES; side++)
+    printf("%s: %.2fx of direct scannerGetList\n", SCAN_SIDE_NAMES[side],
+           f.rows_per_s[SCAN_DIRECT] > 0 ? f.rows_per_s[side] / f.rows_per_s[SCAN_DIRECT] : 0);
+  printf("daemon RSS: %ld KiB before the scans, at most %ld KiB during them\n", f.rss_before,
+         f.rss_peak);
+  return f;
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Setup and the whole run. */
 
 /* Room for every idle client, the busiest phase and a margin, if the hard limit allows. */
@@ -615,7 +842,30 @@ static void check_setup(int rc, hb_error *err, const char *what) {
   fatal("%s: %s: %s", what, hb_errcode_name(err->code), err->message);
 }
 
-/* A fresh table with family cf and the rows the gets read. */
+/* The rows the scans read, LOAD_BATCH rows per mutateRows. */
+static void load_scan_rows(hbc_conn *c) {
+  static char names[LOAD_BATCH][32];
+  static hbc_row_mutations rows[LOAD_BATCH];
+  hbc_mutation m[SCAN_COLUMNS];
+  char cols[SCAN_COLUMNS][16];
+  for (int i = 0; i < SCAN_COLUMNS; i++) {
+    snprintf(cols[i], sizeof cols[i], "cf:s%d", i);
+    m[i] = (hbc_mutation){.column = hbc_str(cols[i]), .value = hbc_str(VALUE), .wal = false};
+  }
+  hb_error err = HB_ERROR_INIT;
+  for (long first = 0; first < g_opts.scan_rows; first += LOAD_BATCH) {
+    size_t n = 0;
+    for (long i = first; i < g_opts.scan_rows && n < LOAD_BATCH; i++, n++) {
+      scan_row_name(names[n], sizeof names[n], i);
+      rows[n] = (hbc_row_mutations){.row = hbc_str(names[n]), .mutations = m,
+                                    .nmutations = SCAN_COLUMNS};
+    }
+    check_setup(hbc_mutate_rows(c, hbc_str(g_opts.table), rows, n, HBC_LATEST, &err), &err,
+                "put of rows to scan");
+  }
+}
+
+/* A fresh table with family cf, the rows the gets read and the rows the scans read. */
 static void load_table(void) {
   hb_error err = HB_ERROR_INIT;
   hbc_conn *c = direct_connect(&err);
@@ -632,6 +882,7 @@ static void load_table(void) {
     get_row_name(row, sizeof row, i);
     check_setup(direct_put(c, row, &err), &err, "put of a row to get");
   }
+  load_scan_rows(c);
   hbc_close(c);
 }
 
@@ -746,7 +997,8 @@ static void print_ratios(const char *what, const op_figures *f) {
 }
 
 /* The figures as one JSON object, for tooling: "summary: {...}". */
-static void print_summary(const op_figures *get, const op_figures *put, const idle_result *idle) {
+static void print_summary(const op_figures *get, const op_figures *put, const idle_result *idle,
+                          const scan_figures *scans) {
   json_t *s = json_object();
   const struct {
     const char *name;
@@ -786,6 +1038,15 @@ static void print_summary(const op_figures *get, const op_figures *put, const id
                       json_real((double)(idle->rss_with - idle->rss_before) /
                                 (idle->clients > 0 ? idle->clients : 1)));
   json_object_set_new(s, "idle_clients", json_integer(idle->clients));
+  const double *sr = scans->rows_per_s;
+  json_object_set_new(s, "scan_rows", json_integer(g_opts.scan_rows));
+  json_object_set_new(s, "scan_rows_per_s_direct", json_real(sr[SCAN_DIRECT]));
+  json_object_set_new(s, "scan_rows_per_s_pages", json_real(sr[SCAN_PAGES]));
+  json_object_set_new(s, "scan_rows_per_s_scanner", json_real(sr[SCAN_SCANNER]));
+  json_object_set_new(s, "scan_ratio", json_real(sr[SCAN_PAGES] / sr[SCAN_DIRECT]));
+  json_object_set_new(s, "scanner_next_ratio", json_real(sr[SCAN_SCANNER] / sr[SCAN_DIRECT]));
+  json_object_set_new(s, "scan_rss_kib_before", json_integer(scans->rss_before));
+  json_object_set_new(s, "scan_rss_kib_growth", json_integer(scans->rss_peak - scans->rss_before));
   char *text = json_dumps(s, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(4));
   printf("summary: %s\n", text);
   free(text);
@@ -806,6 +1067,7 @@ static int run(void) {
          "pool_size\n", g_opts.seconds, g_opts.warmup, DIRECT_THREADS);
   print_header();
   op_figures get = run_op(OP_GET), put = run_op(OP_PUT);
+  scan_figures scans = run_scans();
   printf("\n");
   print_ratios("get", &get);
   print_ratios("put", &put);
@@ -825,7 +1087,7 @@ static int run(void) {
   printf("errors: %ld (hbpoold counts %lld failed row/put calls); hbpoold pool size %lld\n",
          errors, failed, size);
   if (errors == 0 && failed == 0 && size == DIRECT_THREADS) {
-    print_summary(&get, &put, &idle);
+    print_summary(&get, &put, &idle, &scans);
     return 0;
   }
   printf("*** THIS RUN IS NOT VALID: %ld errors, hbpoold counts %lld failed calls, pool size "
@@ -836,7 +1098,9 @@ static int run(void) {
 static void usage(FILE *to) {
   fprintf(to, "usage: daemon_bench --load TABLE | --drop TABLE\n"
               "       daemon_bench --socket PATH --pid PID --conf CONF --table TABLE "
-              "[--seconds S] [--warmup S] [--idle-clients N]\n"
+              "[--seconds S] [--warmup S] [--idle-clients N] [--scan-rows N]\n"
+              "(--scan-rows N, 200000 by default, is given to --load as well: the rows loaded "
+              "for the scans and the rows the scans expect)\n"
               "The gateway is $HBPOOL_TEST_THRIFT_HOST/PORT/FRAMED/COMPACT; hbpoold (PID) must "
               "serve PATH with pool_size 8, on the same gateway, from CONF, which has a line "
               "\"coalesce = true \" (the space too) that this switches and reloads.\n");
@@ -865,7 +1129,7 @@ int main(int argc, char **argv) {
     {"socket", required_argument, NULL, 's'}, {"pid", required_argument, NULL, 'p'},
     {"table", required_argument, NULL, 't'},  {"seconds", required_argument, NULL, 'S'},
     {"warmup", required_argument, NULL, 'W'}, {"idle-clients", required_argument, NULL, 'i'},
-    {"conf", required_argument, NULL, 'c'},
+    {"conf", required_argument, NULL, 'c'},   {"scan-rows", required_argument, NULL, 'r'},
     {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
   };
   int opt, mode = 'r';
@@ -879,6 +1143,7 @@ int main(int argc, char **argv) {
     case 'W': g_opts.warmup = atof(optarg); break;
     case 'i': g_opts.idle_clients = atoi(optarg); break;
     case 'c': g_opts.conf = optarg; break;
+    case 'r': g_opts.scan_rows = atol(optarg); break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
@@ -886,7 +1151,8 @@ int main(int argc, char **argv) {
   bool incomplete =
     mode == 'r' && (g_opts.socket_path == NULL || g_opts.pid <= 0 || g_opts.conf == NULL);
   if (optind != argc || g_opts.table == NULL || !plain_name(g_opts.table) || incomplete ||
-      g_opts.seconds <= 0 || g_opts.warmup < 0 || g_opts.idle_clients < 1) {
+      g_opts.seconds <= 0 || g_opts.warmup < 0 || g_opts.idle_clients < 1 ||
+      g_opts.scan_rows < 1) {
     usage(stderr);
     return 2;
   }

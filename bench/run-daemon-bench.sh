@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Benchmarks hbpoold against a real gateway: single-row gets and puts through the daemon from 1,
 # 16 and 128 clients (16 and 128 also with coalescing off, switched by a reload), the same
-# directly over Thrift from 1 and 8 threads as the ceilings, the daemon's CPU per request and its
-# memory with 1,000 idle clients; the last line is "summary: {json}" of the figures. Uses $HBPOOL_TEST_THRIFT_* when set, else starts a local
-# HBase. Run from a build directory (default: build/): bench/run-daemon-bench.sh [BUILDDIR [OPTS]];
-# OPTS go to daemon_bench: --seconds S (3) and --warmup S (1) per phase, --idle-clients N (1000).
+# directly over Thrift from 1 and 8 threads as the ceilings, whole scans of 200,000 rows by scan
+# pages and by scanner_next against scannerGetList (with the daemon's RSS meanwhile), the daemon's
+# CPU per request and its memory with 10,000 idle clients; the last line is "summary: {json}" of
+# the figures. Uses $HBPOOL_TEST_THRIFT_* when set, else starts a local HBase.
+# Usage: bench/run-daemon-bench.sh [BUILDDIR (build) [OPTS]]; OPTS go to daemon_bench:
+# --seconds S (3) and --warmup S (1) per phase, --idle-clients N (10000), --scan-rows N (200000).
 set -euo pipefail
 top=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 builddir=$(cd -- "${1:-$top/build}" && pwd -P)
@@ -15,12 +17,15 @@ for prog in "$bench" "$hbpoold"; do
   [ -x "$prog" ] || { echo "no $prog: build first (tests/check.sh or make)" >&2; exit 2; }
 done
 
-idle=1000
+idle=10000
+load_args=()
 args=("$@")
 for i in "${!args[@]}"; do
   case ${args[$i]} in
     --idle-clients=*) idle=${args[$i]#*=} ;;
     --idle-clients) idle=${args[$((i + 1))]:-$idle} ;;
+    --scan-rows=*) load_args=("${args[$i]}") ;;
+    --scan-rows) load_args=(--scan-rows "${args[$((i + 1))]:-}") ;;
   esac
 done
 
@@ -47,6 +52,6 @@ dir=$(mktemp -d /tmp/hbpool-dbench.XXXXXX)
 # daemon_bench switches coalescing off and on in this config (its trailing space included).
 bench_start_daemon "$hbpoold" 8 "max_clients = $((idle + 256))" "coalesce = true "
 table=hbpool_dbench_$$
-"$bench" --load "$table"
+"$bench" --load "$table" ${load_args[@]+"${load_args[@]}"}
 "$bench" --socket "$dir/hbpoold.sock" --pid "$daemon_pid" --conf "$dir/hbpoold.conf" \
   --table "$table" "$@"

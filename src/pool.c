@@ -63,7 +63,7 @@ struct pool {
 
   bool holding;            /* a job was held back for an earlier one of its order key */
   pool_stats counters;     /* jobs, failed, reconnects, retries, refreshes */
-  worker **workers;        /* the retiring ones too, until they are joined */
+  worker **workers;        /* the retiring ones too, until reap frees them */
   int nworkers;
   unsigned generation;     /* bumped when the gateway settings change: reconnect to apply */
   unsigned settings_version; /* bumped by every reconfigure: workers copy the settings again */
