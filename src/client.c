@@ -6,6 +6,7 @@
  * memory. */
 #include "client.h"
 
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -92,14 +93,30 @@ static void client_close(client *c, const char *why) {
     client_free(c);
 }
 
-/* Queues a reply line; stops reading from a client that does not read its replies. */
+/* Sends what the socket takes now of a reply, when nothing is queued before it: most replies
+ * then cost one send, without waiting for the socket to be reported writable. Returns the bytes
+ * sent (0 when none could be, or some were queued already). */
+static size_t send_now(client *c, struct evbuffer *out, const char *line, size_t len) {
+  if (evbuffer_get_length(out) != 0)
+    return 0;
+  ssize_t n;
+  do
+    n = send(bufferevent_getfd(c->bev), line, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  /* On an error the line is queued: the bufferevent's own write then reports it. */
+  return n > 0 ? (size_t)n : 0;
+}
+
+/* Sends or queues a reply line; stops reading from a client that does not read its replies. */
 static void client_send(client *c, char *line) {
   if (line == NULL)
     return;
   if (!c->closing) {
     struct evbuffer *out = bufferevent_get_output(c->bev);
     size_t len = strlen(line);
-    evbuffer_add(out, line, len);
+    size_t sent = send_now(c, out, line, len);
+    if (sent < len)
+      evbuffer_add(out, line + sent, len - sent);
     c->hub->sent_bytes += len;
     if (!c->paused && evbuffer_get_length(out) > c->hub->cfg->max_output_bytes_per_client) {
       c->paused = true;
