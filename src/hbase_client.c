@@ -558,60 +558,306 @@ static void copy_cell(hbc_result *out, hbc_cell *dst, const GByteArray *column,
   dst->timestamp = cell != NULL ? cell->timestamp : 0;
 }
 
-/* Copies one TRowResult. The column map comes in a hash table, so its cells are sorted back into
- * HBase's column order; sorted_columns replies keep the gateway's order. */
-static void copy_row(hbc_result *out, hbc_row *row, HbThriftTRowResult *tr) {
-  row->key = arena_bytes(out, tr->row);
-  if (tr->__isset_sortedColumns && tr->sortedColumns != NULL && tr->sortedColumns->len > 0) {
-    row->ncells = tr->sortedColumns->len;
-    row->cells = arena_alloc(out, row->ncells * sizeof *row->cells);
-    for (guint i = 0; i < tr->sortedColumns->len; i++) {
-      HbThriftTColumn *tc = g_ptr_array_index(tr->sortedColumns, i);
-      copy_cell(out, &row->cells[i], tc->columnName, tc->cell);
-    }
-    return;
+/* ---------------------------------------------------------------------------------------------
+ * Replies of rows (getRow*WithColumns*, scannerGetList), read straight into the result arena.
+ * The generated reader builds a GObject per row and per cell and a hash table per row, which
+ * were then copied out again: measured, that was most of the daemon's time in a scan.
+ * This reader walks the same reply with the protocol's own primitives (binary or compact alike),
+ * as the generated code does, and keeps its checks: message type and name, declared exceptions
+ * read with the generated structs, unknown fields skipped. */
+
+/* A thrift_protocol_* call failed: the GError is set. */
+#define READ(call)        \
+  do {                    \
+    if ((call) < 0)       \
+      return FALSE;       \
+  } while (0)
+
+static gboolean read_bytes(ThriftProtocol *p, hbc_result *out, hbc_bytes *dst, GError **error) {
+  gpointer buf = NULL;
+  guint32 len = 0;
+  if (thrift_protocol_read_binary(p, &buf, &len, error) < 0) {
+    g_free(buf);
+    return FALSE;
   }
-  row->ncells = tr->columns != NULL ? g_hash_table_size(tr->columns) : 0;
-  row->cells = arena_alloc(out, row->ncells * sizeof *row->cells);
-  if (row->ncells == 0)
-    return;
-  GHashTableIter it;
-  gpointer key, value;
-  size_t i = 0;
-  g_hash_table_iter_init(&it, tr->columns);
-  while (g_hash_table_iter_next(&it, &key, &value))
-    copy_cell(out, &row->cells[i++], key, value);
-  qsort(row->cells, row->ncells, sizeof *row->cells, compare_cells);
+  uint8_t *mem = len > 0 ? arena_alloc(out, len) : NULL;
+  if (len > 0)
+    memcpy(mem, buf, len);
+  g_free(buf);
+  *dst = len > 0 ? (hbc_bytes){mem, len} : (hbc_bytes){(const uint8_t *)"", 0};
+  return TRUE;
 }
 
-static void copy_rows(hbc_result *out, GPtrArray *list) {
-  out->rows = arena_alloc(out, list->len * sizeof *out->rows);
-  out->nrows = list->len;
-  for (guint i = 0; i < list->len; i++)
-    copy_row(out, &out->rows[i], g_ptr_array_index(list, i));
+/* Skips a field's name (the binary protocol sends none; compact neither). */
+static gboolean read_field(ThriftProtocol *p, ThriftType *type, gint16 *id, GError **error) {
+  gchar *name = NULL;
+  gint32 rc = thrift_protocol_read_field_begin(p, &name, type, id, error);
+  g_free(name);
+  return rc >= 0;
 }
 
-static gboolean get_rows_call(call *k, GPtrArray **list, GByteArray *t, const hbc_bytes *rows,
-                              size_t nrows, GPtrArray *cols, int64_t ts) {
+static gboolean read_struct_begin(ThriftProtocol *p, GError **error) {
+  gchar *name = NULL;
+  gint32 rc = thrift_protocol_read_struct_begin(p, &name, error);
+  g_free(name);
+  return rc >= 0;
+}
+
+/* TCell {1: value, 2: timestamp} into dst (its column set by the caller). */
+static gboolean read_cell(ThriftProtocol *p, hbc_result *out, hbc_cell *dst, GError **error) {
+  dst->value = (hbc_bytes){(const uint8_t *)"", 0};
+  dst->timestamp = 0;
+  if (!read_struct_begin(p, error))
+    return FALSE;
+  for (;;) {
+    ThriftType type;
+    gint16 id;
+    if (!read_field(p, &type, &id, error))
+      return FALSE;
+    if (type == T_STOP)
+      break;
+    if (id == 1 && type == T_STRING) {
+      if (!read_bytes(p, out, &dst->value, error))
+        return FALSE;
+    } else if (id == 2 && type == T_I64) {
+      gint64 ts = 0;
+      READ(thrift_protocol_read_i64(p, &ts, error));
+      dst->timestamp = ts;
+    } else {
+      READ(thrift_protocol_skip(p, type, error));
+    }
+    READ(thrift_protocol_read_field_end(p, error));
+  }
+  return thrift_protocol_read_struct_end(p, error) >= 0;
+}
+
+/* TRowResult.columns, map<Text, TCell>: cells sorted into HBase's column order. */
+static gboolean read_cell_map(ThriftProtocol *p, hbc_result *out, hbc_cell **cells, size_t *n,
+                              GError **error) {
+  ThriftType ktype, vtype;
+  guint32 size = 0;
+  READ(thrift_protocol_read_map_begin(p, &ktype, &vtype, &size, error));
+  *cells = arena_alloc(out, (size > 0 ? size : 1) * sizeof **cells);
+  *n = size;
+  for (guint32 i = 0; i < size; i++) {
+    if (ktype != T_STRING || vtype != T_STRUCT) {
+      READ(thrift_protocol_skip(p, ktype, error));
+      READ(thrift_protocol_skip(p, vtype, error));
+      (*n)--;
+      continue;
+    }
+    hbc_cell *c = &(*cells)[i - (size - *n)];
+    if (!read_bytes(p, out, &c->column, error) || !read_cell(p, out, c, error))
+      return FALSE;
+  }
+  READ(thrift_protocol_read_map_end(p, error));
+  qsort(*cells, *n, sizeof **cells, compare_cells);
+  return TRUE;
+}
+
+/* TRowResult.sortedColumns, list<TColumn {1: columnName, 2: cell}>, in the gateway's order. */
+static gboolean read_column_list(ThriftProtocol *p, hbc_result *out, hbc_cell **cells, size_t *n,
+                                 GError **error) {
+  ThriftType etype;
+  guint32 size = 0;
+  READ(thrift_protocol_read_list_begin(p, &etype, &size, error));
+  *cells = arena_alloc(out, (size > 0 ? size : 1) * sizeof **cells);
+  *n = 0;
+  for (guint32 i = 0; i < size; i++) {
+    if (etype != T_STRUCT) {
+      READ(thrift_protocol_skip(p, etype, error));
+      continue;
+    }
+    hbc_cell *c = &(*cells)[(*n)++];
+    c->column = (hbc_bytes){(const uint8_t *)"", 0};
+    c->value = (hbc_bytes){(const uint8_t *)"", 0};
+    c->timestamp = 0;
+    if (!read_struct_begin(p, error))
+      return FALSE;
+    for (;;) {
+      ThriftType type;
+      gint16 id;
+      if (!read_field(p, &type, &id, error))
+        return FALSE;
+      if (type == T_STOP)
+        break;
+      if (id == 1 && type == T_STRING) {
+        if (!read_bytes(p, out, &c->column, error))
+          return FALSE;
+      } else if (id == 2 && type == T_STRUCT) {
+        hbc_bytes column = c->column;
+        if (!read_cell(p, out, c, error))
+          return FALSE;
+        c->column = column;
+      } else {
+        READ(thrift_protocol_skip(p, type, error));
+      }
+      READ(thrift_protocol_read_field_end(p, error));
+    }
+    READ(thrift_protocol_read_struct_end(p, error));
+  }
+  READ(thrift_protocol_read_list_end(p, error));
+  return TRUE;
+}
+
+/* TRowResult {1: row, 2: columns, 3: sortedColumns}; sortedColumns, when sent, is the order. */
+static gboolean read_row(ThriftProtocol *p, hbc_result *out, hbc_row *row, GError **error) {
+  row->key = (hbc_bytes){(const uint8_t *)"", 0};
+  row->cells = NULL;
+  row->ncells = 0;
+  hbc_cell *sorted = NULL;
+  size_t nsorted = 0;
+  if (!read_struct_begin(p, error))
+    return FALSE;
+  for (;;) {
+    ThriftType type;
+    gint16 id;
+    if (!read_field(p, &type, &id, error))
+      return FALSE;
+    if (type == T_STOP)
+      break;
+    gboolean ok = TRUE;
+    if (id == 1 && type == T_STRING)
+      ok = read_bytes(p, out, &row->key, error);
+    else if (id == 2 && type == T_MAP)
+      ok = read_cell_map(p, out, &row->cells, &row->ncells, error);
+    else if (id == 3 && type == T_LIST)
+      ok = read_column_list(p, out, &sorted, &nsorted, error);
+    else
+      ok = thrift_protocol_skip(p, type, error) >= 0;
+    if (!ok)
+      return FALSE;
+    READ(thrift_protocol_read_field_end(p, error));
+  }
+  if (nsorted > 0) {
+    row->cells = sorted;
+    row->ncells = nsorted;
+  }
+  if (row->cells == NULL)
+    row->cells = arena_alloc(out, sizeof *row->cells);
+  return thrift_protocol_read_struct_end(p, error) >= 0;
+}
+
+static gboolean read_rows(ThriftProtocol *p, hbc_result *out, GError **error) {
+  ThriftType etype;
+  guint32 size = 0;
+  READ(thrift_protocol_read_list_begin(p, &etype, &size, error));
+  out->rows = arena_alloc(out, (size > 0 ? size : 1) * sizeof *out->rows);
+  out->nrows = 0;
+  for (guint32 i = 0; i < size; i++) {
+    if (etype != T_STRUCT) {
+      READ(thrift_protocol_skip(p, etype, error));
+      continue;
+    }
+    if (!read_row(p, out, &out->rows[out->nrows], error))
+      return FALSE;
+    out->nrows++;
+  }
+  READ(thrift_protocol_read_list_end(p, error));
+  return TRUE;
+}
+
+/* The reply envelope, as the generated recv functions check it. */
+static gboolean read_reply_begin(ThriftProtocol *p, const char *method, GError **error) {
+  gchar *fname = NULL;
+  ThriftMessageType mtype;
+  gint32 seqid;
+  if (thrift_protocol_read_message_begin(p, &fname, &mtype, &seqid, error) < 0) {
+    g_free(fname);
+    return FALSE;
+  }
+  if (mtype == T_EXCEPTION) {
+    g_free(fname);
+    ThriftApplicationException *x = g_object_new(THRIFT_TYPE_APPLICATION_EXCEPTION, NULL);
+    thrift_struct_read(THRIFT_STRUCT(x), p, NULL);
+    thrift_protocol_read_message_end(p, NULL);
+    thrift_transport_read_end(p->transport, NULL);
+    g_set_error(error, THRIFT_APPLICATION_EXCEPTION_ERROR, x->type, "application error: %s",
+                x->message);
+    g_object_unref(x);
+    return FALSE;
+  }
+  gboolean ok = mtype == T_REPLY && fname != NULL && strcmp(fname, method) == 0;
+  if (!ok) {
+    thrift_protocol_skip(p, T_STRUCT, NULL);
+    thrift_protocol_read_message_end(p, NULL);
+    thrift_transport_read_end(p->transport, NULL);
+    g_set_error(error, THRIFT_APPLICATION_EXCEPTION_ERROR,
+                mtype != T_REPLY ? THRIFT_APPLICATION_EXCEPTION_ERROR_INVALID_MESSAGE_TYPE
+                                 : THRIFT_APPLICATION_EXCEPTION_ERROR_WRONG_METHOD_NAME,
+                "unexpected reply %s (type %d), expected %s", fname != NULL ? fname : "",
+                (int)mtype, method);
+  }
+  g_free(fname);
+  return ok;
+}
+
+/* Reads the reply of method into out: field 0 the rows, 1 IOError, 2 IllegalArgument (the
+ * exceptions land in k->io and k->ia, as the generated code puts them). */
+static gboolean recv_rows(call *k, const char *method, hbc_result *out) {
+  ThriftProtocol *p = k->conn->protocol;
+  GError **error = &k->gerror;
+  if (!read_reply_begin(p, method, error) || !read_struct_begin(p, error))
+    return FALSE;
+  for (;;) {
+    ThriftType type;
+    gint16 id;
+    if (!read_field(p, &type, &id, error))
+      return FALSE;
+    if (type == T_STOP)
+      break;
+    gboolean ok;
+    if (id == 0 && type == T_LIST) {
+      ok = read_rows(p, out, error);
+    } else if (id == 1 && type == T_STRUCT && k->io == NULL) {
+      k->io = g_object_new(HB_THRIFT_TYPE_I_O_ERROR, NULL);
+      ok = thrift_struct_read(THRIFT_STRUCT(k->io), p, error) >= 0;
+    } else if (id == 2 && type == T_STRUCT && k->ia == NULL) {
+      k->ia = g_object_new(HB_THRIFT_TYPE_ILLEGAL_ARGUMENT, NULL);
+      ok = thrift_struct_read(THRIFT_STRUCT(k->ia), p, error) >= 0;
+    } else {
+      ok = thrift_protocol_skip(p, type, error) >= 0;
+    }
+    if (!ok)
+      return FALSE;
+    READ(thrift_protocol_read_field_end(p, error));
+  }
+  READ(thrift_protocol_read_struct_end(p, error));
+  READ(thrift_protocol_read_message_end(p, error));
+  if (!thrift_transport_read_end(p->transport, error))
+    return FALSE;
+  return k->io == NULL && k->ia == NULL;
+}
+
+#undef READ
+
+/* Sends the get of one or several rows, with or without a timestamp; returns the method name
+ * its reply carries, or NULL when the send failed. */
+static const char *send_get_rows(call *k, GByteArray *t, const hbc_bytes *rows, size_t nrows,
+                                 GPtrArray *cols, int64_t ts) {
   if (nrows == 1) {
     GByteArray r = view(rows[0]);
     if (ts == HBC_LATEST)
-      return hb_thrift_hbase_client_get_row_with_columns(CLIENT(k), list, t, &r, cols, ATTRS(k),
-                                                         &k->io, &k->gerror);
-    return hb_thrift_hbase_client_get_row_with_columns_ts(CLIENT(k), list, t, &r, cols, ts,
-                                                          ATTRS(k), &k->io, &k->gerror);
+      return hb_thrift_hbase_client_send_get_row_with_columns(CLIENT(k), t, &r, cols, ATTRS(k),
+                                                              &k->gerror)
+               ? "getRowWithColumns" : NULL;
+    return hb_thrift_hbase_client_send_get_row_with_columns_ts(CLIENT(k), t, &r, cols, ts,
+                                                               ATTRS(k), &k->gerror)
+             ? "getRowWithColumnsTs" : NULL;
   }
   views rv;
   views_init(&rv, rows, nrows);
-  gboolean ok;
+  const char *method;
   if (ts == HBC_LATEST)
-    ok = hb_thrift_hbase_client_get_rows_with_columns(CLIENT(k), list, t, rv.list, cols,
-                                                      ATTRS(k), &k->io, &k->gerror);
+    method = hb_thrift_hbase_client_send_get_rows_with_columns(CLIENT(k), t, rv.list, cols,
+                                                               ATTRS(k), &k->gerror)
+               ? "getRowsWithColumns" : NULL;
   else
-    ok = hb_thrift_hbase_client_get_rows_with_columns_ts(CLIENT(k), list, t, rv.list, cols, ts,
-                                                         ATTRS(k), &k->io, &k->gerror);
+    method = hb_thrift_hbase_client_send_get_rows_with_columns_ts(CLIENT(k), t, rv.list, cols, ts,
+                                                                  ATTRS(k), &k->gerror)
+               ? "getRowsWithColumnsTs" : NULL;
   views_clear(&rv);
-  return ok;
+  return method;
 }
 
 int hbc_get_rows(hbc_conn *c, hbc_bytes table, const hbc_bytes *rows, size_t nrows,
@@ -625,11 +871,8 @@ int hbc_get_rows(hbc_conn *c, hbc_bytes table, const hbc_bytes *rows, size_t nro
   GByteArray t = view(table);
   views cv;
   views_init(&cv, columns, ncolumns);
-  GPtrArray *list = g_ptr_array_new_with_free_func(g_object_unref);
-  gboolean ok = get_rows_call(&k, &list, &t, rows, nrows, cv.list, timestamp);
-  if (ok)
-    copy_rows(out, list);
-  g_ptr_array_unref(list);
+  const char *method = send_get_rows(&k, &t, rows, nrows, cv.list, timestamp);
+  gboolean ok = method != NULL && recv_rows(&k, method, out);
   views_clear(&cv);
   return call_end(&k, ok, err);
 }
@@ -927,12 +1170,9 @@ int hbc_scanner_get_list(hbc_conn *c, int32_t scanner_id, int32_t nrows, hbc_res
   call k;
   if (call_begin(&k, c, err) < 0)
     return -1;
-  GPtrArray *list = g_ptr_array_new_with_free_func(g_object_unref);
-  gboolean ok = hb_thrift_hbase_client_scanner_get_list(CLIENT(&k), &list, scanner_id, nrows,
-                                                        &k.io, &k.ia, &k.gerror);
-  if (ok)
-    copy_rows(out, list);
-  g_ptr_array_unref(list);
+  gboolean ok =
+    hb_thrift_hbase_client_send_scanner_get_list(CLIENT(&k), scanner_id, nrows, &k.gerror) &&
+    recv_rows(&k, "scannerGetList", out);
   return call_end(&k, ok, err);
 }
 
