@@ -631,73 +631,115 @@ static gboolean read_cell(ThriftProtocol *p, hbc_result *out, hbc_cell *dst, GEr
   return thrift_protocol_read_struct_end(p, error) >= 0;
 }
 
-/* TRowResult.columns, map<Text, TCell>: cells sorted into HBase's column order. */
-static gboolean read_cell_map(ThriftProtocol *p, hbc_result *out, hbc_cell **cells, size_t *n,
-                              GError **error) {
+/* Elements of a list or map, gathered before they go to the arena: the count a reply announces
+ * is not trusted for an allocation up front (a hostile one could ask for gigabytes), so the
+ * array grows with what really arrives. */
+typedef struct gather {
+  void *items;
+  size_t n, cap, size;
+} gather;
+
+static void *gather_next(gather *g) {
+  if (g->n == g->cap) {
+    g->cap = g->cap > 0 ? g->cap * 2 : 16;
+    g->items = g_realloc_n(g->items, g->cap, g->size);
+  }
+  return (char *)g->items + g->n++ * g->size;
+}
+
+/* The elements, moved to the arena; the gather is emptied. */
+static void *gather_finish(gather *g, hbc_result *out) {
+  void *dst = arena_alloc(out, (g->n > 0 ? g->n : 1) * g->size);
+  if (g->n > 0)
+    memcpy(dst, g->items, g->n * g->size);
+  g_free(g->items);
+  g->items = NULL;
+  return dst;
+}
+
+/* TColumn {1: columnName, 2: cell} into c. */
+static gboolean read_column(ThriftProtocol *p, hbc_result *out, hbc_cell *c, GError **error) {
+  c->column = c->value = (hbc_bytes){(const uint8_t *)"", 0};
+  c->timestamp = 0;
+  if (!read_struct_begin(p, error))
+    return FALSE;
+  for (;;) {
+    ThriftType type;
+    gint16 id;
+    if (!read_field(p, &type, &id, error))
+      return FALSE;
+    if (type == T_STOP)
+      break;
+    gboolean ok;
+    if (id == 1 && type == T_STRING) {
+      ok = read_bytes(p, out, &c->column, error);
+    } else if (id == 2 && type == T_STRUCT) {
+      hbc_bytes column = c->column;
+      ok = read_cell(p, out, c, error);
+      c->column = column;
+    } else {
+      ok = thrift_protocol_skip(p, type, error) >= 0;
+    }
+    if (!ok)
+      return FALSE;
+    READ(thrift_protocol_read_field_end(p, error));
+  }
+  return thrift_protocol_read_struct_end(p, error) >= 0;
+}
+
+/* The entries of TRowResult.columns, map<Text, TCell>. */
+static gboolean read_map_cells(ThriftProtocol *p, hbc_result *out, gather *g, GError **error) {
   ThriftType ktype, vtype;
   guint32 size = 0;
   READ(thrift_protocol_read_map_begin(p, &ktype, &vtype, &size, error));
-  *cells = arena_alloc(out, (size > 0 ? size : 1) * sizeof **cells);
-  *n = size;
   for (guint32 i = 0; i < size; i++) {
     if (ktype != T_STRING || vtype != T_STRUCT) {
       READ(thrift_protocol_skip(p, ktype, error));
       READ(thrift_protocol_skip(p, vtype, error));
-      (*n)--;
       continue;
     }
-    hbc_cell *c = &(*cells)[i - (size - *n)];
+    hbc_cell *c = gather_next(g);
     if (!read_bytes(p, out, &c->column, error) || !read_cell(p, out, c, error))
       return FALSE;
   }
-  READ(thrift_protocol_read_map_end(p, error));
-  qsort(*cells, *n, sizeof **cells, compare_cells);
-  return TRUE;
+  return thrift_protocol_read_map_end(p, error) >= 0;
 }
 
-/* TRowResult.sortedColumns, list<TColumn {1: columnName, 2: cell}>, in the gateway's order. */
-static gboolean read_column_list(ThriftProtocol *p, hbc_result *out, hbc_cell **cells, size_t *n,
-                                 GError **error) {
+/* The elements of TRowResult.sortedColumns, list<TColumn>. */
+static gboolean read_list_cells(ThriftProtocol *p, hbc_result *out, gather *g, GError **error) {
   ThriftType etype;
   guint32 size = 0;
   READ(thrift_protocol_read_list_begin(p, &etype, &size, error));
-  *cells = arena_alloc(out, (size > 0 ? size : 1) * sizeof **cells);
-  *n = 0;
   for (guint32 i = 0; i < size; i++) {
     if (etype != T_STRUCT) {
       READ(thrift_protocol_skip(p, etype, error));
       continue;
     }
-    hbc_cell *c = &(*cells)[(*n)++];
-    c->column = (hbc_bytes){(const uint8_t *)"", 0};
-    c->value = (hbc_bytes){(const uint8_t *)"", 0};
-    c->timestamp = 0;
-    if (!read_struct_begin(p, error))
+    if (!read_column(p, out, gather_next(g), error))
       return FALSE;
-    for (;;) {
-      ThriftType type;
-      gint16 id;
-      if (!read_field(p, &type, &id, error))
-        return FALSE;
-      if (type == T_STOP)
-        break;
-      if (id == 1 && type == T_STRING) {
-        if (!read_bytes(p, out, &c->column, error))
-          return FALSE;
-      } else if (id == 2 && type == T_STRUCT) {
-        hbc_bytes column = c->column;
-        if (!read_cell(p, out, c, error))
-          return FALSE;
-        c->column = column;
-      } else {
-        READ(thrift_protocol_skip(p, type, error));
-      }
-      READ(thrift_protocol_read_field_end(p, error));
-    }
-    READ(thrift_protocol_read_struct_end(p, error));
   }
-  READ(thrift_protocol_read_list_end(p, error));
-  return TRUE;
+  return thrift_protocol_read_list_end(p, error) >= 0;
+}
+
+/* TRowResult.columns, in HBase's column order. */
+static gboolean read_cell_map(ThriftProtocol *p, hbc_result *out, hbc_cell **cells, size_t *n,
+                              GError **error) {
+  gather g = {.size = sizeof **cells};
+  gboolean ok = read_map_cells(p, out, &g, error);
+  *n = g.n;
+  *cells = gather_finish(&g, out);
+  qsort(*cells, *n, sizeof **cells, compare_cells);
+  return ok;
+}
+
+/* TRowResult.sortedColumns, in the gateway's order. */
+static gboolean read_column_list(ThriftProtocol *p, hbc_result *out, hbc_cell **cells, size_t *n,
+                                 GError **error) {
+  gather g = {.size = sizeof **cells};
+  gboolean ok = read_list_cells(p, out, &g, error);
+  *n = g.n;
+  *cells = gather_finish(&g, out);
+  return ok;
 }
 
 /* TRowResult {1: row, 2: columns, 3: sortedColumns}; sortedColumns, when sent, is the order. */
@@ -738,23 +780,27 @@ static gboolean read_row(ThriftProtocol *p, hbc_result *out, hbc_row *row, GErro
   return thrift_protocol_read_struct_end(p, error) >= 0;
 }
 
-static gboolean read_rows(ThriftProtocol *p, hbc_result *out, GError **error) {
+static gboolean read_row_list(ThriftProtocol *p, hbc_result *out, gather *g, GError **error) {
   ThriftType etype;
   guint32 size = 0;
   READ(thrift_protocol_read_list_begin(p, &etype, &size, error));
-  out->rows = arena_alloc(out, (size > 0 ? size : 1) * sizeof *out->rows);
-  out->nrows = 0;
   for (guint32 i = 0; i < size; i++) {
     if (etype != T_STRUCT) {
       READ(thrift_protocol_skip(p, etype, error));
       continue;
     }
-    if (!read_row(p, out, &out->rows[out->nrows], error))
+    if (!read_row(p, out, gather_next(g), error))
       return FALSE;
-    out->nrows++;
   }
-  READ(thrift_protocol_read_list_end(p, error));
-  return TRUE;
+  return thrift_protocol_read_list_end(p, error) >= 0;
+}
+
+static gboolean read_rows(ThriftProtocol *p, hbc_result *out, GError **error) {
+  gather g = {.size = sizeof *out->rows};
+  gboolean ok = read_row_list(p, out, &g, error);
+  out->nrows = g.n;
+  out->rows = gather_finish(&g, out);
+  return ok;
 }
 
 /* The reply envelope, as the generated recv functions check it. */
@@ -792,9 +838,9 @@ static gboolean read_reply_begin(ThriftProtocol *p, const char *method, GError *
   return ok;
 }
 
-/* Reads the reply of method into out: field 0 the rows, 1 IOError, 2 IllegalArgument (the
- * exceptions land in k->io and k->ia, as the generated code puts them). */
-static gboolean recv_rows(call *k, const char *method, hbc_result *out) {
+/* Reads the reply of method: field 0 the rows, 1 IOError, 2 IllegalArgument (the exceptions
+ * land in k->io and k->ia, as the generated code puts them). */
+static gboolean read_rows_reply(call *k, const char *method, hbc_result *out) {
   ThriftProtocol *p = k->conn->protocol;
   GError **error = &k->gerror;
   if (!read_reply_begin(p, method, error) || !read_struct_begin(p, error))
@@ -830,6 +876,17 @@ static gboolean recv_rows(call *k, const char *method, hbc_result *out) {
 }
 
 #undef READ
+
+/* The rows of method's reply into out, which is left empty when the call fails. */
+static gboolean recv_rows(call *k, const char *method, hbc_result *out) {
+  hbc_result got = HBC_RESULT_INIT;
+  if (!read_rows_reply(k, method, &got)) {
+    hbc_result_free(&got);
+    return FALSE;
+  }
+  *out = got;
+  return TRUE;
+}
 
 /* Sends the get of one or several rows, with or without a timestamp; returns the method name
  * its reply carries, or NULL when the send failed. */

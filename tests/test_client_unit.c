@@ -332,6 +332,36 @@ START_TEST(test_huge_announced_list_is_refused) {
 }
 END_TEST
 
+/* A rows reply whose counts promise millions of rows, or of cells in a row, then ends (within
+ * what max_message_size lets the protocol accept): the call fails as a transport error on the
+ * missing bytes, hands out nothing half-read, and the connection is given up. */
+START_TEST(test_rows_reply_promising_millions_fails_on_what_arrives) {
+  for (int cells_too = 0; cells_too < 2; cells_too++) {
+    tbuf reply = {0};
+    tb_message(&reply, "getRowWithColumns", TB_REPLY);
+    tb_field(&reply, TB_LIST, 0);
+    tb_list(&reply, TB_STRUCT, cells_too ? 1 : 1 << 24);
+    tb_field(&reply, TB_STRING, 1);
+    tb_str(&reply, "row-0");
+    tb_field(&reply, TB_MAP, 2);
+    tb_map(&reply, TB_STRING, TB_STRUCT, cells_too ? 1 << 24 : 0);
+    canned_script s = {.replies = &reply, .nreplies = 1, .hold_ms = 200};
+    peer *p = peer_start(canned_serve, &s);
+    hbc_conn *c = open_conn(p, 5000, 0);
+    hbc_result res = HBC_RESULT_INIT;
+    hb_error err = HB_ERROR_INIT;
+    ck_assert_int_eq(get_row(c, &res, &err), -1);
+    ck_assert_msg(err.code == HB_ERR_TRANSPORT, "%s: %s", hb_errcode_name(err.code), err.message);
+    ck_assert_uint_eq(res.nrows, 0); /* nothing half-read is handed out */
+    ck_assert(!hbc_usable(c));
+    hb_error_clear(&err);
+    hbc_close(c);
+    peer_stop(p);
+    tb_free(&reply);
+  }
+}
+END_TEST
+
 /* c_glib defect 3: types registered by 32 threads at once on first use. Each loop iteration runs
  * in a fresh forked process, so every one is a first use. */
 #define FIRST_USE_THREADS 32
@@ -406,6 +436,7 @@ static Suite *client_suite(void) {
   tcase_add_test(errors, test_silent_gateway_is_a_timeout);
   tcase_add_test(errors, test_eof_mid_reply_is_a_transport_error);
   tcase_add_test(errors, test_huge_announced_list_is_refused);
+  tcase_add_test(errors, test_rows_reply_promising_millions_fails_on_what_arrives);
   suite_add_tcase(s, errors);
 
   TCase *threads = tcase_create("threads");
