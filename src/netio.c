@@ -58,7 +58,7 @@ static int wait_ready(int fd, short events, int64_t deadline_ms, const char *wha
       return hb_error_set(err, HB_ERR_TIMEOUT, "timed out %s", what);
     case TASK_CANCELLED:
       return hb_error_set(err, HB_ERR_TRANSPORT,
-                          "the daemon stopped waiting %s: it is shutting down", what);
+                          "the daemon stopped %s: it is shutting down", what);
     }
   }
   for (;;) {
