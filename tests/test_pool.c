@@ -63,9 +63,13 @@ static int work_put(hbc_conn *c, pool_job *job) {
 static int work_sleep(hbc_conn *c, pool_job *job) {
   (void)c;
   int64_t until = mono_ms() + ((job_ctx *)job->ctx)->sleep_ms;
-  while (task_wait(-1, 0, until) != TASK_TIMEOUT)
-    continue;
-  return 0;
+  for (;;) {
+    task_wake_reason r = task_wait(-1, 0, until);
+    if (r == TASK_TIMEOUT)
+      return 0;
+    if (r == TASK_CANCELLED) /* as netio reports a wait the stopping pool cut off */
+      return hb_error_set(&job->err, HB_ERR_TRANSPORT, "cut off: the pool is stopping");
+  }
 }
 
 static void on_done(pool_job *job) {
@@ -256,6 +260,34 @@ START_TEST(test_idle_connections_are_refreshed) {
 }
 END_TEST
 
+/* pool_free does not wait for a slow call: it cuts it off at once, fails what is queued as not
+ * sent, and runs every done before it returns. */
+START_TEST(test_free_cuts_calls_off_and_fails_the_queue) {
+  pool *p = new_pool(options(1));
+  int pending = 2;
+  job_ctx slow, queued;
+  init_job(&slow, work_sleep, POOL_RETRY_NEVER, &pending);
+  slow.sleep_ms = 10000;
+  init_job(&queued, work_get, POOL_RETRY_ON_STALE, &pending);
+  submit(p, &slow);
+  submit(p, &queued);
+  run_for(100); /* the worker is in the slow call */
+  ck_assert(!slow.finished);
+  int64_t t0 = mono_ms();
+  pool_free(p);
+  int64_t took = mono_ms() - t0;
+  ck_assert(slow.finished && queued.finished);
+  ck_assert_int_eq(pending, 0);
+  ck_assert_int_eq(slow.job.err.code, HB_ERR_TRANSPORT);
+  ck_assert_int_eq(queued.job.err.code, HB_ERR_UNAVAILABLE);
+  ck_assert_msg(strstr(queued.job.err.message, "shutting down") != NULL, "%s",
+                queued.job.err.message);
+  ck_assert_int_lt(took, 1000);
+  hb_error_clear(&slow.job.err);
+  hb_error_clear(&queued.job.err);
+}
+END_TEST
+
 /* Without refresh, the gateway drops the idle socket: the pool sees that before sending and
  * reconnects, so neither a read nor a write fails, and nothing needs a retry. */
 START_TEST(test_connection_closed_while_idle_is_replaced_before_use) {
@@ -422,6 +454,7 @@ static Suite *pool_suite(void) {
   tcase_add_test(tc, test_jobs_complete_on_the_loop_thread);
   tcase_add_test(tc, test_waiting_too_long_fails);
   tcase_add_test(tc, test_full_queue_refuses);
+  tcase_add_test(tc, test_free_cuts_calls_off_and_fails_the_queue);
   tcase_add_test(tc, test_idle_connections_are_refreshed);
   tcase_add_test(tc, test_connection_closed_while_idle_is_replaced_before_use);
   tcase_add_test(tc, test_call_cut_mid_way_read_retried_write_not);
