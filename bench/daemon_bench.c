@@ -1,8 +1,9 @@
 /* daemon_bench: times hbpoold against a real gateway: closed-loop single-row gets and puts from
  * 1, 16 and 128 clients, with coalescing on and off (switched by a reload of the daemon's
  * config), the same directly over Thrift from 1 and 8 threads as the ceilings, whole scans of
- * the scan rows by scan pages and by scanner_next against scannerGetList, the daemon's CPU and
- * RSS (during the scans, and with many idle clients); ends with "summary: {json}". */
+ * the scan rows by scan pages and by scanner_next against scannerGetList, one client's gets
+ * while another scans ~20 MB pages, the daemon's CPU and RSS (during the scans, and with many
+ * idle clients); ends with "summary: {json}". */
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -33,6 +34,8 @@
 #define SCAN_COLUMNS 4
 #define SCAN_BATCH 1000       /* rows per gateway call on every side of the scans */
 #define LOAD_BATCH 1000       /* rows per mutateRows while loading */
+#define HUGE_ROWS 200         /* rows of HUGE_VALUE bytes: one scan page of them is ~20 MB */
+#define HUGE_VALUE (100 * 1000)
 #define IO_TIMEOUT_S 30
 #define MAX_SHOWN_ERRORS 5
 
@@ -820,6 +823,123 @@ static scan_figures run_scans(void) {
 }
 
 /* ---------------------------------------------------------------------------------------------
+ * A bystander: one client's single-row gets, alone and while another client scans pages of
+ * ~20 MB (HUGE_ROWS rows of HUGE_VALUE bytes in one page). Its latencies show how long a huge
+ * reply holds everyone else up. */
+
+static void huge_row_name(char *out, size_t size, long i) {
+  snprintf(out, size, "huge-%04ld", i);
+}
+
+static int g_scanning;
+static long g_huge_pages;
+
+static void *scan_huge_pages(void *arg) {
+  (void)arg;
+  dconn c;
+  hb_error err = HB_ERROR_INIT;
+  if (dconn_open(&c, &err) < 0) {
+    note_error("huge scans", &err);
+    hb_error_clear(&err);
+    return NULL;
+  }
+  char body[512];
+  snprintf(body, sizeof body, "\"method\":\"scan\",\"params\":{\"table\":\"%s\",\"row_start\":"
+           "\"huge-\",\"row_stop\":\"huge.\",\"batch_size\":%d}", g_opts.table, HUGE_ROWS);
+  while (__atomic_load_n(&g_scanning, __ATOMIC_RELAXED)) {
+    json_t *result = NULL;
+    if (dconn_call(&c, body, &result, &err) < 0 ||
+        json_array_size(json_object_get(result, "rows")) != HUGE_ROWS) {
+      if (err.code == HB_OK)
+        hb_error_set(&err, HB_ERR_INVALID, "a huge scan page lacks rows");
+      note_error("huge scan", &err);
+      hb_error_clear(&err);
+      json_decref(result);
+      break;
+    }
+    json_decref(result);
+    __atomic_add_fetch(&g_huge_pages, 1, __ATOMIC_RELAXED);
+  }
+  dconn_close(&c);
+  return NULL;
+}
+
+typedef struct bystander {
+  double p50_us, p99_us, max_us;
+  size_t gets;
+} bystander;
+
+/* Closed-loop gets from one client for seconds; their latencies. */
+static bystander bystander_gets(double seconds) {
+  bystander b = {0};
+  dconn c;
+  hb_error err = HB_ERROR_INIT;
+  if (dconn_open(&c, &err) < 0) {
+    note_error("bystander", &err);
+    hb_error_clear(&err);
+    return b;
+  }
+  size_t cap = 1 << 16, n = 0;
+  double *lat = malloc(cap * sizeof *lat);
+  char body[512], row[32];
+  double end = now_us() + seconds * 1e6;
+  for (long i = 0; now_us() < end; i++) {
+    get_row_name(row, sizeof row, i);
+    request_body(body, sizeof body, OP_GET, row);
+    double t0 = now_us();
+    if (daemon_request(&c, OP_GET, body, &err) < 0) {
+      note_error("bystander get", &err);
+      hb_error_clear(&err);
+      break;
+    }
+    if (n == cap)
+      lat = realloc(lat, (cap *= 2) * sizeof *lat);
+    lat[n++] = now_us() - t0;
+  }
+  dconn_close(&c);
+  qsort(lat, n, sizeof *lat, compare_double);
+  b = (bystander){.p50_us = percentile(lat, n, 50), .p99_us = percentile(lat, n, 99),
+                  .max_us = n > 0 ? lat[n - 1] : 0, .gets = n};
+  free(lat);
+  return b;
+}
+
+typedef struct stall_figures {
+  bystander alone, during;
+  long pages;
+} stall_figures;
+
+static stall_figures run_stall(void) {
+  stall_figures f = {0};
+  printf("\none client's gets, alone and while another client scans pages of %d rows of %d "
+         "bytes (~%d MB each):\n", HUGE_ROWS, HUGE_VALUE, HUGE_ROWS * HUGE_VALUE / 1000000);
+  f.alone = bystander_gets(g_opts.seconds);
+  __atomic_store_n(&g_scanning, 1, __ATOMIC_RELAXED);
+  __atomic_store_n(&g_huge_pages, 0, __ATOMIC_RELAXED);
+  pthread_t scanner;
+  if (pthread_create(&scanner, NULL, scan_huge_pages, NULL) != 0)
+    fatal("pthread_create failed");
+  sleep_s(0.5); /* the first page is on its way */
+  f.during = bystander_gets(g_opts.seconds);
+  __atomic_store_n(&g_scanning, 0, __ATOMIC_RELAXED);
+  pthread_join(scanner, NULL);
+  f.pages = __atomic_load_n(&g_huge_pages, __ATOMIC_RELAXED);
+  const bystander *b[] = {&f.alone, &f.during};
+  const char *what[] = {"alone", "during huge scans"};
+  for (int i = 0; i < 2; i++)
+    printf("  %-17s %7zu gets, p50 %8.1f us, p99 %8.1f us, max %9.1f us\n", what[i], b[i]->gets,
+           b[i]->p50_us, b[i]->p99_us, b[i]->max_us);
+  printf("  (%ld huge pages scanned meanwhile)\n", f.pages);
+  if (f.pages == 0) {
+    hb_error err = HB_ERROR_INIT;
+    hb_error_set(&err, HB_ERR_INVALID, "no huge page was scanned during the bystander's gets");
+    note_error("huge scans", &err);
+    hb_error_clear(&err);
+  }
+  return f;
+}
+
+/* ---------------------------------------------------------------------------------------------
  * Setup and the whole run. */
 
 /* Room for every idle client, the busiest phase and a margin, if the hard limit allows. */
@@ -865,7 +985,25 @@ static void load_scan_rows(hbc_conn *c) {
   }
 }
 
-/* A fresh table with family cf, the rows the gets read and the rows the scans read. */
+/* The rows of the huge scan pages. */
+static void load_huge_rows(hbc_conn *c) {
+  char *value = malloc(HUGE_VALUE + 1);
+  memset(value, 'h', HUGE_VALUE);
+  value[HUGE_VALUE] = '\0';
+  hbc_mutation m = {.column = hbc_str("cf:h"), .value = hbc_str(value), .wal = false};
+  hb_error err = HB_ERROR_INIT;
+  for (long i = 0; i < HUGE_ROWS; i++) {
+    char row[32];
+    huge_row_name(row, sizeof row, i);
+    hbc_row_mutations rm = {.row = hbc_str(row), .mutations = &m, .nmutations = 1};
+    check_setup(hbc_mutate_rows(c, hbc_str(g_opts.table), &rm, 1, HBC_LATEST, &err), &err,
+                "put of a huge row");
+  }
+  free(value);
+}
+
+/* A fresh table with family cf: the rows the gets read, the rows the scans read and the huge
+ * rows. */
 static void load_table(void) {
   hb_error err = HB_ERROR_INIT;
   hbc_conn *c = direct_connect(&err);
@@ -883,6 +1021,7 @@ static void load_table(void) {
     check_setup(direct_put(c, row, &err), &err, "put of a row to get");
   }
   load_scan_rows(c);
+  load_huge_rows(c);
   hbc_close(c);
 }
 
@@ -998,7 +1137,7 @@ static void print_ratios(const char *what, const op_figures *f) {
 
 /* The figures as one JSON object, for tooling: "summary: {...}". */
 static void print_summary(const op_figures *get, const op_figures *put, const idle_result *idle,
-                          const scan_figures *scans) {
+                          const scan_figures *scans, const stall_figures *stall) {
   json_t *s = json_object();
   const struct {
     const char *name;
@@ -1047,6 +1186,9 @@ static void print_summary(const op_figures *get, const op_figures *put, const id
   json_object_set_new(s, "scanner_next_ratio", json_real(sr[SCAN_SCANNER] / sr[SCAN_DIRECT]));
   json_object_set_new(s, "scan_rss_kib_before", json_integer(scans->rss_before));
   json_object_set_new(s, "scan_rss_kib_growth", json_integer(scans->rss_peak - scans->rss_before));
+  json_object_set_new(s, "bystander_p99_us_alone", json_real(stall->alone.p99_us));
+  json_object_set_new(s, "bystander_p99_us_during_huge_scans", json_real(stall->during.p99_us));
+  json_object_set_new(s, "bystander_max_us_during_huge_scans", json_real(stall->during.max_us));
   char *text = json_dumps(s, JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(4));
   printf("summary: %s\n", text);
   free(text);
@@ -1068,6 +1210,7 @@ static int run(void) {
   print_header();
   op_figures get = run_op(OP_GET), put = run_op(OP_PUT);
   scan_figures scans = run_scans();
+  stall_figures stall = run_stall();
   printf("\n");
   print_ratios("get", &get);
   print_ratios("put", &put);
@@ -1087,7 +1230,7 @@ static int run(void) {
   printf("errors: %ld (hbpoold counts %lld failed row/put calls); hbpoold pool size %lld\n",
          errors, failed, size);
   if (errors == 0 && failed == 0 && size == DIRECT_THREADS) {
-    print_summary(&get, &put, &idle, &scans);
+    print_summary(&get, &put, &idle, &scans, &stall);
     return 0;
   }
   printf("*** THIS RUN IS NOT VALID: %ld errors, hbpoold counts %lld failed calls, pool size "

@@ -2,9 +2,10 @@
 # Benchmarks hbpoold against a real gateway: single-row gets and puts through the daemon from 1,
 # 16 and 128 clients (16 and 128 also with coalescing off, switched by a reload), the same
 # directly over Thrift from 1 and 8 threads as the ceilings, whole scans of 200,000 rows by scan
-# pages and by scanner_next against scannerGetList (with the daemon's RSS meanwhile), the daemon's
-# CPU per request and its memory with 10,000 idle clients; the last line is "summary: {json}" of
-# the figures. Uses $HBPOOL_TEST_THRIFT_* when set, else starts a local HBase.
+# pages and by scanner_next against scannerGetList (with the daemon's RSS meanwhile), one client's
+# gets while another scans ~20 MB pages, the daemon's CPU per request and its memory with 10,000
+# idle clients; the last line is "summary: {json}" of the figures. Uses $HBPOOL_TEST_THRIFT_*
+# when set, else starts a local HBase.
 # Usage: bench/run-daemon-bench.sh [BUILDDIR (build) [OPTS]]; OPTS go to daemon_bench:
 # --seconds S (3) and --warmup S (1) per phase, --idle-clients N (10000), --scan-rows N (200000).
 set -euo pipefail
