@@ -108,22 +108,35 @@ static void janitor(evutil_socket_t fd, short what, void *arg) {
   pool_expire(arg);
 }
 
+static void on_limit(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  (void)arg;
+  event_base_loopbreak(base);
+}
+
+/* Runs the loop until limit passes or a callback breaks it. The limit is an event of its own,
+ * freed on the way out: event_base_loopexit's timer outlives the run it was set for, and after a
+ * long sleep (a wait for the gateway's idle timeout) it would end the next run at once. */
+static void run_loop(struct timeval limit) {
+  struct event *ev = evtimer_new(base, on_limit, NULL);
+  evtimer_add(ev, &limit);
+  event_base_dispatch(base);
+  event_free(ev);
+}
+
 /* Runs the loop (the pool's workers) for ms. */
 static void run_for(int ms) {
-  struct timeval tv = {0, ms * 1000};
-  event_base_loopexit(base, &tv);
-  event_base_dispatch(base);
+  run_loop((struct timeval){0, ms * 1000});
 }
 
 /* Runs the loop until every pending job is done (or 60 s pass). */
 static void run_until_done(pool *p, int *pending) {
   struct event *tick = event_new(base, -1, EV_PERSIST, janitor, p);
-  struct timeval every = {0, 20000}, limit = {60, 0};
+  struct timeval every = {0, 20000};
   event_add(tick, &every);
-  if (*pending > 0) {
-    event_base_loopexit(base, &limit);
-    event_base_dispatch(base);
-  }
+  if (*pending > 0)
+    run_loop((struct timeval){60, 0});
   event_free(tick);
   ck_assert_int_eq(*pending, 0);
 }
