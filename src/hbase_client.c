@@ -657,8 +657,29 @@ static void *gather_finish(gather *g, hbc_result *out) {
   return dst;
 }
 
-/* TColumn {1: columnName, 2: cell} into c. */
-static gboolean read_column(ThriftProtocol *p, hbc_result *out, hbc_cell *c, GError **error) {
+/* Reads one struct of a list into dst (an element of a gather). */
+typedef gboolean (*read_elem_fn)(ThriftProtocol *p, hbc_result *out, void *dst, GError **error);
+
+/* A list<struct>, each element read by read_elem into the gather. */
+static gboolean read_struct_list(ThriftProtocol *p, hbc_result *out, gather *g,
+                                 read_elem_fn read_elem, GError **error) {
+  ThriftType etype;
+  guint32 size = 0;
+  READ(thrift_protocol_read_list_begin(p, &etype, &size, error));
+  for (guint32 i = 0; i < size; i++) {
+    if (etype != T_STRUCT) {
+      READ(thrift_protocol_skip(p, etype, error));
+      continue;
+    }
+    if (!read_elem(p, out, gather_next(g), error))
+      return FALSE;
+  }
+  return thrift_protocol_read_list_end(p, error) >= 0;
+}
+
+/* TColumn {1: columnName, 2: cell} into dst, an hbc_cell. */
+static gboolean read_column(ThriftProtocol *p, hbc_result *out, void *dst, GError **error) {
+  hbc_cell *c = dst;
   c->column = c->value = (hbc_bytes){(const uint8_t *)"", 0};
   c->timestamp = 0;
   if (!read_struct_begin(p, error))
@@ -705,22 +726,6 @@ static gboolean read_map_cells(ThriftProtocol *p, hbc_result *out, gather *g, GE
   return thrift_protocol_read_map_end(p, error) >= 0;
 }
 
-/* The elements of TRowResult.sortedColumns, list<TColumn>. */
-static gboolean read_list_cells(ThriftProtocol *p, hbc_result *out, gather *g, GError **error) {
-  ThriftType etype;
-  guint32 size = 0;
-  READ(thrift_protocol_read_list_begin(p, &etype, &size, error));
-  for (guint32 i = 0; i < size; i++) {
-    if (etype != T_STRUCT) {
-      READ(thrift_protocol_skip(p, etype, error));
-      continue;
-    }
-    if (!read_column(p, out, gather_next(g), error))
-      return FALSE;
-  }
-  return thrift_protocol_read_list_end(p, error) >= 0;
-}
-
 /* TRowResult.columns, in HBase's column order. */
 static gboolean read_cell_map(ThriftProtocol *p, hbc_result *out, hbc_cell **cells, size_t *n,
                               GError **error) {
@@ -736,14 +741,16 @@ static gboolean read_cell_map(ThriftProtocol *p, hbc_result *out, hbc_cell **cel
 static gboolean read_column_list(ThriftProtocol *p, hbc_result *out, hbc_cell **cells, size_t *n,
                                  GError **error) {
   gather g = {.size = sizeof **cells};
-  gboolean ok = read_list_cells(p, out, &g, error);
+  gboolean ok = read_struct_list(p, out, &g, read_column, error);
   *n = g.n;
   *cells = gather_finish(&g, out);
   return ok;
 }
 
-/* TRowResult {1: row, 2: columns, 3: sortedColumns}; sortedColumns, when sent, is the order. */
-static gboolean read_row(ThriftProtocol *p, hbc_result *out, hbc_row *row, GError **error) {
+/* TRowResult {1: row, 2: columns, 3: sortedColumns} into dst, an hbc_row; sortedColumns, when
+ * sent, is the order. */
+static gboolean read_row(ThriftProtocol *p, hbc_result *out, void *dst, GError **error) {
+  hbc_row *row = dst;
   row->key = (hbc_bytes){(const uint8_t *)"", 0};
   row->cells = NULL;
   row->ncells = 0;
@@ -780,24 +787,9 @@ static gboolean read_row(ThriftProtocol *p, hbc_result *out, hbc_row *row, GErro
   return thrift_protocol_read_struct_end(p, error) >= 0;
 }
 
-static gboolean read_row_list(ThriftProtocol *p, hbc_result *out, gather *g, GError **error) {
-  ThriftType etype;
-  guint32 size = 0;
-  READ(thrift_protocol_read_list_begin(p, &etype, &size, error));
-  for (guint32 i = 0; i < size; i++) {
-    if (etype != T_STRUCT) {
-      READ(thrift_protocol_skip(p, etype, error));
-      continue;
-    }
-    if (!read_row(p, out, gather_next(g), error))
-      return FALSE;
-  }
-  return thrift_protocol_read_list_end(p, error) >= 0;
-}
-
 static gboolean read_rows(ThriftProtocol *p, hbc_result *out, GError **error) {
   gather g = {.size = sizeof *out->rows};
-  gboolean ok = read_row_list(p, out, &g, error);
+  gboolean ok = read_struct_list(p, out, &g, read_row, error);
   out->nrows = g.n;
   out->rows = gather_finish(&g, out);
   return ok;

@@ -190,6 +190,12 @@ static void on_event(evutil_socket_t fd, short what, void *arg) {
   resume(t);
 }
 
+/* Points the task's event at what it waits for next (fd -1: nothing but a wake or a timeout). */
+static void rearm(task *t, int fd, short flags) {
+  event_del(t->ev);
+  event_assign(t->ev, t->base, fd, flags, on_event, t);
+}
+
 task *task_new(struct event_base *base, task_fn fn, void *arg, hb_error *err) {
   task *t = calloc(1, sizeof *t);
   if (t == NULL)
@@ -247,8 +253,7 @@ task_wake_reason task_wait(int fd, int what, int64_t deadline_ms) {
   short flags = 0;
   if (fd >= 0)
     flags = (short)((what & TASK_READABLE ? EV_READ : 0) | (what & TASK_WRITABLE ? EV_WRITE : 0));
-  event_del(t->ev);
-  event_assign(t->ev, t->base, fd >= 0 ? fd : -1, flags, on_event, t);
+  rearm(t, fd >= 0 ? fd : -1, flags);
   if (deadline_ms != TASK_NO_DEADLINE) {
     int64_t left = deadline_ms - now;
     struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
@@ -270,8 +275,7 @@ void task_pause(void) {
   /* A zero timeout, not event_active: an event made active now would run again in this same
    * loop pass, before the loop has polled anyone's socket. */
   static const struct timeval now = {0, 0};
-  event_del(t->ev);
-  event_assign(t->ev, t->base, -1, 0, on_event, t);
+  rearm(t, -1, 0);
   t->waiting = true;
   event_add(t->ev, &now);
   yield(t);
@@ -361,8 +365,7 @@ void task_run_off_loop(task_fn fn, void *arg) {
     return;
   }
   offload o = {.fn = fn, .arg = arg, .task = t};
-  event_del(t->ev);
-  event_assign(t->ev, t->base, -1, 0, on_event, t);
+  rearm(t, -1, 0);
   t->waiting = t->parked = true;
   pthread_mutex_lock(&helper.lock);
   TAILQ_INSERT_TAIL(&helper.queue, &o, link);
