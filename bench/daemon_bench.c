@@ -50,6 +50,7 @@ typedef struct bench_opts {
   int idle_clients;
   long scan_rows;
   const char *conf;        /* hbpoold's config: "coalesce = ..." is switched in it, then SIGHUP */
+  const char *phase;       /* --phase: run only this one, for profiling */
 } bench_opts;
 
 static bench_opts g_opts = {.seconds = 3, .warmup = 1, .idle_clients = 10000,
@@ -1195,6 +1196,23 @@ static void print_summary(const op_figures *get, const op_figures *put, const id
   json_decref(s);
 }
 
+/* --phase OP:N: one phase of N clients through the daemon as its config stands (or directly with
+ * OP "direct-get"/"direct-put"), for a profiler to watch; figures only for that phase. */
+static int run_one_phase(const char *spec) {
+  char op_name[16];
+  int n = 0;
+  if (sscanf(spec, "%15[a-z-]:%d", op_name, &n) != 2 || n < 1)
+    fatal("--phase wants OP:CLIENTS, for example get:16, not %s", spec);
+  bool direct = strncmp(op_name, "direct-", 7) == 0;
+  const char *name = direct ? op_name + 7 : op_name;
+  if (strcmp(name, "get") != 0 && strcmp(name, "put") != 0)
+    fatal("--phase: OP is get, put, direct-get or direct-put, not %s", op_name);
+  check_daemon_pid();
+  print_header();
+  phase_result r = run_phase(strcmp(name, "get") == 0 ? OP_GET : OP_PUT, direct, n);
+  return r.rps > 0 && __atomic_load_n(&g_errors, __ATOMIC_RELAXED) == 0 ? 0 : 1;
+}
+
 static int run(void) {
   check_daemon_pid();
   raise_nofile();
@@ -1241,7 +1259,9 @@ static int run(void) {
 static void usage(FILE *to) {
   fprintf(to, "usage: daemon_bench --load TABLE | --drop TABLE\n"
               "       daemon_bench --socket PATH --pid PID --conf CONF --table TABLE "
-              "[--seconds S] [--warmup S] [--idle-clients N] [--scan-rows N]\n"
+              "[--seconds S] [--warmup S] [--idle-clients N] [--scan-rows N] [--phase OP:N]\n"
+              "(--phase OP:N runs only that phase, OP get, put, direct-get or direct-put, with the "
+              "daemon's coalesce as configured: for profiling)\n"
               "(--scan-rows N, 200000 by default, is given to --load as well: the rows loaded "
               "for the scans and the rows the scans expect)\n"
               "The gateway is $HBPOOL_TEST_THRIFT_HOST/PORT/FRAMED/COMPACT; hbpoold (PID) must "
@@ -1273,7 +1293,8 @@ int main(int argc, char **argv) {
     {"table", required_argument, NULL, 't'},  {"seconds", required_argument, NULL, 'S'},
     {"warmup", required_argument, NULL, 'W'}, {"idle-clients", required_argument, NULL, 'i'},
     {"conf", required_argument, NULL, 'c'},   {"scan-rows", required_argument, NULL, 'r'},
-    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    {"phase", required_argument, NULL, 'P'},  {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
   };
   int opt, mode = 'r';
   while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -1287,12 +1308,14 @@ int main(int argc, char **argv) {
     case 'i': g_opts.idle_clients = atoi(optarg); break;
     case 'c': g_opts.conf = optarg; break;
     case 'r': g_opts.scan_rows = atol(optarg); break;
+    case 'P': g_opts.phase = optarg; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
   }
   bool incomplete =
     mode == 'r' && (g_opts.socket_path == NULL || g_opts.pid <= 0 || g_opts.conf == NULL);
+  incomplete = incomplete && !(g_opts.phase != NULL && g_opts.socket_path != NULL && g_opts.pid > 0);
   if (optind != argc || g_opts.table == NULL || !plain_name(g_opts.table) || incomplete ||
       g_opts.seconds <= 0 || g_opts.warmup < 0 || g_opts.idle_clients < 1 ||
       g_opts.scan_rows < 1) {
@@ -1308,5 +1331,5 @@ int main(int argc, char **argv) {
   }
   if (mode == 'd')
     return drop_table();
-  return run();
+  return g_opts.phase != NULL ? run_one_phase(g_opts.phase) : run();
 }
