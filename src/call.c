@@ -19,6 +19,7 @@ static void call_free(call *k) {
   hb_error_clear(&k->job.err);
   free(k->table);
   free(k->line);
+  proto_text_free(&k->text);
   free(k);
 }
 
@@ -52,6 +53,21 @@ void call_reset_reply(call *k) {
   proto_error_clear(&k->err);
   free(k->line);
   k->line = NULL;
+  k->text.len = 0;
+}
+
+/* What run returns when it wrote its result as text into k->text: a jansson value that is never
+ * freed (the refcount jansson keeps for static values) and never rendered. */
+static json_t text_written = {.type = JSON_NULL, .refcount = (size_t)-1};
+
+proto_text *call_text_begin(call *k) {
+  proto_text_result_begin(&k->text, k->req.id);
+  return &k->text;
+}
+
+json_t *call_text_result(call *k) {
+  (void)k;
+  return &text_written;
 }
 
 /* Gateway replies of this many bytes and more are rendered on the helper thread: measured, a
@@ -76,7 +92,9 @@ static int work(hbc_conn *c, pool_job *job) {
   call_reset_reply(k);
   uint64_t before = hbc_reply_bytes(c);
   json_t *result = k->m->run(c, k, &job->err);
-  if (result == NULL || hbc_reply_bytes(c) - before < CALL_OFFLOAD_BYTES)
+  /* Rows written as text were rendered as they came (large ones on the helper thread). */
+  if (result == NULL || result == &text_written ||
+      hbc_reply_bytes(c) - before < CALL_OFFLOAD_BYTES)
     return call_take_result(k, result);
   take_job t = {k, result, 0};
   task_run_off_loop(take_off_loop, &t);
@@ -89,10 +107,13 @@ int call_take_result(call *k, json_t *result) {
       proto_fail(&k->err, PROTO_INTERNAL_ERROR, "%s failed without a reason", k->m->name);
     return k->job.err.code == HB_OK ? 0 : -1;
   }
-  if (k->req.id != NULL)
+  if (result == &text_written)
+    k->line = k->req.id != NULL ? proto_text_result_end(&k->text) : NULL;
+  else if (k->req.id != NULL)
     k->line = proto_result_line(k->req.id, result);
   else
     json_decref(result);
+  proto_text_free(&k->text);
   /* Done with the request (a success is never retried): free it here rather than on the loop,
    * where freeing a batch of a million operations would stall every client. */
   proto_request_release(&k->req);
@@ -238,62 +259,92 @@ void call_cell_what(char *out, size_t n, hbc_bytes row, hbc_bytes col) {
            col.len > 40 ? "..." : "");
 }
 
-/* One cell as its name (into *name) and value; NULL on bytes the encoding cannot carry. The
- * names for the error message are only written when there is an error: most cells have none. */
-static json_t *named_cell_json(call *k, hbc_bytes key, const hbc_cell *cell, json_t **name) {
-  *name = proto_bytes_to_json(cell->column, k->req.encoding, NULL, &k->err);
-  json_t *v = *name != NULL ? call_cell_json(k, cell, NULL) : NULL;
-  if (v != NULL)
-    return v;
+/* One part of a cell, its column name or its value, as text. A failure is reported a second time
+ * with the cell named: the name is only worth building then. */
+static int text_cell_part(call *k, proto_text *t, hbc_bytes key, const hbc_cell *cell,
+                          bool value) {
+  hbc_bytes b = value ? cell->value : cell->column;
+  if (proto_text_bytes(t, b, k->req.encoding, NULL, &k->err) == 0)
+    return 0;
   char what[160], whatv[176];
   call_cell_what(what, sizeof what, key, cell->column);
   snprintf(whatv, sizeof whatv, "the value of %s", what);
-  if (*name == NULL)
-    proto_bytes_to_json(cell->column, k->req.encoding, what, &k->err);
-  else
-    json_decref(call_cell_json(k, cell, whatv));
-  json_decref(*name);
-  *name = NULL;
-  return NULL;
+  proto_text_bytes(t, b, k->req.encoding, value ? whatv : what, &k->err);
+  return -1;
 }
 
-json_t *call_row_json(call *k, const hbc_row *row) {
-  json_t *out = k->sorted_columns ? json_array() : json_object();
+int call_text_row(call *k, proto_text *t, const hbc_row *row) {
+  bool sorted = k->sorted_columns;
+  proto_text_add(t, sorted ? "[" : "{", 1);
   for (size_t i = 0; i < row->ncells; i++) {
-    json_t *name = NULL;
-    json_t *v = named_cell_json(k, row->key, &row->cells[i], &name);
-    if (v == NULL) {
-      json_decref(out);
-      return NULL;
+    const hbc_cell *cell = &row->cells[i];
+    if (i > 0)
+      proto_text_add(t, ",", 1);
+    if (sorted)
+      proto_text_add(t, "[", 1);
+    if (text_cell_part(k, t, row->key, cell, false) < 0)
+      return -1;
+    proto_text_add(t, sorted ? "," : ":", 1);
+    if (k->include_timestamp)
+      proto_text_add(t, "[", 1);
+    if (text_cell_part(k, t, row->key, cell, true) < 0)
+      return -1;
+    if (k->include_timestamp) {
+      proto_text_add(t, ",", 1);
+      proto_text_int(t, cell->timestamp);
+      proto_text_add(t, "]", 1);
     }
-    if (k->sorted_columns)
-      json_array_append_new(out, json_pack("[oo]", name, v));
-    else {
-      json_object_setn_new_nocheck(out, json_string_value(name), json_string_length(name), v);
-      json_decref(name);
-    }
+    if (sorted)
+      proto_text_add(t, "]", 1);
   }
-  return out;
-}
-
-int call_append_row(call *k, json_t *list, const hbc_row *row) {
-  json_t *key = proto_bytes_to_json(row->key, k->req.encoding, "a row key", &k->err);
-  json_t *r = key != NULL ? call_row_json(k, row) : NULL;
-  if (r == NULL) {
-    json_decref(key);
-    return -1;
-  }
-  json_array_append_new(list, json_pack("[oo]", key, r));
+  proto_text_add(t, sorted ? "]" : "}", 1);
   return 0;
 }
 
-json_t *call_rows_json(call *k, const hbc_row *rows, size_t n) {
-  json_t *list = json_array();
-  for (size_t i = 0; i < n; i++) {
-    if (call_append_row(k, list, &rows[i]) < 0) {
-      json_decref(list);
-      return NULL;
-    }
+int call_text_keyed_row(call *k, proto_text *t, const hbc_row *row) {
+  proto_text_add(t, "[", 1);
+  if (proto_text_bytes(t, row->key, k->req.encoding, "a row key", &k->err) < 0)
+    return -1;
+  proto_text_add(t, ",", 1);
+  if (call_text_row(k, t, row) < 0)
+    return -1;
+  proto_text_add(t, "]", 1);
+  return 0;
+}
+
+typedef struct text_rows_job {
+  call *k;
+  proto_text *t;
+  const hbc_row *rows;
+  size_t n;
+  bool comma;
+  int rc;
+} text_rows_job;
+
+static void text_rows(void *arg) {
+  text_rows_job *j = arg;
+  for (size_t i = 0; i < j->n && j->rc == 0; i++) {
+    if (i > 0 || j->comma)
+      proto_text_add(j->t, ",", 1);
+    j->rc = call_text_keyed_row(j->k, j->t, &j->rows[i]);
   }
-  return list;
+}
+
+static size_t rows_bytes(const hbc_row *rows, size_t n) {
+  size_t bytes = 0;
+  for (size_t i = 0; i < n; i++) {
+    bytes += rows[i].key.len;
+    for (size_t c = 0; c < rows[i].ncells; c++)
+      bytes += rows[i].cells[c].column.len + rows[i].cells[c].value.len;
+  }
+  return bytes;
+}
+
+int call_text_rows(call *k, proto_text *t, const hbc_row *rows, size_t n, bool comma) {
+  text_rows_job j = {k, t, rows, n, comma, 0};
+  if (rows_bytes(rows, n) < CALL_OFFLOAD_BYTES)
+    text_rows(&j);
+  else
+    task_run_off_loop(text_rows, &j);
+  return j.rc;
 }

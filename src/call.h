@@ -63,6 +63,7 @@ struct call {
   proto_mem *mem;
   proto_error err;       /* set when the method failed with something else than an hb_error */
   char *line;            /* the reply, rendered in the worker's task (or on the helper thread) */
+  proto_text text;       /* the reply being written, for results written as text */
   bool invalid;          /* not a valid request: answered (id null if unknown) even without id */
   void (*reply)(void *owner, char *line); /* as api.h's api_reply_fn */
   void *owner;
@@ -130,11 +131,19 @@ int call_all_families(hbc_conn *c, call *k, hbc_result *fams, hb_error *herr);
 json_t *call_cell_json(call *k, const hbc_cell *cell, const char *what);
 /* Names a cell for an encoding error: "row 'r1' column 'cf:a'", escaped, short. */
 void call_cell_what(char *out, size_t n, hbc_bytes row, hbc_bytes col);
-/* A row as {column: value}, or [[column, value], ...] with sorted_columns. */
-json_t *call_row_json(call *k, const hbc_row *row);
-/* Appends [key, row], the element of rows and scan results, to list; -1 on an encoding error. */
-int call_append_row(call *k, json_t *list, const hbc_row *row);
-/* Rows as a list of [key, row]. */
-json_t *call_rows_json(call *k, const hbc_row *rows, size_t n);
+/* Rows are written as text, without a jansson tree: run calls call_text_begin, writes its
+ * result into the text it returns and returns call_text_result(k), which call_take_result
+ * turns into the reply line. The writers fail as call_cell_json does (k->err set); the text
+ * is then discarded. */
+proto_text *call_text_begin(call *k);
+json_t *call_text_result(call *k);
+/* A row as {column: value}, or [[column, value], ...] with sorted_columns; values are
+ * [value, timestamp] with include_timestamp. */
+int call_text_row(call *k, proto_text *t, const hbc_row *row);
+/* [key, row]. */
+int call_text_keyed_row(call *k, proto_text *t, const hbc_row *row);
+/* Rows as [key, row] separated by commas, a comma first if comma; on the helper thread when
+ * they are large, so that the loop goes on meanwhile. */
+int call_text_rows(call *k, proto_text *t, const hbc_row *rows, size_t n, bool comma);
 
 #endif

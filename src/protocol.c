@@ -599,50 +599,98 @@ void proto_request_clear(proto_request *r) {
 
 /* ---- response lines ------------------------------------------------------------------------- */
 
-typedef struct strbuf {
-  char *p;
-  size_t len, cap;
-} strbuf;
-
-static void sb_add(strbuf *sb, const char *s, size_t n) {
-  if (n == 0)
-    return;
-  if (sb->cap - sb->len < n) {
-    size_t cap = sb->cap ? sb->cap : 256;
-    while (cap - sb->len < n) {
+/* A buffer grows by doubling; failing to grow aborts, as GLib does (the daemon bounds results
+ * before they get here). */
+static char *text_room(proto_text *t, size_t n) {
+  if (t->cap - t->len < n) {
+    size_t cap = t->cap ? t->cap : 256;
+    while (cap - t->len < n) {
       if (cap > SIZE_MAX / 2)
         abort();
       cap *= 2;
     }
-    char *p = realloc(sb->p, cap);
+    char *p = realloc(t->p, cap);
     if (p == NULL)
-      abort();  /* as GLib does; the daemon bounds results before they get here */
-    sb->p = p;
-    sb->cap = cap;
+      abort();
+    t->p = p;
+    t->cap = cap;
   }
-  memcpy(sb->p + sb->len, s, n);
-  sb->len += n;
+  return t->p + t->len;
 }
 
-static void sb_puts(strbuf *sb, const char *s) {
-  sb_add(sb, s, strlen(s));
+void proto_text_add(proto_text *t, const char *s, size_t n) {
+  if (n == 0)
+    return;
+  memcpy(text_room(t, n), s, n);
+  t->len += n;
 }
 
-static int sb_chunk(const char *chunk, size_t n, void *data) {
-  sb_add(data, chunk, n);
+void proto_text_puts(proto_text *t, const char *s) {
+  proto_text_add(t, s, strlen(s));
+}
+
+void proto_text_free(proto_text *t) {
+  free(t->p);
+  *t = (proto_text)PROTO_TEXT_INIT;
+}
+
+static int text_chunk(const char *chunk, size_t n, void *data) {
+  proto_text_add(data, chunk, n);
   return 0;
+}
+
+int proto_text_json(proto_text *t, const json_t *v) {
+  return json_dump_callback(v, text_chunk, t, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+void proto_text_int(proto_text *t, int64_t v) {
+  char digits[24];
+  int n = snprintf(digits, sizeof digits, "%" PRId64, v);
+  proto_text_add(t, digits, (size_t)n);
+}
+
+/* s, valid UTF-8, as a JSON string, escaped as jansson escapes: the same bytes either way. */
+static void text_string(proto_text *t, const uint8_t *s, size_t n) {
+  static const char hex[] = "0123456789ABCDEF";
+  proto_text_add(t, "\"", 1);
+  size_t run = 0;
+  for (size_t i = 0; i < n; i++) {
+    uint8_t c = s[i];
+    if (c >= 0x20 && c != '"' && c != '\\')
+      continue;
+    proto_text_add(t, (const char *)s + run, i - run);
+    run = i + 1;
+    char esc[6] = {'\\', (char)c, 0, 0, 0, 0};
+    size_t len = 2;
+    switch (c) {
+    case '"': case '\\': break;
+    case '\b': esc[1] = 'b'; break;
+    case '\f': esc[1] = 'f'; break;
+    case '\n': esc[1] = 'n'; break;
+    case '\r': esc[1] = 'r'; break;
+    case '\t': esc[1] = 't'; break;
+    default:
+      memcpy(esc + 1, "u00", 3);
+      esc[4] = hex[c >> 4];
+      esc[5] = hex[c & 15];
+      len = 6;
+    }
+    proto_text_add(t, esc, len);
+  }
+  proto_text_add(t, (const char *)s + run, n - run);
+  proto_text_add(t, "\"", 1);
 }
 
 /* v as compact JSON + "\n", or NULL when jansson cannot write it. Insertion order is kept by
  * jansson (>= 2.8), which keeps "jsonrpc", "id", "result" first in that order. */
 static char *dump_line(const json_t *v) {
-  strbuf sb = {NULL, 0, 0};
-  if (json_dump_callback(v, sb_chunk, &sb, JSON_COMPACT) < 0) {
-    free(sb.p);
+  proto_text t = PROTO_TEXT_INIT;
+  if (proto_text_json(&t, v) < 0) {
+    proto_text_free(&t);
     return NULL;
   }
-  sb_add(&sb, "\n", 2);  /* and the NUL */
-  return sb.p;
+  proto_text_add(&t, "\n", 2);  /* and the NUL */
+  return t.p;
 }
 
 /* {"jsonrpc": "2.0", "id": id}, to which the result or the error is added. */
@@ -1007,6 +1055,45 @@ json_t *proto_bytes_to_json(hbc_bytes b, proto_encoding enc, const char *what, p
   return s;
 }
 
+int proto_text_bytes(proto_text *t, hbc_bytes b, proto_encoding enc, const char *what,
+                     proto_error *e) {
+  if (enc == PROTO_BASE64) {
+    if (b.len > SIZE_MAX / 4 * 3 - 3)
+      return proto_fail(e, PROTO_INTERNAL_ERROR,
+                        "internal error: %zu bytes are too many to encode", b.len);
+    char *at = text_room(t, (b.len + 2) / 3 * 4 + 2);
+    at[0] = '"';
+    size_t n = b64_encode(b.data, b.len, at + 1);
+    at[n + 1] = '"';
+    t->len += n + 2;
+    return 0;
+  }
+  if (b.len == 0)
+    b.data = (const uint8_t *)"";
+  size_t bad = utf8_check(b.data, b.len);
+  if (bad < b.len)
+    return encoding_error(e, "%s is not valid UTF-8 (byte 0x%02x at offset %zu); use "
+                          "\"encoding\": \"base64\" to read binary data",
+                          what != NULL ? what : "a value", b.data[bad], bad);
+  text_string(t, b.data, b.len);
+  return 0;
+}
+
+void proto_text_result_begin(proto_text *t, json_t *id) {
+  t->len = 0;
+  proto_text_puts(t, "{\"jsonrpc\":\"2.0\",\"id\":");
+  if (id == NULL || proto_text_json(t, id) < 0)
+    proto_text_puts(t, "null");
+  proto_text_puts(t, ",\"result\":");
+}
+
+char *proto_text_result_end(proto_text *t) {
+  proto_text_add(t, "}\n", 3);  /* and the NUL */
+  char *line = t->p;
+  *t = (proto_text)PROTO_TEXT_INIT;
+  return line;
+}
+
 /* ---- parameter names ------------------------------------------------------------------------ */
 
 static bool name_allowed(const char *key, const char *const *allowed) {
@@ -1020,24 +1107,24 @@ static bool name_allowed(const char *key, const char *const *allowed) {
 
 /* ", " between names and " and " before the last; the list is cut after PROTO_UNKNOWN_MAX so
  * that a client sending a million names gets a short message. */
-static void add_unknown(strbuf *sb, const char *key, size_t i, size_t total) {
+static void add_unknown(proto_text *sb, const char *key, size_t i, size_t total) {
   render_buf rb;
   if (i >= PROTO_UNKNOWN_MAX)
     return;
   if (i > 0)
-    sb_puts(sb, i + 1 == total ? " and " : ", ");
+    proto_text_puts(sb, i + 1 == total ? " and " : ", ");
   render_name(key, &rb);
-  sb_add(sb, rb.text, rb.len);
+  proto_text_add(sb, rb.text, rb.len);
 }
 
-static void add_allowed(strbuf *sb, const char *const *allowed) {
-  sb_puts(sb, "; this method takes ");
+static void add_allowed(proto_text *sb, const char *const *allowed) {
+  proto_text_puts(sb, "; this method takes ");
   for (size_t i = 0; allowed != NULL && allowed[i] != NULL; i++) {
-    sb_puts(sb, "\"");
-    sb_puts(sb, allowed[i]);
-    sb_puts(sb, "\", ");
+    proto_text_puts(sb, "\"");
+    proto_text_puts(sb, allowed[i]);
+    proto_text_puts(sb, "\", ");
   }
-  sb_puts(sb, "\"encoding\"");
+  proto_text_puts(sb, "\"encoding\"");
 }
 
 int proto_check_params(const proto_request *r, const char *const *allowed, proto_error *e) {
@@ -1050,8 +1137,8 @@ int proto_check_params(const proto_request *r, const char *const *allowed, proto
   }
   if (total == 0)
     return 0;
-  strbuf sb = {NULL, 0, 0};
-  sb_puts(&sb, total == 1 ? "unknown parameter " : "unknown parameters ");
+  proto_text sb = PROTO_TEXT_INIT;
+  proto_text_puts(&sb, total == 1 ? "unknown parameter " : "unknown parameters ");
   json_object_foreach(r->params, key, v) {
     if (!name_allowed(key, allowed))
       add_unknown(&sb, key, i++, total);
@@ -1059,10 +1146,10 @@ int proto_check_params(const proto_request *r, const char *const *allowed, proto
   if (total > PROTO_UNKNOWN_MAX) {
     char more[48];
     snprintf(more, sizeof more, " and %zu more", total - PROTO_UNKNOWN_MAX);
-    sb_puts(&sb, more);
+    proto_text_puts(&sb, more);
   }
   add_allowed(&sb, allowed);
-  sb_add(&sb, "", 1);
+  proto_text_add(&sb, "", 1);
   invalid_params(e, "%s", sb.p);
   free(sb.p);
   return -1;

@@ -114,6 +114,28 @@ int proto_json_to_bytes(const json_t *v, proto_encoding enc, const char *what, p
  * PROTO_ENCODING_ERROR, naming what (e.g. "the value of row 'r1' column 'cf:a'") and saying to
  * use "encoding": "base64". Never mangles bytes. */
 json_t *proto_bytes_to_json(hbc_bytes b, proto_encoding enc, const char *what, proto_error *e);
+/* JSON text written straight into a buffer: how large or frequent results (rows) are rendered,
+ * without building a jansson tree of them first. */
+typedef struct proto_text {
+  char *p;
+  size_t len, cap;
+} proto_text;
+#define PROTO_TEXT_INIT {NULL, 0, 0}
+void proto_text_add(proto_text *t, const char *s, size_t n);
+void proto_text_puts(proto_text *t, const char *s);
+void proto_text_int(proto_text *t, int64_t v);
+/* v as compact JSON (any value); -1 when jansson cannot write it. */
+int proto_text_json(proto_text *t, const json_t *v);
+/* Bytes as a JSON string, with proto_bytes_to_json's rules and errors. */
+int proto_text_bytes(proto_text *t, hbc_bytes b, proto_encoding enc, const char *what,
+                     proto_error *e);
+void proto_text_free(proto_text *t);
+/* A reply line around a result written as text: begin empties t and writes what comes before
+ * the result; end closes the line and hands it over (t is left empty). The same bytes as
+ * proto_result_line. */
+void proto_text_result_begin(proto_text *t, json_t *id);
+char *proto_text_result_end(proto_text *t);
+
 /* Fails with PROTO_INVALID_PARAMS naming every parameter of r that is not in allowed (a
  * NULL-terminated list; "encoding" is always allowed): typos must not be silently ignored. */
 int proto_check_params(const proto_request *r, const char *const *allowed, proto_error *e);

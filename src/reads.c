@@ -18,6 +18,16 @@ static void read_group_unless_ts(call *k) {
     k->group = &read_group;
 }
 
+/* row's result: the row, or {} when the gateway has none. */
+static json_t *row_text(call *k, const hbc_row *row) {
+  proto_text *t = call_text_begin(k);
+  if (row == NULL)
+    proto_text_add(t, "{}", 2);
+  else if (call_text_row(k, t, row) < 0)
+    return NULL;
+  return call_text_result(k);
+}
+
 static int prepare_row(call *k, proto_error *e) {
   if (call_prepare_read(k, e) < 0 ||
       proto_param_bytes(&k->req, "row", true, &k->mem, &k->row, e) < 0)
@@ -31,7 +41,7 @@ static json_t *run_row(hbc_conn *c, call *k, hb_error *herr) {
   if (hbc_get_rows(c, call_table(k), &k->row, 1, k->columns, k->ncolumns, k->timestamp, &res,
                    herr) < 0)
     return NULL;
-  json_t *out = res.nrows > 0 ? call_row_json(k, &res.rows[0]) : json_object();
+  json_t *out = row_text(k, res.nrows > 0 ? &res.rows[0] : NULL);
   hbc_result_free(&res);
   return out;
 }
@@ -62,9 +72,12 @@ static json_t *run_rows(hbc_conn *c, call *k, hb_error *herr) {
   hbc_result_free(&fams);
   if (rc < 0)
     return NULL;
-  json_t *out = call_rows_json(k, res.rows, res.nrows);
+  proto_text *t = call_text_begin(k);
+  proto_text_add(t, "[", 1);
+  rc = call_text_rows(k, t, res.rows, res.nrows, false);
+  proto_text_add(t, "]", 1);
   hbc_result_free(&res);
-  return out;
+  return rc == 0 ? call_text_result(k) : NULL;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -108,19 +121,23 @@ static const hbc_row *find_row(const hbc_result *res, hbc_bytes key) {
 static json_t *read_result(call *k, const hbc_result *res) {
   size_t n;
   const hbc_bytes *keys = read_keys(k, &n);
-  if (k->m->run == run_row) {
-    const hbc_row *row = find_row(res, keys[0]);
-    return row != NULL ? call_row_json(k, row) : json_object();
-  }
-  json_t *list = json_array();
+  if (k->m->run == run_row)
+    return row_text(k, find_row(res, keys[0]));
+  proto_text *t = call_text_begin(k);
+  proto_text_add(t, "[", 1);
+  bool comma = false;
   for (size_t i = 0; i < n; i++) {
     const hbc_row *row = find_row(res, keys[i]);
-    if (row != NULL && call_append_row(k, list, row) < 0) {
-      json_decref(list);
+    if (row == NULL)
+      continue;
+    if (comma)
+      proto_text_add(t, ",", 1);
+    if (call_text_keyed_row(k, t, row) < 0)
       return NULL;
-    }
+    comma = true;
   }
-  return list;
+  proto_text_add(t, "]", 1);
+  return call_text_result(k);
 }
 
 static int read_work(hbc_conn *c, pool_job **members, size_t n) {

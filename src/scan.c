@@ -77,27 +77,32 @@ int scan_prepare(call *k, proto_error *e) {
   return 0;
 }
 
-/* Appends rows to out; false when the scan must stop (prefix left in reverse, or an error). */
-static bool append_scan_rows(call *k, const hbc_result *res, json_t *out, hbc_bytes *last,
-                             bool *ended, bool *failed) {
-  for (size_t i = 0; i < res->nrows; i++) {
-    const hbc_row *row = &res->rows[i];
-    bool first = json_array_size(out) == 0 && last->data == NULL;
-    if (first && k->start_exclusive && hbc_bytes_equal(row->key, k->scan.start_row))
-      continue;
-    if (k->prefix.len > 0 && !scan_has_prefix(row->key, k->prefix)) {
+/* Writes the rows of a page that the scan returns: not a first row equal to an exclusive start,
+ * nothing from the first row without the prefix on (*ended), at most up to the limit. False when
+ * the scan must stop there (the prefix left, the limit reached, or an encoding error: *failed). */
+static bool write_page(call *k, proto_text *t, const hbc_result *res, int64_t *returned,
+                       hbc_bytes *last, bool *ended, bool *failed) {
+  size_t from = 0, to = res->nrows;
+  if (*returned == 0 && to > 0 && k->start_exclusive &&
+      hbc_bytes_equal(res->rows[0].key, k->scan.start_row))
+    from = 1;
+  for (size_t i = from; k->prefix.len > 0 && i < to; i++) {
+    if (!scan_has_prefix(res->rows[i].key, k->prefix)) {
+      to = i;
       *ended = true;
-      return false;
     }
-    if (call_append_row(k, out, row) < 0) {
-      *failed = true;
-      return false;
-    }
-    *last = call_keep_bytes(&k->mem, row->key);
-    if ((int64_t)json_array_size(out) >= k->number)
-      return false;
   }
-  return true;
+  if ((int64_t)(to - from) > k->number - *returned)
+    to = from + (size_t)(k->number - *returned);
+  if (call_text_rows(k, t, res->rows + from, to - from, *returned > 0) < 0) {
+    *failed = true;
+    return false;
+  }
+  if (to > from) {
+    *returned += (int64_t)(to - from);
+    *last = call_keep_bytes(&k->mem, res->rows[to - 1].key);
+  }
+  return !*ended && *returned < k->number;
 }
 
 /* The params of the call that continues where this one stopped. */
@@ -127,11 +132,13 @@ static json_t *run_scan(hbc_conn *c, call *k, hb_error *herr) {
     k->number = want;
     return NULL;
   }
-  json_t *rows = json_array();
+  proto_text *t = call_text_begin(k);
+  proto_text_puts(t, "{\"rows\":[");
+  int64_t returned = 0;
   hbc_bytes last = {0};
   bool ended = false, failed = false, more = true;
   while (more && !ended && !failed) {
-    int64_t left = k->number - (int64_t)json_array_size(rows) + (k->start_exclusive ? 1 : 0);
+    int64_t left = k->number - returned + (k->start_exclusive ? 1 : 0);
     int32_t n = (int32_t)(left < k->scan.caching ? left : k->scan.caching);
     hbc_result res = HBC_RESULT_INIT;
     if (hbc_scanner_get_list(c, id, n, &res, herr) < 0) {
@@ -139,22 +146,24 @@ static json_t *run_scan(hbc_conn *c, call *k, hb_error *herr) {
       break;
     }
     ended = res.nrows == 0; /* only an empty list means the scanner is done */
-    more = append_scan_rows(k, &res, rows, &last, &ended, &failed);
+    more = write_page(k, t, &res, &returned, &last, &ended, &failed);
     hbc_result_free(&res);
   }
   hb_error close_err = HB_ERROR_INIT;
   if (herr->code == HB_OK || !hb_error_breaks_connection(herr->code))
     hbc_scanner_close(c, id, &close_err);
   hb_error_clear(&close_err);
-  size_t returned = json_array_size(rows);
   k->number = want;
-  if (failed) {
-    json_decref(rows);
+  if (failed)
     return NULL;
-  }
-  bool stopped_at_cap = capped && !ended && (int64_t)returned == cap;
-  json_t *next = stopped_at_cap ? scan_next(k, last, returned) : json_null();
-  return json_pack("{s:o,s:o}", "rows", rows, "next", next != NULL ? next : json_null());
+  proto_text_puts(t, "],\"next\":");
+  bool stopped_at_cap = capped && !ended && returned == cap;
+  json_t *next = stopped_at_cap ? scan_next(k, last, (size_t)returned) : NULL;
+  if (next == NULL || proto_text_json(t, next) < 0)
+    proto_text_puts(t, "null");
+  json_decref(next);
+  proto_text_add(t, "}", 1);
+  return call_text_result(k);
 }
 
 static const char *const SCAN_PARAMS[] = {"table", "use_prefix", "row_start", "row_stop",

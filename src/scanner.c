@@ -196,11 +196,14 @@ static json_t *run_scanner_next(hbc_conn *c, call *k, hb_error *herr) {
       sc->ended = done = true;
     }
   }
-  json_t *list = call_rows_json(k, rows, nrows);
+  proto_text *t = call_text_begin(k);
+  proto_text_puts(t, "{\"rows\":[");
+  int rc = call_text_rows(k, t, rows, nrows, false);
+  proto_text_puts(t, done ? "],\"done\":true}" : "],\"done\":false}");
   if (nrows > 0)
     remember_last(sc, rows[nrows - 1].key);
   hbc_result_free(&res);
-  return list != NULL ? json_pack("{s:o,s:b}", "rows", list, "done", done) : NULL;
+  return rc == 0 ? call_text_result(k) : NULL;
 }
 
 static void after_scanner_use(call *k) {

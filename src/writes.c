@@ -270,9 +270,9 @@ static json_t *run_append(hbc_conn *c, call *k, hb_error *herr) {
     res.cells[i].column = k->mutations[i].column;
   if (res.ncells > k->nmutations)
     row.ncells = k->nmutations;
-  json_t *out = call_row_json(k, &row);
+  rc = call_text_row(k, call_text_begin(k), &row);
   hbc_result_free(&res);
-  return out;
+  return rc == 0 ? call_text_result(k) : NULL;
 }
 
 static const char *const PUT_PARAMS[] = {"table", "use_prefix", "row", "data", "timestamp", "wal",

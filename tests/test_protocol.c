@@ -997,6 +997,81 @@ START_TEST(test_check_params_many_unknown) {
 }
 END_TEST
 
+/* ---- results written as text ---------------------------------------------------------------- */
+
+/* b written by proto_text_bytes must be the bytes jansson writes for proto_bytes_to_json's value:
+ * clients see one format whichever way a result was rendered. */
+static void expect_text_like_jansson(const char *bytes, size_t len, proto_encoding enc) {
+  hbc_bytes b = {(const uint8_t *)bytes, len};
+  proto_error e = PROTO_ERROR_INIT;
+  json_t *v = proto_bytes_to_json(b, enc, "x", &e);
+  ck_assert_msg(v != NULL, "%s", e.message);
+  char *want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+  proto_text t = PROTO_TEXT_INIT;
+  proto_text_add(&t, "x", 1);  /* appended after what is there */
+  ck_assert_int_eq(proto_text_bytes(&t, b, enc, "x", &e), 0);
+  ck_assert_uint_eq(t.len, strlen(want) + 1);
+  ck_assert_mem_eq(t.p + 1, want, t.len - 1);
+  free(want);
+  json_decref(v);
+  proto_text_free(&t);
+}
+
+START_TEST(test_text_bytes_as_jansson_writes_them) {
+  char every_ascii[128];
+  for (int i = 0; i < 128; i++)
+    every_ascii[i] = (char)i;
+  expect_text_like_jansson(every_ascii, sizeof every_ascii, PROTO_UTF8);
+  expect_text_like_jansson("", 0, PROTO_UTF8);
+  expect_text_like_jansson("\"quoted\" \\ back\nslash\t", 22, PROTO_UTF8);
+  expect_text_like_jansson("Gr\xc3\xbc\xc3\x9f" "e, \xe4\xb8\x96 \xf0\x9f\x98\x80\x7f", 18,
+                           PROTO_UTF8);
+  char every_byte[256];
+  for (int i = 0; i < 256; i++)
+    every_byte[i] = (char)i;
+  for (size_t len = 0; len <= 5; len++)  /* every padding */
+    expect_text_like_jansson(every_byte + 250, len, PROTO_BASE64);
+  expect_text_like_jansson(every_byte, sizeof every_byte, PROTO_BASE64);
+}
+END_TEST
+
+START_TEST(test_text_bytes_refuses_invalid_utf8) {
+  proto_text t = PROTO_TEXT_INIT;
+  proto_error e = PROTO_ERROR_INIT;
+  hbc_bytes b = {(const uint8_t *)"ok\xff", 3};
+  ck_assert_int_eq(proto_text_bytes(&t, b, PROTO_UTF8, "the value of row 'r' column 'c'", &e), -1);
+  assert_error(&e, PROTO_ENCODING_ERROR, "the value of row 'r' column 'c' is not valid UTF-8");
+  assert_contains(e.message, "byte 0xff at offset 2");
+  proto_error_clear(&e);
+  ck_assert_int_eq(proto_text_bytes(&t, b, PROTO_BASE64, NULL, &e), 0);
+  ck_assert_uint_eq(t.len, 6);
+  ck_assert_mem_eq(t.p, "\"b2v/\"", 6);
+  proto_text_free(&t);
+}
+END_TEST
+
+/* A line written as text is the line proto_result_line writes for the same result and id. */
+START_TEST(test_text_result_line_as_result_line) {
+  json_t *ids[] = {json_integer(7), json_string("a \"quoted\" id"), NULL};
+  for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+    proto_text t = PROTO_TEXT_INIT;
+    proto_text_puts(&t, "left over from an earlier attempt");
+    proto_text_result_begin(&t, ids[i]);
+    proto_text_puts(&t, "[[\"r1\",{\"cf:a\":[\"v\",");
+    proto_text_int(&t, -12345678901234);
+    proto_text_puts(&t, "]}]]");
+    char *line = proto_text_result_end(&t);
+    ck_assert_ptr_null(t.p);
+    json_t *result = json_pack("[[s{s[sI]}]]", "r1", "cf:a", "v", (json_int_t)-12345678901234);
+    char *want = proto_result_line(ids[i], result);
+    ck_assert_str_eq(line, want);
+    free(line);
+    free(want);
+    json_decref(ids[i]);
+  }
+}
+END_TEST
+
 /* ---- result bytes: UTF-8 -------------------------------------------------------------------- */
 
 static void expect_utf8(const char *bytes, size_t len, bool valid, size_t bad_offset) {
@@ -1280,6 +1355,9 @@ static Suite *protocol_suite(void) {
   tc = tcase_create("bytes");
   /* Valgrind and the sanitizers slow the random rounds down a lot. */
   tcase_set_timeout(tc, 300);
+  tcase_add_test(tc, test_text_bytes_as_jansson_writes_them);
+  tcase_add_test(tc, test_text_bytes_refuses_invalid_utf8);
+  tcase_add_test(tc, test_text_result_line_as_result_line);
   tcase_add_test(tc, test_utf8_valid);
   tcase_add_test(tc, test_utf8_invalid);
   tcase_add_test(tc, test_utf8_agrees_with_jansson);
