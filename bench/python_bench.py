@@ -296,6 +296,9 @@ def main():
         conc = concurrency(args, expected, gw)
         start = startup(args, expected, gw)
     finally:
+        # The run outlasts a default gateway's 60 s idle timeout: the load's connection is gone.
+        admin.close()
+        admin = happybase.Connection(**gw)
         try:
             admin.delete_table(args.table, disable=True)
         except Exception as exc:  # the table may not have been created
