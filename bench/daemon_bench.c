@@ -1197,17 +1197,27 @@ static void print_summary(const op_figures *get, const op_figures *put, const id
 }
 
 /* --phase OP:N: one phase of N clients through the daemon as its config stands (or directly with
- * OP "direct-get"/"direct-put"), for a profiler to watch; figures only for that phase. */
+ * OP "direct-get"/"direct-put"), or N whole scans (OP "scan-direct", "scan-pages" or
+ * "scan-scanner"), for a profiler to watch or an A/B of one setting; figures only for that. */
 static int run_one_phase(const char *spec) {
+  static const char *const scans[SCAN_SIDES] = {"scan-direct", "scan-pages", "scan-scanner"};
   char op_name[16];
   int n = 0;
   if (sscanf(spec, "%15[a-z-]:%d", op_name, &n) != 2 || n < 1)
-    fatal("--phase wants OP:CLIENTS, for example get:16, not %s", spec);
+    fatal("--phase wants OP:N, for example get:16, not %s", spec);
+  check_daemon_pid();
+  for (int side = 0; side < SCAN_SIDES; side++) {
+    if (strcmp(op_name, scans[side]) != 0)
+      continue;
+    for (int i = 0; i < n; i++)
+      printf("%s: %.0f rows/s\n", SCAN_SIDE_NAMES[side], scan_pass((scan_side)side));
+    return __atomic_load_n(&g_errors, __ATOMIC_RELAXED) == 0 ? 0 : 1;
+  }
   bool direct = strncmp(op_name, "direct-", 7) == 0;
   const char *name = direct ? op_name + 7 : op_name;
   if (strcmp(name, "get") != 0 && strcmp(name, "put") != 0)
-    fatal("--phase: OP is get, put, direct-get or direct-put, not %s", op_name);
-  check_daemon_pid();
+    fatal("--phase: OP is get, put, direct-get, direct-put, scan-direct, scan-pages or "
+          "scan-scanner, not %s", op_name);
   print_header();
   phase_result r = run_phase(strcmp(name, "get") == 0 ? OP_GET : OP_PUT, direct, n);
   return r.rps > 0 && __atomic_load_n(&g_errors, __ATOMIC_RELAXED) == 0 ? 0 : 1;
@@ -1260,8 +1270,9 @@ static void usage(FILE *to) {
   fprintf(to, "usage: daemon_bench --load TABLE | --drop TABLE\n"
               "       daemon_bench --socket PATH --pid PID --conf CONF --table TABLE "
               "[--seconds S] [--warmup S] [--idle-clients N] [--scan-rows N] [--phase OP:N]\n"
-              "(--phase OP:N runs only that phase, OP get, put, direct-get or direct-put, with the "
-              "daemon's coalesce as configured: for profiling)\n"
+              "(--phase OP:N runs only that phase, OP get, put, direct-get or direct-put with N "
+              "clients, or N whole scans with OP scan-direct, scan-pages or scan-scanner, with the "
+              "daemon as configured: for profiling, or an A/B of one setting)\n"
               "(--scan-rows N, 200000 by default, is given to --load as well: the rows loaded "
               "for the scans and the rows the scans expect)\n"
               "The gateway is $HBPOOL_TEST_THRIFT_HOST/PORT/FRAMED/COMPACT; hbpoold (PID) must "

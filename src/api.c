@@ -152,6 +152,8 @@ static json_t *stats_json(api *a) {
   json_object_set_new(out, "scanners", json_integer(scanner_count(a->env.scanners)));
   json_object_set_new(out, "scanner_reopens",
                       json_integer((json_int_t)scanner_reopens(a->env.scanners)));
+  json_object_set_new(out, "scanner_read_aheads",
+                      json_integer((json_int_t)scanner_read_aheads(a->env.scanners)));
   json_object_set_new(out, "refused", codes_json(a->refused));
   if (a->stats != NULL)
     a->stats(a->stats_arg, out);
@@ -258,6 +260,7 @@ void api_reconfigure(api *a, const config *cfg) {
     a->env.prefix = prefix;
   }
   a->env.scan_max_rows = cfg->scan_max_rows;
+  a->env.scanner_read_ahead = cfg->scanner_read_ahead;
   a->scanner_idle_timeout_ms = cfg->scanner_idle_timeout_ms;
 }
 

@@ -45,6 +45,7 @@ typedef struct call_env {
   const char *prefix;    /* "prefix" + separator, or "": read by prepare only (a reload frees
                             the old one) */
   int scan_max_rows;
+  bool scanner_read_ahead; /* fetch a scanner's next page while the client reads the last one */
   int in_flight;         /* calls in the pool or waiting for their scanner */
   scanner_set *scanners; /* the open scanners */
   void (*finished)(call *k); /* counts a call just before its reply goes; may be NULL */

@@ -48,6 +48,7 @@ typedef struct config {
   char *table_prefix;       /* default "" (none) */
   char *table_prefix_separator; /* default "_" */
   int scan_max_rows;        /* default 1000: cap of one `scan` call */
+  bool scanner_read_ahead;  /* default true: fetch a scanner's next page during the client's read */
   int scanner_idle_timeout_ms; /* default 300000 */
   int shutdown_timeout_ms;  /* default 10000 */
   config_gateway *gateways; size_t ngateways; /* at least one; default: one "main" gateway with

@@ -15,6 +15,7 @@ struct scanner_set {
   TAILQ_HEAD(, scanner) list;
   uint64_t next_id;
   uint64_t reopens;
+  uint64_t read_aheads;
   call_env *env;
 };
 
@@ -35,6 +36,14 @@ struct scanner {
   bool skip_start;         /* the first row may be the key after the prefix: skip it */
   bool ended;              /* left the prefix: the gateway scanner has nothing more for us */
   int32_t rows_per_call;   /* batch_size */
+  /* Read-ahead: the rows the gateway gave after the last scanner_next, fetched while the client
+   * reads that call's reply, and not yet returned (from ahead_at on); or why that fetch failed,
+   * which the next scanner_next then reports. has_ahead: one of the two is there. */
+  bool has_ahead;
+  hbc_result ahead;
+  size_t ahead_at;
+  hb_error ahead_err;
+  int32_t read_ahead;      /* rows to read ahead once the current call is over; 0: none */
   bool include_timestamp, sorted_columns;
   TAILQ_HEAD(, call) waiting;
   TAILQ_ENTRY(scanner) link;
@@ -75,6 +84,14 @@ static json_t *run_scanner_open(hbc_conn *c, call *k, hb_error *herr) {
   return json_pack("{s:I}", "scanner", (json_int_t)sc->id);
 }
 
+static void drop_ahead(scanner *sc) {
+  hbc_result_free(&sc->ahead);
+  sc->ahead = (hbc_result)HBC_RESULT_INIT;
+  sc->ahead_at = 0;
+  hb_error_clear(&sc->ahead_err);
+  sc->has_ahead = false;
+}
+
 static void scanner_free(scanner_set *set, scanner *sc) {
   call *w;
   while ((w = TAILQ_FIRST(&sc->waiting)) != NULL) {
@@ -86,6 +103,7 @@ static void scanner_free(scanner_set *set, scanner *sc) {
     call_finish(w);
   }
   TAILQ_REMOVE(&set->list, sc, link);
+  drop_ahead(sc);
   proto_mem_free(&sc->mem);
   free(sc->last_key);
   free(sc->table);
@@ -176,41 +194,146 @@ static int fetch(hbc_conn *c, call *k, int32_t n, hbc_result *res, hb_error *her
       skipping = true;
     }
   }
-  return skipping && res->nrows > 0 && hbc_bytes_equal(res->rows[0].key, skip) ? 1 : 0;
+  int skipped = skipping && res->nrows > 0 && hbc_bytes_equal(res->rows[0].key, skip) ? 1 : 0;
+  /* Where a reopened scanner resumes: after the last row fetched, returned or read ahead (skip
+   * may point into the old last_key: compared above, before it is replaced). */
+  if (res->nrows > 0)
+    remember_last(sc, res->rows[res->nrows - 1].key);
+  return skipped;
+}
+
+/* Writes rows of a page for scanner_next, up to the first without the prefix (the scan is then
+ * over: *done). */
+static int write_rows(call *k, proto_text *t, const hbc_row *rows, size_t n, size_t *written,
+                      bool *done) {
+  scanner *sc = k->sc;
+  for (size_t i = 0; sc->prefix.len > 0 && i < n; i++) {
+    if (!scan_has_prefix(rows[i].key, sc->prefix)) {
+      n = i;
+      sc->ended = *done = true;
+    }
+  }
+  int rc = call_text_rows(k, t, rows, n, *written > 0);
+  *written += n;
+  return rc;
+}
+
+/* Up to want rows from those read ahead; false when the read-ahead failed (herr says why). */
+static bool take_ahead(call *k, proto_text *t, size_t want, size_t *written, bool *done,
+                       int *rc, hb_error *herr) {
+  scanner *sc = k->sc;
+  if (!sc->has_ahead)
+    return true;
+  if (sc->ahead_err.code != HB_OK) {
+    hb_error_set(herr, sc->ahead_err.code, "%s", sc->ahead_err.message);
+    drop_ahead(sc);
+    return false;
+  }
+  *done = sc->ahead.nrows == 0; /* only an empty list means the scanner is done */
+  size_t n = sc->ahead.nrows - sc->ahead_at;
+  if (n > want)
+    n = want;
+  *rc = write_rows(k, t, sc->ahead.rows + sc->ahead_at, n, written, done);
+  sc->ahead_at += n;
+  if (sc->ahead_at == sc->ahead.nrows)
+    drop_ahead(sc);
+  return true;
 }
 
 static json_t *run_scanner_next(hbc_conn *c, call *k, hb_error *herr) {
   scanner *sc = k->sc;
   if (sc->ended)
     return json_pack("{s:[],s:b}", "rows", "done", true);
-  hbc_result res = HBC_RESULT_INIT;
-  int skipped = fetch(c, k, (int32_t)k->number, &res, herr);
-  if (skipped < 0)
-    return NULL;
-  bool done = res.nrows == 0; /* only an empty list means the scanner is done */
-  hbc_row *rows = res.rows + skipped;
-  size_t nrows = res.nrows - (size_t)skipped;
-  for (size_t i = 0; sc->prefix.len > 0 && i < nrows; i++) {
-    if (!scan_has_prefix(rows[i].key, sc->prefix)) {
-      nrows = i;
-      sc->ended = done = true;
-    }
-  }
   proto_text *t = call_text_begin(k);
   proto_text_puts(t, "{\"rows\":[");
-  int rc = call_text_rows(k, t, rows, nrows, false);
+  size_t want = (size_t)k->number, written = 0;
+  bool done = false;
+  int rc = 0;
+  if (!take_ahead(k, t, want, &written, &done, &rc, herr))
+    return NULL;
+  /* The rest (all of it without read-ahead) from the gateway. */
+  if (rc == 0 && !done && written < want) {
+    hbc_result res = HBC_RESULT_INIT;
+    int skipped = fetch(c, k, (int32_t)(want - written), &res, herr);
+    if (skipped < 0)
+      return NULL;
+    bool empty = res.nrows == 0; /* only an empty list means the scanner is done */
+    done = empty;
+    rc = write_rows(k, t, res.rows + skipped, res.nrows - (size_t)skipped, &written, &done);
+    hbc_result_free(&res);
+    if (empty && written > 0) {
+      /* Rows read ahead, then the end: done is said by an empty page, the next call's. */
+      done = false;
+      sc->has_ahead = true;
+    }
+  }
   proto_text_puts(t, done ? "],\"done\":true}" : "],\"done\":false}");
-  if (nrows > 0)
-    remember_last(sc, rows[nrows - 1].key);
-  hbc_result_free(&res);
+  /* While the client reads this page, the next one comes from the gateway (after_scanner_use). */
+  sc->read_ahead = !done && !sc->has_ahead ? (int32_t)want : 0;
   return rc == 0 ? call_text_result(k) : NULL;
 }
 
+static void discard_reply(void *owner, char *line) {
+  (void)owner;
+  free(line);
+}
+
+/* The read-ahead: the daemon's own scanner_next, made while the scanner is still held for the
+ * call before it, whose rows the next scanner_next takes. A failure is kept for that call: rows
+ * may have left the gateway's scanner, so the scan must not go on as if nothing happened. */
+static json_t *run_read_ahead(hbc_conn *c, call *k, hb_error *herr) {
+  scanner *sc = k->sc;
+  hbc_result res = HBC_RESULT_INIT;
+  int skipped = fetch(c, k, (int32_t)k->number, &res, herr);
+  sc->has_ahead = true;
+  if (skipped < 0) {
+    hb_error_set(&sc->ahead_err, herr->code, "%s",
+                 herr->message != NULL ? herr->message : "the read-ahead failed");
+    return NULL;
+  }
+  sc->ahead = res;
+  sc->ahead_at = (size_t)skipped;
+  return json_null();
+}
+
+static void after_read_ahead(call *k) {
+  if (k->reopened)
+    k->env->scanners->reopens++;
+  if (!call_failed(k))
+    k->env->scanners->read_aheads++;
+  scanner_release(k->env->scanners, k->sc);
+}
+
+static const method read_ahead_method = {"scanner_next (read-ahead)", NULL, run_read_ahead,
+                                         POOL_RETRY_NEVER, NULL, after_read_ahead, NULL};
+
+/* Starts a read-ahead of n rows on sc, which stays held until it is over. */
+static void read_ahead(call_env *env, scanner *sc, int32_t n) {
+  call *k = calloc(1, sizeof *k);
+  k->env = env;
+  k->reply = discard_reply;
+  k->m = &read_ahead_method;
+  k->sc = sc;
+  k->number = n;
+  call_submit(k);
+}
+
+/* A scanner_next is over: the scanner goes to the next call waiting for it or, when none waits
+ * and the scan goes on, reads ahead for the call the client will make. */
 static void after_scanner_use(call *k) {
   if (k->reopened)
     k->env->scanners->reopens++;
-  if (k->sc != NULL)
-    scanner_release(k->env->scanners, k->sc);
+  scanner *sc = k->sc;
+  if (sc == NULL)
+    return;
+  int32_t n = sc->read_ahead;
+  sc->read_ahead = 0;
+  if (n > 0 && k->env->scanner_read_ahead && !call_failed(k) && !sc->closed &&
+      TAILQ_EMPTY(&sc->waiting)) {
+    read_ahead(k->env, sc, n);
+    return;
+  }
+  scanner_release(k->env->scanners, sc);
 }
 
 static json_t *run_scanner_close(hbc_conn *c, call *k, hb_error *herr) {
@@ -268,11 +391,6 @@ const method scanner_methods[] = {
   {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL},
 };
 #define SCANNER_CLOSE (&scanner_methods[2])
-
-static void discard_reply(void *owner, char *line) {
-  (void)owner;
-  free(line);
-}
 
 /* Closes a scanner on the gateway on the daemon's own account (no reply to anyone). */
 static void close_scanner(scanner_set *set, scanner *sc) {
@@ -339,4 +457,8 @@ int scanner_count(const scanner_set *set) {
 
 uint64_t scanner_reopens(const scanner_set *set) {
   return set->reopens;
+}
+
+uint64_t scanner_read_aheads(const scanner_set *set) {
+  return set->read_aheads;
 }

@@ -20,5 +20,7 @@ void scanner_close_all(scanner_set *set);
 int scanner_count(const scanner_set *set);
 /* Scanners reopened after the gateway had expired them. */
 uint64_t scanner_reopens(const scanner_set *set);
+/* Pages read ahead for scanner_next while the client read the one before. */
+uint64_t scanner_read_aheads(const scanner_set *set);
 
 #endif

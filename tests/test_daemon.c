@@ -928,6 +928,38 @@ START_TEST(test_scanner_open_next_close) {
 }
 END_TEST
 
+/* A scanner read one call at a time, with counts that do not match the pages read ahead, returns
+ * every row once and in order, ends with an empty page saying done, and reads ahead only when
+ * nothing is left over from the last read-ahead. */
+START_TEST(test_scanner_read_ahead) {
+  dh_conn *c = dh_connect(&g_d);
+  json_int_t id = open_scanner(c);
+  json_t *st = ok("stats", NULL);
+  json_int_t before = json_integer_value(json_object_get(st, "scanner_read_aheads"));
+  json_decref(st);
+  static const struct { int count; const char *keys; } calls[] = {
+    {2, "k0,k1,"},       /* then k2,k3 read ahead */
+    {5, "k2,k3,k4,k5,k6,"}, /* two read ahead, three fetched; then k7,k8,k9 read ahead */
+    {1, "k7,"}, {1, "k8,"}, /* left over: no read-ahead */
+    {4, "k9,"},          /* the last one left, and the gateway has no more */
+    {3, ""},
+  };
+  for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+    json_t *res = next_rows(c, id, calls[i].count);
+    bool done = json_is_true(json_object_get(res, "done"));
+    char *k = keys_of(res);
+    ck_assert_msg(strcmp(k, calls[i].keys) == 0, "call %zu: %s, not %s", i, k, calls[i].keys);
+    ck_assert_msg(done == (calls[i].keys[0] == '\0'), "call %zu: done %d", i, done);
+    free(k);
+  }
+  st = ok("stats", NULL);
+  ck_assert_int_eq(json_integer_value(json_object_get(st, "scanner_read_aheads")), before + 2);
+  json_decref(st);
+  json_decref(dh_call(c, "scanner_close", json_pack("{s:I}", "scanner", id)));
+  dh_close(c);
+}
+END_TEST
+
 /* A reverse prefix scanner returns exactly the prefix's rows, as scan does: not the key after
  * the prefix where it starts, nor the rows before the prefix where the gateway would go on. */
 START_TEST(test_scanner_reverse_prefix) {
@@ -1054,6 +1086,7 @@ static Suite *daemon_suite(void) {
   tcase_add_test(tc, test_batch);
   tcase_add_test(tc, test_scanner_open_next_close);
   tcase_add_test(tc, test_scanner_reverse_prefix);
+  tcase_add_test(tc, test_scanner_read_ahead);
   tcase_add_test(tc, test_scanner_survives_gateway_expiry);
   tcase_add_test(tc, test_scanners_closed_with_their_client_and_when_idle);
   tcase_add_test(tc, test_idle_pool_serves_without_error);
