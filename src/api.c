@@ -297,6 +297,7 @@ void api_get_counters(const api *a, api_counters *out) {
     .nmethods = a->nmethods, .names = a->names, .methods = a->counters, .refused = a->refused,
     .in_flight = a->env.in_flight, .scanners_open = scanner_count(a->env.scanners),
     .scanners_reopened = scanner_reopens(a->env.scanners),
+    .scanner_read_aheads = scanner_read_aheads(a->env.scanners),
   };
 }
 

@@ -64,6 +64,7 @@ typedef struct api_counters {
   const uint64_t *refused;         /* [API_NCODES]: requests answered before any method ran */
   int in_flight, scanners_open;
   uint64_t scanners_reopened;
+  uint64_t scanner_read_aheads;
 } api_counters;
 
 void api_get_counters(const api *a, api_counters *out);

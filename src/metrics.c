@@ -224,6 +224,9 @@ static void render_requests(metrics *m, struct evbuffer *b) {
   single(b, "hbpool_scanners_reopened_total", "counter",
          "Scanners reopened where they stood because the gateway had expired them.", "",
          c.scanners_reopened);
+  single(b, "hbpool_scanner_read_aheads_total", "counter",
+         "Pages fetched for a scanner's next scanner_next while the client read the last one.",
+         "", c.scanner_read_aheads);
 }
 
 static void render_clients(metrics *m, struct evbuffer *b) {

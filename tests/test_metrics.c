@@ -468,7 +468,7 @@ static double scanners_open(const endpoint *ep) {
 }
 
 /* The scanner gauge follows open and close; a scanner the gateway expired and hbpoold reopened
- * is counted once. */
+ * is counted once; pages read ahead are counted. */
 START_TEST(test_scanner_counts) {
   endpoint ep = {.port = g_port};
   wait_no_clients(&ep);
@@ -483,6 +483,7 @@ START_TEST(test_scanner_counts) {
   json_decref(dh_result(dh_call(c, "scanner_next", json_pack("{s:I,s:i}", "scanner", id, "count",
                                                              4)), "scanner_next"));
   json_t *before = scrape(&ep);
+  double ahead_before = counted(before, "hbpool_scanner_read_aheads_total", "{}");
   sleep_ms(g_scanner_expiry_ms + 1000); /* past the gateway's expiry, within the daemon's */
   r = dh_result(dh_call(c, "scanner_next", json_pack("{s:I,s:i}", "scanner", id, "count", 10)),
                 "scanner_next");
@@ -496,6 +497,12 @@ START_TEST(test_scanner_counts) {
   json_decref(dh_result(dh_call(c, "scanner_close", json_pack("{s:I}", "scanner", id)),
                         "scanner_close"));
   ck_assert_int_eq(scanners_open(&ep), 0);
+  /* The close waited for the read-ahead that followed the second scanner_next; the one after the
+   * first may have ended before or after the first scrape. */
+  json_t *closed = scrape(&ep);
+  double ahead = need(closed, "hbpool_scanner_read_aheads_total", "{}") - ahead_before;
+  ck_assert_msg(ahead >= 1 && ahead <= 2, "%g read-aheads", ahead);
+  json_decref(closed);
   dh_close(c);
 }
 END_TEST
