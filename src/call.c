@@ -92,8 +92,9 @@ static int work(hbc_conn *c, pool_job *job) {
   call_reset_reply(k);
   uint64_t before = hbc_reply_bytes(c);
   json_t *result = k->m->run(c, k, &job->err);
-  /* Rows written as text were rendered as they came (large ones on the helper thread). */
-  if (result == NULL || result == &text_written ||
+  /* Rows written as text were rendered as they came (large ones on the helper thread); null
+   * (a read-ahead's, which keeps its page for later) has nothing to render. */
+  if (result == NULL || result == &text_written || json_is_null(result) ||
       hbc_reply_bytes(c) - before < CALL_OFFLOAD_BYTES)
     return call_take_result(k, result);
   take_job t = {k, result, 0};
