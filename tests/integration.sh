@@ -137,20 +137,20 @@ run_all() {
      { r=0; run_tests || r=1; python_runs reference || r=1; exit "$r"; }) || rc=1
   # test_pool on 'main' too, whose settings are the gateway's defaults (a 60 s idle timeout), as
   # on the documented quick-iteration path. It mostly waits out that timeout, so it runs beside
-  # the framed gateway's tests (it restarts 'main', which nothing else uses meanwhile); its
-  # output follows theirs.
+  # the other gateways' tests (it restarts 'main', which nothing else uses meanwhile); its output
+  # follows theirs.
   local pool_log=$run_dir/test_pool_main.log pool_pid
   (load_env "$env_main" && export HBPOOL_TEST_GATEWAY_NAME=main && run_tests "$pool_prog") \
     >"$pool_log" 2>&1 &
   pool_pid=$!
   (load_env "$env_fc" && export HBPOOL_TEST_GATEWAY_NAME=fc &&
      { r=0; run_tests || r=1; run_tests "$bytes_prog" || r=1; exit "$r"; }) || rc=1
-  wait "$pool_pid" || rc=1
-  cat "$pool_log"
   (load_env "$env_idle" && export HBPOOL_TEST_GATEWAY_NAME=idle \
      HBPOOL_TEST_IDLE_TIMEOUT_MS=$idle_timeout_ms \
      HBPOOL_TEST_SCANNER_EXPIRY_MS=$((2 * scanner_timeout_ms)) &&
      run_daemon_tests) || rc=1
+  wait "$pool_pid" || rc=1
+  cat "$pool_log"
   return "$rc"
 }
 
