@@ -1,9 +1,9 @@
 /* client: hbpoold's client connections: newline-delimited JSON-RPC in, replies out in whatever
  * order they complete, with per-client limits and backpressure.
  *
- * A client's state is the list it is on (open or closing). A closing client reads nothing more
- * and is freed once its in-flight requests have come back, so a late reply never touches freed
- * memory. */
+ * A client's state is one value, and the hub keeps a list per state (client_set_state moves it,
+ * as PgBouncer's change_client_state does). A closed client has lost its socket and is freed once
+ * nothing is in flight or held, so a late reply never touches freed memory. */
 #include "client.h"
 
 #include <errno.h>
@@ -30,19 +30,26 @@ typedef struct batch {
   size_t nmembers, pending;
 } batch;
 
+typedef enum client_state {
+  CLIENT_READING,   /* reads lines and dispatches them */
+  CLIENT_PAUSED,    /* reading stopped: its unsent replies passed max_output_bytes_per_client */
+  CLIENT_FINISHING, /* the peer shut its sending side: what it sent is answered, then it closes */
+  CLIENT_FLUSHING,  /* an over-long line was refused: closes once that error is written */
+  CLIENT_CLOSED,    /* the socket is gone: freed once nothing is in flight or held */
+  CLIENT_NSTATES
+} client_state;
+
 struct client {
   client_hub *hub;
   uint64_t id;
-  struct bufferevent *bev;
-  pid_t pid;              /* the peer's, from SO_PEERCRED (0 over TCP) */
+  struct bufferevent *bev; /* NULL once closed */
+  pid_t pid;               /* the peer's, from SO_PEERCRED (0 over TCP) */
   uid_t uid;
-  int in_flight;          /* requests whose reply has not come back */
-  bool closing;
-  bool paused;            /* reading stopped: too many unread replies */
-  bool close_after_flush; /* an error was the last word: close once it is sent */
-  bool read_eof;          /* the client shut down its side: answer what it sent, then close */
-  bool decoding;          /* a large line is being parsed: the lines after it wait */
-  size_t searched;        /* input bytes known to hold no newline */
+  client_state state;
+  int in_flight;           /* requests whose reply has not come back: max_requests_per_client */
+  int holds;               /* code that runs past a callback which could free the client */
+  bool line_at_decoder;    /* a large line is being parsed: the lines after it wait */
+  size_t searched;         /* input bytes known to hold no newline */
   int64_t last_active_ms;
   TAILQ_ENTRY(client) link;
 };
@@ -54,8 +61,8 @@ struct client_hub {
   api *api;
   decoder *decoder;
   const config *cfg;
-  struct client_list open, closing;
-  int nclients;
+  struct client_list lists[CLIENT_NSTATES];
+  int counts[CLIENT_NSTATES];
   bool draining;          /* the daemon is stopping: new requests are refused */
   uint64_t next_id, accepted, refused;
   uint64_t received_bytes, sent_bytes; /* request lines taken, replies queued */
@@ -69,27 +76,55 @@ typedef struct route {
 } route;
 
 
+/* The number of clients with a socket (every state but closed). */
+static int connected(const client_hub *hub) {
+  return hub->counts[CLIENT_READING] + hub->counts[CLIENT_PAUSED] +
+         hub->counts[CLIENT_FINISHING] + hub->counts[CLIENT_FLUSHING];
+}
+
+/* Moves c to state's list; the only place a client's state changes. */
+static void client_set_state(client *c, client_state state) {
+  client_hub *hub = c->hub;
+  TAILQ_REMOVE(&hub->lists[c->state], c, link);
+  hub->counts[c->state]--;
+  c->state = state;
+  TAILQ_INSERT_TAIL(&hub->lists[state], c, link);
+  hub->counts[state]++;
+}
+
+/* Calls fn on every client that has a socket, in state order; fn may close the client. */
+static void each_connected(client_hub *hub, void (*fn)(client *c, void *arg), void *arg) {
+  for (int s = 0; s < CLIENT_CLOSED; s++) {
+    client *c, *next;
+    for (c = TAILQ_FIRST(&hub->lists[s]); c != NULL; c = next) {
+      next = TAILQ_NEXT(c, link);
+      fn(c, arg);
+    }
+  }
+}
+
+static bool is_free_to_go(const client *c) {
+  return c->in_flight == 0 && c->holds == 0;
+}
+
 static void client_free(client *c) {
   client_hub *hub = c->hub;
-  TAILQ_REMOVE(&hub->closing, c, link);
+  TAILQ_REMOVE(&hub->lists[c->state], c, link);
+  hub->counts[c->state]--;
   free(c);
 }
 
-/* Stops reading, drops unsent output, and frees the client once nothing is in flight. */
+/* Stops reading, drops unsent output, and frees the client once nothing is in flight or held. */
 static void client_close(client *c, const char *why) {
-  if (c->closing)
+  if (c->state == CLIENT_CLOSED)
     return;
-  client_hub *hub = c->hub;
   log_info("client %llu (pid %d uid %d): closed: %s", (unsigned long long)c->id, (int)c->pid,
            (int)c->uid, why);
-  c->closing = true;
-  api_session_closed(hub->api, c->id);
+  client_set_state(c, CLIENT_CLOSED);
+  api_session_closed(c->hub->api, c->id);
   bufferevent_free(c->bev);
   c->bev = NULL;
-  hub->nclients--;
-  TAILQ_REMOVE(&hub->open, c, link);
-  TAILQ_INSERT_TAIL(&hub->closing, c, link);
-  if (c->in_flight == 0)
+  if (is_free_to_go(c))
     client_free(c);
 }
 
@@ -111,15 +146,16 @@ static size_t send_now(client *c, struct evbuffer *out, const char *line, size_t
 static void client_send(client *c, char *line) {
   if (line == NULL)
     return;
-  if (!c->closing) {
+  if (c->state != CLIENT_CLOSED) {
     struct evbuffer *out = bufferevent_get_output(c->bev);
     size_t len = strlen(line);
     size_t sent = send_now(c, out, line, len);
     if (sent < len)
       evbuffer_add(out, line + sent, len - sent);
     c->hub->sent_bytes += len;
-    if (!c->paused && evbuffer_get_length(out) > c->hub->cfg->max_output_bytes_per_client) {
-      c->paused = true;
+    if (c->state == CLIENT_READING &&
+        evbuffer_get_length(out) > c->hub->cfg->max_output_bytes_per_client) {
+      client_set_state(c, CLIENT_PAUSED);
       bufferevent_disable(c->bev, EV_READ);
     }
   }
@@ -129,19 +165,36 @@ static void client_send(client *c, char *line) {
 /* A client that half-closed (echo ... | socat) gets its replies before the connection goes.
  * Returns true when it closed the client, which may then be freed already. */
 static bool close_if_answered(client *c) {
-  if (!c->read_eof || c->closing || c->in_flight != 0 ||
+  if (c->state != CLIENT_FINISHING || !is_free_to_go(c) ||
       evbuffer_get_length(bufferevent_get_output(c->bev)) != 0)
     return false;
   client_close(c, "client disconnected");
   return true;
 }
 
-static void request_done(client *c) {
-  c->in_flight--;
-  if (c->closing && c->in_flight == 0)
+/* After a reply or a release: frees a closed client with nothing left, or closes a finishing
+ * one that has been answered. */
+static void settle(client *c) {
+  if (c->state == CLIENT_CLOSED && is_free_to_go(c))
     client_free(c);
   else
     close_if_answered(c);
+}
+
+static void request_done(client *c) {
+  c->in_flight--;
+  settle(c);
+}
+
+/* A hold keeps c in memory across code that may send replies or close it (as Redis's
+ * protectClient does); it is not a request, so max_requests_per_client does not count it. */
+static void hold(client *c) {
+  c->holds++;
+}
+
+static void release(client *c) {
+  c->holds--;
+  settle(c);
 }
 
 /* A member's reply (NULL for a notification): the batch's line goes out with the last one. */
@@ -199,16 +252,15 @@ static char *refusal(client *c, json_t *msg) {
   return line;
 }
 
-/* held: in-flight counts that are not requests (a batch being dispatched). Members of a batch
- * count one by one, like requests on lines of their own. */
-static bool at_limit(const client *c, int held) {
-  return c->hub->draining || c->in_flight - held >= c->hub->cfg->max_requests_per_client;
+/* Members of a batch count one by one, like requests on lines of their own. */
+static bool at_limit(const client *c) {
+  return c->hub->draining || c->in_flight >= c->hub->cfg->max_requests_per_client;
 }
 
 /* One parsed line: a request, or a JSON-RPC batch of them. */
 static void handle_value(client *c, json_t *v) {
   if (!json_is_array(v)) {
-    if (at_limit(c, 0))
+    if (at_limit(c))
       client_send(c, refusal(c, v));
     else
       dispatch(c, v, NULL, 0);
@@ -218,16 +270,16 @@ static void handle_value(client *c, json_t *v) {
   batch *b = calloc(1, sizeof *b);
   b->members = calloc(n, sizeof *b->members);
   b->nmembers = b->pending = n;
-  c->in_flight++; /* holds the batch open until every member is dispatched */
+  hold(c); /* the batch stays open until every member is dispatched */
   for (size_t i = 0; i < n; i++) {
     json_t *member = json_incref(json_array_get(v, i));
-    if (at_limit(c, 1))
+    if (at_limit(c))
       batch_member_done(c, b, i, refusal(c, member));
     else
       dispatch(c, member, b, i);
   }
   json_decref(v);
-  request_done(c);
+  release(c);
 }
 
 static void on_parsed(client *c, json_t *v, const proto_error *e) {
@@ -244,21 +296,21 @@ static void process_input(client *c);
 /* A large line comes back from the decoder: the client was held open for it meanwhile. */
 static void on_decoded(void *owner, json_t *v, proto_error *e) {
   client *c = owner;
-  c->decoding = false;
-  if (c->closing) {
+  c->line_at_decoder = false;
+  if (c->state == CLIENT_CLOSED) {
     json_decref(v);
   } else {
     on_parsed(c, v, e);
     process_input(c);
   }
-  request_done(c);
+  release(c);
 }
 
 /* Takes a line (malloc'd): small ones are parsed here, large ones on the decoder's thread. */
 static void take_line(client *c, char *line, size_t len) {
   if (len >= DECODER_MIN_BYTES) {
-    c->decoding = true;
-    c->in_flight++;
+    c->line_at_decoder = true;
+    hold(c);
     decoder_parse(c->hub->decoder, line, len, on_decoded, c);
     return;
   }
@@ -283,7 +335,7 @@ static void refuse_long_line(client *c, size_t max) {
   struct evbuffer *in = bufferevent_get_input(c->bev);
   c->hub->received_bytes += evbuffer_get_length(in);
   evbuffer_drain(in, evbuffer_get_length(in));
-  c->close_after_flush = true;
+  client_set_state(c, CLIENT_FLUSHING);
   if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
     client_close(c, "request line too long");
 }
@@ -293,7 +345,7 @@ static void refuse_long_line(client *c, size_t max) {
  * what is left is its last line, newline or not. */
 static void process_input(client *c) {
   size_t max = c->hub->cfg->max_line_bytes;
-  while (!c->closing && !c->close_after_flush && !c->decoding) {
+  while (c->state <= CLIENT_FINISHING && !c->line_at_decoder) {
     struct evbuffer *in = bufferevent_get_input(c->bev);
     size_t eol_len = 0, n = evbuffer_get_length(in);
     /* Resume the search where the last one ended: a long line arrives in many reads. */
@@ -304,7 +356,7 @@ static void process_input(client *c) {
                                                   EVBUFFER_EOL_LF);
     if (eol.pos >= 0)
       n = (size_t)eol.pos;
-    else if (!c->read_eof || n == 0) {
+    else if (c->state != CLIENT_FINISHING || n == 0) {
       c->searched = n;
       if (n > max)
         refuse_long_line(c, max);
@@ -336,14 +388,14 @@ static void on_read(struct bufferevent *bev, void *arg) {
 /* The output has drained: resume a paused reader, or finish a close. */
 static void on_write(struct bufferevent *bev, void *arg) {
   client *c = arg;
-  if (c->close_after_flush) {
+  if (c->state == CLIENT_FLUSHING) {
     client_close(c, "request line too long");
     return;
   }
   if (close_if_answered(c))
     return;
-  if (c->paused) {
-    c->paused = false;
+  if (c->state == CLIENT_PAUSED) {
+    client_set_state(c, CLIENT_READING);
     bufferevent_enable(bev, EV_READ);
   }
 }
@@ -352,19 +404,18 @@ static void on_event(struct bufferevent *bev, short what, void *arg) {
   (void)bev;
   client *c = arg;
   if (what & BEV_EVENT_EOF) {
-    c->read_eof = true;
+    client_set_state(c, CLIENT_FINISHING);
     bufferevent_disable(c->bev, EV_READ);
-    /* Held as if in flight, so that a reply arriving at once cannot close (and free) the client
-     * under our feet. */
-    c->in_flight++;
+    /* A reply arriving at once must not close (and free) the client under our feet. */
+    hold(c);
     process_input(c);
-    request_done(c); /* closes the client if everything is answered */
+    release(c); /* closes the client if everything is answered */
   } else if (what & BEV_EVENT_ERROR)
     client_close(c, "socket error");
 }
 
 void client_accept(client_hub *hub, int fd, const char *listener) {
-  if (hub->nclients >= hub->cfg->max_clients) {
+  if (connected(hub) >= hub->cfg->max_clients) {
     hub->refused++;
     proto_error e = PROTO_ERROR_INIT;
     proto_fail(&e, PROTO_TOO_MANY_REQUESTS, "too many clients (%d): try again later",
@@ -396,8 +447,9 @@ void client_accept(client_hub *hub, int fd, const char *listener) {
   bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
   bufferevent_enable(c->bev, EV_READ | EV_WRITE);
   c->last_active_ms = clock_now_ms();
-  TAILQ_INSERT_TAIL(&hub->open, c, link);
-  hub->nclients++;
+  c->state = CLIENT_READING;
+  TAILQ_INSERT_TAIL(&hub->lists[CLIENT_READING], c, link);
+  hub->counts[CLIENT_READING]++;
   hub->accepted++;
   log_debug("client %llu (pid %d uid %d): connected on %s", (unsigned long long)c->id,
             (int)c->pid, (int)c->uid, listener);
@@ -409,46 +461,45 @@ client_hub *client_hub_new(struct event_base *base, api *a, decoder *dec, const 
   hub->api = a;
   hub->decoder = dec;
   hub->cfg = cfg;
-  TAILQ_INIT(&hub->open);
-  TAILQ_INIT(&hub->closing);
+  for (int s = 0; s < CLIENT_NSTATES; s++)
+    TAILQ_INIT(&hub->lists[s]);
   return hub;
+}
+
+static void close_for_stop(client *c, void *arg) {
+  (void)arg;
+  client_close(c, "daemon stopping");
 }
 
 void client_hub_free(client_hub *hub) {
   if (hub == NULL)
     return;
-  client *c;
-  while ((c = TAILQ_FIRST(&hub->open)) != NULL)
-    client_close(c, "daemon stopping");
+  each_connected(hub, close_for_stop, NULL);
   /* Clients still waiting for replies are freed as those arrive; the pool has been stopped by
    * now (its queued jobs replied to), so none is left. */
-  while ((c = TAILQ_FIRST(&hub->closing)) != NULL) {
-    TAILQ_REMOVE(&hub->closing, c, link);
-    free(c);
-  }
+  client *c;
+  while ((c = TAILQ_FIRST(&hub->lists[CLIENT_CLOSED])) != NULL)
+    client_free(c);
   free(hub);
+}
+
+/* Closes c if it has been idle since *arg, a time in ms. */
+static void close_if_idle_since(client *c, void *arg) {
+  if (is_free_to_go(c) && c->last_active_ms < *(int64_t *)arg)
+    client_close(c, "idle timeout");
 }
 
 void client_hub_expire(client_hub *hub) {
   int timeout = hub->cfg->client_idle_timeout_ms;
   if (timeout <= 0)
     return;
-  int64_t now = clock_now_ms();
-  client *c, *next;
-  for (c = TAILQ_FIRST(&hub->open); c != NULL; c = next) {
-    next = TAILQ_NEXT(c, link);
-    if (c->in_flight == 0 && now - c->last_active_ms > timeout)
-      client_close(c, "idle timeout");
-  }
+  int64_t since = clock_now_ms() - timeout;
+  each_connected(hub, close_if_idle_since, &since);
 }
 
 void client_hub_get_counts(client_hub *hub, client_hub_counts *out) {
-  int closing = 0;
-  client *c;
-  TAILQ_FOREACH(c, &hub->closing, link)
-    closing++;
   *out = (client_hub_counts){
-    .connected = hub->nclients, .closing = closing, .accepted = hub->accepted,
+    .connected = connected(hub), .closing = hub->counts[CLIENT_CLOSED], .accepted = hub->accepted,
     .refused = hub->refused, .received_bytes = hub->received_bytes,
     .sent_bytes = hub->sent_bytes,
   };
@@ -466,14 +517,16 @@ void client_hub_stats(client_hub *hub, json_t *stats) {
 }
 
 int client_hub_count(const client_hub *hub) {
-  return hub->nclients;
+  return connected(hub);
+}
+
+static void add_unsent_bytes(client *c, void *arg) {
+  *(size_t *)arg += evbuffer_get_length(bufferevent_get_output(c->bev));
 }
 
 size_t client_hub_unsent_bytes(client_hub *hub) {
   size_t n = 0;
-  client *c;
-  TAILQ_FOREACH(c, &hub->open, link)
-    n += evbuffer_get_length(bufferevent_get_output(c->bev));
+  each_connected(hub, add_unsent_bytes, &n);
   return n;
 }
 
@@ -481,8 +534,11 @@ void client_hub_drain(client_hub *hub) {
   hub->draining = true;
 }
 
+static void set_read_watermark(client *c, void *arg) {
+  (void)arg;
+  bufferevent_setwatermark(c->bev, EV_READ, 0, c->hub->cfg->max_line_bytes + 1);
+}
+
 void client_hub_reconfigure(client_hub *hub) {
-  client *c;
-  TAILQ_FOREACH(c, &hub->open, link)
-    bufferevent_setwatermark(c->bev, EV_READ, 0, hub->cfg->max_line_bytes + 1);
+  each_connected(hub, set_read_watermark, NULL);
 }

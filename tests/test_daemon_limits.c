@@ -374,6 +374,35 @@ START_TEST(test_batch_members_count_toward_in_flight_limit) {
 }
 END_TEST
 
+/* A line long enough to be parsed off the loop (64 KiB and more) is not itself a request in
+ * flight: a batch of max_requests_per_client members on such a line runs every member. */
+START_TEST(test_large_line_not_counted_as_a_request) {
+  enum { PAD = 80 * 1024 };
+  dh_conn *c = sole_client(&g_limits);
+  char *line = malloc(PAD + MAX_IN_FLIGHT * 200 + 8);
+  strcpy(line, "[");
+  for (int i = 0; i < MAX_IN_FLIGHT; i++) {
+    char *member = scan_line(100 + i);
+    member[strlen(member) - 1] = '\0';
+    strcat(line, i > 0 ? "," : "");
+    strcat(line, member);
+    free(member);
+  }
+  size_t len = strlen(line);
+  memset(line + len, ' ', PAD); /* whitespace is valid JSON between values */
+  strcpy(line + len + PAD, "]\n");
+  dh_send(c, line);
+  free(line);
+  json_t *replies = dh_json(c);
+  ck_assert_msg(json_is_array(replies) && json_array_size(replies) == MAX_IN_FLIGHT,
+                "a batch reply of %d entries expected", MAX_IN_FLIGHT);
+  for (size_t i = 0; i < MAX_IN_FLIGHT; i++)
+    expect_all_rows(json_array_get(replies, i));
+  json_decref(replies);
+  dh_close(c);
+}
+END_TEST
+
 /* With max_clients connected, one more client gets a too_many_requests line and is closed; once
  * a client leaves, a new one is served. */
 START_TEST(test_max_clients_refuses_one_more) {
@@ -468,6 +497,7 @@ static Suite *limits_suite(void) {
   tcase_add_test(tc, test_huge_line_refused_memory_bounded);
   tcase_add_test(tc, test_in_flight_limit_per_client);
   tcase_add_test(tc, test_batch_members_count_toward_in_flight_limit);
+  tcase_add_test(tc, test_large_line_not_counted_as_a_request);
   tcase_add_test(tc, test_max_clients_refuses_one_more);
   suite_add_tcase(s, tc);
   return s;
