@@ -133,18 +133,22 @@ run_all() {
   env_fc=$(start_gateway fc --framed --compact) || return 1
   env_idle=$(start_gateway idle --idle-timeout-ms "$idle_timeout_ms" \
     --scanner-timeout-ms "$scanner_timeout_ms") || return 1
+  # Programs on different gateways run side by side where they mostly wait on HBase; each
+  # background one's output follows the foreground's. Each gateway has one program at a time,
+  # as test_hbase and test_pool restart theirs.
+  local fc_log=$run_dir/fc.log fc_pid pool_log=$run_dir/test_pool_main.log pool_pid
+  (load_env "$env_fc" && export HBPOOL_TEST_GATEWAY_NAME=fc &&
+     { r=0; run_tests || r=1; run_tests "$bytes_prog" || r=1; exit "$r"; }) >"$fc_log" 2>&1 &
+  fc_pid=$!
   (load_env "$env_main" && export HBPOOL_TEST_GATEWAY_NAME=main &&
      { r=0; run_tests || r=1; python_runs reference || r=1; exit "$r"; }) || rc=1
+  wait "$fc_pid" || rc=1
+  cat "$fc_log"
   # test_pool on 'main' too, whose settings are the gateway's defaults (a 60 s idle timeout), as
-  # on the documented quick-iteration path. It mostly waits out that timeout, so it runs beside
-  # the other gateways' tests (it restarts 'main', which nothing else uses meanwhile); its output
-  # follows theirs.
-  local pool_log=$run_dir/test_pool_main.log pool_pid
+  # on the documented quick-iteration path. It mostly waits out that timeout.
   (load_env "$env_main" && export HBPOOL_TEST_GATEWAY_NAME=main && run_tests "$pool_prog") \
     >"$pool_log" 2>&1 &
   pool_pid=$!
-  (load_env "$env_fc" && export HBPOOL_TEST_GATEWAY_NAME=fc &&
-     { r=0; run_tests || r=1; run_tests "$bytes_prog" || r=1; exit "$r"; }) || rc=1
   (load_env "$env_idle" && export HBPOOL_TEST_GATEWAY_NAME=idle \
      HBPOOL_TEST_IDLE_TIMEOUT_MS=$idle_timeout_ms \
      HBPOOL_TEST_SCANNER_EXPIRY_MS=$((2 * scanner_timeout_ms)) &&
