@@ -13,6 +13,7 @@
 
 #include "hb_thrift_hbase.h"
 #include "hbase_transport.h"
+#include "wire.h"
 
 struct hbc_conn {
   HbTransport *transport;
@@ -20,6 +21,7 @@ struct hbc_conn {
   HbThriftHbaseIf *client;
   GHashTable *attributes;  /* always empty: hbpool sends no per-call attributes */
   int call_timeout_ms;
+  bool compact;            /* the compact protocol, else binary (wire.h reads rows itself) */
   bool usable;
 };
 
@@ -294,6 +296,7 @@ hbc_conn *hbc_connect(const hbc_options *o, hb_error *err) {
                            "output_protocol", c->protocol, NULL);
   c->attributes = bytes_table_new((GDestroyNotify)g_byte_array_unref);
   c->call_timeout_ms = o->call_timeout_ms;
+  c->compact = o->protocol == HBC_PROTOCOL_COMPACT;
   c->usable = true;
   return c;
 }
@@ -560,75 +563,51 @@ static void copy_cell(hbc_result *out, hbc_cell *dst, const GByteArray *column,
 
 /* ---------------------------------------------------------------------------------------------
  * Replies of rows (getRow*WithColumns*, scannerGetList), read straight into the result arena.
- * The generated reader builds a GObject per row and per cell and a hash table per row, which
- * were then copied out again: measured, that was most of the daemon's time in a scan.
- * This reader walks the same reply with the protocol's own primitives (binary or compact alike),
- * as the generated code does, and keeps its checks: message type and name, declared exceptions
- * read with the generated structs, unknown fields skipped. */
+ * The generated reader builds a GObject per row and per cell and a hash table per row, and
+ * c_glib's protocol makes a GObject call per field; measured, that was most of the daemon's own
+ * time in a scan. This reader walks the same reply with wire.h (binary or compact alike) and
+ * keeps the generated code's checks: message type and name, declared exceptions (read with the
+ * generated structs), unknown fields skipped. */
 
-/* A thrift_protocol_* call failed: the GError is set. */
-#define READ(call)        \
-  do {                    \
-    if ((call) < 0)       \
-      return FALSE;       \
-  } while (0)
+static const hbc_bytes EMPTY_BYTES = {(const uint8_t *)"", 0};
 
-static gboolean read_bytes(ThriftProtocol *p, hbc_result *out, hbc_bytes *dst, GError **error) {
-  gpointer buf = NULL;
-  guint32 len = 0;
-  if (thrift_protocol_read_binary(p, &buf, &len, error) < 0) {
-    g_free(buf);
-    return FALSE;
+/* A string, copied once: from the socket's buffer into the arena. */
+static bool read_bytes(wire_reader *r, hbc_result *out, hbc_bytes *dst) {
+  uint32_t len;
+  if (wire_string_begin(r, &len) < 0)
+    return false;
+  if (len == 0) {
+    *dst = EMPTY_BYTES;
+    return true;
   }
-  uint8_t *mem = len > 0 ? arena_alloc(out, len) : NULL;
-  if (len > 0)
-    memcpy(mem, buf, len);
-  g_free(buf);
-  *dst = len > 0 ? (hbc_bytes){mem, len} : (hbc_bytes){(const uint8_t *)"", 0};
-  return TRUE;
-}
-
-/* Skips a field's name (the binary protocol sends none; compact neither). */
-static gboolean read_field(ThriftProtocol *p, ThriftType *type, gint16 *id, GError **error) {
-  gchar *name = NULL;
-  gint32 rc = thrift_protocol_read_field_begin(p, &name, type, id, error);
-  g_free(name);
-  return rc >= 0;
-}
-
-static gboolean read_struct_begin(ThriftProtocol *p, GError **error) {
-  gchar *name = NULL;
-  gint32 rc = thrift_protocol_read_struct_begin(p, &name, error);
-  g_free(name);
-  return rc >= 0;
+  uint8_t *mem = arena_alloc(out, len);
+  *dst = (hbc_bytes){mem, len};
+  return wire_raw(r, mem, len) == 0;
 }
 
 /* TCell {1: value, 2: timestamp} into dst (its column set by the caller). */
-static gboolean read_cell(ThriftProtocol *p, hbc_result *out, hbc_cell *dst, GError **error) {
-  dst->value = (hbc_bytes){(const uint8_t *)"", 0};
+static bool read_cell(wire_reader *r, hbc_result *out, hbc_cell *dst) {
+  dst->value = EMPTY_BYTES;
   dst->timestamp = 0;
-  if (!read_struct_begin(p, error))
-    return FALSE;
+  if (wire_struct_begin(r) < 0)
+    return false;
   for (;;) {
-    ThriftType type;
-    gint16 id;
-    if (!read_field(p, &type, &id, error))
-      return FALSE;
-    if (type == T_STOP)
-      break;
-    if (id == 1 && type == T_STRING) {
-      if (!read_bytes(p, out, &dst->value, error))
-        return FALSE;
-    } else if (id == 2 && type == T_I64) {
-      gint64 ts = 0;
-      READ(thrift_protocol_read_i64(p, &ts, error));
-      dst->timestamp = ts;
-    } else {
-      READ(thrift_protocol_skip(p, type, error));
-    }
-    READ(thrift_protocol_read_field_end(p, error));
+    wire_type type;
+    int16_t id;
+    if (wire_field_begin(r, &type, &id) < 0)
+      return false;
+    if (type == WIRE_STOP)
+      return wire_struct_end(r) == 0;
+    bool ok;
+    if (id == 1 && type == WIRE_STRING)
+      ok = read_bytes(r, out, &dst->value);
+    else if (id == 2 && type == WIRE_I64)
+      ok = wire_i64(r, &dst->timestamp) == 0;
+    else
+      ok = wire_skip(r, type) == 0;
+    if (!ok)
+      return false;
   }
-  return thrift_protocol_read_struct_end(p, error) >= 0;
 }
 
 /* Elements of a list or map, gathered before they go to the arena: the count a reply announces
@@ -658,79 +637,75 @@ static void *gather_finish(gather *g, hbc_result *out) {
 }
 
 /* Reads one struct of a list into dst (an element of a gather). */
-typedef gboolean (*read_elem_fn)(ThriftProtocol *p, hbc_result *out, void *dst, GError **error);
+typedef bool (*read_elem_fn)(wire_reader *r, hbc_result *out, void *dst);
 
 /* A list<struct>, each element read by read_elem into the gather. */
-static gboolean read_struct_list(ThriftProtocol *p, hbc_result *out, gather *g,
-                                 read_elem_fn read_elem, GError **error) {
-  ThriftType etype;
-  guint32 size = 0;
-  READ(thrift_protocol_read_list_begin(p, &etype, &size, error));
-  for (guint32 i = 0; i < size; i++) {
-    if (etype != T_STRUCT) {
-      READ(thrift_protocol_skip(p, etype, error));
-      continue;
-    }
-    if (!read_elem(p, out, gather_next(g), error))
-      return FALSE;
+static bool read_struct_list(wire_reader *r, hbc_result *out, gather *g, read_elem_fn read_elem) {
+  wire_type etype;
+  uint32_t size;
+  if (wire_list_begin(r, &etype, &size) < 0)
+    return false;
+  for (uint32_t i = 0; i < size; i++) {
+    bool ok = etype == WIRE_STRUCT ? read_elem(r, out, gather_next(g)) : wire_skip(r, etype) == 0;
+    if (!ok)
+      return false;
   }
-  return thrift_protocol_read_list_end(p, error) >= 0;
+  return true;
 }
 
 /* TColumn {1: columnName, 2: cell} into dst, an hbc_cell. */
-static gboolean read_column(ThriftProtocol *p, hbc_result *out, void *dst, GError **error) {
+static bool read_column(wire_reader *r, hbc_result *out, void *dst) {
   hbc_cell *c = dst;
-  c->column = c->value = (hbc_bytes){(const uint8_t *)"", 0};
+  c->column = c->value = EMPTY_BYTES;
   c->timestamp = 0;
-  if (!read_struct_begin(p, error))
-    return FALSE;
+  if (wire_struct_begin(r) < 0)
+    return false;
   for (;;) {
-    ThriftType type;
-    gint16 id;
-    if (!read_field(p, &type, &id, error))
-      return FALSE;
-    if (type == T_STOP)
-      break;
-    gboolean ok;
-    if (id == 1 && type == T_STRING) {
-      ok = read_bytes(p, out, &c->column, error);
-    } else if (id == 2 && type == T_STRUCT) {
+    wire_type type;
+    int16_t id;
+    if (wire_field_begin(r, &type, &id) < 0)
+      return false;
+    if (type == WIRE_STOP)
+      return wire_struct_end(r) == 0;
+    bool ok;
+    if (id == 1 && type == WIRE_STRING) {
+      ok = read_bytes(r, out, &c->column);
+    } else if (id == 2 && type == WIRE_STRUCT) {
       hbc_bytes column = c->column;
-      ok = read_cell(p, out, c, error);
+      ok = read_cell(r, out, c);
       c->column = column;
     } else {
-      ok = thrift_protocol_skip(p, type, error) >= 0;
+      ok = wire_skip(r, type) == 0;
     }
     if (!ok)
-      return FALSE;
-    READ(thrift_protocol_read_field_end(p, error));
+      return false;
   }
-  return thrift_protocol_read_struct_end(p, error) >= 0;
 }
 
 /* The entries of TRowResult.columns, map<Text, TCell>. */
-static gboolean read_map_cells(ThriftProtocol *p, hbc_result *out, gather *g, GError **error) {
-  ThriftType ktype, vtype;
-  guint32 size = 0;
-  READ(thrift_protocol_read_map_begin(p, &ktype, &vtype, &size, error));
-  for (guint32 i = 0; i < size; i++) {
-    if (ktype != T_STRING || vtype != T_STRUCT) {
-      READ(thrift_protocol_skip(p, ktype, error));
-      READ(thrift_protocol_skip(p, vtype, error));
-      continue;
+static bool read_map_cells(wire_reader *r, hbc_result *out, gather *g) {
+  wire_type ktype, vtype;
+  uint32_t size;
+  if (wire_map_begin(r, &ktype, &vtype, &size) < 0)
+    return false;
+  for (uint32_t i = 0; i < size; i++) {
+    bool ok;
+    if (ktype != WIRE_STRING || vtype != WIRE_STRUCT) {
+      ok = wire_skip(r, ktype) == 0 && wire_skip(r, vtype) == 0;
+    } else {
+      hbc_cell *c = gather_next(g);
+      ok = read_bytes(r, out, &c->column) && read_cell(r, out, c);
     }
-    hbc_cell *c = gather_next(g);
-    if (!read_bytes(p, out, &c->column, error) || !read_cell(p, out, c, error))
-      return FALSE;
+    if (!ok)
+      return false;
   }
-  return thrift_protocol_read_map_end(p, error) >= 0;
+  return true;
 }
 
 /* TRowResult.columns, in HBase's column order. */
-static gboolean read_cell_map(ThriftProtocol *p, hbc_result *out, hbc_cell **cells, size_t *n,
-                              GError **error) {
+static bool read_cell_map(wire_reader *r, hbc_result *out, hbc_cell **cells, size_t *n) {
   gather g = {.size = sizeof **cells};
-  gboolean ok = read_map_cells(p, out, &g, error);
+  bool ok = read_map_cells(r, out, &g);
   *n = g.n;
   *cells = gather_finish(&g, out);
   qsort(*cells, *n, sizeof **cells, compare_cells);
@@ -738,10 +713,9 @@ static gboolean read_cell_map(ThriftProtocol *p, hbc_result *out, hbc_cell **cel
 }
 
 /* TRowResult.sortedColumns, in the gateway's order. */
-static gboolean read_column_list(ThriftProtocol *p, hbc_result *out, hbc_cell **cells, size_t *n,
-                                 GError **error) {
+static bool read_column_list(wire_reader *r, hbc_result *out, hbc_cell **cells, size_t *n) {
   gather g = {.size = sizeof **cells};
-  gboolean ok = read_struct_list(p, out, &g, read_column, error);
+  bool ok = read_struct_list(r, out, &g, read_column);
   *n = g.n;
   *cells = gather_finish(&g, out);
   return ok;
@@ -749,34 +723,33 @@ static gboolean read_column_list(ThriftProtocol *p, hbc_result *out, hbc_cell **
 
 /* TRowResult {1: row, 2: columns, 3: sortedColumns} into dst, an hbc_row; sortedColumns, when
  * sent, is the order. */
-static gboolean read_row(ThriftProtocol *p, hbc_result *out, void *dst, GError **error) {
+static bool read_row(wire_reader *r, hbc_result *out, void *dst) {
   hbc_row *row = dst;
-  row->key = (hbc_bytes){(const uint8_t *)"", 0};
+  row->key = EMPTY_BYTES;
   row->cells = NULL;
   row->ncells = 0;
   hbc_cell *sorted = NULL;
   size_t nsorted = 0;
-  if (!read_struct_begin(p, error))
-    return FALSE;
+  if (wire_struct_begin(r) < 0)
+    return false;
   for (;;) {
-    ThriftType type;
-    gint16 id;
-    if (!read_field(p, &type, &id, error))
-      return FALSE;
-    if (type == T_STOP)
+    wire_type type;
+    int16_t id;
+    if (wire_field_begin(r, &type, &id) < 0)
+      return false;
+    if (type == WIRE_STOP)
       break;
-    gboolean ok = TRUE;
-    if (id == 1 && type == T_STRING)
-      ok = read_bytes(p, out, &row->key, error);
-    else if (id == 2 && type == T_MAP)
-      ok = read_cell_map(p, out, &row->cells, &row->ncells, error);
-    else if (id == 3 && type == T_LIST)
-      ok = read_column_list(p, out, &sorted, &nsorted, error);
+    bool ok;
+    if (id == 1 && type == WIRE_STRING)
+      ok = read_bytes(r, out, &row->key);
+    else if (id == 2 && type == WIRE_MAP)
+      ok = read_cell_map(r, out, &row->cells, &row->ncells);
+    else if (id == 3 && type == WIRE_LIST)
+      ok = read_column_list(r, out, &sorted, &nsorted);
     else
-      ok = thrift_protocol_skip(p, type, error) >= 0;
+      ok = wire_skip(r, type) == 0;
     if (!ok)
-      return FALSE;
-    READ(thrift_protocol_read_field_end(p, error));
+      return false;
   }
   if (nsorted > 0) {
     row->cells = sorted;
@@ -784,90 +757,100 @@ static gboolean read_row(ThriftProtocol *p, hbc_result *out, void *dst, GError *
   }
   if (row->cells == NULL)
     row->cells = arena_alloc(out, sizeof *row->cells);
-  return thrift_protocol_read_struct_end(p, error) >= 0;
+  return wire_struct_end(r) == 0;
 }
 
-static gboolean read_rows(ThriftProtocol *p, hbc_result *out, GError **error) {
+static bool read_rows(wire_reader *r, hbc_result *out) {
   gather g = {.size = sizeof *out->rows};
-  gboolean ok = read_struct_list(p, out, &g, read_row, error);
+  bool ok = read_struct_list(r, out, &g, read_row);
   out->nrows = g.n;
   out->rows = gather_finish(&g, out);
   return ok;
 }
 
-/* The reply envelope, as the generated recv functions check it. */
-static gboolean read_reply_begin(ThriftProtocol *p, const char *method, GError **error) {
-  gchar *fname = NULL;
-  ThriftMessageType mtype;
-  gint32 seqid;
-  if (thrift_protocol_read_message_begin(p, &fname, &mtype, &seqid, error) < 0) {
-    g_free(fname);
-    return FALSE;
-  }
-  if (mtype == T_EXCEPTION) {
-    g_free(fname);
+/* The reply header, as the generated recv functions check it. A TApplicationException the
+ * gateway sent is read with the generated struct, which continues on the same stream. */
+static bool read_reply_begin(call *k, wire_reader *r, const char *method) {
+  int type;
+  bool name_matches;
+  if (wire_message_begin(r, method, &type, &name_matches) < 0)
+    return false;
+  if (type == WIRE_EXCEPTION) {
     ThriftApplicationException *x = g_object_new(THRIFT_TYPE_APPLICATION_EXCEPTION, NULL);
-    thrift_struct_read(THRIFT_STRUCT(x), p, NULL);
-    thrift_protocol_read_message_end(p, NULL);
-    thrift_transport_read_end(p->transport, NULL);
-    g_set_error(error, THRIFT_APPLICATION_EXCEPTION_ERROR, x->type, "application error: %s",
-                x->message);
+    if (thrift_struct_read(THRIFT_STRUCT(x), k->conn->protocol, &k->gerror) >= 0) {
+      hb_error ignored = HB_ERROR_INIT; /* the connection is replaced after an exception anyway */
+      netio_read_end(r->io, &ignored);
+      hb_error_clear(&ignored);
+      g_set_error(&k->gerror, THRIFT_APPLICATION_EXCEPTION_ERROR, x->type,
+                  "application error: %s", x->message);
+    }
     g_object_unref(x);
-    return FALSE;
+    return false;
   }
-  gboolean ok = mtype == T_REPLY && fname != NULL && strcmp(fname, method) == 0;
-  if (!ok) {
-    thrift_protocol_skip(p, T_STRUCT, NULL);
-    thrift_protocol_read_message_end(p, NULL);
-    thrift_transport_read_end(p->transport, NULL);
-    g_set_error(error, THRIFT_APPLICATION_EXCEPTION_ERROR,
-                mtype != T_REPLY ? THRIFT_APPLICATION_EXCEPTION_ERROR_INVALID_MESSAGE_TYPE
+  if (type == WIRE_REPLY && name_matches)
+    return true;
+  g_set_error(&k->gerror, THRIFT_APPLICATION_EXCEPTION_ERROR,
+              type != WIRE_REPLY ? THRIFT_APPLICATION_EXCEPTION_ERROR_INVALID_MESSAGE_TYPE
                                  : THRIFT_APPLICATION_EXCEPTION_ERROR_WRONG_METHOD_NAME,
-                "unexpected reply %s (type %d), expected %s", fname != NULL ? fname : "",
-                (int)mtype, method);
-  }
-  g_free(fname);
-  return ok;
+              "unexpected reply (type %d) to %s", type, method);
+  return false;
 }
 
-/* Reads the reply of method: field 0 the rows, 1 IOError, 2 IllegalArgument (the exceptions
- * land in k->io and k->ia, as the generated code puts them). */
-static gboolean read_rows_reply(call *k, const char *method, hbc_result *out) {
+/* The reply's fields: 0 the rows, 1 IOError, 2 IllegalArgument (the exceptions land in k->io
+ * and k->ia, read by the generated code as it would). */
+static bool read_rows_result(call *k, wire_reader *r, hbc_result *out) {
   ThriftProtocol *p = k->conn->protocol;
-  GError **error = &k->gerror;
-  if (!read_reply_begin(p, method, error) || !read_struct_begin(p, error))
-    return FALSE;
+  if (wire_struct_begin(r) < 0)
+    return false;
   for (;;) {
-    ThriftType type;
-    gint16 id;
-    if (!read_field(p, &type, &id, error))
-      return FALSE;
-    if (type == T_STOP)
-      break;
-    gboolean ok;
-    if (id == 0 && type == T_LIST) {
-      ok = read_rows(p, out, error);
-    } else if (id == 1 && type == T_STRUCT && k->io == NULL) {
+    wire_type type;
+    int16_t id;
+    if (wire_field_begin(r, &type, &id) < 0)
+      return false;
+    if (type == WIRE_STOP)
+      return wire_struct_end(r) == 0;
+    bool ok;
+    if (id == 0 && type == WIRE_LIST) {
+      ok = read_rows(r, out);
+    } else if (id == 1 && type == WIRE_STRUCT && k->io == NULL) {
       k->io = g_object_new(HB_THRIFT_TYPE_I_O_ERROR, NULL);
-      ok = thrift_struct_read(THRIFT_STRUCT(k->io), p, error) >= 0;
-    } else if (id == 2 && type == T_STRUCT && k->ia == NULL) {
+      ok = thrift_struct_read(THRIFT_STRUCT(k->io), p, &k->gerror) >= 0;
+    } else if (id == 2 && type == WIRE_STRUCT && k->ia == NULL) {
       k->ia = g_object_new(HB_THRIFT_TYPE_ILLEGAL_ARGUMENT, NULL);
-      ok = thrift_struct_read(THRIFT_STRUCT(k->ia), p, error) >= 0;
+      ok = thrift_struct_read(THRIFT_STRUCT(k->ia), p, &k->gerror) >= 0;
     } else {
-      ok = thrift_protocol_skip(p, type, error) >= 0;
+      ok = wire_skip(r, type) == 0;
     }
     if (!ok)
-      return FALSE;
-    READ(thrift_protocol_read_field_end(p, error));
+      return false;
   }
-  READ(thrift_protocol_read_struct_end(p, error));
-  READ(thrift_protocol_read_message_end(p, error));
-  if (!thrift_transport_read_end(p->transport, error))
-    return FALSE;
-  return k->io == NULL && k->ia == NULL;
 }
 
-#undef READ
+/* Reads the reply of method into out. A failure of the stream is left where stream_failure
+ * looks for it: netio's error (or the wire's "bad reply") in the transport's last error. */
+static gboolean read_rows_reply(call *k, const char *method, hbc_result *out) {
+  netio *io = hb_transport_netio(k->conn->transport);
+  if (io == NULL) {
+    g_set_error(&k->gerror, THRIFT_TRANSPORT_ERROR, THRIFT_TRANSPORT_ERROR_RECEIVE,
+                "connection is closed");
+    return FALSE;
+  }
+  wire_reader r;
+  wire_reader_init(&r, io, k->conn->compact);
+  bool ok = read_reply_begin(k, &r, method) && read_rows_result(k, &r, out) &&
+            netio_read_end(io, &r.err) == 0;
+  if (r.err.code != HB_OK) {
+    hb_error *last = hb_transport_last_error(k->conn->transport);
+    hb_error_clear(last);
+    *last = r.err;
+    r.err = (hb_error)HB_ERROR_INIT;
+    g_clear_error(&k->gerror);
+    g_set_error(&k->gerror, THRIFT_TRANSPORT_ERROR, THRIFT_TRANSPORT_ERROR_RECEIVE, "%s",
+                last->message);
+  }
+  wire_reader_clear(&r);
+  return ok && k->io == NULL && k->ia == NULL;
+}
 
 /* The rows of method's reply into out, which is left empty when the call fails. */
 static gboolean recv_rows(call *k, const char *method, hbc_result *out) {

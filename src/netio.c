@@ -379,6 +379,17 @@ static int begin_frame(netio *io, hb_error *err) {
 }
 
 int netio_read(netio *io, void *buf, size_t len, hb_error *err) {
+  /* The common case, a field already received and inside the current frame: a reply of rows
+   * is read a few bytes at a time. */
+  if (len <= io->rlen - io->rpos && (!io->framed || len <= io->frame_left) &&
+      io->msg_bytes + len <= io->max_message) {
+    memcpy(buf, io->rbuf + io->rpos, len);
+    io->rpos += len;
+    io->msg_bytes += len;
+    if (io->framed)
+      io->frame_left -= len;
+    return 0;
+  }
   if (io->msg_bytes + len > io->max_message)
     return hb_error_set(err, HB_ERR_TRANSPORT, "reply exceeds the %zu-byte limit", io->max_message);
   uint8_t *dst = buf;

@@ -95,6 +95,114 @@ START_TEST(test_sorted_columns_keep_the_gateway_order) {
 }
 END_TEST
 
+/* The compact encoding, built by hand: unsigned LEB128, zigzag, and field headers with a delta
+ * (1..15) from the previous id or, else, the id in full. */
+static void tc_varint(tbuf *b, uint64_t v) {
+  while (v >= 0x80) {
+    tb_i8(b, (int8_t)(v | 0x80));
+    v >>= 7;
+  }
+  tb_i8(b, (int8_t)v);
+}
+
+static void tc_zigzag(tbuf *b, int64_t v) {
+  tc_varint(b, ((uint64_t)v << 1) ^ (uint64_t)(v >> 63));
+}
+
+static void tc_bin(tbuf *b, const char *s) {
+  tc_varint(b, strlen(s));
+  tb_raw(b, s, strlen(s));
+}
+
+/* Compact type nibbles: 1 true, 2 false, 5 i32, 6 i64, 8 binary, 9 list, 11 map, 12 struct. */
+static void tc_field(tbuf *b, int16_t *last, int16_t id, uint8_t type) {
+  if (id > *last && id - *last <= 15) {
+    tb_i8(b, (int8_t)((id - *last) << 4 | type));
+  } else {
+    tb_i8(b, (int8_t)type);
+    tc_zigzag(b, id);
+  }
+  *last = id;
+}
+
+/* A scannerGetList reply in the compact encoding: row "r1" with cells "cf:a" = "x" at
+ * timestamp -5 and "cf:b" = "" at 2^40, plus fields a reader must skip: a bool (its value is
+ * in the header), a list of i32, a field id given in full, and an unknown struct. */
+static void compact_rows_reply(tbuf *b) {
+  tb_i8(b, (int8_t)0x82);
+  tb_i8(b, 2 << 5 | 1); /* a reply, version 1 */
+  tc_varint(b, 1);      /* sequence id */
+  tc_bin(b, "scannerGetList");
+  int16_t result = 0, row = 0;
+  tc_field(b, &result, 0, 9);
+  tb_i8(b, 1 << 4 | 12); /* one struct */
+  tc_field(b, &row, 1, 8);
+  tc_bin(b, "r1");
+  tc_field(b, &row, 2, 11);
+  tc_varint(b, 2);
+  tb_i8(b, 8 << 4 | 12);
+  const char *cols[2] = {"cf:b", "cf:a"}, *vals[2] = {"", "x"};
+  const int64_t ts[2] = {INT64_C(1) << 40, -5};
+  for (int i = 0; i < 2; i++) {
+    int16_t cell = 0;
+    tc_bin(b, cols[i]);
+    tc_field(b, &cell, 1, 8);
+    tc_bin(b, vals[i]);
+    tc_field(b, &cell, 2, 6);
+    tc_zigzag(b, ts[i]);
+    tb_i8(b, 0);
+  }
+  tc_field(b, &row, 9, 1);    /* bool true */
+  tc_field(b, &row, 10, 9);   /* list<i32> {7, -7} */
+  tb_i8(b, 2 << 4 | 5);
+  tc_zigzag(b, 7);
+  tc_zigzag(b, -7);
+  tc_field(b, &row, 300, 6);  /* an id given in full */
+  tc_zigzag(b, 12345);
+  tc_field(b, &row, 301, 12); /* a struct holding a false bool */
+  int16_t inner = 0;
+  tc_field(b, &inner, 1, 2);
+  tb_i8(b, 0);
+  tb_i8(b, 0); /* end of the row */
+  tb_i8(b, 0); /* end of the result */
+}
+
+START_TEST(test_compact_rows_decode) {
+  tbuf reply = {0};
+  compact_rows_reply(&reply);
+  canned_script s = {.replies = &reply, .nreplies = 1};
+  peer *p = peer_start(canned_serve, &s);
+  hbc_options o;
+  hbc_options_init(&o);
+  o.host = "127.0.0.1";
+  o.port = peer_port(p);
+  o.framed = true;
+  o.protocol = HBC_PROTOCOL_COMPACT;
+  hb_error err = HB_ERROR_INIT;
+  hbc_conn *c = hbc_connect(&o, &err);
+  ck_assert_msg(c != NULL, "connect: %s", err.message);
+  hbc_result res = HBC_RESULT_INIT;
+  ck_assert_msg(hbc_scanner_get_list(c, 7, 10, &res, &err) == 0, "scan: %s", err.message);
+  ck_assert_uint_eq(res.nrows, 1);
+  const hbc_row *r = &res.rows[0];
+  ck_assert_uint_eq(r->key.len, 2);
+  ck_assert_mem_eq(r->key.data, "r1", 2);
+  ck_assert_uint_eq(r->ncells, 2);
+  ck_assert_mem_eq(r->cells[0].column.data, "cf:a", 4); /* in column order */
+  ck_assert_uint_eq(r->cells[0].value.len, 1);
+  ck_assert_mem_eq(r->cells[0].value.data, "x", 1);
+  ck_assert_int_eq(r->cells[0].timestamp, -5);
+  ck_assert_mem_eq(r->cells[1].column.data, "cf:b", 4);
+  ck_assert_uint_eq(r->cells[1].value.len, 0);
+  ck_assert_int_eq(r->cells[1].timestamp, INT64_C(1) << 40);
+  ck_assert(hbc_usable(c));
+  hbc_result_free(&res);
+  hbc_close(c);
+  peer_stop(p);
+  tb_free(&reply);
+}
+END_TEST
+
 START_TEST(test_descriptors_decode) {
   tbuf reply = {0};
   canned_descriptors(&reply);
@@ -310,6 +418,35 @@ START_TEST(test_eof_mid_reply_is_a_transport_error) {
 }
 END_TEST
 
+/* Rows replies whose bytes cannot be a reply: each fails as a transport error naming what was
+ * wrong, and the connection is given up. */
+START_TEST(test_malformed_rows_replies_are_refused) {
+  static const struct {
+    const char *what;
+    int depth;          /* lists nested in the rows field, or 0 */
+    int8_t field_type;  /* else a field of this type in the result */
+  } cases[] = {
+    {"nested too deep", 100, 0},
+    {"unknown type", 0, 99},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    tbuf reply = {0};
+    tb_message(&reply, "getRowWithColumns", TB_REPLY);
+    if (cases[i].depth > 0) {
+      tb_field(&reply, TB_LIST, 5); /* an unknown field: skipped, as deep as it goes */
+      for (int d = 0; d < cases[i].depth; d++)
+        tb_list(&reply, TB_LIST, 1);
+      tb_list(&reply, TB_LIST, 0);
+    } else {
+      tb_field(&reply, cases[i].field_type, 5);
+    }
+    tb_stop(&reply);
+    expect_broken(&reply, 200, 5000, 0, HB_ERR_TRANSPORT, cases[i].what);
+    tb_free(&reply);
+  }
+}
+END_TEST
+
 /* A reply announcing 2^28 table names is refused from its header, before anything is allocated. */
 START_TEST(test_huge_announced_list_is_refused) {
   tbuf reply = {0};
@@ -424,6 +561,7 @@ static Suite *client_suite(void) {
   tcase_set_timeout(decode, 30);
   tcase_add_test(decode, test_ten_thousand_binary_columns_decode_completely);
   tcase_add_test(decode, test_sorted_columns_keep_the_gateway_order);
+  tcase_add_test(decode, test_compact_rows_decode);
   tcase_add_test(decode, test_descriptors_decode);
   tcase_add_test(decode, test_mutate_rows_request_bytes);
   suite_add_tcase(s, decode);
@@ -435,6 +573,7 @@ static Suite *client_suite(void) {
   tcase_add_test(errors, test_garbage_reply_is_a_transport_error);
   tcase_add_test(errors, test_silent_gateway_is_a_timeout);
   tcase_add_test(errors, test_eof_mid_reply_is_a_transport_error);
+  tcase_add_test(errors, test_malformed_rows_replies_are_refused);
   tcase_add_test(errors, test_huge_announced_list_is_refused);
   tcase_add_test(errors, test_rows_reply_promising_millions_fails_on_what_arrives);
   suite_add_tcase(s, errors);
