@@ -138,10 +138,15 @@ static json_t *run_scan(hbc_conn *c, call *k, hb_error *herr) {
   hbc_bytes last = {0};
   bool ended = false, failed = false, more = true;
   while (more && !ended && !failed) {
-    int64_t left = k->number - returned + (k->start_exclusive ? 1 : 0);
-    int32_t n = (int32_t)(left < k->scan.caching ? left : k->scan.caching);
+    /* A continuation's first row is the one it resumes after: fetched one more in the same
+     * call, rather than a call of its own for the last row of the page. */
+    int64_t skipped = k->start_exclusive && returned == 0 ? 1 : 0;
+    int64_t left = k->number - returned;
+    int64_t n = (left < k->scan.caching ? left : k->scan.caching) + skipped;
+    if (n > INT32_MAX)
+      n = INT32_MAX;
     hbc_result res = HBC_RESULT_INIT;
-    if (hbc_scanner_get_list(c, id, n, &res, herr) < 0) {
+    if (hbc_scanner_get_list(c, id, (int32_t)n, &res, herr) < 0) {
       failed = true;
       break;
     }
