@@ -11,6 +11,7 @@
 
 #include "hbase_client.h"
 #include "pool.h"
+#include "proto_param.h"
 #include "protocol.h"
 
 typedef struct call call;

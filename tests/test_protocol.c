@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "proto_param.h"
 #include "protocol.h"
 
 #define assert_contains(hay, needle)                                                              \
