@@ -3,13 +3,14 @@
 
 #include <string.h>
 
-static const char *HINT =
+const char *const wire_protocol_hint =
   " (check that the gateway's transport (framed or buffered) and protocol (binary or compact)"
   " match the configuration)";
 
 /* Bytes that cannot be a reply: the stream is out of step, and the connection must go. */
 static int bad_reply(wire_reader *r, const char *what) {
-  return hb_error_set(&r->err, HB_ERR_TRANSPORT, "bad reply from the gateway: %s%s", what, HINT);
+  return hb_error_set(&r->err, HB_ERR_TRANSPORT, "bad reply from the gateway: %s%s", what,
+                      wire_protocol_hint);
 }
 
 void wire_reader_init(wire_reader *r, netio *io, bool compact) {

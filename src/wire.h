@@ -30,6 +30,9 @@ typedef enum wire_type {
 /* Message types of a reply's header. */
 enum { WIRE_REPLY = 2, WIRE_EXCEPTION = 3 };
 
+/* What a reply that does not parse most often means, said after the fault. */
+extern const char *const wire_protocol_hint;
+
 /* Nesting deeper than this is refused: a hostile reply cannot exhaust the stack. */
 #define WIRE_MAX_DEPTH 64
 
