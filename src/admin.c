@@ -101,12 +101,12 @@ static json_t *run_create_table(hbc_conn *c, call *k, hb_error *herr) {
 static int prepare_delete_table(call *k, proto_error *e) {
   if (call_prepare_table(k, e) < 0)
     return -1;
-  return proto_param_bool(&k->req, "disable", false, &k->flag, e);
+  return proto_param_bool(&k->req, "disable", false, &k->arg.delete_table.disable, e);
 }
 
 static json_t *run_delete_table(hbc_conn *c, call *k, hb_error *herr) {
   bool enabled = false;
-  if (k->flag && hbc_is_table_enabled(c, call_table(k), &enabled, herr) < 0)
+  if (k->arg.delete_table.disable && hbc_is_table_enabled(c, call_table(k), &enabled, herr) < 0)
     return NULL;
   if (enabled && hbc_disable_table(c, call_table(k), herr) < 0)
     return NULL;
@@ -131,11 +131,11 @@ static json_t *run_is_table_enabled(hbc_conn *c, call *k, hb_error *herr) {
 static int prepare_compact_table(call *k, proto_error *e) {
   if (call_prepare_table(k, e) < 0)
     return -1;
-  return proto_param_bool(&k->req, "major", false, &k->flag, e);
+  return proto_param_bool(&k->req, "major", false, &k->arg.compact.major, e);
 }
 
 static json_t *run_compact_table(hbc_conn *c, call *k, hb_error *herr) {
-  return hbc_compact(c, call_table(k), k->flag, herr) < 0 ? NULL : json_null();
+  return hbc_compact(c, call_table(k), k->arg.compact.major, herr) < 0 ? NULL : json_null();
 }
 
 static json_t *run_families(hbc_conn *c, call *k, hb_error *herr) {

@@ -24,13 +24,15 @@ struct api {
   int scanner_idle_timeout_ms;
 };
 
-/* ping, version and stats need no gateway: no run. */
+/* ping, version and stats need no gateway: no run. Indexed, so that answer_locally tells them
+ * apart by entry, whatever the order. */
+enum { DAEMON_PING, DAEMON_VERSION, DAEMON_STATS, DAEMON_END };
 static const char *const NO_PARAMS[] = {NULL};
 static const method daemon_methods[] = {
-  {"ping", NULL, NULL, POOL_RETRY_NEVER, NO_PARAMS, NULL, NULL},
-  {"version", NULL, NULL, POOL_RETRY_NEVER, NO_PARAMS, NULL, NULL},
-  {"stats", NULL, NULL, POOL_RETRY_NEVER, NO_PARAMS, NULL, NULL},
-  {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL},
+  [DAEMON_PING] = {"ping", NULL, NULL, POOL_RETRY_NEVER, NO_PARAMS, NULL, NULL},
+  [DAEMON_VERSION] = {"version", NULL, NULL, POOL_RETRY_NEVER, NO_PARAMS, NULL, NULL},
+  [DAEMON_STATS] = {"stats", NULL, NULL, POOL_RETRY_NEVER, NO_PARAMS, NULL, NULL},
+  [DAEMON_END] = {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL},
 };
 
 static const method *const MODULES[] = {daemon_methods, admin_methods,   read_methods,
@@ -181,9 +183,9 @@ static void count(call *k) {
 
 static void answer_locally(api *a, call *k) {
   json_t *result;
-  if (strcmp(k->m->name, "ping") == 0)
+  if (k->m == &daemon_methods[DAEMON_PING])
     result = json_string("pong");
-  else if (strcmp(k->m->name, "version") == 0)
+  else if (k->m == &daemon_methods[DAEMON_VERSION])
     result = json_pack("{s:s,s:s}", "version", PACKAGE_VERSION, "api", "hbase-thrift1");
   else
     result = stats_json(a);
@@ -194,11 +196,11 @@ static void answer_locally(api *a, call *k) {
   call_finish(k);
 }
 
-void api_call(api *a, json_t *msg, uint64_t session, api_reply_fn reply, void *owner) {
+void api_call(api *a, json_t *msg, uint64_t client_id, api_reply_fn reply, void *owner) {
   call *k = calloc(1, sizeof *k);
   k->started_ns = call_now_ns();
   k->env = &a->env;
-  k->session = session;
+  k->client_id = client_id;
   k->reply = reply;
   k->owner = owner;
   int rc = proto_request_init(&k->req, msg, &k->err);
@@ -232,8 +234,8 @@ void api_call(api *a, json_t *msg, uint64_t session, api_reply_fn reply, void *o
   call_start(k);
 }
 
-void api_session_closed(api *a, uint64_t session) {
-  scanner_session_closed(a->env.scanners, session);
+void api_client_closed(api *a, uint64_t client_id) {
+  scanner_client_closed(a->env.scanners, client_id);
 }
 
 void api_expire(api *a) {

@@ -22,10 +22,10 @@ typedef void (*api_stats_fn)(void *arg, json_t *stats);
 
 api *api_new(pool *gateway_pool, const config *cfg, api_stats_fn stats, void *stats_arg);
 void api_free(api *a);
-/* Runs one request object (steals msg) for the client connection session. */
-void api_call(api *a, json_t *msg, uint64_t session, api_reply_fn reply, void *owner);
+/* Runs one request object (steals msg) that came on client connection client_id. */
+void api_call(api *a, json_t *msg, uint64_t client_id, api_reply_fn reply, void *owner);
 /* The client connection has gone: close its scanners. */
-void api_session_closed(api *a, uint64_t session);
+void api_client_closed(api *a, uint64_t client_id);
 /* Closes scanners idle longer than scanner_idle_timeout_ms; the janitor calls it. */
 void api_expire(api *a);
 /* The daemon is stopping: closes every scanner on the gateway (as calls in flight). */

@@ -124,7 +124,7 @@ static int prepare_batch(call *k, proto_error *e) {
       proto_param_bool(&k->req, "wal", false, &k->wal, e) < 0 ||
       proto_param_int(&k->req, "batch_size", false, 1, INT32_MAX, &batch_size, e) < 0)
     return -1;
-  k->number = batch_size;
+  k->arg.batch.chunk_mutations = batch_size;
   json_t *ops = json_object_get(k->req.params, "operations");
   if (!json_is_array(ops))
     return proto_fail(e, PROTO_INVALID_PARAMS,
@@ -267,7 +267,7 @@ static int batch_add(hbc_conn *c, call *k, chunk *ch, const batch_op *op, const 
   }
   for (size_t i = 0; i < op->nmutations; i++)
     chunk_add(ch, r, &op->mutations[i]);
-  if ((k->number > 0 && ch->nmutations >= (size_t)k->number) || ch->bytes >= BATCH_MAX_CHUNK_BYTES)
+  if ((k->arg.batch.chunk_mutations > 0 && ch->nmutations >= (size_t)k->arg.batch.chunk_mutations) || ch->bytes >= BATCH_MAX_CHUNK_BYTES)
     return chunk_send(c, k, ch, herr);
   return 0;
 }

@@ -69,15 +69,14 @@ struct call {
   bool invalid;          /* not a valid request: answered (id null if unknown) even without id */
   void (*reply)(void *owner, char *line); /* as api.h's api_reply_fn */
   void *owner;
-  uint64_t session;      /* the client's connection */
+  uint64_t client_id;    /* the client connection it came on (client.c's id) */
   /* arguments */
   char *table;
   hbc_bytes row, column;
   hbc_bytes *rows, *columns;
   size_t nrows, ncolumns;
   int64_t timestamp;     /* HBC_LATEST when absent */
-  int64_t number;        /* versions, counter value, limit, batch_size */
-  bool include_timestamp, wal, flag;
+  bool include_timestamp, wal;
   bool sorted_columns;   /* rows as [[column, value], ...] in the gateway's order */
   hbc_mutation *mutations;
   size_t nmutations;
@@ -91,6 +90,16 @@ struct call {
   size_t nops;
   scanner *sc;           /* scanner_open, scanner_next, scanner_close */
   bool reopened;         /* scanner_next: the gateway had expired the scanner */
+  union {                /* each method's own arguments */
+    struct { int64_t versions; } cells;
+    struct { int64_t amount; } counter;       /* counter_inc, counter_dec, counter_get (0) */
+    struct { int64_t value; } counter_set;
+    struct { int64_t limit; } scan;           /* rows to return (capped per page by run_scan) */
+    struct { int64_t count; } scanner_next;   /* also a read-ahead's */
+    struct { int64_t chunk_mutations; } batch; /* batch_size: mutations per mutateRows, 0 no cap */
+    struct { bool disable; } delete_table;
+    struct { bool major; } compact;
+  } arg;
   const pool_group *group; /* set by prepare: calls it may share a gateway call with */
   uint64_t order_key;    /* set by prepare: 0, or the pool_order_key of the row it writes */
   TAILQ_ENTRY(call) wait_link;

@@ -24,11 +24,12 @@
 
 typedef struct client client;
 
-/* One line holding a JSON-RPC batch: its reply is one array, sent when every member is back. */
-typedef struct batch {
+/* One line holding a JSON-RPC batch (an array of requests; batch.c's batch is a method): its
+ * reply is one array, sent when every member is back. */
+typedef struct rpc_batch {
   char **members;
   size_t nmembers, pending;
-} batch;
+} rpc_batch;
 
 typedef enum client_state {
   CLIENT_READING,   /* reads lines and dispatches them */
@@ -71,7 +72,7 @@ struct client_hub {
 /* What a reply is routed back to: a client, or a batch of one. */
 typedef struct route {
   client *c;
-  batch *b;
+  rpc_batch *b;
   size_t index;
 } route;
 
@@ -121,7 +122,7 @@ static void client_close(client *c, const char *why) {
   log_info("client %llu (pid %d uid %d): closed: %s", (unsigned long long)c->id, (int)c->pid,
            (int)c->uid, why);
   client_set_state(c, CLIENT_CLOSED);
-  api_session_closed(c->hub->api, c->id);
+  api_client_closed(c->hub->api, c->id);
   bufferevent_free(c->bev);
   c->bev = NULL;
   if (is_free_to_go(c))
@@ -198,7 +199,7 @@ static void release(client *c) {
 }
 
 /* A member's reply (NULL for a notification): the batch's line goes out with the last one. */
-static void batch_member_done(client *c, batch *b, size_t index, char *line) {
+static void rpc_batch_member_done(client *c, rpc_batch *b, size_t index, char *line) {
   b->members[index] = line;
   if (--b->pending > 0)
     return;
@@ -220,12 +221,12 @@ static void on_reply(void *owner, char *line) {
   if (r->b == NULL)
     client_send(c, line);
   else
-    batch_member_done(c, r->b, r->index, line);
+    rpc_batch_member_done(c, r->b, r->index, line);
   free(r);
   request_done(c);
 }
 
-static void dispatch(client *c, json_t *msg, batch *b, size_t index) {
+static void dispatch(client *c, json_t *msg, rpc_batch *b, size_t index) {
   route *r = malloc(sizeof *r);
   *r = (route){c, b, index};
   c->in_flight++;
@@ -267,14 +268,14 @@ static void handle_value(client *c, json_t *v) {
     return;
   }
   size_t n = json_array_size(v);
-  batch *b = calloc(1, sizeof *b);
+  rpc_batch *b = calloc(1, sizeof *b);
   b->members = calloc(n, sizeof *b->members);
   b->nmembers = b->pending = n;
   hold(c); /* the batch stays open until every member is dispatched */
   for (size_t i = 0; i < n; i++) {
     json_t *member = json_incref(json_array_get(v, i));
     if (at_limit(c))
-      batch_member_done(c, b, i, refusal(c, member));
+      rpc_batch_member_done(c, b, i, refusal(c, member));
     else
       dispatch(c, member, b, i);
   }

@@ -176,13 +176,13 @@ static int prepare_cells(call *k, proto_error *e) {
       proto_param_bytes(&k->req, "row", true, &k->mem, &k->row, e) < 0 ||
       proto_param_bytes(&k->req, "column", true, &k->mem, &k->column, e) < 0)
     return -1;
-  k->number = READS_MAX_VERSIONS;
-  return proto_param_int(&k->req, "versions", false, 1, READS_MAX_VERSIONS, &k->number, e);
+  k->arg.cells.versions = READS_MAX_VERSIONS;
+  return proto_param_int(&k->req, "versions", false, 1, READS_MAX_VERSIONS, &k->arg.cells.versions, e);
 }
 
 static json_t *run_cells(hbc_conn *c, call *k, hb_error *herr) {
   hbc_result res = HBC_RESULT_INIT;
-  if (hbc_get_versions(c, call_table(k), k->row, k->column, k->timestamp, (int32_t)k->number,
+  if (hbc_get_versions(c, call_table(k), k->row, k->column, k->timestamp, (int32_t)k->arg.cells.versions,
                        &res, herr) < 0)
     return NULL;
   json_t *out = json_array();

@@ -72,7 +72,7 @@ int scan_prepare(call *k, proto_error *e) {
   k->scan.caching = (int32_t)batch_size;
   k->scan.batch_size = (int32_t)scan_batching;
   k->scan.sort_columns = k->sorted_columns;
-  k->number = limit;
+  k->arg.scan.limit = limit;
   k->scan_cap = k->env->scan_max_rows; /* read here: a reload may change it meanwhile */
   return 0;
 }
@@ -92,8 +92,8 @@ static bool write_page(call *k, proto_text *t, const hbc_result *res, int64_t *r
       *ended = true;
     }
   }
-  if ((int64_t)(to - from) > k->number - *returned)
-    to = from + (size_t)(k->number - *returned);
+  if ((int64_t)(to - from) > k->arg.scan.limit - *returned)
+    to = from + (size_t)(k->arg.scan.limit - *returned);
   if (call_text_rows(k, t, res->rows + from, to - from, *returned > 0) < 0) {
     *failed = true;
     return false;
@@ -102,7 +102,7 @@ static bool write_page(call *k, proto_text *t, const hbc_result *res, int64_t *r
     *returned += (int64_t)(to - from);
     *last = call_keep_bytes(&k->mem, res->rows[to - 1].key);
   }
-  return !*ended && *returned < k->number;
+  return !*ended && *returned < k->arg.scan.limit;
 }
 
 /* The params of the call that continues where this one stopped. */
@@ -116,20 +116,20 @@ static json_t *scan_next(call *k, hbc_bytes last, size_t returned) {
   }
   json_object_set_new(next, "row_start", key);
   json_object_set_new(next, "row_start_exclusive", json_true());
-  if (k->number != INT32_MAX)
-    json_object_set_new(next, "limit", json_integer(k->number - (json_int_t)returned));
+  if (k->arg.scan.limit != INT32_MAX)
+    json_object_set_new(next, "limit", json_integer(k->arg.scan.limit - (json_int_t)returned));
   return next;
 }
 
 static json_t *run_scan(hbc_conn *c, call *k, hb_error *herr) {
   int64_t cap = k->scan_cap;
-  int64_t want = k->number;
-  bool capped = k->number > cap;
+  int64_t want = k->arg.scan.limit;
+  bool capped = k->arg.scan.limit > cap;
   if (capped)
-    k->number = cap;
+    k->arg.scan.limit = cap;
   int32_t id = -1;
   if (hbc_scanner_open(c, call_table(k), &k->scan, &id, herr) < 0) {
-    k->number = want;
+    k->arg.scan.limit = want;
     return NULL;
   }
   proto_text *t = call_text_begin(k);
@@ -141,7 +141,7 @@ static json_t *run_scan(hbc_conn *c, call *k, hb_error *herr) {
     /* A continuation's first row is the one it resumes after: fetched one more in the same
      * call, rather than a call of its own for the last row of the page. */
     int64_t skipped = k->start_exclusive && returned == 0 ? 1 : 0;
-    int64_t left = k->number - returned;
+    int64_t left = k->arg.scan.limit - returned;
     int64_t n = (left < k->scan.caching ? left : k->scan.caching) + skipped;
     if (n > INT32_MAX)
       n = INT32_MAX;
@@ -158,7 +158,7 @@ static json_t *run_scan(hbc_conn *c, call *k, hb_error *herr) {
   if (herr->code == HB_OK || !hb_error_breaks_connection(herr->code))
     hbc_scanner_close(c, id, &close_err);
   hb_error_clear(&close_err);
-  k->number = want;
+  k->arg.scan.limit = want;
   if (failed)
     return NULL;
   proto_text_puts(t, "],\"next\":");

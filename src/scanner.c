@@ -22,7 +22,7 @@ struct scanner_set {
 /* Only the call holding it (busy) touches its gateway state. */
 struct scanner {
   uint64_t id;
-  uint64_t session;        /* the client that opened it: only it may use it */
+  uint64_t client_id;      /* the client that opened it: only it may use it */
   int32_t gateway_id;
   bool busy, closed;
   int64_t last_used_ms;
@@ -55,7 +55,7 @@ static int prepare_scanner_open(call *k, proto_error *e) {
   scanner_set *set = k->env->scanners;
   scanner *sc = calloc(1, sizeof *sc);
   sc->id = ++set->next_id;
-  sc->session = k->session;
+  sc->client_id = k->client_id;
   sc->table = strdup(k->table);
   /* The request's bytes go with the request: the scanner keeps copies to reopen with. */
   sc->scan = k->scan;
@@ -136,7 +136,7 @@ static int prepare_scanner_use(call *k, proto_error *e) {
     return -1;
   scanner *sc;
   TAILQ_FOREACH(sc, &k->env->scanners->list, link)
-    if ((int64_t)sc->id == id && sc->session == k->session && !sc->closed)
+    if ((int64_t)sc->id == id && sc->client_id == k->client_id && !sc->closed)
       break;
   if (sc == NULL)
     return proto_fail(e, PROTO_INVALID_PARAMS,
@@ -149,10 +149,10 @@ static int prepare_scanner_use(call *k, proto_error *e) {
 static int prepare_scanner_next(call *k, proto_error *e) {
   if (prepare_scanner_use(k, e) < 0)
     return -1;
-  k->number = k->sc->rows_per_call;
+  k->arg.scanner_next.count = k->sc->rows_per_call;
   k->include_timestamp = k->sc->include_timestamp;
   k->sorted_columns = k->sc->sorted_columns;
-  return proto_param_int(&k->req, "count", false, 1, INT32_MAX, &k->number, e);
+  return proto_param_int(&k->req, "count", false, 1, INT32_MAX, &k->arg.scanner_next.count, e);
 }
 
 /* The gateway drops scanners unused for a while ("scanner ID is invalid"): open a new one after
@@ -246,7 +246,7 @@ static json_t *run_scanner_next(hbc_conn *c, call *k, hb_error *herr) {
     return json_pack("{s:[],s:b}", "rows", "done", true);
   proto_text *t = call_text_begin(k);
   proto_text_puts(t, "{\"rows\":[");
-  size_t want = (size_t)k->number, written = 0;
+  size_t want = (size_t)k->arg.scanner_next.count, written = 0;
   bool done = false;
   int rc = 0;
   if (!take_ahead(k, t, want, &written, &done, &rc, herr))
@@ -284,7 +284,7 @@ static void discard_reply(void *owner, char *line) {
 static json_t *run_read_ahead(hbc_conn *c, call *k, hb_error *herr) {
   scanner *sc = k->sc;
   hbc_result res = HBC_RESULT_INIT;
-  int skipped = fetch(c, k, (int32_t)k->number, &res, herr);
+  int skipped = fetch(c, k, (int32_t)k->arg.scanner_next.count, &res, herr);
   sc->has_ahead = true;
   if (skipped < 0) {
     hb_error_set(&sc->ahead_err, herr->code, "%s",
@@ -314,7 +314,7 @@ static void read_ahead(call_env *env, scanner *sc, int32_t n) {
   k->reply = discard_reply;
   k->m = &read_ahead_method;
   k->sc = sc;
-  k->number = n;
+  k->arg.scanner_next.count = n;
   call_submit(k);
 }
 
@@ -380,17 +380,18 @@ static bool scanner_wait(call *k) {
   return false;
 }
 
-/* A stale connection may have failed mid-reply, after the scanner moved on: never retried. */
+/* A stale connection may have failed mid-reply, after the scanner moved on: never retried.
+ * Indexed, so that close_scanner finds scanner_close whatever the order. */
+enum { SCANNER_OPEN, SCANNER_NEXT, SCANNER_CLOSE, SCANNER_END };
 const method scanner_methods[] = {
-  {"scanner_open", prepare_scanner_open, run_scanner_open, POOL_RETRY_NEVER, SCANNER_OPEN_PARAMS,
-   after_scanner_open, scanner_wait},
-  {"scanner_next", prepare_scanner_next, run_scanner_next, POOL_RETRY_NEVER, SCANNER_NEXT_PARAMS,
-   after_scanner_use, scanner_wait},
-  {"scanner_close", prepare_scanner_close, run_scanner_close, POOL_RETRY_NEVER,
-   SCANNER_CLOSE_PARAMS, after_scanner_close, scanner_wait},
-  {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL},
+  [SCANNER_OPEN] = {"scanner_open", prepare_scanner_open, run_scanner_open, POOL_RETRY_NEVER,
+                    SCANNER_OPEN_PARAMS, after_scanner_open, scanner_wait},
+  [SCANNER_NEXT] = {"scanner_next", prepare_scanner_next, run_scanner_next, POOL_RETRY_NEVER,
+                    SCANNER_NEXT_PARAMS, after_scanner_use, scanner_wait},
+  [SCANNER_CLOSE] = {"scanner_close", prepare_scanner_close, run_scanner_close, POOL_RETRY_NEVER,
+                     SCANNER_CLOSE_PARAMS, after_scanner_close, scanner_wait},
+  [SCANNER_END] = {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL},
 };
-#define SCANNER_CLOSE (&scanner_methods[2])
 
 /* Closes a scanner on the gateway on the daemon's own account (no reply to anyone). */
 static void close_scanner(scanner_set *set, scanner *sc) {
@@ -400,7 +401,7 @@ static void close_scanner(scanner_set *set, scanner *sc) {
   call *k = calloc(1, sizeof *k);
   k->env = set->env;
   k->reply = discard_reply;
-  k->m = SCANNER_CLOSE;
+  k->m = &scanner_methods[SCANNER_CLOSE];
   k->sc = sc;
   call_start(k);
 }
@@ -420,11 +421,11 @@ void scanner_set_free(scanner_set *set) {
   free(set);
 }
 
-void scanner_session_closed(scanner_set *set, uint64_t session) {
+void scanner_client_closed(scanner_set *set, uint64_t client_id) {
   scanner *sc, *next;
   for (sc = TAILQ_FIRST(&set->list); sc != NULL; sc = next) {
     next = TAILQ_NEXT(sc, link);
-    if (sc->session == session)
+    if (sc->client_id == client_id)
       close_scanner(set, sc);
   }
 }

@@ -12,7 +12,7 @@ scanner_set *scanner_set_new(call_env *env);
 /* Forgets every scanner (the daemon is stopping; the pool is gone). */
 void scanner_set_free(scanner_set *set);
 /* Closes, on the gateway, the scanners of a client connection that has gone. */
-void scanner_session_closed(scanner_set *set, uint64_t session);
+void scanner_client_closed(scanner_set *set, uint64_t client_id);
 /* Closes scanners idle longer than idle_timeout_ms. */
 void scanner_expire(scanner_set *set, int idle_timeout_ms);
 /* Closes every scanner on the gateway (the daemon is stopping). */

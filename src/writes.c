@@ -180,24 +180,29 @@ static int prepare_counter(call *k, proto_error *e) {
   return 0;
 }
 
-static int prepare_counter_step(call *k, proto_error *e) {
-  k->number = 1;
-  if (prepare_counter(k, e) < 0 ||
-      proto_param_int(&k->req, "value", false, INT64_MIN + 1, INT64_MAX, &k->number, e) < 0)
+static int prepare_counter_inc(call *k, proto_error *e) {
+  k->arg.counter.amount = 1;
+  return prepare_counter(k, e) < 0 ? -1
+         : proto_param_int(&k->req, "value", false, INT64_MIN + 1, INT64_MAX,
+                           &k->arg.counter.amount, e);
+}
+
+static int prepare_counter_dec(call *k, proto_error *e) {
+  if (prepare_counter_inc(k, e) < 0)
     return -1;
-  if (strcmp(k->m->name, "counter_dec") == 0)
-    k->number = -k->number;
+  k->arg.counter.amount = -k->arg.counter.amount;
   return 0;
 }
 
 static int prepare_counter_get(call *k, proto_error *e) {
-  k->number = 0; /* atomicIncrement by 0 reads the counter (and creates it as 0), as HappyBase */
+  k->arg.counter.amount = 0; /* atomicIncrement by 0 reads the counter (and creates it as 0), as HappyBase */
   return prepare_counter(k, e);
 }
 
 static json_t *run_counter_inc(hbc_conn *c, call *k, hb_error *herr) {
   int64_t v = 0;
-  if (hbc_atomic_increment(c, call_table(k), k->row, k->column, k->number, &v, herr) < 0)
+  if (hbc_atomic_increment(c, call_table(k), k->row, k->column, k->arg.counter.amount, &v,
+                          herr) < 0)
     return NULL;
   return json_integer(v);
 }
@@ -205,12 +210,13 @@ static json_t *run_counter_inc(hbc_conn *c, call *k, hb_error *herr) {
 static int prepare_counter_set(call *k, proto_error *e) {
   k->wal = true;
   if (prepare_counter(k, e) < 0 ||
-      proto_param_int(&k->req, "value", true, INT64_MIN, INT64_MAX, &k->number, e) < 0)
+      proto_param_int(&k->req, "value", true, INT64_MIN, INT64_MAX, &k->arg.counter_set.value,
+                      e) < 0)
     return -1;
   /* Counters are 8-byte big-endian signed integers. */
   uint8_t *packed = proto_mem_alloc(&k->mem, 8);
   for (int i = 0; i < 8; i++)
-    packed[i] = (uint8_t)((uint64_t)k->number >> (56 - 8 * i));
+    packed[i] = (uint8_t)((uint64_t)k->arg.counter_set.value >> (56 - 8 * i));
   k->mutations = proto_mem_alloc(&k->mem, sizeof *k->mutations);
   k->mutations[0] = (hbc_mutation){.column = k->column, .value = {packed, 8}, .wal = true};
   k->nmutations = 1;
@@ -292,9 +298,9 @@ const method write_methods[] = {
    NULL, NULL},
   {"counter_set", prepare_counter_set, run_counter_set, POOL_RETRY_NEVER, COUNTER_PARAMS,
    NULL, NULL},
-  {"counter_inc", prepare_counter_step, run_counter_inc, POOL_RETRY_NEVER, COUNTER_PARAMS,
+  {"counter_inc", prepare_counter_inc, run_counter_inc, POOL_RETRY_NEVER, COUNTER_PARAMS,
    NULL, NULL},
-  {"counter_dec", prepare_counter_step, run_counter_inc, POOL_RETRY_NEVER, COUNTER_PARAMS,
+  {"counter_dec", prepare_counter_dec, run_counter_inc, POOL_RETRY_NEVER, COUNTER_PARAMS,
    NULL, NULL},
   {"append", prepare_append, run_append, POOL_RETRY_NEVER, APPEND_PARAMS, NULL, NULL},
   {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL},
