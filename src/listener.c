@@ -1,27 +1,22 @@
 /* listener: the sockets hbpoold accepts clients on: a Unix socket, optionally TCP on loopback. */
 #include "listener.h"
 
-#include <errno.h>
 #include <event2/event.h>
 #include <event2/listener.h>
-#include <netdb.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "log.h"
-
-#define LISTENER_BACKLOG 1024
-#define LISTENER_EMFILE_PAUSE_MS 1000
+#include "sockets.h"
 
 typedef struct endpoint {
   struct evconnlistener *evl;
-  struct event *resume;      /* re-enables accepting after running out of descriptors */
+  sockets_guard *guard;      /* pauses accepting after running out of descriptors */
   client_hub *hub;
   char name[128];
 } endpoint;
@@ -40,25 +35,6 @@ static void on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct soc
   client_accept(ep->hub, fd, ep->name);
 }
 
-static void on_resume(evutil_socket_t fd, short what, void *arg) {
-  (void)fd;
-  (void)what;
-  endpoint *ep = arg;
-  evconnlistener_enable(ep->evl);
-}
-
-/* Out of file descriptors: accepting again at once would spin, so pause for a moment. */
-static void on_accept_error(struct evconnlistener *evl, void *arg) {
-  endpoint *ep = arg;
-  int err = EVUTIL_SOCKET_ERROR();
-  log_warning("accepting on %s failed: %s", ep->name, evutil_socket_error_to_string(err));
-  if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM)
-    return;
-  evconnlistener_disable(evl);
-  struct timeval tv = {0, LISTENER_EMFILE_PAUSE_MS * 1000};
-  evtimer_add(ep->resume, &tv);
-}
-
 static int endpoint_start(endpoint *ep, struct event_base *base, int fd, client_hub *hub,
                           hb_error *err) {
   ep->hub = hub;
@@ -69,44 +45,16 @@ static int endpoint_start(endpoint *ep, struct event_base *base, int fd, client_
     close(fd);
     return hb_error_set(err, HB_ERR_INVALID, "cannot listen on %s", ep->name);
   }
-  evconnlistener_set_error_cb(ep->evl, on_accept_error);
-  ep->resume = evtimer_new(base, on_resume, ep);
-  return 0;
-}
-
-/* A socket file that nobody accepts on is left over from a daemon that died: replace it. */
-static int clear_socket_path(const char *path, hb_error *err) {
-  struct stat st;
-  if (lstat(path, &st) < 0)
-    return 0;
-  if (!S_ISSOCK(st.st_mode))
-    return hb_error_set(err, HB_ERR_INVALID, "%s exists and is not a socket", path);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-  int live = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-  close(fd);
-  if (live)
-    return hb_error_set(err, HB_ERR_INVALID, "another hbpoold is serving %s", path);
-  unlink(path);
+  ep->guard = sockets_guard_accept(base, ep->evl, ep->name);
   return 0;
 }
 
 static int listen_unix(listener *l, struct event_base *base, const config *cfg, client_hub *hub,
                        hb_error *err) {
   const char *path = cfg->listen_socket;
-  if (clear_socket_path(path, err) < 0)
+  int fd = sockets_listen_unix(path, cfg->listen_socket_mode, "listen_socket", err);
+  if (fd < 0)
     return -1;
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-  if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
-      chmod(path, (mode_t)cfg->listen_socket_mode) < 0 || listen(fd, LISTENER_BACKLOG) < 0) {
-    int e = errno;
-    if (fd >= 0)
-      close(fd);
-    return hb_error_set(err, HB_ERR_INVALID, "cannot listen on %s: %s", path, strerror(e));
-  }
   l->socket_path = strdup(path);
   snprintf(l->unix_ep.name, sizeof l->unix_ep.name, "%s", path);
   return endpoint_start(&l->unix_ep, base, fd, hub, err);
@@ -114,28 +62,9 @@ static int listen_unix(listener *l, struct event_base *base, const config *cfg, 
 
 static int listen_tcp(listener *l, struct event_base *base, const config *cfg, client_hub *hub,
                       hb_error *err) {
-  char host[64];
-  int port = 0;
-  if (config_listen_tcp_split(cfg->listen_tcp, host, sizeof host, &port, err) < 0)
+  int fd = sockets_listen_tcp(cfg->listen_tcp, "listen_tcp", err);
+  if (fd < 0)
     return -1;
-  char service[16];
-  snprintf(service, sizeof service, "%d", port);
-  struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_PASSIVE};
-  struct addrinfo *ai = NULL;
-  if (getaddrinfo(host, service, &hints, &ai) != 0 || ai == NULL)
-    return hb_error_set(err, HB_ERR_INVALID, "bad listen_tcp address %s", cfg->listen_tcp);
-  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  int rc = fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, LISTENER_BACKLOG) < 0;
-  int e = errno;
-  freeaddrinfo(ai);
-  if (rc) {
-    if (fd >= 0)
-      close(fd);
-    return hb_error_set(err, HB_ERR_INVALID, "cannot listen on %s: %s", cfg->listen_tcp,
-                        strerror(e));
-  }
   snprintf(l->tcp_ep.name, sizeof l->tcp_ep.name, "tcp %s", cfg->listen_tcp);
   return endpoint_start(&l->tcp_ep, base, fd, hub, err);
 }
@@ -192,12 +121,11 @@ listener *listener_new(struct event_base *base, const config *cfg, client_hub *h
 }
 
 static void endpoint_stop(endpoint *ep) {
+  sockets_guard_free(ep->guard);
   if (ep->evl != NULL)
     evconnlistener_free(ep->evl);
-  if (ep->resume != NULL)
-    event_free(ep->resume);
   ep->evl = NULL;
-  ep->resume = NULL;
+  ep->guard = NULL;
 }
 
 void listener_free(listener *l) {

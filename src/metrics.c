@@ -5,37 +5,31 @@
 #include "metrics.h"
 
 #include <dirent.h>
-#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/listener.h>
 #include <inttypes.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "sockets.h"
 
-#define METRICS_BACKLOG 64
 #define METRICS_TIMEOUT_S 10       /* a scraper this slow to send or read is dropped */
 #define METRICS_MAX_HEADERS 8192
 #define METRICS_MAX_BODY 4096      /* GET has none; room to read a small one and refuse it */
-#define METRICS_EMFILE_PAUSE_MS 1000
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define TEXT_CONTENT_TYPE "text/plain; charset=utf-8"
 
 struct metrics {
   struct evhttp *http;
   struct evconnlistener *evl; /* owned by http */
-  struct event *resume;       /* accepts again after running out of descriptors */
+  sockets_guard *guard;       /* pauses accepting after running out of descriptors */
   const config *cfg;
   pool *pool;
   api *api;
@@ -321,87 +315,6 @@ static void on_request(struct evhttp_request *req, void *arg) {
 /* ---------------------------------------------------------------------------------------------
  * Listening. */
 
-static void on_resume(evutil_socket_t fd, short what, void *arg) {
-  (void)fd;
-  (void)what;
-  metrics *m = arg;
-  evconnlistener_enable(m->evl);
-}
-
-/* Out of file descriptors: accepting again at once would spin the loop, so pause for a moment. */
-static void on_accept_error(struct evconnlistener *evl, void *arg) {
-  metrics *m = arg;
-  int err = EVUTIL_SOCKET_ERROR();
-  log_warning("metrics: accepting failed: %s", evutil_socket_error_to_string(err));
-  if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM)
-    return;
-  evconnlistener_disable(evl);
-  struct timeval tv = {0, METRICS_EMFILE_PAUSE_MS * 1000};
-  evtimer_add(m->resume, &tv);
-}
-
-static int listen_failed(int fd, const char *what, hb_error *err) {
-  int e = errno;
-  if (fd >= 0)
-    close(fd);
-  return hb_error_set(err, HB_ERR_INVALID, "metrics_listen %s: cannot listen: %s", what,
-                      strerror(e));
-}
-
-/* A socket file that nobody accepts on is left over from a daemon that died: replace it. */
-static int clear_socket_path(const char *path, hb_error *err) {
-  struct stat st;
-  if (lstat(path, &st) < 0)
-    return 0;
-  if (!S_ISSOCK(st.st_mode))
-    return hb_error_set(err, HB_ERR_INVALID, "metrics_listen: %s exists and is not a socket",
-                        path);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-  bool live = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
-  if (fd >= 0)
-    close(fd);
-  if (live)
-    return hb_error_set(err, HB_ERR_INVALID, "metrics_listen: %s is in use by another process",
-                        path);
-  unlink(path);
-  return 0;
-}
-
-/* The socket file gets listen_socket_mode, as the clients' socket: who may connect may read. */
-static int listen_unix(const char *path, int mode, hb_error *err) {
-  if (clear_socket_path(path, err) < 0)
-    return -1;
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-  if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
-      chmod(path, (mode_t)mode) < 0 || listen(fd, METRICS_BACKLOG) < 0)
-    return listen_failed(fd, path, err);
-  return fd;
-}
-
-static int listen_tcp(const char *value, hb_error *err) {
-  char host[64], service[16];
-  int port = 0;
-  if (config_listen_tcp_split(value, host, sizeof host, &port, err) < 0)
-    return -1;
-  snprintf(service, sizeof service, "%d", port);
-  struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_PASSIVE};
-  struct addrinfo *ai = NULL;
-  if (getaddrinfo(host, service, &hints, &ai) != 0 || ai == NULL)
-    return hb_error_set(err, HB_ERR_INVALID, "metrics_listen %s: bad address", value);
-  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  int one = 1;
-  if (fd >= 0)
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  bool ok = fd >= 0 && bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-            listen(fd, METRICS_BACKLOG) == 0;
-  freeaddrinfo(ai);
-  return ok ? fd : listen_failed(fd, value, err);
-}
-
 /* The path of a unix:PATH value, or NULL for ADDRESS:PORT. */
 static const char *unix_path(const char *value) {
   static const char prefix[] = CONFIG_UNIX_PREFIX;
@@ -422,8 +335,7 @@ static int serve_on(metrics *m, struct event_base *base, int fd, hb_error *err) 
                         m->cfg->metrics_listen);
   }
   m->evl = evl;
-  evconnlistener_set_error_cb(m->evl, on_accept_error);
-  m->resume = evtimer_new(base, on_resume, m);
+  m->guard = sockets_guard_accept(base, evl, "metrics_listen");
   evhttp_set_timeout(m->http, METRICS_TIMEOUT_S);
   evhttp_set_max_headers_size(m->http, METRICS_MAX_HEADERS);
   evhttp_set_max_body_size(m->http, METRICS_MAX_BODY);
@@ -439,7 +351,8 @@ metrics *metrics_new(struct event_base *base, const config *cfg, pool *p, api *a
                      client_hub *hub, hb_error *err) {
   const char *value = cfg->metrics_listen;
   const char *path = unix_path(value);
-  int fd = path != NULL ? listen_unix(path, cfg->listen_socket_mode, err) : listen_tcp(value, err);
+  int fd = path != NULL ? sockets_listen_unix(path, cfg->listen_socket_mode, "metrics_listen", err)
+                        : sockets_listen_tcp(value, "metrics_listen", err);
   if (fd < 0)
     return NULL;
   metrics *m = calloc(1, sizeof *m);
@@ -460,10 +373,9 @@ metrics *metrics_new(struct event_base *base, const config *cfg, pool *p, api *a
 void metrics_free(metrics *m) {
   if (m == NULL)
     return;
+  sockets_guard_free(m->guard);
   if (m->http != NULL)
     evhttp_free(m->http); /* and the listener bound to it */
-  if (m->resume != NULL)
-    event_free(m->resume);
   if (m->socket_path != NULL)
     unlink(m->socket_path);
   free(m->socket_path);

@@ -3,6 +3,7 @@
  * prometheus_client), are exactly what those requests imply; /health follows the gateway; the
  * HTTP side answers 404, 405 and HEAD as it should; bad metrics_listen values are refused. */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <netinet/in.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -585,6 +587,66 @@ START_TEST(test_health_follows_gateway) {
 }
 END_TEST
 
+static int open_descriptors(pid_t pid) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+  DIR *dir = opendir(path);
+  ck_assert_msg(dir != NULL, "%s: %s", path, strerror(errno));
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(dir)) != NULL)
+    n += e->d_name[0] != '.';
+  closedir(dir);
+  return n;
+}
+
+/* Out of file descriptors, both listeners pause and accept again later: with the daemon's limit
+ * at what it has open plus two, two clients take the rest; a third client and a scrape wait,
+ * accepted by the kernel only, and are served once the two leave. (The metrics listener's pause
+ * once read its state from the wrong object: libevent gives the error callback evhttp's
+ * argument.) */
+START_TEST(test_out_of_descriptors_pauses_and_resumes) {
+  char dir[] = "/tmp/hbpool-metrics.XXXXXX", sock[64], keys[128];
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(sock, sizeof sock, "%s/m.sock", dir);
+  snprintf(keys, sizeof keys, "metrics_listen = unix:%s\n", sock);
+  dh_daemon d;
+  ck_assert(dh_start(&d, "test_metrics", &g_gateway, keys, "pool_size = 1\nlazy_connect = true\n"));
+  endpoint ep = {.path = sock};
+  json_decref(scrape(&ep));
+  struct rlimit old, low;
+  ck_assert_int_eq(prlimit(d.pid, RLIMIT_NOFILE, NULL, &old), 0);
+  low = (struct rlimit){(rlim_t)open_descriptors(d.pid) + 2, old.rlim_max};
+  ck_assert_int_eq(prlimit(d.pid, RLIMIT_NOFILE, &low, NULL), 0);
+  dh_conn *a = dh_connect(&d), *b = dh_connect(&d);
+  dh_expect_json(dh_result(dh_call(a, "ping", NULL), "ping"), "\"pong\"");
+  dh_expect_json(dh_result(dh_call(b, "ping", NULL), "ping"), "\"pong\"");
+  dh_conn *waiting = dh_connect(&d);
+  dh_send(waiting, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\n");
+  int scraper = connect_endpoint(&ep);
+  const char *get = "GET /metrics HTTP/1.1\r\nHost: hbpoold\r\nConnection: close\r\n\r\n";
+  ck_assert_int_eq(send(scraper, get, strlen(get), MSG_NOSIGNAL), (ssize_t)strlen(get));
+  sleep_ms(300); /* both accepts fail meanwhile */
+  ck_assert_msg(kill(d.pid, 0) == 0, "hbpoold died when it ran out of descriptors");
+  ck_assert_ptr_null(dh_line(waiting, 0));
+  dh_close(a);
+  dh_close(b);
+  char *line = dh_line(waiting, 5000); /* the pause lasts a second */
+  ck_assert_msg(line != NULL && strstr(line, "\"pong\"") != NULL, "waiting client: %s",
+                line != NULL ? line : "no reply within 5 s");
+  free(line);
+  size_t len;
+  char *reply = read_all(scraper, &len);
+  ck_assert_msg(strncmp(reply, "HTTP/1.1 200", 12) == 0, "waiting scrape: %.100s", reply);
+  free(reply);
+  close(scraper);
+  dh_close(waiting);
+  ck_assert_int_eq(prlimit(d.pid, RLIMIT_NOFILE, &old, NULL), 0);
+  ck_assert_int_eq(dh_stop(&d), 0);
+  rmdir(dir);
+}
+END_TEST
+
 /* A stopped daemon removes its metrics socket file. */
 START_TEST(test_unix_socket_removed_on_stop) {
   char dir[] = "/tmp/hbpool-metrics.XXXXXX", sock[64], keys[128];
@@ -739,6 +801,7 @@ static Suite *metrics_suite(void) {
   tcase_add_test(tc, test_http_answers);
   tcase_add_test(tc, test_health_follows_gateway);
   tcase_add_test(tc, test_unix_socket_removed_on_stop);
+  tcase_add_test(tc, test_out_of_descriptors_pauses_and_resumes);
   tcase_add_test(tc, test_config_values);
   tcase_add_test(tc, test_port_in_use_refused);
   suite_add_tcase(s, tc);
