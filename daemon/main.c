@@ -20,6 +20,7 @@
 #include "metrics.h"
 #include "pool.h"
 #include "service.h"
+#include "xmalloc.h"
 
 #define JANITOR_INTERVAL_MS 100
 #define STATUS_INTERVAL_MS 2000
@@ -172,7 +173,7 @@ static bool str_differs(const char *a, const char *b) {
 /* *next takes a copy of the running value (NULL stays NULL). */
 static void keep_str(char **next, const char *running) {
   free(*next);
-  *next = running != NULL ? strdup(running) : NULL;
+  *next = running != NULL ? xstrdup(running) : NULL;
 }
 
 static void needs_restart(daemon_state *d, bool changed, const char *key) {
@@ -314,6 +315,7 @@ int main(int argc, char **argv) {
     {"version", no_argument, NULL, 'V'},      {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
+  xmalloc_init();
   const char *path = NULL;
   bool test_only = false, verbose = false;
   int opt;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "call.h"
+#include "xmalloc.h"
 
 static json_t *run_tables(hbc_conn *c, call *k, hb_error *herr) {
   hbc_result res = HBC_RESULT_INIT;
@@ -32,8 +33,8 @@ static int prepare_tables(call *k, proto_error *e) {
   bool use_prefix = true;
   if (proto_param_bool(&k->req, "use_prefix", false, &use_prefix, e) < 0)
     return -1;
-  k->table = strdup(use_prefix ? k->env->prefix : "");
-  return k->table != NULL ? 0 : proto_fail(e, PROTO_INTERNAL_ERROR, "out of memory");
+  k->table = xstrdup(use_prefix ? k->env->prefix : "");
+  return 0;
 }
 
 /* create_table's family options, in HappyBase's names. */

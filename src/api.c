@@ -5,11 +5,13 @@
  * (ping, version, stats), lends every call its call_env and counts every call. */
 #include "api.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "call.h"
 #include "scanner.h"
+#include "xmalloc.h"
 
 struct api {
   call_env env;          /* lent to every call */
@@ -80,9 +82,9 @@ static void collect_methods(api *a) {
   for (size_t i = 0; i < NMODULES; i++)
     for (const method *m = MODULES[i]; m->name != NULL; m++)
       a->nmethods++;
-  a->methods = calloc(a->nmethods, sizeof *a->methods);
-  a->names = calloc(a->nmethods, sizeof *a->names);
-  a->counters = calloc(a->nmethods, sizeof *a->counters);
+  a->methods = xcalloc(a->nmethods, sizeof *a->methods);
+  a->names = xcalloc(a->nmethods, sizeof *a->names);
+  a->counters = xcalloc(a->nmethods, sizeof *a->counters);
   size_t n = 0;
   for (size_t i = 0; i < NMODULES; i++)
     for (const method *m = MODULES[i]; m->name != NULL; m++) {
@@ -197,7 +199,8 @@ static void answer_locally(api *a, call *k) {
 }
 
 void api_call(api *a, json_t *msg, uint64_t client_id, api_reply_fn reply, void *owner) {
-  call *k = calloc(1, sizeof *k);
+  assert(a != NULL && msg != NULL && reply != NULL);
+  call *k = xcalloc(1, sizeof *k);
   k->started_ns = call_now_ns();
   k->env = &a->env;
   k->client_id = client_id;
@@ -248,10 +251,9 @@ void api_close_scanners(api *a) {
 
 static char *make_prefix(const config *cfg) {
   const char *prefix = cfg->table_prefix != NULL ? cfg->table_prefix : "";
-  char *out = NULL;
   if (*prefix == '\0')
-    return strdup("");
-  return asprintf(&out, "%s%s", prefix, cfg->table_prefix_separator) < 0 ? NULL : out;
+    return xstrdup("");
+  return xasprintf("%s%s", prefix, cfg->table_prefix_separator);
 }
 
 void api_reconfigure(api *a, const config *cfg) {
@@ -267,7 +269,7 @@ void api_reconfigure(api *a, const config *cfg) {
 }
 
 api *api_new(pool *gateway_pool, const config *cfg, api_stats_fn stats, void *stats_arg) {
-  api *a = calloc(1, sizeof *a);
+  api *a = xcalloc(1, sizeof *a);
   a->env.pool = gateway_pool;
   a->env.prefix = "";
   a->env.scanners = scanner_set_new(&a->env);

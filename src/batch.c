@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "call.h"
+#include "xmalloc.h"
 
 /* A chunk is also sent once its bytes reach this: framed gateways refuse frames over 2 MB
  * (hbase.regionserver.thrift.framed.max_frame_size_in_mb), and huge calls hold a connection
@@ -175,10 +176,10 @@ static size_t *chunk_slot(chunk *ch, hbc_bytes row) {
 
 static void chunk_grow(chunk *ch) {
   ch->cap = ch->cap ? ch->cap * 2 : 16;
-  ch->rows = realloc(ch->rows, ch->cap * sizeof *ch->rows);
+  ch->rows = xrealloc(ch->rows, ch->cap * sizeof *ch->rows);
   free(ch->slots);
   ch->nslots = 2 * ch->cap;
-  ch->slots = calloc(ch->nslots, sizeof *ch->slots);
+  ch->slots = xcalloc(ch->nslots, sizeof *ch->slots);
   for (size_t i = 0; i < ch->nrows; i++)
     *chunk_slot(ch, ch->rows[i].row) = i + 1;
 }
@@ -206,7 +207,7 @@ static void chunk_add(chunk *ch, chunk_row *r, const hbc_mutation *m) {
   }
   if (r->n == r->cap) {
     r->cap = r->cap ? r->cap * 2 : 8;
-    r->m = realloc(r->m, r->cap * sizeof *r->m);
+    r->m = xrealloc(r->m, r->cap * sizeof *r->m);
   }
   r->m[r->n++] = *m;
   r->has_delete |= m->is_delete;
@@ -229,7 +230,7 @@ static int chunk_send(hbc_conn *c, call *k, chunk *ch, hb_error *herr) {
   if (ch->nrows == 0)
     return 0;
   bool has_delete = false, has_put = false;
-  hbc_row_mutations *rm = calloc(ch->nrows, sizeof *rm);
+  hbc_row_mutations *rm = xcalloc(ch->nrows, sizeof *rm);
   for (size_t i = 0; i < ch->nrows; i++) {
     rm[i] = (hbc_row_mutations){ch->rows[i].row, ch->rows[i].m, ch->rows[i].n};
     has_delete |= ch->rows[i].has_delete;
@@ -274,7 +275,7 @@ static int batch_add(hbc_conn *c, call *k, chunk *ch, const batch_op *op, const 
 
 /* Counter changes go out last, in one incrementRows, summed per cell. */
 static int batch_counters(hbc_conn *c, call *k, hb_error *herr) {
-  hbc_increment *inc = calloc(k->nops ? k->nops : 1, sizeof *inc);
+  hbc_increment *inc = xcalloc(k->nops ? k->nops : 1, sizeof *inc);
   size_t n = 0;
   for (size_t i = 0; i < k->nops; i++) {
     const batch_op *op = &k->ops[i];

@@ -2,12 +2,14 @@
  * and result helpers that the method modules share. */
 #include "call.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "task.h"
+#include "xmalloc.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Serving a call. */
@@ -34,6 +36,7 @@ int64_t call_now_ns(void) {
 }
 
 void call_finish(call *k) {
+  assert(k != NULL && k->env != NULL && k->reply != NULL);
   if (k->env->finished != NULL)
     k->env->finished(k);
   char *line = NULL;
@@ -136,6 +139,7 @@ static void job_done(pool_job *job) {
 
 /* A refusal by the pool is the call's reply: nothing was sent. */
 void call_submit(call *k) {
+  assert(k->m != NULL && k->m->run != NULL && k->env != NULL);
   k->job = (pool_job){.work = work, .done = job_done, .ctx = k, .retry = k->m->retry,
                       .group = k->group, .order_key = k->order_key};
   hb_error err = HB_ERROR_INIT;
@@ -168,8 +172,7 @@ int call_prepare_table(call *k, proto_error *e) {
   if (*table == '\0')
     return proto_fail(e, PROTO_INVALID_PARAMS, "invalid params: \"table\" must not be empty");
   const char *prefix = use_prefix ? k->env->prefix : "";
-  if (asprintf(&k->table, "%s%s", prefix, table) < 0)
-    return proto_fail(e, PROTO_INTERNAL_ERROR, "out of memory");
+  k->table = xasprintf("%s%s", prefix, table);
   return 0;
 }
 
@@ -232,7 +235,7 @@ int call_all_families(hbc_conn *c, call *k, hbc_result *fams, hb_error *herr) {
   if (hbc_column_descriptors(c, call_table(k), fams, herr) < 0)
     return -1;
   k->ncolumns = fams->nfamilies;
-  k->columns = calloc(fams->nfamilies ? fams->nfamilies : 1, sizeof *k->columns);
+  k->columns = xcalloc(fams->nfamilies ? fams->nfamilies : 1, sizeof *k->columns);
   for (size_t i = 0; i < fams->nfamilies; i++)
     k->columns[i] = hbc_family_only(fams->families[i].name);
   return 0;

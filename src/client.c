@@ -6,6 +6,7 @@
  * nothing is in flight or held, so a late reply never touches freed memory. */
 #include "client.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -21,6 +22,7 @@
 #include "decoder.h"
 #include "log.h"
 #include "protocol.h"
+#include "xmalloc.h"
 
 typedef struct client client;
 
@@ -227,7 +229,7 @@ static void on_reply(void *owner, char *line) {
 }
 
 static void dispatch(client *c, json_t *msg, rpc_batch *b, size_t index) {
-  route *r = malloc(sizeof *r);
+  route *r = xmalloc(sizeof *r);
   *r = (route){c, b, index};
   c->in_flight++;
   api_call(c->hub->api, msg, c->id, on_reply, r);
@@ -268,8 +270,8 @@ static void handle_value(client *c, json_t *v) {
     return;
   }
   size_t n = json_array_size(v);
-  rpc_batch *b = calloc(1, sizeof *b);
-  b->members = calloc(n, sizeof *b->members);
+  rpc_batch *b = xcalloc(1, sizeof *b);
+  b->members = xcalloc(n, sizeof *b->members);
   b->nmembers = b->pending = n;
   hold(c); /* the batch stays open until every member is dispatched */
   for (size_t i = 0; i < n; i++) {
@@ -368,7 +370,7 @@ static void process_input(client *c) {
       refuse_long_line(c, max);
       return;
     }
-    char *line = malloc(n + 1);
+    char *line = xmalloc(n + 1);
     evbuffer_remove(in, line, n);
     evbuffer_drain(in, eol_len);
     c->hub->received_bytes += n + eol_len;
@@ -416,6 +418,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg) {
 }
 
 void client_accept(client_hub *hub, int fd, const char *listener) {
+  assert(hub != NULL && fd >= 0 && listener != NULL);
   if (connected(hub) >= hub->cfg->max_clients) {
     hub->refused++;
     proto_error e = PROTO_ERROR_INIT;
@@ -432,7 +435,7 @@ void client_accept(client_hub *hub, int fd, const char *listener) {
     log_warning("refused a client on %s: max_clients (%d) reached", listener, hub->cfg->max_clients);
     return;
   }
-  client *c = calloc(1, sizeof *c);
+  client *c = xcalloc(1, sizeof *c);
   c->hub = hub;
   c->id = ++hub->next_id;
   struct ucred cred;
@@ -457,7 +460,7 @@ void client_accept(client_hub *hub, int fd, const char *listener) {
 }
 
 client_hub *client_hub_new(struct event_base *base, api *a, decoder *dec, const config *cfg) {
-  client_hub *hub = calloc(1, sizeof *hub);
+  client_hub *hub = xcalloc(1, sizeof *hub);
   hub->base = base;
   hub->api = a;
   hub->decoder = dec;

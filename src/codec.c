@@ -1,6 +1,7 @@
 /* codec: the byte codecs of the protocol: UTF-8 validation and base64 (RFC 4648 section 4, the
  * standard alphabet), strict both ways: two strings never decode to the same bytes. */
 #include "codec.h"
+#include "xmalloc.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -66,9 +67,7 @@ size_t codec_utf8_cut(const char *s, size_t len, size_t max) {
 
 char *codec_utf8_repair(const char *s) {
   size_t n = strlen(s);
-  char *out = malloc(n * 3 + 1);
-  if (out == NULL)
-    abort();
+  char *out = xmalloc(n * 3 + 1);
   size_t o = 0;
   for (size_t i = 0; i < n;) {
     size_t ok = codec_utf8_check((const uint8_t *)s + i, n - i);

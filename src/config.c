@@ -1,5 +1,6 @@
 /* config: reads hbpoold's INI file with GLib's GKeyFile and validates every key (see config.h). */
 #include "config.h"
+#include "xmalloc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -98,21 +99,6 @@ static const key_spec GATEWAY_KEYS[] = {
 };
 
 #define NKEYS(a) (sizeof(a) / sizeof((a)[0]))
-
-/* Start-up allocations are a few bytes: like GLib, give up rather than run half-configured. */
-static void *xcalloc(size_t n, size_t size) {
-  void *p = calloc(n, size);
-  if (p == NULL)
-    abort();
-  return p;
-}
-
-static char *xstrdup(const char *s) {
-  char *p = strdup(s);
-  if (p == NULL)
-    abort();
-  return p;
-}
 
 static void replace_string(char **field, char *value) {
   free(*field);

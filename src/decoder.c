@@ -2,7 +2,9 @@
  * loop thread, the way the pool hands back finished jobs. One thread is enough: large lines are
  * rare, and a client waits for its own line before anything else it sent is read. */
 #include "decoder.h"
+#include "xmalloc.h"
 
+#include <assert.h>
 #include <event2/event.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -77,7 +79,7 @@ static void run_completions(evutil_socket_t fd, short what, void *arg) {
 }
 
 decoder *decoder_new(struct event_base *base, hb_error *err) {
-  decoder *d = calloc(1, sizeof *d);
+  decoder *d = xcalloc(1, sizeof *d);
   TAILQ_INIT(&d->queue);
   TAILQ_INIT(&d->done);
   pthread_mutex_init(&d->lock, NULL);
@@ -120,7 +122,8 @@ void decoder_free(decoder *d) {
 }
 
 void decoder_parse(decoder *d, char *line, size_t len, decoder_done_fn done, void *owner) {
-  decode_job *job = calloc(1, sizeof *job);
+  assert(d != NULL && line != NULL && done != NULL);
+  decode_job *job = xcalloc(1, sizeof *job);
   *job = (decode_job){.line = line, .len = len, .done = done, .owner = owner,
                       .err = PROTO_ERROR_INIT};
   pthread_mutex_lock(&d->lock);

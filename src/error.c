@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "xmalloc.h"
+
 int hb_error_take(hb_error *err, hb_errcode code, char *message) {
   if (err == NULL) {
     free(message);
@@ -20,11 +22,9 @@ int hb_error_take(hb_error *err, hb_errcode code, char *message) {
 int hb_error_set(hb_error *err, hb_errcode code, const char *fmt, ...) {
   if (err == NULL)
     return -1;
-  char *msg = NULL;
   va_list ap;
   va_start(ap, fmt);
-  if (vasprintf(&msg, fmt, ap) < 0)
-    msg = NULL;
+  char *msg = xvasprintf(fmt, ap);
   va_end(ap);
   return hb_error_take(err, code, msg);
 }

@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "sockets.h"
+#include "xmalloc.h"
 
 typedef struct endpoint {
   struct evconnlistener *evl;
@@ -55,7 +56,7 @@ static int listen_unix(listener *l, struct event_base *base, const config *cfg, 
   int fd = sockets_listen_unix(path, cfg->listen_socket_mode, "listen_socket", err);
   if (fd < 0)
     return -1;
-  l->socket_path = strdup(path);
+  l->socket_path = xstrdup(path);
   snprintf(l->unix_ep.name, sizeof l->unix_ep.name, "%s", path);
   return endpoint_start(&l->unix_ep, base, fd, hub, err);
 }
@@ -99,7 +100,7 @@ static int adopt(listener *l, struct event_base *base, client_hub *hub, int n, h
 
 listener *listener_new(struct event_base *base, const config *cfg, client_hub *hub, int inherited,
                        hb_error *err) {
-  listener *l = calloc(1, sizeof *l);
+  listener *l = xcalloc(1, sizeof *l);
   if (inherited > 0) {
     if (adopt(l, base, hub, inherited, err) < 0) {
       listener_free(l);

@@ -19,6 +19,7 @@
 
 #include "log.h"
 #include "sockets.h"
+#include "xmalloc.h"
 
 #define METRICS_TIMEOUT_S 10       /* a scraper this slow to send or read is dropped */
 #define METRICS_MAX_HEADERS 8192
@@ -355,13 +356,13 @@ metrics *metrics_new(struct event_base *base, const config *cfg, pool *p, api *a
                         : sockets_listen_tcp(value, "metrics_listen", err);
   if (fd < 0)
     return NULL;
-  metrics *m = calloc(1, sizeof *m);
+  metrics *m = xcalloc(1, sizeof *m);
   *m = (metrics){.cfg = cfg, .pool = p, .api = a, .hub = hub};
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
   m->start_time = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
   if (path != NULL)
-    m->socket_path = strdup(path);
+    m->socket_path = xstrdup(path);
   if (serve_on(m, base, fd, err) < 0) {
     metrics_free(m);
     return NULL;

@@ -1,6 +1,7 @@
 /* netio: socket I/O to a Thrift gateway with deadlines, read-ahead and optional framing. */
 #include "netio.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -17,6 +18,7 @@
 
 #include "clock.h"
 #include "task.h"
+#include "xmalloc.h"
 
 #define NETIO_READ_AHEAD (64 * 1024)
 #define NETIO_FRAME_HEADER 4
@@ -149,13 +151,13 @@ static void *lookup_main(void *arg) {
 
 static int lookup_in_thread(const char *host, const char *service, int64_t deadline_ms,
                             struct addrinfo **res, hb_error *err) {
-  lookup *l = calloc(1, sizeof *l);
-  if (l == NULL || pipe2(l->pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+  lookup *l = xcalloc(1, sizeof *l);
+  if (pipe2(l->pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
     free(l);
     return hb_error_set(err, HB_ERR_TRANSPORT, "cannot resolve %s: %s", host, strerror(errno));
   }
   l->refs = 2;
-  l->host = strdup(host);
+  l->host = xstrdup(host);
   snprintf(l->service, sizeof l->service, "%s", service);
   pthread_attr_t attr;
   pthread_attr_init(&attr);
@@ -217,12 +219,7 @@ netio *netio_connect(const char *host, int port, const netio_options *opts, hb_e
     }
     return NULL;
   }
-  netio *io = calloc(1, sizeof *io);
-  if (io == NULL) {
-    close(fd);
-    hb_error_set(err, HB_ERR_TRANSPORT, "out of memory");
-    return NULL;
-  }
+  netio *io = xcalloc(1, sizeof *io);
   io->fd = fd;
   io->framed = opts->framed;
   io->max_message = opts->max_message_size;
@@ -244,23 +241,20 @@ void netio_set_deadline(netio *io, int timeout_ms) {
   io->deadline_ms = clock_now_ms() + (timeout_ms > 0 ? timeout_ms : 1);
 }
 
-static int reserve(uint8_t **buf, size_t *cap, size_t need) {
+static void reserve(uint8_t **buf, size_t *cap, size_t need) {
   if (need <= *cap)
-    return 0;
+    return;
   size_t ncap = *cap ? *cap : 4096;
   while (ncap < need)
     ncap *= 2;
-  uint8_t *n = realloc(*buf, ncap);
-  if (n == NULL)
-    return -1;
-  *buf = n;
+  *buf = xrealloc(*buf, ncap);
   *cap = ncap;
-  return 0;
 }
 
 int netio_write(netio *io, const void *buf, size_t len, hb_error *err) {
-  if (reserve(&io->wbuf, &io->wcap, io->wlen + len) < 0)
-    return hb_error_set(err, HB_ERR_TRANSPORT, "out of memory buffering a %zu-byte request", io->wlen + len);
+  assert(io != NULL && (buf != NULL || len == 0));
+  (void)err;
+  reserve(&io->wbuf, &io->wcap, io->wlen + len);
   memcpy(io->wbuf + io->wlen, buf, len);
   io->wlen += len;
   return 0;
@@ -311,8 +305,8 @@ static int fill(netio *io, hb_error *err) {
   task_pause(); /* a huge reply already received is decoded in slices, not in one go */
   if (io->rpos == io->rlen)
     io->rpos = io->rlen = 0;
-  if (io->rcap == 0 && reserve(&io->rbuf, &io->rcap, NETIO_READ_AHEAD) < 0)
-    return hb_error_set(err, HB_ERR_TRANSPORT, "out of memory");
+  if (io->rcap == 0)
+    reserve(&io->rbuf, &io->rcap, NETIO_READ_AHEAD);
   if (io->rlen == io->rcap) {
     memmove(io->rbuf, io->rbuf + io->rpos, io->rlen - io->rpos);
     io->rlen -= io->rpos;
@@ -379,6 +373,7 @@ static int begin_frame(netio *io, hb_error *err) {
 }
 
 int netio_read(netio *io, void *buf, size_t len, hb_error *err) {
+  assert(io != NULL && (buf != NULL || len == 0));
   /* The common case, a field already received and inside the current frame: a reply of rows
    * is read a few bytes at a time. */
   if (len <= io->rlen - io->rpos && (!io->framed || len <= io->frame_left) &&

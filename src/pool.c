@@ -7,6 +7,7 @@
  * park on the idle list; a submit wakes one. */
 #include "pool.h"
 
+#include <assert.h>
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "clock.h"
 #include "log.h"
 #include "task.h"
+#include "xmalloc.h"
 
 TAILQ_HEAD(job_list, pool_job);
 
@@ -149,7 +151,7 @@ static void mark_down(pool *p, const char *reason) {
   p->gateway_up = false;
   p->next_attempt_ms = now + p->backoff_ms;
   free(p->down_reason);
-  p->down_reason = strdup(reason);
+  p->down_reason = xstrdup(reason);
   char why[512];
   snprintf(why, sizeof why, "gateway %s (%s:%d) is unavailable: %s", p->name, p->host,
            p->opts.gateway.port, reason);
@@ -281,7 +283,7 @@ static void held_reset(worker *w, size_t most) {
     cap <<= 1;
   if (cap > w->held_alloc) {
     free(w->held);
-    w->held = malloc(cap * sizeof *w->held);
+    w->held = xmalloc(cap * sizeof *w->held);
     w->held_alloc = cap;
   }
   w->held_cap = cap;
@@ -328,7 +330,7 @@ static size_t take(worker *w) {
   pool *p = w->pool;
   size_t n = 0, rows = 0, most = (size_t)(p->opts.coalesce ? p->opts.coalesce_max_rows : 1);
   if (w->cap < most + 1) {
-    w->members = realloc(w->members, (most + 1) * sizeof *w->members);
+    w->members = xrealloc(w->members, (most + 1) * sizeof *w->members);
     w->cap = most + 1;
   }
   bool built = false;
@@ -398,7 +400,7 @@ static void snapshot(worker *w) {
     return;
   w->settings_seen = p->settings_version;
   free(w->host);
-  w->host = strdup(p->host);
+  w->host = xstrdup(p->host);
   w->gateway = p->opts.gateway;
   w->gateway.host = w->host;
   w->idle_refresh_ms = p->opts.idle_refresh_ms;
@@ -465,16 +467,14 @@ static void worker_main(void *arg) {
 }
 
 static int add_worker(pool *p, hb_error *err) {
-  worker *w = calloc(1, sizeof *w);
-  if (w == NULL)
-    return hb_error_set(err, HB_ERR_TRANSPORT, "out of memory for a worker");
+  worker *w = xcalloc(1, sizeof *w);
   w->pool = p;
   w->task = task_new(p->base, worker_main, w, err);
   if (w->task == NULL) {
     free(w);
     return -1;
   }
-  p->workers = realloc(p->workers, (size_t)(p->nworkers + 1) * sizeof *p->workers);
+  p->workers = xrealloc(p->workers, (size_t)(p->nworkers + 1) * sizeof *p->workers);
   p->workers[p->nworkers++] = w;
   return 0;
 }
@@ -495,10 +495,10 @@ static void worker_free(worker *w) {
 pool *pool_new(struct event_base *base, const pool_options *opts, hb_error *err) {
   if (opts->size < 1)
     return hb_error_set(err, HB_ERR_INVALID, "pool size must be at least 1"), NULL;
-  pool *p = calloc(1, sizeof *p);
+  pool *p = xcalloc(1, sizeof *p);
   p->opts = *opts;
-  p->name = strdup(opts->name != NULL ? opts->name : "main");
-  p->host = strdup(opts->gateway.host);
+  p->name = xstrdup(opts->name != NULL ? opts->name : "main");
+  p->host = xstrdup(opts->gateway.host);
   p->opts.name = p->name;
   p->opts.gateway.host = p->host;
   p->base = base;
@@ -539,6 +539,7 @@ void pool_free(pool *p) {
 }
 
 int pool_submit(pool *p, pool_job *job, hb_error *err) {
+  assert(p != NULL && job != NULL && job->work != NULL && job->done != NULL);
   hb_error_clear(&job->err);
   job->retries = 0;
   job->deadline_ms = clock_now_ms() + p->opts.queue_timeout_ms;
@@ -619,7 +620,7 @@ void pool_reconfigure(pool *p, const pool_options *opts) {
     /* Every connection is replaced before its next call; a new gateway is tried at once. */
     p->generation++;
     free(p->host);
-    p->host = strdup(opts->gateway.host);
+    p->host = xstrdup(opts->gateway.host);
     p->gateway_up = true;
     p->next_attempt_ms = 0;
   }

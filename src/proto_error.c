@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "xmalloc.h"
 
 /* NULL for a value that is not one of the codes (a zeroed proto_error, say). */
 static const char *code_name(proto_code code) {
@@ -58,11 +59,8 @@ static int fail_take(proto_error *e, proto_code code, char *message) {
 
 /* Formats prefix + fmt; the prefix keeps messages of one kind recognisable ("invalid params: "). */
 static int vfail(proto_error *e, proto_code code, const char *prefix, const char *fmt, va_list ap) {
-  char *body = NULL, *msg = NULL;
-  if (vasprintf(&body, fmt, ap) < 0)
-    return fail_take(e, code, NULL);
-  if (asprintf(&msg, "%s%s", prefix, body) < 0)
-    msg = NULL;
+  char *body = xvasprintf(fmt, ap);
+  char *msg = xasprintf("%s%s", prefix, body);
   free(body);
   return fail_take(e, code, msg);
 }
@@ -159,11 +157,9 @@ static char *first_line(const char *text, const char *what) {
     start++;
   while (end > start && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
     end--;
-  if (start == end) {
-    char *s = NULL;
-    return asprintf(&s, "%s (see data.detail)", what) < 0 ? NULL : s;
-  }
-  return strndup(start, (size_t)(end - start));
+  if (start == end)
+    return xasprintf("%s (see data.detail)", what);
+  return xstrndup(start, (size_t)(end - start));
 }
 
 /* An HBase exception: its first line as the message, all of it in data.detail (always for

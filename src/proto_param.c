@@ -9,6 +9,7 @@
 
 #include "codec.h"
 #include "proto_text.h"
+#include "xmalloc.h"
 
 /* Unknown parameters named in one error before the rest are only counted. */
 #define PROTO_UNKNOWN_MAX 10
@@ -25,9 +26,7 @@ struct proto_mem {
 void *proto_mem_alloc(proto_mem **mem, size_t n) {
   if (n > SIZE_MAX - sizeof(proto_mem))
     abort();
-  proto_mem *block = malloc(sizeof *block + n);
-  if (block == NULL)
-    abort();  /* as GLib does: a request cannot be served half-decoded */
+  proto_mem *block = xmalloc(sizeof *block + n);
   block->next = *mem;
   *mem = block;
   return block->data;
@@ -145,10 +144,7 @@ static int bytes_fail(proto_error *e, const json_t *v, proto_encoding enc, const
 /* Like bytes_fail for a parameter: the name is quoted, with the index of a list's item. */
 static int param_bytes_fail(proto_error *e, const json_t *v, proto_encoding enc, const char *name,
                             size_t index, bool indexed, const codec_fault *f) {
-  char *what = NULL;
-  int rc = indexed ? asprintf(&what, "\"%s\"[%zu]", name, index) : asprintf(&what, "\"%s\"", name);
-  if (rc < 0)
-    abort();
+  char *what = indexed ? xasprintf("\"%s\"[%zu]", name, index) : xasprintf("\"%s\"", name);
   bytes_fail(e, v, enc, what, f);
   free(what);
   return -1;
@@ -210,9 +206,7 @@ static json_t *bytes_to_base64(hbc_bytes b, proto_error *e) {
   }
   size_t n = (b.len + 2) / 3 * 4;
   char stack[PROTO_B64_STACK];
-  char *buf = n <= sizeof stack ? stack : malloc(n);
-  if (buf == NULL)
-    abort();
+  char *buf = n <= sizeof stack ? stack : xmalloc(n);
   codec_base64_encode(b.data, b.len, buf);
   json_t *s = json_stringn_nocheck(buf, n);  /* the alphabet is ASCII: nothing to check */
   if (buf != stack)

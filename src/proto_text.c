@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "xmalloc.h"
 
 /* A buffer grows by doubling; failing to grow aborts, as GLib does (the daemon bounds results
  * before they get here). */
@@ -20,10 +21,7 @@ static char *text_room(proto_text *t, size_t n) {
         abort();
       cap *= 2;
     }
-    char *p = realloc(t->p, cap);
-    if (p == NULL)
-      abort();
-    t->p = p;
+    t->p = xrealloc(t->p, cap);
     t->cap = cap;
   }
   return t->p + t->len;

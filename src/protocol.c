@@ -2,11 +2,13 @@
  * result, error and batch lines written back. */
 #include "protocol.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "codec.h"
+#include "xmalloc.h"
 
 /* ---- parsing lines -------------------------------------------------------------------------- */
 
@@ -42,6 +44,7 @@ static void parse_fail(proto_error *e, const char *line, size_t len, const json_
 }
 
 json_t *proto_parse_line(const char *line, size_t len, proto_error *e) {
+  assert(line != NULL || len == 0);
   if (proto_line_blank(line, len)) {
     proto_fail(e, PROTO_PARSE_ERROR, "parse error: the line is empty");
     return NULL;
@@ -289,9 +292,7 @@ char *proto_batch_line(char *const *members, size_t n) {
   for (size_t i = 0; i < n; i++)
     if (members[i] != NULL)
       total += strlen(members[i]) + 1;
-  char *line = malloc(total);
-  if (line == NULL)
-    abort();
+  char *line = xmalloc(total);
   size_t o = 0;
   line[o++] = '[';
   for (size_t i = 0; i < n; i++) {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "call.h"
+#include "xmalloc.h"
 
 #define READS_MAX_VERSIONS 2147483647
 
@@ -144,7 +145,7 @@ static int read_work(hbc_conn *c, pool_job **members, size_t n) {
   size_t nkeys = 0;
   for (size_t i = 0; i < n; i++)
     nkeys += read_weight(members[i]);
-  hbc_bytes *keys = malloc((nkeys > 0 ? nkeys : 1) * sizeof *keys);
+  hbc_bytes *keys = xmalloc((nkeys > 0 ? nkeys : 1) * sizeof *keys);
   size_t at = 0;
   for (size_t i = 0; i < n; i++) {
     size_t m;

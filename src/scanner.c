@@ -9,6 +9,7 @@
 
 #include "clock.h"
 #include "scan.h"
+#include "xmalloc.h"
 
 /* The open scanners of the daemon, and what a scanner's own calls need of the api. */
 struct scanner_set {
@@ -53,10 +54,10 @@ static int prepare_scanner_open(call *k, proto_error *e) {
   if (scan_prepare(k, e) < 0)
     return -1;
   scanner_set *set = k->env->scanners;
-  scanner *sc = calloc(1, sizeof *sc);
+  scanner *sc = xcalloc(1, sizeof *sc);
   sc->id = ++set->next_id;
   sc->client_id = k->client_id;
-  sc->table = strdup(k->table);
+  sc->table = xstrdup(k->table);
   /* The request's bytes go with the request: the scanner keeps copies to reopen with. */
   sc->scan = k->scan;
   sc->scan.start_row = call_keep_bytes(&sc->mem, k->scan.start_row);
@@ -172,7 +173,7 @@ static int reopen_scanner(hbc_conn *c, call *k, hb_error *herr) {
 }
 
 static void remember_last(scanner *sc, hbc_bytes key) {
-  sc->last_key = realloc(sc->last_key, key.len ? key.len : 1);
+  sc->last_key = xrealloc(sc->last_key, key.len ? key.len : 1);
   if (key.len > 0)
     memcpy(sc->last_key, key.data, key.len);
   sc->last_len = key.len;
@@ -309,7 +310,7 @@ static const method read_ahead_method = {"scanner_next (read-ahead)", NULL, run_
 
 /* Starts a read-ahead of n rows on sc, which stays held until it is over. */
 static void read_ahead(call_env *env, scanner *sc, int32_t n) {
-  call *k = calloc(1, sizeof *k);
+  call *k = xcalloc(1, sizeof *k);
   k->env = env;
   k->reply = discard_reply;
   k->m = &read_ahead_method;
@@ -398,7 +399,7 @@ static void close_scanner(scanner_set *set, scanner *sc) {
   if (sc->closed)
     return;
   sc->closed = true;
-  call *k = calloc(1, sizeof *k);
+  call *k = xcalloc(1, sizeof *k);
   k->env = set->env;
   k->reply = discard_reply;
   k->m = &scanner_methods[SCANNER_CLOSE];
@@ -407,7 +408,7 @@ static void close_scanner(scanner_set *set, scanner *sc) {
 }
 
 scanner_set *scanner_set_new(call_env *env) {
-  scanner_set *set = calloc(1, sizeof *set);
+  scanner_set *set = xcalloc(1, sizeof *set);
   TAILQ_INIT(&set->list);
   set->env = env;
   return set;

@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "xmalloc.h"
 
 #define SOCKETS_BACKLOG 1024
 #define SOCKETS_EMFILE_PAUSE_MS 1000
@@ -131,9 +132,7 @@ static void on_accept_error(struct evconnlistener *evl, void *arg) {
 
 sockets_guard *sockets_guard_accept(struct event_base *base, struct evconnlistener *evl,
                                     const char *name) {
-  sockets_guard *g = calloc(1, sizeof *g);
-  if (g == NULL)
-    abort();
+  sockets_guard *g = xcalloc(1, sizeof *g);
   g->evl = evl;
   g->resume = evtimer_new(base, on_resume, g);
   snprintf(g->name, sizeof g->name, "%s", name);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "xmalloc.h"
 
 #ifndef __has_feature
 #define __has_feature(x) 0
@@ -197,9 +198,7 @@ static void rearm(task *t, int fd, short flags) {
 }
 
 task *task_new(struct event_base *base, task_fn fn, void *arg, hb_error *err) {
-  task *t = calloc(1, sizeof *t);
-  if (t == NULL)
-    return hb_error_set(err, HB_ERR_TRANSPORT, "out of memory for a task"), NULL;
+  task *t = xcalloc(1, sizeof *t);
   t->map_size = TASK_STACK_SIZE + (size_t)getpagesize();
   t->map = mmap(NULL, t->map_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
                 -1, 0);

@@ -1,6 +1,7 @@
 /* wire: reads Thrift binary and compact encodings straight from a netio stream. */
 #include "wire.h"
 
+#include <assert.h>
 #include <string.h>
 
 const char *const wire_protocol_hint =
@@ -14,6 +15,7 @@ static int bad_reply(wire_reader *r, const char *what) {
 }
 
 void wire_reader_init(wire_reader *r, netio *io, bool compact) {
+  assert(r != NULL && io != NULL);
   memset(r, 0, sizeof *r);
   r->io = io;
   r->compact = compact;

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "call.h"
+#include "xmalloc.h"
 
 /* The "data" parameter: {column: value, ...}. */
 static int prepare_data(call *k, proto_error *e) {
@@ -94,7 +95,7 @@ static json_t *run_delete(hbc_conn *c, call *k, hb_error *herr) {
   bool whole_row = k->ncolumns == 0;
   if (whole_row && call_all_families(c, k, &fams, herr) < 0)
     return NULL;
-  hbc_mutation *m = calloc(k->ncolumns ? k->ncolumns : 1, sizeof *m);
+  hbc_mutation *m = xcalloc(k->ncolumns ? k->ncolumns : 1, sizeof *m);
   for (size_t i = 0; i < k->ncolumns; i++)
     m[i] = (hbc_mutation){.is_delete = true, .column = k->columns[i], .wal = k->wal};
   hbc_row_mutations rm = {.row = k->row, .mutations = m, .nmutations = k->ncolumns};
@@ -141,15 +142,15 @@ static size_t write_weight(const pool_job *job) {
 }
 
 static int write_work(hbc_conn *c, pool_job **members, size_t n) {
-  hbc_row_mutations *rows = calloc(n, sizeof *rows);
-  hbc_mutation **deletes = calloc(n, sizeof *deletes);
+  hbc_row_mutations *rows = xcalloc(n, sizeof *rows);
+  hbc_mutation **deletes = xcalloc(n, sizeof *deletes);
   for (size_t i = 0; i < n; i++) {
     const call *k = members[i]->ctx;
     rows[i] = (hbc_row_mutations){.row = k->row, .mutations = k->mutations,
                                   .nmutations = k->nmutations};
     if (!is_delete(k))
       continue;
-    deletes[i] = calloc(k->ncolumns, sizeof *deletes[i]);
+    deletes[i] = xcalloc(k->ncolumns, sizeof *deletes[i]);
     for (size_t j = 0; j < k->ncolumns; j++)
       deletes[i][j] = (hbc_mutation){.is_delete = true, .column = k->columns[j], .wal = k->wal};
     rows[i].mutations = deletes[i];
@@ -259,8 +260,8 @@ static int compare_columns(const void *a, const void *b) {
 /* The gateway returns the appended cells in HBase's column order, without their names. */
 static json_t *run_append(hbc_conn *c, call *k, hb_error *herr) {
   qsort(k->mutations, k->nmutations, sizeof *k->mutations, compare_columns);
-  hbc_bytes *cols = calloc(k->nmutations, sizeof *cols);
-  hbc_bytes *vals = calloc(k->nmutations, sizeof *vals);
+  hbc_bytes *cols = xcalloc(k->nmutations, sizeof *cols);
+  hbc_bytes *vals = xcalloc(k->nmutations, sizeof *vals);
   for (size_t i = 0; i < k->nmutations; i++) {
     cols[i] = k->mutations[i].column;
     vals[i] = k->mutations[i].value;
