@@ -24,7 +24,7 @@ static double cpu_us(void) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
-         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
 static void check(int rc, hb_error *err, const char *what) {
@@ -46,7 +46,8 @@ static hbc_conn *connect_env(void) {
   o.host = host != NULL ? host : "127.0.0.1";
   o.port = env_int("HBPOOL_TEST_THRIFT_PORT", 9090);
   o.framed = env_int("HBPOOL_TEST_THRIFT_FRAMED", 0) != 0;
-  o.protocol = env_int("HBPOOL_TEST_THRIFT_COMPACT", 0) ? HBC_PROTOCOL_COMPACT : HBC_PROTOCOL_BINARY;
+  o.protocol = env_int("HBPOOL_TEST_THRIFT_COMPACT", 0) ? HBC_PROTOCOL_COMPACT
+                                                        : HBC_PROTOCOL_BINARY;
   hb_error err = HB_ERROR_INIT;
   hbc_conn *c = hbc_connect(&o, &err);
   if (c == NULL)
@@ -78,7 +79,8 @@ static void load(hbc_conn *c) {
     snprintf(keys[r], sizeof keys[r], "scan-%05d", r);
     rows[r] = (hbc_row_mutations){.row = hbc_str(keys[r]), .mutations = m, .nmutations = 5};
   }
-  check(hbc_mutate_rows(c, hbc_str(TABLE), rows, SCAN_ROWS, HBC_LATEST, &err), &err, "put scan rows");
+  check(hbc_mutate_rows(c, hbc_str(TABLE), rows, SCAN_ROWS, HBC_LATEST, &err), &err,
+        "put scan rows");
   free(rows);
 }
 
@@ -92,8 +94,8 @@ static void report(const char *name, double *samples, int n) {
   for (int i = 0; i < n; i++)
     sum += samples[i];
   qsort(samples, (size_t)n, sizeof *samples, compare_double);
-  printf("%s_mean_us=%.1f\n%s_p50_us=%.1f\n%s_p99_us=%.1f\n", name, sum / n, name,
-         samples[n / 2], name, samples[n * 99 / 100]);
+  printf("%s_mean_us=%.1f\n%s_p50_us=%.1f\n%s_p99_us=%.1f\n", name, sum / n, name, samples[n / 2],
+         name, samples[n * 99 / 100]);
 }
 
 static void bench_gets(hbc_conn *c) {

@@ -24,17 +24,18 @@
 
 #define NCOLUMNS 10
 #define VALUE "value-of-twenty-byte"
-#define GET_ROWS 1000         /* gets spread over these rows: shared calls read distinct ones */
-#define DIRECT_THREADS 8      /* the daemon's pool_size: the same number of gateway connections */
-#define WARM_GETS 3000        /* a fresh gateway JVM needs thousands of calls to settle its JIT */
+#define GET_ROWS 1000    /* gets spread over these rows: shared calls read distinct ones */
+#define DIRECT_THREADS 8 /* the daemon's pool_size: the same number of gateway connections */
+#define WARM_GETS 3000   /* a fresh gateway JVM needs thousands of calls to settle its JIT */
 #define WARM_PUTS 1000
-#define REPLY_MAX (64 << 20)  /* longest reply line accepted (a scan page of 1,000 rows is
+#define REPLY_MAX                                                                                  \
+  (64 << 20)             /* longest reply line accepted (a scan page of 1,000 rows is
                                  ~100 KB) */
-#define SCAN_ROWS 200000      /* rows loaded for the scans, unless --scan-rows says otherwise */
+#define SCAN_ROWS 200000 /* rows loaded for the scans, unless --scan-rows says otherwise */
 #define SCAN_COLUMNS 4
-#define SCAN_BATCH 1000       /* rows per gateway call on every side of the scans */
-#define LOAD_BATCH 1000       /* rows per mutateRows while loading */
-#define HUGE_ROWS 200         /* rows of HUGE_VALUE bytes: one scan page of them is ~20 MB */
+#define SCAN_BATCH 1000 /* rows per gateway call on every side of the scans */
+#define LOAD_BATCH 1000 /* rows per mutateRows while loading */
+#define HUGE_ROWS 200   /* rows of HUGE_VALUE bytes: one scan page of them is ~20 MB */
 #define HUGE_VALUE (100 * 1000)
 #define IO_TIMEOUT_S 30
 #define MAX_SHOWN_ERRORS 5
@@ -49,11 +50,13 @@ typedef struct bench_opts {
   double seconds, warmup;
   int idle_clients;
   long scan_rows;
-  const char *conf;        /* hbpoold's config: "coalesce = ..." is switched in it, then SIGHUP */
-  const char *phase;       /* --phase: run only this one, for profiling */
+  const char *conf;  /* hbpoold's config: "coalesce = ..." is switched in it, then SIGHUP */
+  const char *phase; /* --phase: run only this one, for profiling */
 } bench_opts;
 
-static bench_opts g_opts = {.seconds = 3, .warmup = 1, .idle_clients = 10000,
+static bench_opts g_opts = {.seconds = 3,
+                            .warmup = 1,
+                            .idle_clients = 10000,
                             .scan_rows = SCAN_ROWS};
 static hbc_options g_gateway;
 /* Shared by the client threads: the phase's state, and counters (read with __atomic builtins). */
@@ -123,8 +126,8 @@ static double daemon_cpu_us(void) {
   /* The command name may hold blanks and parentheses: fields are counted after the last ')'. */
   char *p = strrchr(buf, ')');
   unsigned long long utime, stime;
-  if (p == NULL || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
-                          &stime) != 2)
+  if (p == NULL ||
+      sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
     fatal("cannot parse %s", path);
   return (double)(utime + stime) * 1e6 / (double)sysconf(_SC_CLK_TCK);
 }
@@ -134,7 +137,7 @@ static double self_cpu_us(void) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
-         (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
 static long daemon_rss_kib(void) {
@@ -173,7 +176,7 @@ static void check_daemon_pid(void) {
 typedef struct dconn {
   int fd;
   size_t len, cap;
-  char *buf;             /* grown as replies need, up to REPLY_MAX */
+  char *buf; /* grown as replies need, up to REPLY_MAX */
 } dconn;
 
 static int dconn_open(dconn *c, hb_error *err) {
@@ -328,8 +331,10 @@ static void request_body(char *body, size_t size, bench_op op, const char *row) 
              g_opts.table, row);
     return;
   }
-  int n = snprintf(body, size, "\"method\":\"put\",\"params\":{\"table\":\"%s\",\"row\":\"%s\","
-                   "\"data\":{", g_opts.table, row);
+  int n = snprintf(body, size,
+                   "\"method\":\"put\",\"params\":{\"table\":\"%s\",\"row\":\"%s\","
+                   "\"data\":{",
+                   g_opts.table, row);
   for (int i = 0; i < NCOLUMNS; i++)
     n += snprintf(body + n, size - (size_t)n, "%s\"cf:c%d\":\"" VALUE "\"", i > 0 ? "," : "", i);
   snprintf(body + n, size - (size_t)n, "}}");
@@ -372,7 +377,7 @@ typedef struct worker {
   bench_op op;
   bool direct;
   pthread_barrier_t *ready;
-  double *lat_us;          /* latency of every request completed in the measured window */
+  double *lat_us; /* latency of every request completed in the measured window */
   size_t nlat, cap;
   dconn dc;
   hbc_conn *hc;
@@ -477,7 +482,7 @@ static void print_header(void) {
 
 typedef struct phase_result {
   double rps, p50_us;
-  double cpu_us;  /* per request: the daemon's, or for a direct phase the clients' own */
+  double cpu_us; /* per request: the daemon's, or for a direct phase the clients' own */
 } phase_result;
 
 /* Runs one phase, prints its line of the table and returns its figures. */
@@ -513,15 +518,16 @@ static phase_result run_phase(bench_op op, bool direct, int nclients) {
     free(w[i].lat_us);
   }
   qsort(all, n, sizeof *all, compare_double);
-  phase_result r = {.rps = (double)n / ((t1 - t0) / 1e6), .p50_us = percentile(all, n, 50),
+  phase_result r = {.rps = (double)n / ((t1 - t0) / 1e6),
+                    .p50_us = percentile(all, n, 50),
                     .cpu_us = n > 0 ? (cpu1 - cpu0) / (double)n : 0};
   char cpu[32] = "-";
   if (n > 0)
     snprintf(cpu, sizeof cpu, direct ? "(clients %.1f)" : "%.1f", r.cpu_us);
   long errors = __atomic_load_n(&g_errors, __ATOMIC_RELAXED) - errors0;
   const char *who = direct ? "direct" : g_coalesce ? "daemon" : "nocoal";
-  printf("%s %-4s %7d %9zu %9.1f %9.1f %9.1f %18s", who, op == OP_GET ? "get" : "put", nclients,
-         n, r.rps, r.p50_us, percentile(all, n, 99), cpu);
+  printf("%s %-4s %7d %9zu %9.1f %9.1f %9.1f %18s", who, op == OP_GET ? "get" : "put", nclients, n,
+         r.rps, r.p50_us, percentile(all, n, 99), cpu);
   if (errors > 0)
     printf("  <- %ld ERRORS", errors);
   printf("\n");
@@ -559,9 +565,9 @@ static long long stats_int(json_t *stats, const char *group, const char *key) {
 }
 
 typedef struct idle_result {
-  long rss_before, rss_with;  /* KiB */
-  int clients;                /* connected and answered */
-  long long connected;        /* as the daemon counts them (with the stats connection) */
+  long rss_before, rss_with; /* KiB */
+  int clients;               /* connected and answered */
+  long long connected;       /* as the daemon counts them (with the stats connection) */
 } idle_result;
 
 /* Connects idle_clients sockets, pings each so the daemon has really accepted them, holds them. */
@@ -610,7 +616,8 @@ static idle_result run_idle_clients(void) {
 
 static void print_idle(const idle_result *r) {
   printf("daemon RSS: %ld KiB fresh, %ld KiB with %d idle clients (hbpoold counts %lld connected): "
-         "%.1f KiB per idle client\n", r->rss_before, r->rss_with, r->clients, r->connected,
+         "%.1f KiB per idle client\n",
+         r->rss_before, r->rss_with, r->clients, r->connected,
          (double)(r->rss_with - r->rss_before) / (r->clients > 0 ? r->clients : 1));
 }
 
@@ -631,7 +638,8 @@ static int check_scan_row(json_t *row, hb_error *err) {
                         SCAN_COLUMNS);
   const char *v = json_string_value(json_object_get(cols, "cf:s0"));
   return v != NULL && strcmp(v, VALUE) == 0
-           ? 0 : hb_error_set(err, HB_ERR_INVALID, "a scan row has a wrong value of cf:s0");
+    ? 0
+    : hb_error_set(err, HB_ERR_INVALID, "a scan row has a wrong value of cf:s0");
 }
 
 static int check_scan_rows(json_t *rows, long *seen, hb_error *err) {
@@ -730,8 +738,10 @@ static long daemon_scanner(hb_error *err) {
   json_decref(result);
   bool done = false;
   char next[256];
-  snprintf(next, sizeof next, "\"method\":\"scanner_next\",\"params\":{\"scanner\":%lld,"
-           "\"count\":%d}", (long long)id, SCAN_BATCH);
+  snprintf(next, sizeof next,
+           "\"method\":\"scanner_next\",\"params\":{\"scanner\":%lld,"
+           "\"count\":%d}",
+           (long long)id, SCAN_BATCH);
   while (rc == 0 && !done) {
     result = NULL;
     rc = dconn_call(&c, next, &result, err);
@@ -775,12 +785,12 @@ static double scan_pass(scan_side side) {
   hb_error err = HB_ERROR_INIT;
   double t0 = now_us();
   long seen = side == SCAN_DIRECT ? direct_scan(&err)
-            : side == SCAN_PAGES  ? daemon_scan_pages(&err)
+    : side == SCAN_PAGES          ? daemon_scan_pages(&err)
                                   : daemon_scanner(&err);
   double t1 = now_us();
   if (seen >= 0 && seen != g_opts.scan_rows)
-    hb_error_set(&err, HB_ERR_INVALID, "%s returned %ld rows of %ld", SCAN_SIDE_NAMES[side],
-                 seen, g_opts.scan_rows);
+    hb_error_set(&err, HB_ERR_INVALID, "%s returned %ld rows of %ld", SCAN_SIDE_NAMES[side], seen,
+                 g_opts.scan_rows);
   if (err.code != HB_OK) {
     note_error(SCAN_SIDE_NAMES[side], &err);
     hb_error_clear(&err);
@@ -845,8 +855,10 @@ static void *scan_huge_pages(void *arg) {
     return NULL;
   }
   char body[512];
-  snprintf(body, sizeof body, "\"method\":\"scan\",\"params\":{\"table\":\"%s\",\"row_start\":"
-           "\"huge-\",\"row_stop\":\"huge.\",\"batch_size\":%d}", g_opts.table, HUGE_ROWS);
+  snprintf(body, sizeof body,
+           "\"method\":\"scan\",\"params\":{\"table\":\"%s\",\"row_start\":"
+           "\"huge-\",\"row_stop\":\"huge.\",\"batch_size\":%d}",
+           g_opts.table, HUGE_ROWS);
   while (__atomic_load_n(&g_scanning, __ATOMIC_RELAXED)) {
     json_t *result = NULL;
     if (dconn_call(&c, body, &result, &err) < 0 ||
@@ -899,8 +911,10 @@ static bystander bystander_gets(double seconds) {
   }
   dconn_close(&c);
   qsort(lat, n, sizeof *lat, compare_double);
-  b = (bystander){.p50_us = percentile(lat, n, 50), .p99_us = percentile(lat, n, 99),
-                  .max_us = n > 0 ? lat[n - 1] : 0, .gets = n};
+  b = (bystander){.p50_us = percentile(lat, n, 50),
+                  .p99_us = percentile(lat, n, 99),
+                  .max_us = n > 0 ? lat[n - 1] : 0,
+                  .gets = n};
   free(lat);
   return b;
 }
@@ -913,7 +927,8 @@ typedef struct stall_figures {
 static stall_figures run_stall(void) {
   stall_figures f = {0};
   printf("\none client's gets, alone and while another client scans pages of %d rows of %d "
-         "bytes (~%d MB each):\n", HUGE_ROWS, HUGE_VALUE, HUGE_ROWS * HUGE_VALUE / 1000000);
+         "bytes (~%d MB each):\n",
+         HUGE_ROWS, HUGE_VALUE, HUGE_ROWS * HUGE_VALUE / 1000000);
   f.alone = bystander_gets(g_opts.seconds);
   __atomic_store_n(&g_scanning, 1, __ATOMIC_RELAXED);
   __atomic_store_n(&g_huge_pages, 0, __ATOMIC_RELAXED);
@@ -953,8 +968,8 @@ static void raise_nofile(void) {
   setrlimit(RLIMIT_NOFILE, &rl);
   if (rl.rlim_cur < need)
     fatal("the open-files limit (hard %llu) is below the %llu this run needs: lower "
-          "--idle-clients or raise ulimit -Hn", (unsigned long long)rl.rlim_max,
-          (unsigned long long)need);
+          "--idle-clients or raise ulimit -Hn",
+          (unsigned long long)rl.rlim_max, (unsigned long long)need);
 }
 
 static void check_setup(int rc, hb_error *err, const char *what) {
@@ -978,7 +993,8 @@ static void load_scan_rows(hbc_conn *c) {
     size_t n = 0;
     for (long i = first; i < g_opts.scan_rows && n < LOAD_BATCH; i++, n++) {
       scan_row_name(names[n], sizeof names[n], i);
-      rows[n] = (hbc_row_mutations){.row = hbc_str(names[n]), .mutations = m,
+      rows[n] = (hbc_row_mutations){.row = hbc_str(names[n]),
+                                    .mutations = m,
                                     .nmutations = SCAN_COLUMNS};
     }
     check_setup(hbc_mutate_rows(c, hbc_str(g_opts.table), rows, n, HBC_LATEST, &err), &err,
@@ -1068,9 +1084,9 @@ static phase_result better(phase_result a, phase_result b) {
 }
 
 typedef struct op_figures {
-  phase_result daemon[3];    /* 1, 16, 128 clients, coalescing on (the default) */
-  phase_result nocoal[3];    /* 16 and 128 clients with coalescing off ([0] unused) */
-  phase_result direct1, direct;  /* 1 thread; DIRECT_THREADS threads */
+  phase_result daemon[3];       /* 1, 16, 128 clients, coalescing on (the default) */
+  phase_result nocoal[3];       /* 16 and 128 clients with coalescing off ([0] unused) */
+  phase_result direct1, direct; /* 1 thread; DIRECT_THREADS threads */
 } op_figures;
 
 static const int g_clients[] = {1, 16, 128};
@@ -1217,7 +1233,8 @@ static int run_one_phase(const char *spec) {
   const char *name = direct ? op_name + 7 : op_name;
   if (strcmp(name, "get") != 0 && strcmp(name, "put") != 0)
     fatal("--phase: OP is get, put, direct-get, direct-put, scan-direct, scan-pages or "
-          "scan-scanner, not %s", op_name);
+          "scan-scanner, not %s",
+          op_name);
   print_header();
   phase_result r = run_phase(strcmp(name, "get") == 0 ? OP_GET : OP_PUT, direct, n);
   return r.rps > 0 && __atomic_load_n(&g_errors, __ATOMIC_RELAXED) == 0 ? 0 : 1;
@@ -1234,7 +1251,8 @@ static int run(void) {
   idle_result idle = run_idle_clients();
   warm_gateway();
   printf("%g s per phase after %g s of warm-up; %d direct Thrift connections = the daemon's "
-         "pool_size\n", g_opts.seconds, g_opts.warmup, DIRECT_THREADS);
+         "pool_size\n",
+         g_opts.seconds, g_opts.warmup, DIRECT_THREADS);
   print_header();
   op_figures get = run_op(OP_GET), put = run_op(OP_PUT);
   scan_figures scans = run_scans();
@@ -1255,29 +1273,31 @@ static int run(void) {
   long long failed = stats_int(methods, "row", "errors") + stats_int(methods, "put", "errors");
   json_decref(stats);
   long errors = __atomic_load_n(&g_errors, __ATOMIC_RELAXED);
-  printf("errors: %ld (hbpoold counts %lld failed row/put calls); hbpoold pool size %lld\n",
-         errors, failed, size);
+  printf("errors: %ld (hbpoold counts %lld failed row/put calls); hbpoold pool size %lld\n", errors,
+         failed, size);
   if (errors == 0 && failed == 0 && size == DIRECT_THREADS) {
     print_summary(&get, &put, &idle, &scans, &stall);
     return 0;
   }
   printf("*** THIS RUN IS NOT VALID: %ld errors, hbpoold counts %lld failed calls, pool size "
-         "%lld (expected %d) ***\n", errors, failed, size, DIRECT_THREADS);
+         "%lld (expected %d) ***\n",
+         errors, failed, size, DIRECT_THREADS);
   return 1;
 }
 
 static void usage(FILE *to) {
-  fprintf(to, "usage: daemon_bench --load TABLE | --drop TABLE\n"
-              "       daemon_bench --socket PATH --pid PID --conf CONF --table TABLE "
-              "[--seconds S] [--warmup S] [--idle-clients N] [--scan-rows N] [--phase OP:N]\n"
-              "(--phase OP:N runs only that phase, OP get, put, direct-get or direct-put with N "
-              "clients, or N whole scans with OP scan-direct, scan-pages or scan-scanner, with the "
-              "daemon as configured: for profiling, or an A/B of one setting)\n"
-              "(--scan-rows N, 200000 by default, is given to --load as well: the rows loaded "
-              "for the scans and the rows the scans expect)\n"
-              "The gateway is $HBPOOL_TEST_THRIFT_HOST/PORT/FRAMED/COMPACT; hbpoold (PID) must "
-              "serve PATH with pool_size 8, on the same gateway, from CONF, which has a line "
-              "\"coalesce = true \" (the space too) that this switches and reloads.\n");
+  fprintf(to,
+          "usage: daemon_bench --load TABLE | --drop TABLE\n"
+          "       daemon_bench --socket PATH --pid PID --conf CONF --table TABLE "
+          "[--seconds S] [--warmup S] [--idle-clients N] [--scan-rows N] [--phase OP:N]\n"
+          "(--phase OP:N runs only that phase, OP get, put, direct-get or direct-put with N "
+          "clients, or N whole scans with OP scan-direct, scan-pages or scan-scanner, with the "
+          "daemon as configured: for profiling, or an A/B of one setting)\n"
+          "(--scan-rows N, 200000 by default, is given to --load as well: the rows loaded "
+          "for the scans and the rows the scans expect)\n"
+          "The gateway is $HBPOOL_TEST_THRIFT_HOST/PORT/FRAMED/COMPACT; hbpoold (PID) must "
+          "serve PATH with pool_size 8, on the same gateway, from CONF, which has a line "
+          "\"coalesce = true \" (the space too) that this switches and reloads.\n");
 }
 
 static void gateway_from_env(void) {
@@ -1286,31 +1306,43 @@ static void gateway_from_env(void) {
   g_gateway.host = host != NULL ? host : "127.0.0.1";
   g_gateway.port = env_int("HBPOOL_TEST_THRIFT_PORT", 9090);
   g_gateway.framed = env_int("HBPOOL_TEST_THRIFT_FRAMED", 0) != 0;
-  g_gateway.protocol =
-    env_int("HBPOOL_TEST_THRIFT_COMPACT", 0) ? HBC_PROTOCOL_COMPACT : HBC_PROTOCOL_BINARY;
+  g_gateway.protocol = env_int("HBPOOL_TEST_THRIFT_COMPACT", 0) ? HBC_PROTOCOL_COMPACT
+                                                                : HBC_PROTOCOL_BINARY;
   g_gateway.call_timeout_ms = IO_TIMEOUT_S * 1000;
 }
 
 /* The table name goes into JSON unescaped: keep it to characters that need no escaping. */
 static bool plain_name(const char *s) {
-  return *s != '\0' && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
-                              "-.") == strlen(s);
+  return *s != '\0' &&
+    strspn(s,
+           "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
+           "-.") == strlen(s);
 }
 
 int main(int argc, char **argv) {
   static const struct option longopts[] = {
-    {"load", required_argument, NULL, 'l'},   {"drop", required_argument, NULL, 'd'},
-    {"socket", required_argument, NULL, 's'}, {"pid", required_argument, NULL, 'p'},
-    {"table", required_argument, NULL, 't'},  {"seconds", required_argument, NULL, 'S'},
-    {"warmup", required_argument, NULL, 'W'}, {"idle-clients", required_argument, NULL, 'i'},
-    {"conf", required_argument, NULL, 'c'},   {"scan-rows", required_argument, NULL, 'r'},
-    {"phase", required_argument, NULL, 'P'},  {"help", no_argument, NULL, 'h'},
+    {"load", required_argument, NULL, 'l'},
+    {"drop", required_argument, NULL, 'd'},
+    {"socket", required_argument, NULL, 's'},
+    {"pid", required_argument, NULL, 'p'},
+    {"table", required_argument, NULL, 't'},
+    {"seconds", required_argument, NULL, 'S'},
+    {"warmup", required_argument, NULL, 'W'},
+    {"idle-clients", required_argument, NULL, 'i'},
+    {"conf", required_argument, NULL, 'c'},
+    {"scan-rows", required_argument, NULL, 'r'},
+    {"phase", required_argument, NULL, 'P'},
+    {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
   int opt, mode = 'r';
   while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
     switch (opt) {
-    case 'l': case 'd': mode = opt; g_opts.table = optarg; break;
+    case 'l':
+    case 'd':
+      mode = opt;
+      g_opts.table = optarg;
+      break;
     case 's': g_opts.socket_path = optarg; break;
     case 'p': g_opts.pid = atoi(optarg); break;
     case 't': g_opts.table = optarg; break;
@@ -1324,12 +1356,12 @@ int main(int argc, char **argv) {
     default: usage(stderr); return 2;
     }
   }
-  bool incomplete =
-    mode == 'r' && (g_opts.socket_path == NULL || g_opts.pid <= 0 || g_opts.conf == NULL);
-  incomplete = incomplete && !(g_opts.phase != NULL && g_opts.socket_path != NULL && g_opts.pid > 0);
+  bool incomplete = mode == 'r' &&
+    (g_opts.socket_path == NULL || g_opts.pid <= 0 || g_opts.conf == NULL);
+  incomplete = incomplete &&
+    !(g_opts.phase != NULL && g_opts.socket_path != NULL && g_opts.pid > 0);
   if (optind != argc || g_opts.table == NULL || !plain_name(g_opts.table) || incomplete ||
-      g_opts.seconds <= 0 || g_opts.warmup < 0 || g_opts.idle_clients < 1 ||
-      g_opts.scan_rows < 1) {
+      g_opts.seconds <= 0 || g_opts.warmup < 0 || g_opts.idle_clients < 1 || g_opts.scan_rows < 1) {
     usage(stderr);
     return 2;
   }

@@ -33,26 +33,26 @@ typedef struct daemon_state {
   decoder *decoder;
   client_hub *hub;
   listener *listener;
-  metrics *metrics;          /* NULL: metrics_listen is off */
+  metrics *metrics; /* NULL: metrics_listen is off */
   struct event *janitor, *sigterm, *sigint, *sighup;
-  const char *config_path;   /* NULL: built-in defaults */
-  bool verbose;              /* -v: debug logging whatever the config says */
+  const char *config_path; /* NULL: built-in defaults */
+  bool verbose;            /* -v: debug logging whatever the config says */
   bool stopping;
   int64_t stop_deadline_ms;
   int64_t next_status_ms, next_watchdog_ms;
   uint64_t reloads, reload_failures;
-  char last_reload[256];     /* "ok", or why the last reload kept the old config */
-  char restart_needed[128];  /* keys changed in the file that only a restart applies, by ", " */
+  char last_reload[256];    /* "ok", or why the last reload kept the old config */
+  char restart_needed[128]; /* keys changed in the file that only a restart applies, by ", " */
 } daemon_state;
 
-
 static void usage(FILE *to) {
-  fprintf(to, "usage: hbpoold [-c FILE] [-t] [-f] [-v] [-V]\n"
-              "  -c, --config FILE  configuration file (default: none, built-in defaults)\n"
-              "  -t, --test-config  check the configuration and exit\n"
-              "  -f, --foreground   run in the foreground (hbpoold always does; for scripts)\n"
-              "  -v, --verbose      log more (debug)\n"
-              "  -V, --version      print the version and exit\n");
+  fprintf(to,
+          "usage: hbpoold [-c FILE] [-t] [-f] [-v] [-V]\n"
+          "  -c, --config FILE  configuration file (default: none, built-in defaults)\n"
+          "  -t, --test-config  check the configuration and exit\n"
+          "  -f, --foreground   run in the foreground (hbpoold always does; for scripts)\n"
+          "  -v, --verbose      log more (debug)\n"
+          "  -V, --version      print the version and exit\n");
 }
 
 /* The one-line summary systemd shows (systemctl status) and the journal keeps. */
@@ -84,7 +84,8 @@ static bool drained(daemon_state *d) {
   return api_in_flight(d->api) == 0 && client_hub_unsent_bytes(d->hub) == 0;
 }
 
-/* Timeouts and lifetimes, every JANITOR_INTERVAL_MS; during a stop, waits for in-flight requests. */
+/* Timeouts and lifetimes, every JANITOR_INTERVAL_MS; during a stop, waits for in-flight
+ * requests. */
 static void janitor(evutil_socket_t fd, short what, void *arg) {
   (void)fd;
   (void)what;
@@ -97,7 +98,8 @@ static void janitor(evutil_socket_t fd, short what, void *arg) {
   if (d->stopping && (drained(d) || now >= d->stop_deadline_ms)) {
     if (!drained(d))
       log_warning("stopping with %d requests still in flight and %zu bytes of replies unsent "
-                  "(shutdown_timeout_ms)", api_in_flight(d->api), client_hub_unsent_bytes(d->hub));
+                  "(shutdown_timeout_ms)",
+                  api_in_flight(d->api), client_hub_unsent_bytes(d->hub));
     event_base_loopbreak(d->base);
   }
 }
@@ -127,21 +129,29 @@ static void add_stats(void *arg, json_t *stats) {
   daemon_state *d = arg;
   client_hub_stats(d->hub, stats);
   const config_gateway *g = &d->cfg.gateways[0];
-  json_object_set_new(stats, "daemon", json_pack(
-    "{s:I,s:I,s:s,s:s,s:{s:i,s:i,s:i,s:i,s:i,s:s}}", "reloads", (json_int_t)d->reloads,
-    "reload_failures", (json_int_t)d->reload_failures, "last_reload", d->last_reload,
-    "restart_needed", d->restart_needed, "config",
-    "pool_size", g->pool_size, "request_timeout_ms", g->request_timeout_ms, "queue_timeout_ms",
-    g->queue_timeout_ms, "max_clients", d->cfg.max_clients, "max_requests_per_client",
-    d->cfg.max_requests_per_client, "log_level", d->verbose ? "debug" : d->cfg.log_level));
+  json_object_set_new(stats, "daemon",
+                      json_pack("{s:I,s:I,s:s,s:s,s:{s:i,s:i,s:i,s:i,s:i,s:s}}", "reloads",
+                                (json_int_t)d->reloads, "reload_failures",
+                                (json_int_t)d->reload_failures, "last_reload", d->last_reload,
+                                "restart_needed", d->restart_needed, "config", "pool_size",
+                                g->pool_size, "request_timeout_ms", g->request_timeout_ms,
+                                "queue_timeout_ms", g->queue_timeout_ms, "max_clients",
+                                d->cfg.max_clients, "max_requests_per_client",
+                                d->cfg.max_requests_per_client, "log_level",
+                                d->verbose ? "debug" : d->cfg.log_level));
 }
 
 static pool_options pool_options_from(const config_gateway *g) {
   pool_options o = {
-    .name = g->name, .size = g->pool_size, .lazy_connect = g->lazy_connect,
-    .queue_timeout_ms = g->queue_timeout_ms, .max_queue = g->max_queue,
-    .idle_refresh_ms = g->idle_refresh_ms, .reconnect_min_ms = g->reconnect_min_ms,
-    .reconnect_max_ms = g->reconnect_max_ms, .coalesce = g->coalesce,
+    .name = g->name,
+    .size = g->pool_size,
+    .lazy_connect = g->lazy_connect,
+    .queue_timeout_ms = g->queue_timeout_ms,
+    .max_queue = g->max_queue,
+    .idle_refresh_ms = g->idle_refresh_ms,
+    .reconnect_min_ms = g->reconnect_min_ms,
+    .reconnect_max_ms = g->reconnect_max_ms,
+    .coalesce = g->coalesce,
     .coalesce_max_rows = g->coalesce_max_rows,
   };
   hbc_options_init(&o.gateway);
@@ -281,7 +291,7 @@ static int start(daemon_state *d, hb_error *err) {
 static void stop(daemon_state *d) {
   metrics_free(d->metrics); /* first: it reads the pool, the api and the clients */
   listener_free(d->listener);
-  pool_free(d->pool); /* replies to what is still queued, then the clients can go */
+  pool_free(d->pool);       /* replies to what is still queued, then the clients can go */
   decoder_free(d->decoder); /* before the clients: lines it still holds refer to them */
   client_hub_free(d->hub);
   api_free(d->api);
@@ -310,9 +320,12 @@ static struct event_base *new_base(void) {
 
 int main(int argc, char **argv) {
   static const struct option longopts[] = {
-    {"config", required_argument, NULL, 'c'}, {"test-config", no_argument, NULL, 't'},
-    {"foreground", no_argument, NULL, 'f'},   {"verbose", no_argument, NULL, 'v'},
-    {"version", no_argument, NULL, 'V'},      {"help", no_argument, NULL, 'h'},
+    {"config", required_argument, NULL, 'c'},
+    {"test-config", no_argument, NULL, 't'},
+    {"foreground", no_argument, NULL, 'f'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"version", no_argument, NULL, 'V'},
+    {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
   xmalloc_init();

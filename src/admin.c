@@ -69,7 +69,8 @@ static int prepare_family(hbc_family *f, const char *name, json_t *opts, proto_e
     else
       return proto_fail(e, PROTO_INVALID_PARAMS,
                         "invalid params: option \"%.40s\" of family \"%.40s\" is unknown or has "
-                        "the wrong type (see docs/protocol.md, create_table)", key, name);
+                        "the wrong type (see docs/protocol.md, create_table)",
+                        key, name);
   }
   return 0;
 }
@@ -147,12 +148,14 @@ static json_t *run_families(hbc_conn *c, call *k, hb_error *herr) {
   for (size_t i = 0; i < res.nfamilies; i++) {
     const hbc_family *f = &res.families[i];
     size_t flen = hbc_family_only(f->name).len;
-    json_t *desc = json_pack(
-      "{s:s%,s:i,s:s,s:b,s:s,s:i,s:i,s:b,s:i}", "name", (const char *)f->name.data, f->name.len,
-      "max_versions", f->max_versions, "compression", f->compression, "in_memory", f->in_memory,
-      "bloom_filter_type", f->bloom_filter_type, "bloom_filter_vector_size",
-      f->bloom_filter_vector_size, "bloom_filter_nb_hashes", f->bloom_filter_nb_hashes,
-      "block_cache_enabled", f->block_cache_enabled, "time_to_live", f->time_to_live);
+    json_t *desc = json_pack("{s:s%,s:i,s:s,s:b,s:s,s:i,s:i,s:b,s:i}", "name",
+                             (const char *)f->name.data, f->name.len, "max_versions",
+                             f->max_versions, "compression", f->compression, "in_memory",
+                             f->in_memory, "bloom_filter_type", f->bloom_filter_type,
+                             "bloom_filter_vector_size", f->bloom_filter_vector_size,
+                             "bloom_filter_nb_hashes", f->bloom_filter_nb_hashes,
+                             "block_cache_enabled", f->block_cache_enabled, "time_to_live",
+                             f->time_to_live);
     if (desc == NULL) {
       proto_fail(&k->err, PROTO_ENCODING_ERROR, "a family name of table '%s' is not UTF-8",
                  k->table);
@@ -187,10 +190,10 @@ static json_t *run_regions(hbc_conn *c, call *k, hb_error *herr) {
       out = NULL;
       break;
     }
-    json_array_append_new(out, json_pack("{s:o,s:o,s:I,s:o,s:i,s:o,s:i}", "start_key", start,
-                                         "end_key", end, "id", (json_int_t)r->id, "name", name,
-                                         "version", r->version, "server_name", server, "port",
-                                         r->port));
+    json_array_append_new(out,
+                          json_pack("{s:o,s:o,s:I,s:o,s:i,s:o,s:i}", "start_key", start, "end_key",
+                                    end, "id", (json_int_t)r->id, "name", name, "version",
+                                    r->version, "server_name", server, "port", r->port));
   }
   hbc_result_free(&res);
   return out;
@@ -204,14 +207,14 @@ static const char *const COMPACT_PARAMS[] = {"table", "use_prefix", "major", NUL
 
 const method admin_methods[] = {
   {"tables", prepare_tables, run_tables, POOL_RETRY_ON_STALE, TABLES_PARAMS, NULL, NULL},
-  {"create_table", prepare_create_table, run_create_table, POOL_RETRY_NEVER, CREATE_PARAMS,
-   NULL, NULL},
+  {"create_table", prepare_create_table, run_create_table, POOL_RETRY_NEVER, CREATE_PARAMS, NULL,
+   NULL},
   {"delete_table", prepare_delete_table, run_delete_table, POOL_RETRY_NEVER, DELETE_TABLE_PARAMS,
    NULL, NULL},
-  {"enable_table", call_prepare_table, run_enable_table, POOL_RETRY_NEVER, TABLE_PARAMS,
-   NULL, NULL},
-  {"disable_table", call_prepare_table, run_disable_table, POOL_RETRY_NEVER, TABLE_PARAMS,
-   NULL, NULL},
+  {"enable_table", call_prepare_table, run_enable_table, POOL_RETRY_NEVER, TABLE_PARAMS, NULL,
+   NULL},
+  {"disable_table", call_prepare_table, run_disable_table, POOL_RETRY_NEVER, TABLE_PARAMS, NULL,
+   NULL},
   {"is_table_enabled", call_prepare_table, run_is_table_enabled, POOL_RETRY_ON_STALE, TABLE_PARAMS,
    NULL, NULL},
   {"compact_table", prepare_compact_table, run_compact_table, POOL_RETRY_NEVER, COMPACT_PARAMS,

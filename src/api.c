@@ -14,12 +14,12 @@
 #include "xmalloc.h"
 
 struct api {
-  call_env env;          /* lent to every call */
-  char *prefix;          /* env.prefix's memory */
+  call_env env; /* lent to every call */
+  char *prefix; /* env.prefix's memory */
   api_stats_fn stats;
   void *stats_arg;
-  const method **methods; /* every module's, in one list */
-  const char **names;     /* theirs, for api_get_counters */
+  const method **methods;     /* every module's, in one list */
+  const char **names;         /* theirs, for api_get_counters */
   api_method_stats *counters; /* one per entry of methods */
   size_t nmethods;
   uint64_t refused[API_NCODES]; /* requests answered before any method ran, by code */
@@ -37,19 +37,19 @@ static const method daemon_methods[] = {
   [DAEMON_END] = {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL},
 };
 
-static const method *const MODULES[] = {daemon_methods, admin_methods,   read_methods,
-                                        write_methods,  scan_methods,    scanner_methods,
+static const method *const MODULES[] = {daemon_methods, admin_methods, read_methods,
+                                        write_methods,  scan_methods,  scanner_methods,
                                         batch_methods};
 #define NMODULES (sizeof MODULES / sizeof MODULES[0])
 
 /* 1-2.5-5 steps, as Prometheus' default buckets; HBase calls take from a fraction of a millisecond
  * (a cached row) to seconds (a region moving). */
 const int64_t api_latency_bounds_ns[API_LATENCY_BOUNDS] = {
-  100000,      250000,       500000,       /* 0.1 ms */
-  1000000,     2500000,      5000000,      /* 1 ms */
-  10000000,    25000000,     50000000,     /* 10 ms */
-  100000000,   250000000,    500000000,    /* 100 ms */
-  1000000000,  2500000000LL, 5000000000LL, /* 1 s */
+  100000,        250000,       500000,       /* 0.1 ms */
+  1000000,       2500000,      5000000,      /* 1 ms */
+  10000000,      25000000,     50000000,     /* 10 ms */
+  100000000,     250000000,    500000000,    /* 100 ms */
+  1000000000,    2500000000LL, 5000000000LL, /* 1 s */
   10000000000LL,
 };
 
@@ -140,18 +140,18 @@ static json_t *stats_json(api *a) {
                                   (json_int_t)s->errors, "error_codes",
                                   codes_json(s->errors_by_code)));
   }
-  json_t *out = json_pack(
-    "{s:{s:i,s:i,s:i,s:i,s:i,s:b,s:I,s:I,s:I,s:I,s:I},s:i,s:o}", "pool", "size", ps.size, "busy",
-    ps.busy, "idle", ps.idle, "broken", ps.broken, "waiting", ps.waiting, "gateway_up",
-    ps.gateway_up, "jobs", (json_int_t)ps.jobs, "failed", (json_int_t)ps.failed, "reconnects",
-    (json_int_t)ps.reconnects, "retries", (json_int_t)ps.retries, "refreshes",
-    (json_int_t)ps.refreshes, "in_flight", a->env.in_flight, "methods", methods);
+  json_t *out = json_pack("{s:{s:i,s:i,s:i,s:i,s:i,s:b,s:I,s:I,s:I,s:I,s:I},s:i,s:o}", "pool",
+                          "size", ps.size, "busy", ps.busy, "idle", ps.idle, "broken", ps.broken,
+                          "waiting", ps.waiting, "gateway_up", ps.gateway_up, "jobs",
+                          (json_int_t)ps.jobs, "failed", (json_int_t)ps.failed, "reconnects",
+                          (json_int_t)ps.reconnects, "retries", (json_int_t)ps.retries, "refreshes",
+                          (json_int_t)ps.refreshes, "in_flight", a->env.in_flight, "methods",
+                          methods);
   json_t *pool_json = json_object_get(out, "pool");
   json_object_set_new(pool_json, "calls", json_integer((json_int_t)pool_stats_calls(&ps)));
   json_object_set_new(pool_json, "coalesced_calls",
                       json_integer((json_int_t)pool_stats_coalesced_calls(&ps)));
-  json_object_set_new(pool_json, "coalesced_requests",
-                      json_integer((json_int_t)ps.coalesced_jobs));
+  json_object_set_new(pool_json, "coalesced_requests", json_integer((json_int_t)ps.coalesced_jobs));
   json_object_set_new(pool_json, "requests_per_call", calls_by_size_json(&ps));
   json_object_set_new(out, "scanners", json_integer(scanner_count(a->env.scanners)));
   json_object_set_new(out, "scanner_reopens",
@@ -298,8 +298,12 @@ int api_in_flight(const api *a) {
 
 void api_get_counters(const api *a, api_counters *out) {
   *out = (api_counters){
-    .nmethods = a->nmethods, .names = a->names, .methods = a->counters, .refused = a->refused,
-    .in_flight = a->env.in_flight, .scanners_open = scanner_count(a->env.scanners),
+    .nmethods = a->nmethods,
+    .names = a->names,
+    .methods = a->counters,
+    .refused = a->refused,
+    .in_flight = a->env.in_flight,
+    .scanners_open = scanner_count(a->env.scanners),
     .scanners_reopened = scanner_reopens(a->env.scanners),
     .scanner_read_aheads = scanner_read_aheads(a->env.scanners),
   };

@@ -59,9 +59,9 @@ typedef struct api_method_stats {
 /* A view of the counters, valid while the loop thread does nothing else. */
 typedef struct api_counters {
   size_t nmethods;
-  const char *const *names;        /* of the methods, in stats' order */
+  const char *const *names; /* of the methods, in stats' order */
   const api_method_stats *methods;
-  const uint64_t *refused;         /* [API_NCODES]: requests answered before any method ran */
+  const uint64_t *refused; /* [API_NCODES]: requests answered before any method ran */
   int in_flight, scanners_open;
   uint64_t scanners_reopened;
   uint64_t scanner_read_aheads;

@@ -20,11 +20,11 @@ typedef enum batch_kind { BATCH_PUT, BATCH_DELETE, BATCH_COUNTER } batch_kind;
 struct batch_op {
   batch_kind kind;
   hbc_bytes row;
-  hbc_mutation *mutations;  /* put: the cells; delete: the columns (none: the whole row) */
+  hbc_mutation *mutations; /* put: the cells; delete: the columns (none: the whole row) */
   size_t nmutations;
-  hbc_bytes column;         /* counter */
-  int64_t amount;           /* counter */
-  bool wal;                 /* put, delete: the batch's wal unless the operation says */
+  hbc_bytes column; /* counter */
+  int64_t amount;   /* counter */
+  bool wal;         /* put, delete: the batch's wal unless the operation says */
 };
 
 static const char *const PUT_OP_KEYS[] = {"op", "row", "data", "wal", NULL};
@@ -52,7 +52,8 @@ static int parse_columns(call *k, json_t *cols, batch_op *b, size_t i, proto_err
   if (!json_is_array(cols) || json_array_size(cols) == 0)
     return proto_fail(e, PROTO_INVALID_PARAMS,
                       "invalid params: \"operations\"[%zu].columns must be a non-empty list "
-                      "(leave it out to delete the whole row)", i);
+                      "(leave it out to delete the whole row)",
+                      i);
   b->nmutations = json_array_size(cols);
   b->mutations = proto_mem_alloc(&k->mem, b->nmutations * sizeof *b->mutations);
   for (size_t j = 0; j < b->nmutations; j++) {
@@ -73,8 +74,8 @@ static int parse_op(call *k, json_t *op, size_t i, batch_op *b, proto_error *e) 
   if (!json_is_object(op) || kind == NULL)
     return proto_fail(e, PROTO_INVALID_PARAMS,
                       "invalid params: \"operations\"[%zu] must be an object with \"op\"", i);
-  if (proto_json_to_bytes(json_object_get(op, "row"), k->req.encoding, what, &k->mem, &b->row,
-                          e) < 0)
+  if (proto_json_to_bytes(json_object_get(op, "row"), k->req.encoding, what, &k->mem, &b->row, e) <
+      0)
     return -1;
   json_t *wal = json_object_get(op, "wal");
   if (wal != NULL && !json_is_boolean(wal))
@@ -101,13 +102,14 @@ static int parse_op(call *k, json_t *op, size_t i, batch_op *b, proto_error *e) 
   if (!inc && !dec)
     return proto_fail(e, PROTO_INVALID_PARAMS,
                       "invalid params: \"operations\"[%zu].op must be \"put\", \"delete\", "
-                      "\"counter_inc\" or \"counter_dec\", not \"%.40s\"", i, kind);
+                      "\"counter_inc\" or \"counter_dec\", not \"%.40s\"",
+                      i, kind);
   b->kind = BATCH_COUNTER;
   snprintf(what, sizeof what, "\"operations\"[%zu].column", i);
   json_t *value = json_object_get(op, "value");
   if (check_op_keys(op, COUNTER_OP_KEYS, i, e) < 0 ||
-      proto_json_to_bytes(json_object_get(op, "column"), k->req.encoding, what, &k->mem,
-                          &b->column, e) < 0)
+      proto_json_to_bytes(json_object_get(op, "column"), k->req.encoding, what, &k->mem, &b->column,
+                          e) < 0)
     return -1;
   if (value != NULL && !json_is_integer(value))
     return proto_fail(e, PROTO_INVALID_PARAMS,
@@ -151,11 +153,11 @@ typedef struct chunk_row {
 typedef struct chunk {
   chunk_row *rows;
   size_t nrows, cap;
-  size_t *slots;     /* a hash index of rows: 1 + index into rows, 0 for a free slot */
-  size_t nslots;     /* a power of two, at least twice nrows */
+  size_t *slots; /* a hash index of rows: 1 + index into rows, 0 for a free slot */
+  size_t nslots; /* a power of two, at least twice nrows */
   size_t nmutations;
-  size_t bytes;      /* of the mutations and row keys, as sent */
-  bool sent_delete;  /* the previous call carried deletes */
+  size_t bytes;     /* of the mutations and row keys, as sent */
+  bool sent_delete; /* the previous call carried deletes */
 } chunk;
 
 /* FNV-1a: batches of many rows must not search them one by one. */
@@ -261,14 +263,17 @@ static int batch_add(hbc_conn *c, call *k, chunk *ch, const batch_op *op, const 
   }
   if (op->kind == BATCH_DELETE && op->nmutations == 0) {
     for (size_t i = 0; i < fams->nfamilies; i++) {
-      hbc_mutation m = {.is_delete = true, .wal = op->wal,
+      hbc_mutation m = {.is_delete = true,
+                        .wal = op->wal,
                         .column = hbc_family_only(fams->families[i].name)};
       chunk_add(ch, r, &m);
     }
   }
   for (size_t i = 0; i < op->nmutations; i++)
     chunk_add(ch, r, &op->mutations[i]);
-  if ((k->arg.batch.chunk_mutations > 0 && ch->nmutations >= (size_t)k->arg.batch.chunk_mutations) || ch->bytes >= BATCH_MAX_CHUNK_BYTES)
+  if ((k->arg.batch.chunk_mutations > 0 &&
+       ch->nmutations >= (size_t)k->arg.batch.chunk_mutations) ||
+      ch->bytes >= BATCH_MAX_CHUNK_BYTES)
     return chunk_send(c, k, ch, herr);
   return 0;
 }
@@ -282,8 +287,8 @@ static int batch_counters(hbc_conn *c, call *k, hb_error *herr) {
     if (op->kind != BATCH_COUNTER)
       continue;
     size_t j = 0;
-    while (j < n && !(hbc_bytes_equal(inc[j].row, op->row) &&
-                      hbc_bytes_equal(inc[j].column, op->column)))
+    while (j < n &&
+           !(hbc_bytes_equal(inc[j].row, op->row) && hbc_bytes_equal(inc[j].column, op->column)))
       j++;
     if (j == n)
       inc[n++] = (hbc_increment){.table = call_table(k), .row = op->row, .column = op->column};
@@ -317,8 +322,8 @@ static json_t *run_batch(hbc_conn *c, call *k, hb_error *herr) {
   return rc < 0 ? NULL : json_null();
 }
 
-static const char *const BATCH_PARAMS[] = {"table", "use_prefix", "operations", "timestamp", "wal",
-                                           "batch_size", NULL};
+static const char *const BATCH_PARAMS[] = {"table", "use_prefix", "operations", "timestamp",
+                                           "wal",   "batch_size", NULL};
 
 const method batch_methods[] = {
   {"batch", prepare_batch, run_batch, POOL_RETRY_NEVER, BATCH_PARAMS, NULL, NULL},

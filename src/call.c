@@ -140,8 +140,12 @@ static void job_done(pool_job *job) {
 /* A refusal by the pool is the call's reply: nothing was sent. */
 void call_submit(call *k) {
   assert(k->m != NULL && k->m->run != NULL && k->env != NULL);
-  k->job = (pool_job){.work = work, .done = job_done, .ctx = k, .retry = k->m->retry,
-                      .group = k->group, .order_key = k->order_key};
+  k->job = (pool_job){.work = work,
+                      .done = job_done,
+                      .ctx = k,
+                      .retry = k->m->retry,
+                      .group = k->group,
+                      .order_key = k->order_key};
   hb_error err = HB_ERROR_INIT;
   if (pool_submit(k->env->pool, &k->job, &err) < 0) {
     proto_fail_hb(&k->err, &err, false);
@@ -265,8 +269,7 @@ void call_cell_what(char *out, size_t n, hbc_bytes row, hbc_bytes col) {
 
 /* One part of a cell, its column name or its value, as text. A failure is reported a second time
  * with the cell named: the name is only worth building then. */
-static int text_cell_part(call *k, proto_text *t, hbc_bytes key, const hbc_cell *cell,
-                          bool value) {
+static int text_cell_part(call *k, proto_text *t, hbc_bytes key, const hbc_cell *cell, bool value) {
   hbc_bytes b = value ? cell->value : cell->column;
   if (proto_text_bytes(t, b, k->req.encoding, NULL, &k->err) == 0)
     return 0;

@@ -21,14 +21,15 @@ typedef struct batch_op batch_op;
 struct api_method_stats;
 
 /* A JSON method. prepare checks the params on the loop thread; run makes the HBase calls in a
- * pool worker's task (waits yield to the loop) and returns the result (NULL: failed, herr or k->err says why); after runs on the loop
- * thread once run is over, failed or not. A method without run is answered on the loop. */
+ * pool worker's task (waits yield to the loop) and returns the result (NULL: failed, herr or
+ * k->err says why); after runs on the loop thread once run is over, failed or not. A method
+ * without run is answered on the loop. */
 typedef struct method {
   const char *name;
   int (*prepare)(call *k, proto_error *e);
   json_t *(*run)(hbc_conn *c, call *k, hb_error *herr);
   pool_retry retry;
-  const char *const *params;   /* allowed besides "encoding" */
+  const char *const *params; /* allowed besides "encoding" */
   void (*after)(call *k);
   /* Holds a call back behind another (calls on one scanner): true when k was queued and will
    * be submitted later; false when it may go now. NULL: never held. */
@@ -43,12 +44,12 @@ extern const method admin_methods[], read_methods[], write_methods[], scan_metho
  * modules see the api only through it. */
 typedef struct call_env {
   pool *pool;
-  const char *prefix;    /* "prefix" + separator, or "": read by prepare only (a reload frees
+  const char *prefix; /* "prefix" + separator, or "": read by prepare only (a reload frees
                             the old one) */
   int scan_max_rows;
-  bool scanner_read_ahead; /* fetch a scanner's next page while the client reads the last one */
-  int in_flight;         /* calls in the pool or waiting for their scanner */
-  scanner_set *scanners; /* the open scanners */
+  bool scanner_read_ahead;   /* fetch a scanner's next page while the client reads the last one */
+  int in_flight;             /* calls in the pool or waiting for their scanner */
+  scanner_set *scanners;     /* the open scanners */
   void (*finished)(call *k); /* counts a call just before its reply goes; may be NULL */
 } call_env;
 
@@ -60,48 +61,64 @@ struct call {
   const method *m;
   struct api_method_stats *counter; /* the api's; NULL for the daemon's own calls (closing an
                                        abandoned scanner) */
-  int64_t started_ns;    /* call_now_ns() in api_call: the call's latency ends in call_finish */
+  int64_t started_ns; /* call_now_ns() in api_call: the call's latency ends in call_finish */
   proto_request req;
   proto_mem *mem;
-  proto_error err;       /* set when the method failed with something else than an hb_error */
-  char *line;            /* the reply, rendered in the worker's task (or on the helper thread) */
-  proto_text text;       /* the reply being written, for results written as text */
-  bool invalid;          /* not a valid request: answered (id null if unknown) even without id */
+  proto_error err; /* set when the method failed with something else than an hb_error */
+  char *line;      /* the reply, rendered in the worker's task (or on the helper thread) */
+  proto_text text; /* the reply being written, for results written as text */
+  bool invalid;    /* not a valid request: answered (id null if unknown) even without id */
   void (*reply)(void *owner, char *line); /* as api.h's api_reply_fn */
   void *owner;
-  uint64_t client_id;    /* the client connection it came on (client.c's id) */
+  uint64_t client_id; /* the client connection it came on (client.c's id) */
   /* arguments */
   char *table;
   hbc_bytes row, column;
   hbc_bytes *rows, *columns;
   size_t nrows, ncolumns;
-  int64_t timestamp;     /* HBC_LATEST when absent */
+  int64_t timestamp; /* HBC_LATEST when absent */
   bool include_timestamp, wal;
-  bool sorted_columns;   /* rows as [[column, value], ...] in the gateway's order */
+  bool sorted_columns; /* rows as [[column, value], ...] in the gateway's order */
   hbc_mutation *mutations;
   size_t nmutations;
   hbc_family *families;
   size_t nfamilies;
-  hbc_scan scan;         /* scan: the gateway's options */
-  hbc_bytes prefix;      /* scan: row_prefix (length 0: none) */
-  bool start_exclusive;  /* scan: skip a first row equal to row_start (a continuation) */
-  int64_t scan_cap;      /* scan: scan_max_rows when the call was prepared */
-  batch_op *ops;         /* batch */
+  hbc_scan scan;        /* scan: the gateway's options */
+  hbc_bytes prefix;     /* scan: row_prefix (length 0: none) */
+  bool start_exclusive; /* scan: skip a first row equal to row_start (a continuation) */
+  int64_t scan_cap;     /* scan: scan_max_rows when the call was prepared */
+  batch_op *ops;        /* batch */
   size_t nops;
-  scanner *sc;           /* scanner_open, scanner_next, scanner_close */
-  bool reopened;         /* scanner_next: the gateway had expired the scanner */
-  union {                /* each method's own arguments */
-    struct { int64_t versions; } cells;
-    struct { int64_t amount; } counter;       /* counter_inc, counter_dec, counter_get (0) */
-    struct { int64_t value; } counter_set;
-    struct { int64_t limit; } scan;           /* rows to return (capped per page by run_scan) */
-    struct { int64_t count; } scanner_next;   /* also a read-ahead's */
-    struct { int64_t chunk_mutations; } batch; /* batch_size: mutations per mutateRows, 0 no cap */
-    struct { bool disable; } delete_table;
-    struct { bool major; } compact;
+  scanner *sc;   /* scanner_open, scanner_next, scanner_close */
+  bool reopened; /* scanner_next: the gateway had expired the scanner */
+  union {        /* each method's own arguments */
+    struct {
+      int64_t versions;
+    } cells;
+    struct {
+      int64_t amount;
+    } counter; /* counter_inc, counter_dec, counter_get (0) */
+    struct {
+      int64_t value;
+    } counter_set;
+    struct {
+      int64_t limit;
+    } scan; /* rows to return (capped per page by run_scan) */
+    struct {
+      int64_t count;
+    } scanner_next; /* also a read-ahead's */
+    struct {
+      int64_t chunk_mutations;
+    } batch; /* batch_size: mutations per mutateRows, 0 no cap */
+    struct {
+      bool disable;
+    } delete_table;
+    struct {
+      bool major;
+    } compact;
   } arg;
   const pool_group *group; /* set by prepare: calls it may share a gateway call with */
-  uint64_t order_key;    /* set by prepare: 0, or the pool_order_key of the row it writes */
+  uint64_t order_key;      /* set by prepare: 0, or the pool_order_key of the row it writes */
   TAILQ_ENTRY(call) wait_link;
 };
 
@@ -121,9 +138,9 @@ bool call_failed(const call *k);
 int64_t call_now_ns(void);
 
 /* Common parameters. Each returns 0, or -1 with e set naming the parameter. */
-int call_prepare_table(call *k, proto_error *e);       /* table, use_prefix */
-int call_prepare_timestamp(call *k, proto_error *e);   /* timestamp */
-int call_prepare_read(call *k, proto_error *e);        /* table, timestamp, include_timestamp,
+int call_prepare_table(call *k, proto_error *e);     /* table, use_prefix */
+int call_prepare_timestamp(call *k, proto_error *e); /* timestamp */
+int call_prepare_read(call *k, proto_error *e);      /* table, timestamp, include_timestamp,
                                                           columns */
 /* A {column: value, ...} object as put mutations (with k->wal); what names it in errors. */
 int call_parse_data(call *k, json_t *data, const char *what, hbc_mutation **out, size_t *n,

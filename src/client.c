@@ -49,10 +49,10 @@ struct client {
   pid_t pid;               /* the peer's, from SO_PEERCRED (0 over TCP) */
   uid_t uid;
   client_state state;
-  int in_flight;           /* requests whose reply has not come back: max_requests_per_client */
-  int holds;               /* code that runs past a callback which could free the client */
-  bool line_at_decoder;    /* a large line is being parsed: the lines after it wait */
-  size_t searched;         /* input bytes known to hold no newline */
+  int in_flight;        /* requests whose reply has not come back: max_requests_per_client */
+  int holds;            /* code that runs past a callback which could free the client */
+  bool line_at_decoder; /* a large line is being parsed: the lines after it wait */
+  size_t searched;      /* input bytes known to hold no newline */
   int64_t last_active_ms;
   TAILQ_ENTRY(client) link;
 };
@@ -66,7 +66,7 @@ struct client_hub {
   const config *cfg;
   struct client_list lists[CLIENT_NSTATES];
   int counts[CLIENT_NSTATES];
-  bool draining;          /* the daemon is stopping: new requests are refused */
+  bool draining; /* the daemon is stopping: new requests are refused */
   uint64_t next_id, accepted, refused;
   uint64_t received_bytes, sent_bytes; /* request lines taken, replies queued */
 };
@@ -78,11 +78,10 @@ typedef struct route {
   size_t index;
 } route;
 
-
 /* The number of clients with a socket (every state but closed). */
 static int connected(const client_hub *hub) {
-  return hub->counts[CLIENT_READING] + hub->counts[CLIENT_PAUSED] +
-         hub->counts[CLIENT_FINISHING] + hub->counts[CLIENT_FLUSHING];
+  return hub->counts[CLIENT_READING] + hub->counts[CLIENT_PAUSED] + hub->counts[CLIENT_FINISHING] +
+    hub->counts[CLIENT_FLUSHING];
 }
 
 /* Moves c to state's list; the only place a client's state changes. */
@@ -240,7 +239,8 @@ static void dispatch(client *c, json_t *msg, rpc_batch *b, size_t index) {
 static char *refusal(client *c, json_t *msg) {
   proto_error e = PROTO_ERROR_INIT;
   if (c->hub->draining)
-    proto_fail(&e, PROTO_SHUTTING_DOWN, "hbpoold is stopping: the request was not run; send it "
+    proto_fail(&e, PROTO_SHUTTING_DOWN,
+               "hbpoold is stopping: the request was not run; send it "
                "again once it is back");
   else
     proto_fail(&e, PROTO_TOO_MANY_REQUESTS, "too many requests in flight on this connection (%d)",
@@ -354,7 +354,7 @@ static void process_input(client *c) {
     /* Resume the search where the last one ended: a long line arrives in many reads. */
     struct evbuffer_ptr from;
     bool resume = c->searched < n &&
-                  evbuffer_ptr_set(in, &from, c->searched, EVBUFFER_PTR_SET) == 0;
+      evbuffer_ptr_set(in, &from, c->searched, EVBUFFER_PTR_SET) == 0;
     struct evbuffer_ptr eol = evbuffer_search_eol(in, resume ? &from : NULL, &eol_len,
                                                   EVBUFFER_EOL_LF);
     if (eol.pos >= 0)
@@ -432,7 +432,8 @@ void client_accept(client_hub *hub, int fd, const char *listener) {
     free(line);
     proto_error_clear(&e);
     close(fd);
-    log_warning("refused a client on %s: max_clients (%d) reached", listener, hub->cfg->max_clients);
+    log_warning("refused a client on %s: max_clients (%d) reached", listener,
+                hub->cfg->max_clients);
     return;
   }
   client *c = xcalloc(1, sizeof *c);
@@ -455,8 +456,8 @@ void client_accept(client_hub *hub, int fd, const char *listener) {
   TAILQ_INSERT_TAIL(&hub->lists[CLIENT_READING], c, link);
   hub->counts[CLIENT_READING]++;
   hub->accepted++;
-  log_debug("client %llu (pid %d uid %d): connected on %s", (unsigned long long)c->id,
-            (int)c->pid, (int)c->uid, listener);
+  log_debug("client %llu (pid %d uid %d): connected on %s", (unsigned long long)c->id, (int)c->pid,
+            (int)c->uid, listener);
 }
 
 client_hub *client_hub_new(struct event_base *base, api *a, decoder *dec, const config *cfg) {
@@ -503,8 +504,11 @@ void client_hub_expire(client_hub *hub) {
 
 void client_hub_get_counts(client_hub *hub, client_hub_counts *out) {
   *out = (client_hub_counts){
-    .connected = connected(hub), .closing = hub->counts[CLIENT_CLOSED], .accepted = hub->accepted,
-    .refused = hub->refused, .received_bytes = hub->received_bytes,
+    .connected = connected(hub),
+    .closing = hub->counts[CLIENT_CLOSED],
+    .accepted = hub->accepted,
+    .refused = hub->refused,
+    .received_bytes = hub->received_bytes,
     .sent_bytes = hub->sent_bytes,
   };
 }

@@ -91,8 +91,8 @@ static const char b64_alphabet[65] =
 
 /* Each character's value plus one; 0 marks a character outside the alphabet. */
 static const uint8_t b64_values[256] = {
-  ['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6, ['G'] = 7, ['H'] = 8,
-  ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16,
+  ['A'] = 1,  ['B'] = 2,  ['C'] = 3,  ['D'] = 4,  ['E'] = 5,  ['F'] = 6,  ['G'] = 7,  ['H'] = 8,
+  ['I'] = 9,  ['J'] = 10, ['K'] = 11, ['L'] = 12, ['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16,
   ['Q'] = 17, ['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22, ['W'] = 23, ['X'] = 24,
   ['Y'] = 25, ['Z'] = 26, ['a'] = 27, ['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32,
   ['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37, ['l'] = 38, ['m'] = 39, ['n'] = 40,
@@ -160,8 +160,7 @@ static int b64_padding(const char *s, size_t n, size_t *data, codec_fault *f) {
   return 0;
 }
 
-int codec_base64_decode(const char *s, size_t n, uint8_t *dst, size_t *out_len,
-                        codec_fault *f) {
+int codec_base64_decode(const char *s, size_t n, uint8_t *dst, size_t *out_len, codec_fault *f) {
   size_t len;
   if (b64_padding(s, n, &len, f) < 0)
     return -1;

@@ -25,24 +25,24 @@
 #define SUN_PATH_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
 typedef enum key_type {
-  KEY_INT,     /* decimal, stored as int */
-  KEY_SIZE,    /* decimal, stored as size_t */
-  KEY_MODE,    /* octal file mode, stored as int */
-  KEY_BOOL,    /* true | false */
-  KEY_CHOICE,  /* one of choices, stored as a string */
-  KEY_SWITCH,  /* one of two choices, stored as a bool: whether the second one was chosen */
-  KEY_STRING,  /* stored as a string once check accepts it */
+  KEY_INT,    /* decimal, stored as int */
+  KEY_SIZE,   /* decimal, stored as size_t */
+  KEY_MODE,   /* octal file mode, stored as int */
+  KEY_BOOL,   /* true | false */
+  KEY_CHOICE, /* one of choices, stored as a string */
+  KEY_SWITCH, /* one of two choices, stored as a bool: whether the second one was chosen */
+  KEY_STRING, /* stored as a string once check accepts it */
 } key_type;
 
 typedef struct key_spec {
   const char *name;
   key_type type;
-  size_t offset;                /* of the field in config or config_gateway */
-  long long min, max;           /* numbers */
-  const char *const *choices;   /* KEY_CHOICE, KEY_SWITCH; NULL-terminated */
+  size_t offset;              /* of the field in config or config_gateway */
+  long long min, max;         /* numbers */
+  const char *const *choices; /* KEY_CHOICE, KEY_SWITCH; NULL-terminated */
   /* KEY_STRING: true to accept the value, or false with what is wrong and allowed in why. */
   bool (*check)(const char *value, char *why, size_t why_size);
-  bool empty_is_null;           /* KEY_STRING: an empty value means "off" (NULL) */
+  bool empty_is_null; /* KEY_STRING: an empty value means "off" (NULL) */
 } key_spec;
 
 static bool check_listen_socket(const char *value, char *why, size_t why_size);
@@ -80,9 +80,13 @@ static const key_spec DAEMON_KEYS[] = {
 static const key_spec GATEWAY_KEYS[] = {
   {GKEY(host, KEY_STRING), .check = check_host},
   {GKEY(port, KEY_INT), .min = 1, .max = 65535},
-  {.name = "transport", .type = KEY_SWITCH, .offset = offsetof(config_gateway, framed),
+  {.name = "transport",
+   .type = KEY_SWITCH,
+   .offset = offsetof(config_gateway, framed),
    .choices = TRANSPORTS},
-  {.name = "protocol", .type = KEY_SWITCH, .offset = offsetof(config_gateway, compact),
+  {.name = "protocol",
+   .type = KEY_SWITCH,
+   .offset = offsetof(config_gateway, compact),
    .choices = PROTOCOLS},
   {GKEY(pool_size, KEY_INT), .min = 1, .max = 1024},
   {GKEY(lazy_connect, KEY_BOOL)},
@@ -271,15 +275,11 @@ static bool set_value(const key_spec *k, const char *value, void *base, char *wh
   switch (k->type) {
   case KEY_INT:
   case KEY_SIZE:
-  case KEY_MODE:
-    return set_number(k, value, field, why, why_size);
-  case KEY_BOOL:
-    return set_bool(value, field, why, why_size);
+  case KEY_MODE: return set_number(k, value, field, why, why_size);
+  case KEY_BOOL: return set_bool(value, field, why, why_size);
   case KEY_CHOICE:
-  case KEY_SWITCH:
-    return set_choice(k, value, field, why, why_size);
-  case KEY_STRING:
-    return set_string(k, value, field, why, why_size);
+  case KEY_SWITCH: return set_choice(k, value, field, why, why_size);
+  case KEY_STRING: return set_string(k, value, field, why, why_size);
   }
   return why_fail(why, why_size, "internal error: key type %d", (int)k->type);
 }
@@ -333,7 +333,8 @@ static bool check_table_name_part(const char *value, char *why, size_t why_size)
     return true;
   return why_fail(why, why_size,
                   "\"%s\" has a character HBase does not allow in a table name; allowed: letters, "
-                  "digits, _ - . and : (a namespace's separator)", value);
+                  "digits, _ - . and : (a namespace's separator)",
+                  value);
 }
 
 static bool check_host(const char *value, char *why, size_t why_size) {
@@ -342,8 +343,8 @@ static bool check_host(const char *value, char *why, size_t why_size) {
     return why_fail(why, why_size, "is empty; %s", allowed);
   for (const char *p = value; *p != '\0'; p++)
     if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
-      return why_fail(why, why_size, "\"%s\" contains a space or a non-ASCII character; %s",
-                      value, allowed);
+      return why_fail(why, why_size, "\"%s\" contains a space or a non-ASCII character; %s", value,
+                      allowed);
   if (strpbrk(value, "[]") != NULL)
     return why_fail(why, why_size, "\"%s\": write an IPv6 address without brackets", value);
   const char *colon = strchr(value, ':');
@@ -354,8 +355,7 @@ static bool check_host(const char *value, char *why, size_t why_size) {
 }
 
 static bool check_gateway_name(const char *name, char *why, size_t why_size) {
-  static const char allowed[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.";
+  static const char allowed[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.";
   if (*name == '\0' || strlen(name) > CONFIG_MAX_GATEWAY_NAME ||
       strspn(name, allowed) != strlen(name))
     return why_fail(why, why_size,
@@ -383,7 +383,8 @@ int config_listen_tcp_split(const char *value, char *host, size_t host_size, int
   if (len < 2 || (bracketed && colon[-1] != ']') || (!bracketed && strchr(value, ']') != NULL))
     return hb_error_set(err, HB_ERR_INVALID,
                         "\"%s\" is not ADDRESS:PORT; allowed 127.0.0.1:PORT (any address in "
-                        "127.0.0.0/8) or [::1]:PORT", value);
+                        "127.0.0.0/8) or [::1]:PORT",
+                        value);
   const char *start = bracketed ? value + 1 : value;
   len = bracketed ? len - 2 : len;
   char addr[INET6_ADDRSTRLEN];
@@ -394,7 +395,8 @@ int config_listen_tcp_split(const char *value, char *host, size_t host_size, int
   if (!is_loopback(addr, bracketed))
     return hb_error_set(err, HB_ERR_INVALID,
                         "\"%s\" is not a loopback address; the TCP listener has no "
-                        "authentication, so only 127.0.0.0/8 and [::1] are allowed", addr);
+                        "authentication, so only 127.0.0.0/8 and [::1] are allowed",
+                        addr);
   long long n;
   if (parse_integer(colon + 1, 10, &n) < 0 || n < 1 || n > 65535)
     return hb_error_set(err, HB_ERR_INVALID, "port \"%s\" is not valid; allowed 1..65535",
@@ -417,7 +419,8 @@ static int unknown_key(const char *source, const char *group, const char *key,
                        const key_spec *specs, hb_error *err) {
   /* A key put under the wrong section is the likely mistake, and worth saying so. */
   if (specs == DAEMON_KEYS && find_key(GATEWAY_KEYS, NKEYS(GATEWAY_KEYS), key) != NULL)
-    return located_error(err, source, group, key, "unknown key here; it belongs in a [gateway] "
+    return located_error(err, source, group, key,
+                         "unknown key here; it belongs in a [gateway] "
                          "section");
   if (specs == GATEWAY_KEYS && find_key(DAEMON_KEYS, NKEYS(DAEMON_KEYS), key) != NULL)
     return located_error(err, source, group, key, "unknown key here; it belongs in [daemon]");
@@ -444,15 +447,17 @@ static int parse_key(GKeyFile *kf, const char *source, const char *group, const 
     g_free(value);
     if (encoding)
       return located_error(err, source, group, key, "the value is not valid UTF-8");
-    return located_error(err, source, group, key, "the value has an invalid backslash escape; "
+    return located_error(err, source, group, key,
+                         "the value has an invalid backslash escape; "
                          "allowed escapes: \\\\ \\s \\n \\t \\r");
   }
-  g_strstrip(value);  /* whitespace around a value is invisible in the file: never meaningful */
+  g_strstrip(value); /* whitespace around a value is invisible in the file: never meaningful */
   char why[CONFIG_WHY_SIZE];
   int rc = 0;
   if (!set_value(spec, value, base, why, sizeof why))
-    rc = located_error(err, source, group, key, "%s%s", why, strchr(value, '#') == NULL ? ""
-                       : " (a # comment must be on a line of its own)");
+    rc = located_error(err, source, group, key, "%s%s", why,
+                       strchr(value, '#') == NULL ? ""
+                                                  : " (a # comment must be on a line of its own)");
   g_free(value);
   return rc;
 }
@@ -495,7 +500,8 @@ static int check_gateway(const char *source, const char *group, const config_gat
   if (g->reconnect_min_ms > g->reconnect_max_ms)
     return located_error(err, source, group, "reconnect_min_ms",
                          "%d is greater than reconnect_max_ms (%d); allowed at most "
-                         "reconnect_max_ms", g->reconnect_min_ms, g->reconnect_max_ms);
+                         "reconnect_max_ms",
+                         g->reconnect_min_ms, g->reconnect_max_ms);
   return 0;
 }
 
@@ -510,8 +516,8 @@ static int parse_gateway(GKeyFile *kf, const char *source, const char *group, co
     if (strcmp(c->gateways[i].name, name) == 0)
       return located_error(err, source, group, NULL,
                            "gateway name \"%s\" is used by two sections%s; give each gateway a "
-                           "name of its own", name,
-                           strcmp(name, "main") == 0 ? " ([gateway] is named \"main\")" : "");
+                           "name of its own",
+                           name, strcmp(name, "main") == 0 ? " ([gateway] is named \"main\")" : "");
   config_gateway *g = &c->gateways[index];
   gateway_defaults(g, name);
   if (parse_keys(kf, source, group, GATEWAY_KEYS, NKEYS(GATEWAY_KEYS), g, err) < 0)
@@ -551,7 +557,8 @@ static int parse_sections(GKeyFile *kf, const char *source, config *c, hb_error 
     else if (gateway_name(groups[i]) != NULL)
       rc = parse_gateway(kf, source, groups[i], c, gi++, err);
     else
-      rc = located_error(err, source, groups[i], NULL, "unknown section; allowed: [daemon], "
+      rc = located_error(err, source, groups[i], NULL,
+                         "unknown section; allowed: [daemon], "
                          "[gateway], [gateway NAME]");
   }
   g_strfreev(groups);

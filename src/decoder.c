@@ -124,8 +124,8 @@ void decoder_free(decoder *d) {
 void decoder_parse(decoder *d, char *line, size_t len, decoder_done_fn done, void *owner) {
   assert(d != NULL && line != NULL && done != NULL);
   decode_job *job = xcalloc(1, sizeof *job);
-  *job = (decode_job){.line = line, .len = len, .done = done, .owner = owner,
-                      .err = PROTO_ERROR_INIT};
+  *job =
+    (decode_job){.line = line, .len = len, .done = done, .owner = owner, .err = PROTO_ERROR_INIT};
   pthread_mutex_lock(&d->lock);
   TAILQ_INSERT_TAIL(&d->queue, job, link);
   pthread_cond_signal(&d->wake);

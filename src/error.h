@@ -20,11 +20,12 @@ typedef enum hb_errcode {
 
 typedef struct hb_error {
   hb_errcode code;
-  bool retryable;  /* IOError.canRetry as the gateway reported it */
-  char *message;   /* owned; NULL when code is HB_OK */
+  bool retryable; /* IOError.canRetry as the gateway reported it */
+  char *message;  /* owned; NULL when code is HB_OK */
 } hb_error;
 
-#define HB_ERROR_INIT { HB_OK, false, NULL }
+#define HB_ERROR_INIT                                                                              \
+  { HB_OK, false, NULL }
 
 /* Sets *err (if err is not NULL), replacing any earlier error. Always returns -1. */
 int hb_error_set(hb_error *err, hb_errcode code, const char *fmt, ...)

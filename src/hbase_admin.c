@@ -70,8 +70,8 @@ int hbc_create_table(hbc_conn *c, hbc_bytes table, const hbc_family *families, s
     g_ptr_array_add(descs, descriptor_new(&families[i], name));
   }
   GByteArray t = hbc_view(table);
-  gboolean ok = hb_thrift_hbase_client_create_table(CLIENT(&k), &t, descs, &k.io, &k.ia,
-                                                    &k.exists, &k.gerror);
+  gboolean ok = hb_thrift_hbase_client_create_table(CLIENT(&k), &t, descs, &k.io, &k.ia, &k.exists,
+                                                    &k.gerror);
   g_ptr_array_unref(descs);
   return hbc_call_end(&k, ok, err);
 }
@@ -159,8 +159,7 @@ int hbc_table_regions(hbc_conn *c, hbc_bytes table, hbc_result *out, hb_error *e
     return -1;
   GByteArray t = hbc_view(table);
   GPtrArray *list = g_ptr_array_new_with_free_func(g_object_unref);
-  gboolean ok = hb_thrift_hbase_client_get_table_regions(CLIENT(&k), &list, &t, &k.io,
-                                                         &k.gerror);
+  gboolean ok = hb_thrift_hbase_client_get_table_regions(CLIENT(&k), &list, &t, &k.io, &k.gerror);
   if (ok) {
     out->regions = hbc_arena_alloc(out, list->len * sizeof *out->regions);
     out->nregions = list->len;
@@ -179,4 +178,3 @@ int hbc_table_regions(hbc_conn *c, hbc_bytes table, hbc_result *out, hb_error *e
   g_ptr_array_unref(list);
   return hbc_call_end(&k, ok, err);
 }
-

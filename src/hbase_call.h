@@ -15,12 +15,11 @@ struct hbc_conn {
   HbTransport *transport;
   ThriftProtocol *protocol;
   HbThriftHbaseIf *client;
-  GHashTable *attributes;  /* always empty: hbpool sends no per-call attributes */
+  GHashTable *attributes; /* always empty: hbpool sends no per-call attributes */
   int call_timeout_ms;
-  bool compact;            /* the compact protocol, else binary (wire.h reads rows itself) */
+  bool compact; /* the compact protocol, else binary (wire.h reads rows itself) */
   bool usable;
 };
-
 
 typedef struct hbc_call {
   hbc_conn *conn;
@@ -31,8 +30,8 @@ typedef struct hbc_call {
 } hbc_call;
 
 typedef struct hbc_views {
-  GByteArray *items;  /* one view per element */
-  GPtrArray *list;    /* pointers to items, no free function */
+  GByteArray *items; /* one view per element */
+  GPtrArray *list;   /* pointers to items, no free function */
 } hbc_views;
 
 /* ---- results: one arena per hbc_result (g_malloc aborts when memory is exhausted) ---------- */

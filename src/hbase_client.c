@@ -31,7 +31,7 @@ void *hbc_arena_alloc(hbc_result *r, size_t n) {
   struct hbc_chunk *c = r->mem;
   if (c == NULL || c->cap - c->used < n) {
     size_t cap = n > HBC_CHUNK_MIN ? n : HBC_CHUNK_MIN;
-    c = g_malloc(sizeof *c + cap);  /* aborts when memory is exhausted, as GLib does */
+    c = g_malloc(sizeof *c + cap); /* aborts when memory is exhausted, as GLib does */
     c->next = r->mem;
     c->used = 0;
     c->cap = cap;
@@ -315,4 +315,3 @@ hbc_bytes hbc_family_only(hbc_bytes name) {
   bool colon = name.len > 0 && name.data[name.len - 1] == ':';
   return (hbc_bytes){name.data, colon ? name.len - 1 : name.len};
 }
-

@@ -1,4 +1,5 @@
-/* hbase_client: the HBase Thrift1 client layer: plain C calls, plain C results, classified errors. */
+/* hbase_client: the HBase Thrift1 client layer: plain C calls, plain C results, classified
+ * errors. */
 #ifndef HBPOOL_HBASE_CLIENT_H
 #define HBPOOL_HBASE_CLIENT_H
 
@@ -20,13 +21,13 @@ typedef struct hbc_bytes {
 typedef enum hbc_protocol { HBC_PROTOCOL_BINARY, HBC_PROTOCOL_COMPACT } hbc_protocol;
 
 typedef struct hbc_options {
-  const char *host;          /* gateway host name or address */
+  const char *host; /* gateway host name or address */
   int port;
-  bool framed;               /* TFramedTransport (gateway started with -f, or -hsha etc.) */
-  hbc_protocol protocol;     /* TBinaryProtocol, or TCompactProtocol (gateway -c) */
+  bool framed;           /* TFramedTransport (gateway started with -f, or -hsha etc.) */
+  hbc_protocol protocol; /* TBinaryProtocol, or TCompactProtocol (gateway -c) */
   int connect_timeout_ms;
-  int call_timeout_ms;       /* deadline for one whole call: request sent and reply read */
-  size_t max_message_size;   /* largest reply accepted */
+  int call_timeout_ms;     /* deadline for one whole call: request sent and reply read */
+  size_t max_message_size; /* largest reply accepted */
 } hbc_options;
 
 /* Defaults: localhost:9090, buffered, binary, 5 s connect, 60 s per call, 256 MiB replies. */
@@ -49,19 +50,19 @@ bool hbc_peer_closed(const hbc_conn *conn);
 uint64_t hbc_reply_bytes(const hbc_conn *conn);
 
 typedef struct hbc_cell {
-  hbc_bytes column;          /* family:qualifier; empty where the call does not return it (append) */
+  hbc_bytes column; /* family:qualifier; empty where the call does not return it (append) */
   hbc_bytes value;
   int64_t timestamp;
 } hbc_cell;
 
 typedef struct hbc_row {
   hbc_bytes key;
-  hbc_cell *cells;           /* in column order (or the gateway's order with sort_columns) */
+  hbc_cell *cells; /* in column order (or the gateway's order with sort_columns) */
   size_t ncells;
 } hbc_row;
 
 typedef struct hbc_family {
-  hbc_bytes name;            /* "cf" or "cf:" on input; the gateway returns "cf:" */
+  hbc_bytes name; /* "cf" or "cf:" on input; the gateway returns "cf:" */
   int32_t max_versions;
   const char *compression;
   bool in_memory;
@@ -84,27 +85,28 @@ typedef struct hbc_region {
 
 /* What a call returned. All memory belongs to the result; hbc_result_free releases it. */
 typedef struct hbc_result {
-  hbc_row *rows;             /* get_rows, scanner_get_list */
+  hbc_row *rows; /* get_rows, scanner_get_list */
   size_t nrows;
-  hbc_cell *cells;           /* get_versions (newest first), append */
+  hbc_cell *cells; /* get_versions (newest first), append */
   size_t ncells;
-  hbc_bytes *names;          /* table_names */
+  hbc_bytes *names; /* table_names */
   size_t nnames;
-  hbc_family *families;      /* column_descriptors */
+  hbc_family *families; /* column_descriptors */
   size_t nfamilies;
-  hbc_region *regions;       /* table_regions */
+  hbc_region *regions; /* table_regions */
   size_t nregions;
   struct hbc_chunk *mem;
 } hbc_result;
 
-#define HBC_RESULT_INIT { 0 }
+#define HBC_RESULT_INIT                                                                            \
+  { 0 }
 void hbc_result_free(hbc_result *result);
 
 typedef struct hbc_mutation {
-  bool is_delete;            /* delete: column "cf" deletes the family, "cf:q" the column */
+  bool is_delete; /* delete: column "cf" deletes the family, "cf:q" the column */
   hbc_bytes column;
   hbc_bytes value;
-  bool wal;                  /* write to the WAL (the last mutation of a row decides) */
+  bool wal; /* write to the WAL (the last mutation of a row decides) */
 } hbc_mutation;
 
 typedef struct hbc_row_mutations {
@@ -119,17 +121,17 @@ typedef struct hbc_increment {
 } hbc_increment;
 
 typedef struct hbc_scan {
-  hbc_bytes start_row;       /* empty: from the first row */
-  hbc_bytes stop_row;        /* empty: to the last row */
-  int64_t timestamp;         /* HBC_LATEST, or cells older than this */
+  hbc_bytes start_row; /* empty: from the first row */
+  hbc_bytes stop_row;  /* empty: to the last row */
+  int64_t timestamp;   /* HBC_LATEST, or cells older than this */
   const hbc_bytes *columns;
   size_t ncolumns;
-  int32_t caching;           /* rows per region-server round trip; 0: gateway default */
-  hbc_bytes filter;          /* filter string; empty: none */
-  int32_t batch_size;        /* cells per result (splits wide rows); 0: whole rows */
+  int32_t caching;    /* rows per region-server round trip; 0: gateway default */
+  hbc_bytes filter;   /* filter string; empty: none */
+  int32_t batch_size; /* cells per result (splits wide rows); 0: whole rows */
   bool sort_columns;
   bool reversed;
-  bool compat_090;           /* use the HBase 0.90 scannerOpen* calls (ignores the options above
+  bool compat_090; /* use the HBase 0.90 scannerOpen* calls (ignores the options above
                                 that 0.90 lacks) */
 } hbc_scan;
 

@@ -13,7 +13,8 @@ static void split_column(hbc_bytes col, hbc_bytes *family, hbc_bytes *qualifier)
   const uint8_t *colon = col.len > 0 ? memchr(col.data, ':', col.len) : NULL;
   size_t flen = colon != NULL ? (size_t)(colon - col.data) : col.len;
   *family = (hbc_bytes){col.data, flen};
-  *qualifier = colon != NULL ? (hbc_bytes){colon + 1, col.len - flen - 1} : (hbc_bytes){col.data, 0};
+  *qualifier = colon != NULL ? (hbc_bytes){colon + 1, col.len - flen - 1}
+                             : (hbc_bytes){col.data, 0};
 }
 
 hbc_bytes hbc_column_family(hbc_bytes column) {
@@ -262,8 +263,8 @@ static bool read_reply_begin(hbc_call *k, wire_reader *r, const char *method) {
       hb_error ignored = HB_ERROR_INIT; /* the connection is replaced after an exception anyway */
       netio_read_end(r->io, &ignored);
       hb_error_clear(&ignored);
-      g_set_error(&k->gerror, THRIFT_APPLICATION_EXCEPTION_ERROR, x->type,
-                  "application error: %s", x->message);
+      g_set_error(&k->gerror, THRIFT_APPLICATION_EXCEPTION_ERROR, x->type, "application error: %s",
+                  x->message);
     }
     g_object_unref(x);
     return false;
@@ -319,7 +320,7 @@ static gboolean read_rows_reply(hbc_call *k, const char *method, hbc_result *out
   wire_reader r;
   wire_reader_init(&r, io, k->conn->compact);
   bool ok = read_reply_begin(k, &r, method) && read_rows_result(k, &r, out) &&
-            netio_read_end(io, &r.err) == 0;
+    netio_read_end(io, &r.err) == 0;
   if (r.err.code != HB_OK) {
     hb_error *last = hb_transport_last_error(k->conn->transport);
     hb_error_clear(last);
@@ -353,10 +354,12 @@ static const char *send_get_rows(hbc_call *k, GByteArray *t, const hbc_bytes *ro
     if (ts == HBC_LATEST)
       return hb_thrift_hbase_client_send_get_row_with_columns(CLIENT(k), t, &r, cols, ATTRS(k),
                                                               &k->gerror)
-               ? "getRowWithColumns" : NULL;
-    return hb_thrift_hbase_client_send_get_row_with_columns_ts(CLIENT(k), t, &r, cols, ts,
-                                                               ATTRS(k), &k->gerror)
-             ? "getRowWithColumnsTs" : NULL;
+        ? "getRowWithColumns"
+        : NULL;
+    return hb_thrift_hbase_client_send_get_row_with_columns_ts(CLIENT(k), t, &r, cols, ts, ATTRS(k),
+                                                               &k->gerror)
+      ? "getRowWithColumnsTs"
+      : NULL;
   }
   hbc_views rv;
   hbc_views_init(&rv, rows, nrows);
@@ -364,11 +367,13 @@ static const char *send_get_rows(hbc_call *k, GByteArray *t, const hbc_bytes *ro
   if (ts == HBC_LATEST)
     method = hb_thrift_hbase_client_send_get_rows_with_columns(CLIENT(k), t, rv.list, cols,
                                                                ATTRS(k), &k->gerror)
-               ? "getRowsWithColumns" : NULL;
+      ? "getRowsWithColumns"
+      : NULL;
   else
     method = hb_thrift_hbase_client_send_get_rows_with_columns_ts(CLIENT(k), t, rv.list, cols, ts,
                                                                   ATTRS(k), &k->gerror)
-               ? "getRowsWithColumnsTs" : NULL;
+      ? "getRowsWithColumnsTs"
+      : NULL;
   hbc_views_clear(&rv);
   return method;
 }
@@ -411,8 +416,8 @@ int hbc_get_versions(hbc_conn *c, hbc_bytes table, hbc_bytes row, hbc_bytes colu
     ok = hb_thrift_hbase_client_get_ver(CLIENT(&k), &list, &t, &r, &col, nversions, ATTRS(&k),
                                         &k.io, &k.gerror);
   else
-    ok = hb_thrift_hbase_client_get_ver_ts(CLIENT(&k), &list, &t, &r, &col, timestamp,
-                                           nversions, ATTRS(&k), &k.io, &k.gerror);
+    ok = hb_thrift_hbase_client_get_ver_ts(CLIENT(&k), &list, &t, &r, &col, timestamp, nversions,
+                                           ATTRS(&k), &k.io, &k.gerror);
   if (ok)
     copy_cells(out, list, &col);
   g_ptr_array_unref(list);
@@ -444,8 +449,8 @@ static void mutation_free(gpointer p) {
 }
 
 typedef struct batch_args {
-  GPtrArray *batches;   /* BatchMutation objects */
-  GByteArray *bytes;    /* views: per row 1, per mutation 2 */
+  GPtrArray *batches; /* BatchMutation objects */
+  GByteArray *bytes;  /* views: per row 1, per mutation 2 */
 } batch_args;
 
 static void batch_args_init(batch_args *b, const hbc_row_mutations *rows, size_t nrows) {
@@ -506,8 +511,8 @@ int hbc_atomic_increment(hbc_conn *c, hbc_bytes table, hbc_bytes row, hbc_bytes 
     return -1;
   GByteArray t = hbc_view(table), r = hbc_view(row), col = hbc_view(column);
   gint64 v = 0;
-  gboolean ok = hb_thrift_hbase_client_atomic_increment(CLIENT(&k), &v, &t, &r, &col, amount,
-                                                        &k.io, &k.ia, &k.gerror);
+  gboolean ok = hb_thrift_hbase_client_atomic_increment(CLIENT(&k), &v, &t, &r, &col, amount, &k.io,
+                                                        &k.ia, &k.gerror);
   *value = v;
   return hbc_call_end(&k, ok, err);
 }
@@ -585,8 +590,8 @@ int hbc_check_and_put(hbc_conn *c, hbc_bytes table, hbc_bytes row, hbc_bytes col
   gboolean done = FALSE;
   /* HBase treats an empty expected value as "the column is absent (or empty)". */
   gboolean ok = hb_thrift_hbase_client_check_and_put(CLIENT(&k), &done, &t, &r, &col,
-                                                     expected != NULL ? &want : NULL, tm,
-                                                     ATTRS(&k), &k.io, &k.ia, &k.gerror);
+                                                     expected != NULL ? &want : NULL, tm, ATTRS(&k),
+                                                     &k.io, &k.ia, &k.gerror);
   mutation_free(tm);
   *applied = done;
   return hbc_call_end(&k, ok, err);
@@ -634,7 +639,8 @@ static void tscan_free(HbThriftTScan *ts, GPtrArray *own_cols) {
 }
 
 /* HBase 0.90 gateways know only these four scanner calls. */
-static gboolean open_090(hbc_call *k, gint32 *id, GByteArray *t, const hbc_scan *s, GPtrArray *cols) {
+static gboolean open_090(hbc_call *k, gint32 *id, GByteArray *t, const hbc_scan *s,
+                         GPtrArray *cols) {
   GByteArray start = hbc_view(s->start_row), stop = hbc_view(s->stop_row);
   bool has_stop = s->stop_row.len > 0, has_ts = s->timestamp != HBC_LATEST;
   if (has_stop && has_ts)
@@ -683,8 +689,8 @@ int hbc_scanner_get_list(hbc_conn *c, int32_t scanner_id, int32_t nrows, hbc_res
   hbc_call k;
   if (hbc_call_begin(&k, c, err) < 0)
     return -1;
-  gboolean ok =
-    hb_thrift_hbase_client_send_scanner_get_list(CLIENT(&k), scanner_id, nrows, &k.gerror) &&
+  gboolean ok = hb_thrift_hbase_client_send_scanner_get_list(CLIENT(&k), scanner_id, nrows,
+                                                             &k.gerror) &&
     recv_rows(&k, "scannerGetList", out);
   return hbc_call_end(&k, ok, err);
 }

@@ -5,7 +5,7 @@
 struct _HbTransport {
   ThriftTransport parent;
   netio *io;
-  hb_error last;  /* the netio error behind the latest GError */
+  hb_error last; /* the netio error behind the latest GError */
 };
 
 G_DEFINE_TYPE(HbTransport, hb_transport, THRIFT_TYPE_TRANSPORT)
@@ -108,8 +108,8 @@ static gboolean t_check_read_bytes(ThriftTransport *transport, glong n, GError *
   size_t used = netio_message_bytes(t->io), max = netio_max_message_size(t->io);
   if (n >= 0 && (size_t)n <= max - used)
     return TRUE;
-  hb_error_set(&t->last, HB_ERR_TRANSPORT, "reply announces %ld more bytes, beyond the %zu-byte limit",
-               n, max);
+  hb_error_set(&t->last, HB_ERR_TRANSPORT,
+               "reply announces %ld more bytes, beyond the %zu-byte limit", n, max);
   g_set_error(error, THRIFT_TRANSPORT_ERROR, THRIFT_TRANSPORT_ERROR_MAX_MESSAGE_SIZE_REACHED, "%s",
               t->last.message);
   return FALSE;

@@ -1,4 +1,5 @@
-/* hbase_transport: hbpool's ThriftTransport, a GObject over netio. Private to the hbase client module. */
+/* hbase_transport: hbpool's ThriftTransport, a GObject over netio. Private to the client
+ * layer. */
 #ifndef HBPOOL_HBASE_TRANSPORT_H
 #define HBPOOL_HBASE_TRANSPORT_H
 

@@ -17,7 +17,7 @@
 
 typedef struct endpoint {
   struct evconnlistener *evl;
-  sockets_guard *guard;      /* pauses accepting after running out of descriptors */
+  sockets_guard *guard; /* pauses accepting after running out of descriptors */
   client_hub *hub;
   char name[128];
 } endpoint;
@@ -27,8 +27,8 @@ struct listener {
   char *socket_path;
 };
 
-static void on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
-                      int len, void *arg) {
+static void on_accept(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa, int len,
+                      void *arg) {
   (void)evl;
   (void)sa;
   (void)len;
@@ -79,8 +79,10 @@ static int adopt(listener *l, struct event_base *base, client_hub *hub, int n, h
     socklen_t tlen = sizeof type;
     if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
         getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0 || type != SOCK_STREAM)
-      return hb_error_set(err, HB_ERR_INVALID, "socket %d from systemd is not a stream socket "
-                          "(ListenStream= in hbpoold.socket)", fd);
+      return hb_error_set(err, HB_ERR_INVALID,
+                          "socket %d from systemd is not a stream socket "
+                          "(ListenStream= in hbpoold.socket)",
+                          fd);
     bool is_unix = ss.ss_family == AF_UNIX;
     endpoint *ep = is_unix ? &l->unix_ep : &l->tcp_ep;
     if (ep->evl != NULL)
@@ -108,7 +110,8 @@ listener *listener_new(struct event_base *base, const config *cfg, client_hub *h
     }
     if (cfg->listen_tcp != NULL && l->tcp_ep.evl == NULL)
       log_warning("listen_tcp (%s) is not used: systemd passed the sockets; add "
-                  "ListenStream=%s to hbpoold.socket instead", cfg->listen_tcp, cfg->listen_tcp);
+                  "ListenStream=%s to hbpoold.socket instead",
+                  cfg->listen_tcp, cfg->listen_tcp);
     return l;
   }
   if (listen_unix(l, base, cfg, hub, err) < 0 ||

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 static log_level current = LOG_LVL_INFO;
-static bool journal;   /* stderr goes to journald: priorities, no timestamps */
+static bool journal; /* stderr goes to journald: priorities, no timestamps */
 static bool use_syslog;
 static const char *const names[] = {"error", "warning", "info", "debug"};
 static const int priorities[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
@@ -65,9 +65,9 @@ void log_msg(log_level level, const char *fmt, ...) {
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
-    n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s: ",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                 ts.tv_nsec / 1000000, names[level]);
+    n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s: ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
+                 names[level]);
   }
   va_list ap;
   va_start(ap, fmt);

@@ -21,9 +21,9 @@
 #include "sockets.h"
 #include "xmalloc.h"
 
-#define METRICS_TIMEOUT_S 10       /* a scraper this slow to send or read is dropped */
+#define METRICS_TIMEOUT_S 10 /* a scraper this slow to send or read is dropped */
 #define METRICS_MAX_HEADERS 8192
-#define METRICS_MAX_BODY 4096      /* GET has none; room to read a small one and refuse it */
+#define METRICS_MAX_BODY 4096 /* GET has none; room to read a small one and refuse it */
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define TEXT_CONTENT_TYPE "text/plain; charset=utf-8"
 
@@ -35,8 +35,8 @@ struct metrics {
   pool *pool;
   api *api;
   client_hub *hub;
-  char *socket_path;          /* a Unix socket's file, removed on free */
-  double start_time;          /* Unix time */
+  char *socket_path; /* a Unix socket's file, removed on free */
+  double start_time; /* Unix time */
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -93,7 +93,7 @@ static void render_process(struct evbuffer *b) {
   struct rusage ru;
   if (getrusage(RUSAGE_SELF, &ru) == 0) {
     double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
-                 ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
+      ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
     family(b, "process_cpu_seconds_total", "counter", "User and system CPU time, in seconds.");
     evbuffer_add_printf(b, "process_cpu_seconds_total %.6f\n", cpu);
   }
@@ -106,8 +106,8 @@ static void render_process(struct evbuffer *b) {
     single(b, "process_open_fds", "gauge", "Open file descriptors.", "", (uint64_t)fds);
   struct rlimit rl;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-    single(b, "process_max_fds", "gauge", "The limit of open file descriptors (LimitNOFILE).",
-           "", (uint64_t)rl.rlim_cur);
+    single(b, "process_max_fds", "gauge", "The limit of open file descriptors (LimitNOFILE).", "",
+           (uint64_t)rl.rlim_cur);
 }
 
 /* A histogram of the requests each gateway call carried. */
@@ -121,8 +121,8 @@ static void render_call_sizes(struct evbuffer *b, const char *g, const pool_stat
     n += ps->calls_by_size[i];
     int bound = pool_call_size_bound(i);
     if (bound > 0)
-      evbuffer_add_printf(b, "%s_bucket{gateway=\"%s\",le=\"%d\"} %" PRIu64 "\n", name, g,
-                          bound, n);
+      evbuffer_add_printf(b, "%s_bucket{gateway=\"%s\",le=\"%d\"} %" PRIu64 "\n", name, g, bound,
+                          n);
   }
   evbuffer_add_printf(b, "%s_bucket{gateway=\"%s\",le=\"+Inf\"} %" PRIu64 "\n", name, g, n);
   /* Every call that was not shared carried one request. */
@@ -199,8 +199,9 @@ static void render_requests(metrics *m, struct evbuffer *b) {
   for (size_t i = 0; i < c.nmethods; i++)
     for (int k = 0; k < API_NCODES; k++)
       if (c.methods[i].errors_by_code[k] > 0)
-        evbuffer_add_printf(b, "hbpool_request_errors_total{method=\"%s\",code=\"%s\"} %" PRIu64
-                            "\n", c.names[i], proto_code_name(api_code_at(k)),
+        evbuffer_add_printf(b,
+                            "hbpool_request_errors_total{method=\"%s\",code=\"%s\"} %" PRIu64 "\n",
+                            c.names[i], proto_code_name(api_code_at(k)),
                             c.methods[i].errors_by_code[k]);
   family(b, "hbpool_request_duration_seconds", "histogram",
          "Time from reading a request to queueing its reply, by method, in seconds.");
@@ -220,8 +221,8 @@ static void render_requests(metrics *m, struct evbuffer *b) {
          "Scanners reopened where they stood because the gateway had expired them.", "",
          c.scanners_reopened);
   single(b, "hbpool_scanner_read_aheads_total", "counter",
-         "Pages fetched for a scanner's next scanner_next while the client read the last one.",
-         "", c.scanner_read_aheads);
+         "Pages fetched for a scanner's next scanner_next while the client read the last one.", "",
+         c.scanner_read_aheads);
 }
 
 static void render_clients(metrics *m, struct evbuffer *b) {
@@ -235,8 +236,8 @@ static void render_clients(metrics *m, struct evbuffer *b) {
          "Client connections refused because max_clients were open.", "", n.refused);
   single(b, "hbpool_client_received_bytes_total", "counter",
          "Bytes of request lines read from clients, newlines included.", "", n.received_bytes);
-  single(b, "hbpool_client_sent_bytes_total", "counter",
-         "Bytes of replies queued for clients.", "", n.sent_bytes);
+  single(b, "hbpool_client_sent_bytes_total", "counter", "Bytes of replies queued for clients.", "",
+         n.sent_bytes);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -257,8 +258,7 @@ static void reply(struct evhttp_request *req, int code, const char *reason,
   evhttp_send_reply(req, code, reason, NULL);
 }
 
-static void reply_text(struct evhttp_request *req, int code, const char *reason,
-                       const char *text) {
+static void reply_text(struct evhttp_request *req, int code, const char *reason, const char *text) {
   struct evbuffer *body = evbuffer_new();
   evbuffer_add(body, text, strlen(text));
   reply(req, code, reason, TEXT_CONTENT_TYPE, body);
@@ -325,8 +325,9 @@ static const char *unix_path(const char *value) {
 static int serve_on(metrics *m, struct event_base *base, int fd, hb_error *err) {
   m->http = evhttp_new(base);
   /* Backlog 0: fd listens already. Bound to http, the listener is freed with it. */
-  struct evconnlistener *evl = evconnlistener_new(base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE |
-                                                  LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+  struct evconnlistener *evl = evconnlistener_new(base, NULL, NULL,
+                                                  LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0,
+                                                  fd);
   if (evl == NULL)
     close(fd);
   if (m->http == NULL || evl == NULL || evhttp_bind_listener(m->http, evl) == NULL) {
@@ -341,15 +342,16 @@ static int serve_on(metrics *m, struct event_base *base, int fd, hb_error *err) 
   evhttp_set_max_headers_size(m->http, METRICS_MAX_HEADERS);
   evhttp_set_max_body_size(m->http, METRICS_MAX_BODY);
   /* Every method reaches on_request, which answers 405 itself, naming the allowed ones. */
-  evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
-                             EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+  evhttp_set_allowed_methods(m->http,
+                             EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
+                               EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+                               EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
   evhttp_set_gencb(m->http, on_request, m);
   return 0;
 }
 
-metrics *metrics_new(struct event_base *base, const config *cfg, pool *p, api *a,
-                     client_hub *hub, hb_error *err) {
+metrics *metrics_new(struct event_base *base, const config *cfg, pool *p, api *a, client_hub *hub,
+                     hb_error *err) {
   const char *value = cfg->metrics_listen;
   const char *path = unix_path(value);
   int fd = path != NULL ? sockets_listen_unix(path, cfg->listen_socket_mode, "metrics_listen", err)

@@ -31,21 +31,20 @@ struct netio {
   int fd;
   bool framed;
   size_t max_message;
-  int64_t deadline_ms;   /* CLOCK_MONOTONIC milliseconds */
+  int64_t deadline_ms; /* CLOCK_MONOTONIC milliseconds */
 
-  uint8_t *rbuf;         /* raw bytes received ahead of the decoder */
+  uint8_t *rbuf; /* raw bytes received ahead of the decoder */
   size_t rcap, rpos, rlen;
-  size_t frame_left;     /* framed: payload bytes of the current frame not yet consumed */
+  size_t frame_left; /* framed: payload bytes of the current frame not yet consumed */
   bool in_frame;
-  size_t msg_bytes;      /* payload bytes of the current message consumed */
+  size_t msg_bytes; /* payload bytes of the current message consumed */
 
-  uint8_t *wbuf;         /* outgoing message; framed: the first 4 bytes (always counted in
+  uint8_t *wbuf; /* outgoing message; framed: the first 4 bytes (always counted in
                             wlen) are reserved for the length */
   size_t wcap, wlen;
-  bool awaiting_reply;   /* a request went out and nothing of its reply has been read */
-  uint64_t reply_bytes;  /* of every complete reply so far */
+  bool awaiting_reply;  /* a request went out and nothing of its reply has been read */
+  uint64_t reply_bytes; /* of every complete reply so far */
 };
-
 
 /* Waits until fd is ready for events or the deadline passes. In a task (the daemon's pooled
  * connections) the wait yields to the event loop; elsewhere (tests, tools) it polls. */
@@ -54,13 +53,11 @@ static int wait_ready(int fd, short events, int64_t deadline_ms, const char *wha
     int want = (events & POLLIN ? TASK_READABLE : 0) | (events & POLLOUT ? TASK_WRITABLE : 0);
     switch (task_wait(fd, want, deadline_ms)) {
     case TASK_READY:
-    case TASK_WOKEN:
-      return 0;
-    case TASK_TIMEOUT:
-      return hb_error_set(err, HB_ERR_TIMEOUT, "timed out %s", what);
+    case TASK_WOKEN: return 0;
+    case TASK_TIMEOUT: return hb_error_set(err, HB_ERR_TIMEOUT, "timed out %s", what);
     case TASK_CANCELLED:
-      return hb_error_set(err, HB_ERR_TRANSPORT,
-                          "the daemon stopped %s: it is shutting down", what);
+      return hb_error_set(err, HB_ERR_TRANSPORT, "the daemon stopped %s: it is shutting down",
+                          what);
     }
   }
   for (;;) {
@@ -118,7 +115,7 @@ static int connect_one(const struct addrinfo *ai, int64_t deadline_ms, hb_error 
 /* A name lookup on a thread of its own: getaddrinfo has no timeout, so a task waits for the
  * thread's word on a pipe, with the connect deadline, and leaves it behind if that passes. */
 typedef struct lookup {
-  int refs;              /* the thread's and the waiter's */
+  int refs; /* the thread's and the waiter's */
   int pipe[2];
   char *host;
   char service[16];
@@ -186,7 +183,8 @@ static int lookup_in_thread(const char *host, const char *service, int64_t deadl
 /* An address needs no lookup; a name does, off the loop when called in a task. */
 static int resolve(const char *host, const char *service, int64_t deadline_ms,
                    struct addrinfo **res, hb_error *err) {
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+  struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                           .ai_socktype = SOCK_STREAM,
                            .ai_flags = AI_NUMERICHOST};
   if (getaddrinfo(host, service, &hints, res) == 0)
     return 0;
@@ -286,7 +284,8 @@ int netio_flush(netio *io, hb_error *err) {
     if (payload == 0)
       return 0;
     if (payload > INT32_MAX)
-      return hb_error_set(err, HB_ERR_TRANSPORT, "request of %zu bytes is too large for a frame", payload);
+      return hb_error_set(err, HB_ERR_TRANSPORT, "request of %zu bytes is too large for a frame",
+                          payload);
     io->wbuf[0] = (uint8_t)(payload >> 24);
     io->wbuf[1] = (uint8_t)(payload >> 16);
     io->wbuf[2] = (uint8_t)(payload >> 8);
@@ -334,7 +333,8 @@ static int fill(netio *io, hb_error *err) {
     if (errno == EINTR)
       continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK)
-      return hb_error_set(err, HB_ERR_TRANSPORT, "receive from gateway failed: %s", strerror(errno));
+      return hb_error_set(err, HB_ERR_TRANSPORT, "receive from gateway failed: %s",
+                          strerror(errno));
     if (wait_ready(io->fd, POLLIN, io->deadline_ms, "waiting for the gateway's reply", err) < 0)
       return -1;
   }
@@ -365,8 +365,8 @@ static int begin_frame(netio *io, hb_error *err) {
     return hb_error_set(err, HB_ERR_TRANSPORT,
                         "bad frame size %u from the gateway (is it really framed?)", size);
   if (size > io->max_message)
-    return hb_error_set(err, HB_ERR_TRANSPORT, "reply of %u bytes exceeds the %zu-byte limit",
-                        size, io->max_message);
+    return hb_error_set(err, HB_ERR_TRANSPORT, "reply of %u bytes exceeds the %zu-byte limit", size,
+                        io->max_message);
   io->frame_left = size;
   io->in_frame = true;
   return 0;
@@ -419,8 +419,8 @@ int netio_read_end(netio *io, hb_error *err) {
   io->in_frame = false;
   io->frame_left = 0;
   if (left_over != 0)
-    return hb_error_set(err, HB_ERR_TRANSPORT,
-                        "%zu unexpected bytes after the gateway's reply", left_over);
+    return hb_error_set(err, HB_ERR_TRANSPORT, "%zu unexpected bytes after the gateway's reply",
+                        left_over);
   return 0;
 }
 

@@ -10,9 +10,9 @@
 #include "error.h"
 
 typedef struct netio_options {
-  int connect_timeout_ms;   /* deadline for name lookup + TCP connect */
-  bool framed;              /* 4-byte big-endian length before each message (TFramedTransport) */
-  size_t max_message_size;  /* largest reply accepted; larger ones fail the call */
+  int connect_timeout_ms;  /* deadline for name lookup + TCP connect */
+  bool framed;             /* 4-byte big-endian length before each message (TFramedTransport) */
+  size_t max_message_size; /* largest reply accepted; larger ones fail the call */
 } netio_options;
 
 typedef struct netio netio;

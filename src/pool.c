@@ -25,22 +25,22 @@ TAILQ_HEAD(worker_list, worker);
 struct worker {
   pool *pool;
   task *task;
-  hbc_conn *conn;          /* NULL: broken or not yet connected; the worker's own */
+  hbc_conn *conn; /* NULL: broken or not yet connected; the worker's own */
   int64_t last_used_ms;
   bool busy;
-  bool parked;             /* on the pool's idle list, waiting for a job or a state change */
-  bool retiring;           /* the pool shrank: finish the current job, then exit */
+  bool parked;   /* on the pool's idle list, waiting for a job or a state change */
+  bool retiring; /* the pool shrank: finish the current job, then exit */
   TAILQ_ENTRY(worker) idle_link;
   /* The settings of the job at hand: a reload may change the pool's mid-call. */
   hbc_options gateway;
   char *host;
   int idle_refresh_ms;
-  unsigned generation;     /* of the gateway settings conn was made with */
+  unsigned generation; /* of the gateway settings conn was made with */
   unsigned want_generation;
-  unsigned settings_seen;  /* the pool's settings_version these copies are of */
-  pool_job **members;      /* the jobs of the call at hand (while busy) */
+  unsigned settings_seen; /* the pool's settings_version these copies are of */
+  pool_job **members;     /* the jobs of the call at hand (while busy) */
   size_t nmembers, cap;
-  uint64_t *held;          /* take's set of order keys that may not start now */
+  uint64_t *held; /* take's set of order keys that may not start now */
   size_t held_cap, held_alloc;
 };
 
@@ -51,9 +51,9 @@ struct pool {
   struct event_base *base;
   struct event *completion_ev;
 
-  struct job_list queue;   /* waiting for a connection */
+  struct job_list queue; /* waiting for a connection */
   int waiting;
-  struct job_list done;    /* finished, for the loop thread */
+  struct job_list done; /* finished, for the loop thread */
   bool stopping;
   struct worker_list idle; /* parked workers, the longest parked first */
 
@@ -63,14 +63,13 @@ struct pool {
   int backoff_ms;
   char *down_reason;
 
-  bool holding;            /* a job was held back for an earlier one of its order key */
-  pool_stats counters;     /* jobs, failed, reconnects, retries, refreshes */
-  worker **workers;        /* the retiring ones too, until reap frees them */
+  bool holding;        /* a job was held back for an earlier one of its order key */
+  pool_stats counters; /* jobs, failed, reconnects, retries, refreshes */
+  worker **workers;    /* the retiring ones too, until reap frees them */
   int nworkers;
-  unsigned generation;     /* bumped when the gateway settings change: reconnect to apply */
+  unsigned generation;       /* bumped when the gateway settings change: reconnect to apply */
   unsigned settings_version; /* bumped by every reconfigure: workers copy the settings again */
 };
-
 
 /* ---------------------------------------------------------------------------------------------
  * Completions: finished jobs are queued, and their callbacks run from a loop callback, never on
@@ -232,8 +231,8 @@ static void run_job(worker *w, pool_job **jobs, size_t n) {
     if (fresh && connect_worker(w, &job->err) < 0) {
       char *msg = job->err.message;
       job->err.message = NULL;
-      hb_error_set(&job->err, HB_ERR_UNAVAILABLE, "gateway %s (%s:%d) is unavailable: %s",
-                   p->name, w->host, w->gateway.port, msg != NULL ? msg : "");
+      hb_error_set(&job->err, HB_ERR_UNAVAILABLE, "gateway %s (%s:%d) is unavailable: %s", p->name,
+                   w->host, w->gateway.port, msg != NULL ? msg : "");
       free(msg);
       share_error(jobs, n);
       return;
@@ -551,7 +550,8 @@ int pool_submit(pool *p, pool_job *job, hb_error *err) {
   if (p->waiting >= p->opts.max_queue)
     return hb_error_set(err, HB_ERR_OVERLOADED,
                         "the queue of requests waiting for a connection to gateway %s is full "
-                        "(max_queue %d)", p->name, p->opts.max_queue);
+                        "(max_queue %d)",
+                        p->name, p->opts.max_queue);
   TAILQ_INSERT_TAIL(&p->queue, job, link);
   p->waiting++;
   wake_one(p);
@@ -610,8 +610,8 @@ void pool_get_stats(pool *p, pool_stats *out) {
 static bool gateway_differs(const pool *p, const pool_options *o) {
   const hbc_options *a = &p->opts.gateway, *b = &o->gateway;
   return strcmp(p->host, b->host) != 0 || a->port != b->port || a->framed != b->framed ||
-         a->protocol != b->protocol || a->connect_timeout_ms != b->connect_timeout_ms ||
-         a->call_timeout_ms != b->call_timeout_ms || a->max_message_size != b->max_message_size;
+    a->protocol != b->protocol || a->connect_timeout_ms != b->connect_timeout_ms ||
+    a->call_timeout_ms != b->call_timeout_ms || a->max_message_size != b->max_message_size;
 }
 
 void pool_reconfigure(pool *p, const pool_options *opts) {

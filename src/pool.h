@@ -14,17 +14,17 @@
 struct event_base;
 
 typedef struct pool_options {
-  const char *name;          /* the gateway's name, for logs and stats */
-  hbc_options gateway;       /* where and how to connect; call_timeout_ms bounds each call */
-  int size;                  /* connections (and workers) */
-  bool lazy_connect;         /* false: connect all at start */
-  int queue_timeout_ms;      /* a job waiting longer for a connection fails */
-  int max_queue;             /* jobs waiting at most; more are refused */
-  int idle_refresh_ms;       /* reconnect a connection idle this long before using it */
-  int reconnect_min_ms;      /* backoff between connection attempts while the gateway is down */
+  const char *name;     /* the gateway's name, for logs and stats */
+  hbc_options gateway;  /* where and how to connect; call_timeout_ms bounds each call */
+  int size;             /* connections (and workers) */
+  bool lazy_connect;    /* false: connect all at start */
+  int queue_timeout_ms; /* a job waiting longer for a connection fails */
+  int max_queue;        /* jobs waiting at most; more are refused */
+  int idle_refresh_ms;  /* reconnect a connection idle this long before using it */
+  int reconnect_min_ms; /* backoff between connection attempts while the gateway is down */
   int reconnect_max_ms;
-  bool coalesce;             /* queued jobs of one group may share a gateway call */
-  int coalesce_max_rows;     /* the most rows (weight) one shared call carries */
+  bool coalesce;         /* queued jobs of one group may share a gateway call */
+  int coalesce_max_rows; /* the most rows (weight) one shared call carries */
 } pool_options;
 
 typedef struct pool pool;
@@ -58,14 +58,14 @@ typedef enum pool_retry {
 struct pool_job {
   pool_work_fn work;
   pool_done_fn done;
-  void *ctx;             /* the submitter's */
+  void *ctx; /* the submitter's */
   pool_retry retry;
   const pool_group *group; /* NULL: always a call of its own */
   /* Nonzero: jobs with the same key (writes of one row) start in the order they were queued,
    * never at once and never in one shared call: a later one waits for the earlier's call. */
   uint64_t order_key;
-  hb_error err;          /* HB_OK, or why the job failed */
-  int retries;           /* how often it was retried (0 or 1) */
+  hb_error err; /* HB_OK, or why the job failed */
+  int retries;  /* how often it was retried (0 or 1) */
   /* private to the pool */
   int64_t deadline_ms;
   TAILQ_ENTRY(pool_job) link;
@@ -75,12 +75,12 @@ struct pool_job {
 #define POOL_CALL_SIZES 10
 
 typedef struct pool_stats {
-  int size, busy, idle, broken;  /* broken: workers without a connection */
-  int waiting;                   /* jobs queued for a connection */
+  int size, busy, idle, broken; /* broken: workers without a connection */
+  int waiting;                  /* jobs queued for a connection */
   bool gateway_up;
   uint64_t jobs, failed, reconnects, retries, refreshes;
   uint64_t calls_by_size[POOL_CALL_SIZES]; /* gateway calls made for jobs, by jobs carried */
-  uint64_t coalesced_jobs;       /* the jobs that shared calls carried */
+  uint64_t coalesced_jobs;                 /* the jobs that shared calls carried */
 } pool_stats;
 
 /* The most jobs calls_by_size[i] counts per call. */

@@ -119,7 +119,7 @@ static int render_chunk(const char *chunk, size_t n, void *data) {
   size_t take = n < room ? n : room;
   memcpy(rb->text + rb->len, chunk, take);
   rb->len += take;
-  return take < n || rb->len > PROTO_RENDER_MAX ? -1 : 0;  /* stop jansson early: bounded work */
+  return take < n || rb->len > PROTO_RENDER_MAX ? -1 : 0; /* stop jansson early: bounded work */
 }
 
 const char *proto_render(const json_t *v, proto_render_buf *rb) {
@@ -192,15 +192,29 @@ int proto_fail_hb(proto_error *e, const hb_error *err, bool applied) {
     fail_java(e, PROTO_HBASE_ILLEGAL_ARGUMENT, "HBase IllegalArgument", text, false);
     return -1;
   case HB_ERR_ALREADY_EXISTS: code = PROTO_HBASE_ALREADY_EXISTS; break;
-  case HB_ERR_INVALID:
-    return proto_fail_params(e, "%s", text);
+  case HB_ERR_INVALID: return proto_fail_params(e, "%s", text);
   /* Nothing was sent: any request may be sent again. */
-  case HB_ERR_UNAVAILABLE: code = PROTO_GATEWAY_UNAVAILABLE; retryable = true; break;
-  case HB_ERR_QUEUE_TIMEOUT: code = PROTO_NO_CONNECTION; retryable = true; break;
-  case HB_ERR_OVERLOADED: code = PROTO_TOO_MANY_REQUESTS; retryable = true; break;
+  case HB_ERR_UNAVAILABLE:
+    code = PROTO_GATEWAY_UNAVAILABLE;
+    retryable = true;
+    break;
+  case HB_ERR_QUEUE_TIMEOUT:
+    code = PROTO_NO_CONNECTION;
+    retryable = true;
+    break;
+  case HB_ERR_OVERLOADED:
+    code = PROTO_TOO_MANY_REQUESTS;
+    retryable = true;
+    break;
   /* The call may have reached HBase: a write (or an increment) may already have been applied. */
-  case HB_ERR_TIMEOUT: code = PROTO_REQUEST_TIMEOUT; retryable = !applied; break;
-  case HB_ERR_TRANSPORT: code = PROTO_GATEWAY_ERROR; retryable = !applied; break;
+  case HB_ERR_TIMEOUT:
+    code = PROTO_REQUEST_TIMEOUT;
+    retryable = !applied;
+    break;
+  case HB_ERR_TRANSPORT:
+    code = PROTO_GATEWAY_ERROR;
+    retryable = !applied;
+    break;
   /* The gateway could not process the call (a bad filter or table name): it will again. */
   case HB_ERR_APPLICATION: code = PROTO_GATEWAY_ERROR; break;
   }

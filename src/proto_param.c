@@ -137,8 +137,10 @@ static int bytes_fail(proto_error *e, const json_t *v, proto_encoding enc, const
   if (!json_is_string(v))
     return proto_fail_params(e, "%s must be a %sstring, not %s", what,
                              enc == PROTO_BASE64 ? "base64 " : "", proto_render(v, &rb));
-  return proto_fail_encoding(e, "%s is not valid base64: %s at offset %zu (the request's "
-                             "\"encoding\" is \"base64\")", what, f->why, f->offset);
+  return proto_fail_encoding(e,
+                             "%s is not valid base64: %s at offset %zu (the request's "
+                             "\"encoding\" is \"base64\")",
+                             what, f->why, f->offset);
 }
 
 /* Like bytes_fail for a parameter: the name is quoted, with the index of a list's item. */
@@ -169,8 +171,8 @@ int proto_param_bytes(const proto_request *r, const char *name, bool required, p
   return param_bytes_fail(e, v, r->encoding, name, 0, false, &f);
 }
 
-int proto_param_bytes_list(const proto_request *r, const char *name, bool required,
-                           proto_mem **mem, hbc_bytes **out, size_t *n, proto_error *e) {
+int proto_param_bytes_list(const proto_request *r, const char *name, bool required, proto_mem **mem,
+                           hbc_bytes **out, size_t *n, proto_error *e) {
   json_t *v = param_get(r, name);
   if (v == NULL) {
     *out = NULL;
@@ -208,7 +210,7 @@ static json_t *bytes_to_base64(hbc_bytes b, proto_error *e) {
   char stack[PROTO_B64_STACK];
   char *buf = n <= sizeof stack ? stack : xmalloc(n);
   codec_base64_encode(b.data, b.len, buf);
-  json_t *s = json_stringn_nocheck(buf, n);  /* the alphabet is ASCII: nothing to check */
+  json_t *s = json_stringn_nocheck(buf, n); /* the alphabet is ASCII: nothing to check */
   if (buf != stack)
     free(buf);
   if (s == NULL)
@@ -220,12 +222,13 @@ json_t *proto_bytes_to_json(hbc_bytes b, proto_encoding enc, const char *what, p
   if (enc == PROTO_BASE64)
     return bytes_to_base64(b, e);
   if (b.len == 0)
-    b.data = (const uint8_t *)"";  /* an empty value may come without storage */
+    b.data = (const uint8_t *)""; /* an empty value may come without storage */
   size_t bad = codec_utf8_check(b.data, b.len);
   if (bad < b.len) {
-    proto_fail_encoding(e, "%s is not valid UTF-8 (byte 0x%02x at offset %zu); use \"encoding\": "
-                        "\"base64\" to read binary data", what != NULL ? what : "a value",
-                        b.data[bad], bad);
+    proto_fail_encoding(e,
+                        "%s is not valid UTF-8 (byte 0x%02x at offset %zu); use \"encoding\": "
+                        "\"base64\" to read binary data",
+                        what != NULL ? what : "a value", b.data[bad], bad);
     return NULL;
   }
   /* Checked above, strictly: jansson's own check would scan the bytes a second time. */

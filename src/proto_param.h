@@ -30,8 +30,8 @@ int proto_param_bool(const proto_request *r, const char *name, bool required, bo
 int proto_param_bytes(const proto_request *r, const char *name, bool required, proto_mem **mem,
                       hbc_bytes *out, proto_error *e);
 /* A list of byte strings (e.g. columns, rows); absent: *n = 0 unless required. */
-int proto_param_bytes_list(const proto_request *r, const char *name, bool required,
-                           proto_mem **mem, hbc_bytes **out, size_t *n, proto_error *e);
+int proto_param_bytes_list(const proto_request *r, const char *name, bool required, proto_mem **mem,
+                           hbc_bytes **out, size_t *n, proto_error *e);
 /* The same conversion for a value found elsewhere (inside an object or list of params); what
  * names it in errors, e.g. "data[\"cf:a\"]". */
 int proto_json_to_bytes(const json_t *v, proto_encoding enc, const char *what, proto_mem **mem,

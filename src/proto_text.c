@@ -72,7 +72,8 @@ static void text_string(proto_text *t, const uint8_t *s, size_t n) {
     char esc[6] = {'\\', (char)c, 0, 0, 0, 0};
     size_t len = 2;
     switch (c) {
-    case '"': case '\\': break;
+    case '"':
+    case '\\': break;
     case '\b': esc[1] = 'b'; break;
     case '\f': esc[1] = 'f'; break;
     case '\n': esc[1] = 'n'; break;
@@ -94,8 +95,8 @@ int proto_text_bytes(proto_text *t, hbc_bytes b, proto_encoding enc, const char 
                      proto_error *e) {
   if (enc == PROTO_BASE64) {
     if (b.len > SIZE_MAX / 4 * 3 - 3)
-      return proto_fail(e, PROTO_INTERNAL_ERROR,
-                        "internal error: %zu bytes are too many to encode", b.len);
+      return proto_fail(e, PROTO_INTERNAL_ERROR, "internal error: %zu bytes are too many to encode",
+                        b.len);
     char *at = text_room(t, (b.len + 2) / 3 * 4 + 2);
     at[0] = '"';
     size_t n = codec_base64_encode(b.data, b.len, at + 1);
@@ -107,7 +108,8 @@ int proto_text_bytes(proto_text *t, hbc_bytes b, proto_encoding enc, const char 
     b.data = (const uint8_t *)"";
   size_t bad = codec_utf8_check(b.data, b.len);
   if (bad < b.len)
-    return proto_fail_encoding(e, "%s is not valid UTF-8 (byte 0x%02x at offset %zu); use "
+    return proto_fail_encoding(e,
+                               "%s is not valid UTF-8 (byte 0x%02x at offset %zu); use "
                                "\"encoding\": \"base64\" to read binary data",
                                what != NULL ? what : "a value", b.data[bad], bad);
   text_string(t, b.data, b.len);
@@ -123,7 +125,7 @@ void proto_text_result_begin(proto_text *t, json_t *id) {
 }
 
 char *proto_text_result_end(proto_text *t) {
-  proto_text_add(t, "}\n", 3);  /* and the NUL */
+  proto_text_add(t, "}\n", 3); /* and the NUL */
   char *line = t->p;
   *t = (proto_text)PROTO_TEXT_INIT;
   return line;

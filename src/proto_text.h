@@ -17,7 +17,8 @@ typedef struct proto_text {
   char *p;
   size_t len, cap;
 } proto_text;
-#define PROTO_TEXT_INIT {NULL, 0, 0}
+#define PROTO_TEXT_INIT                                                                            \
+  { NULL, 0, 0 }
 /* Growing the buffer aborts when memory is exhausted, as GLib does: results are bounded before
  * they get here. */
 void proto_text_add(proto_text *t, const char *s, size_t n);

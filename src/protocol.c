@@ -27,7 +27,8 @@ static void parse_fail(proto_error *e, const char *line, size_t len, const json_
     if (at < len) {
       proto_fail(e, PROTO_PARSE_ERROR,
                  "parse error: the line is not valid UTF-8 JSON: byte 0x%02x at offset %zu is "
-                 "not valid UTF-8", (uint8_t)line[at], at);
+                 "not valid UTF-8",
+                 (uint8_t)line[at], at);
       return;
     }
     proto_fail(e, PROTO_PARSE_ERROR, "parse error: the line is not valid UTF-8 JSON (at offset %d)",
@@ -131,8 +132,10 @@ static int check_members(const json_t *msg, proto_error *e) {
       ok = strcmp(key, known[i]) == 0;
     if (!ok) {
       proto_render_buf rb;
-      return proto_fail_request(e, "unknown member %s (a request has only \"jsonrpc\", \"method\", "
-                                "\"params\" and \"id\")", proto_render_name(key, &rb));
+      return proto_fail_request(e,
+                                "unknown member %s (a request has only \"jsonrpc\", \"method\", "
+                                "\"params\" and \"id\")",
+                                proto_render_name(key, &rb));
     }
   }
   return 0;
@@ -153,7 +156,8 @@ static int read_params(proto_request *r, proto_error *e) {
     return 0;
   }
   if (json_is_array(v))
-    return proto_fail_request(e, "\"params\" must be an object with named parameters, not an array "
+    return proto_fail_request(e,
+                              "\"params\" must be an object with named parameters, not an array "
                               "(parameters by position are not supported)");
   proto_render_buf rb;
   return proto_fail_request(e, "\"params\" must be an object with named parameters, not %s",
@@ -209,7 +213,7 @@ static char *dump_line(const json_t *v) {
     proto_text_free(&t);
     return NULL;
   }
-  proto_text_add(&t, "\n", 2);  /* and the NUL */
+  proto_text_add(&t, "\n", 2); /* and the NUL */
   return t.p;
 }
 
@@ -288,7 +292,7 @@ char *proto_error_line(json_t *id, const proto_error *e) {
 }
 
 char *proto_batch_line(char *const *members, size_t n) {
-  size_t total = 4;  /* "[", "]", "\n", NUL */
+  size_t total = 4; /* "[", "]", "\n", NUL */
   for (size_t i = 0; i < n; i++)
     if (members[i] != NULL)
       total += strlen(members[i]) + 1;
@@ -297,7 +301,7 @@ char *proto_batch_line(char *const *members, size_t n) {
   line[o++] = '[';
   for (size_t i = 0; i < n; i++) {
     if (members[i] == NULL)
-      continue;  /* a notification's slot: nothing to say */
+      continue; /* a notification's slot: nothing to say */
     size_t len = strlen(members[i]);
     if (len > 0 && members[i][len - 1] == '\n')
       len--;

@@ -14,11 +14,11 @@
 
 /* One request of a line. */
 typedef struct proto_request {
-  json_t *id;          /* owned; NULL for a notification (no reply is sent) */
-  const char *method;  /* borrowed from msg */
-  json_t *params;      /* owned; an object (an empty one when absent) */
+  json_t *id;              /* owned; NULL for a notification (no reply is sent) */
+  const char *method;      /* borrowed from msg */
+  json_t *params;          /* owned; an object (an empty one when absent) */
   proto_encoding encoding; /* params.encoding: "utf8" (default) or "base64" */
-  json_t *msg;         /* owned: the request object */
+  json_t *msg;             /* owned: the request object */
 } proto_request;
 
 /* Parses one line: a JSON object (one request) or a non-empty array of them (a batch). Returns

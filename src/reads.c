@@ -63,8 +63,8 @@ static json_t *run_rows(hbc_conn *c, call *k, hb_error *herr) {
    * found): name every family instead. */
   if (k->timestamp != HBC_LATEST && ngiven == 0 && call_all_families(c, k, &fams, herr) < 0)
     return NULL;
-  int rc = hbc_get_rows(c, call_table(k), k->rows, k->nrows, k->columns, k->ncolumns,
-                        k->timestamp, &res, herr);
+  int rc = hbc_get_rows(c, call_table(k), k->rows, k->nrows, k->columns, k->ncolumns, k->timestamp,
+                        &res, herr);
   if (k->columns != given) {
     free(k->columns);
     k->columns = given;
@@ -89,8 +89,7 @@ static json_t *run_rows(hbc_conn *c, call *k, hb_error *herr) {
 static bool read_joins(pool_job *const *members, size_t n, const pool_job *later) {
   (void)n;
   const call *a = members[0]->ctx, *b = later->ctx;
-  if (strcmp(a->table, b->table) != 0 || a->timestamp != b->timestamp ||
-      a->ncolumns != b->ncolumns)
+  if (strcmp(a->table, b->table) != 0 || a->timestamp != b->timestamp || a->ncolumns != b->ncolumns)
     return false;
   for (size_t i = 0; i < a->ncolumns; i++)
     if (!hbc_bytes_equal(a->columns[i], b->columns[i]))
@@ -178,13 +177,14 @@ static int prepare_cells(call *k, proto_error *e) {
       proto_param_bytes(&k->req, "column", true, &k->mem, &k->column, e) < 0)
     return -1;
   k->arg.cells.versions = READS_MAX_VERSIONS;
-  return proto_param_int(&k->req, "versions", false, 1, READS_MAX_VERSIONS, &k->arg.cells.versions, e);
+  return proto_param_int(&k->req, "versions", false, 1, READS_MAX_VERSIONS, &k->arg.cells.versions,
+                         e);
 }
 
 static json_t *run_cells(hbc_conn *c, call *k, hb_error *herr) {
   hbc_result res = HBC_RESULT_INIT;
-  if (hbc_get_versions(c, call_table(k), k->row, k->column, k->timestamp, (int32_t)k->arg.cells.versions,
-                       &res, herr) < 0)
+  if (hbc_get_versions(c, call_table(k), k->row, k->column, k->timestamp,
+                       (int32_t)k->arg.cells.versions, &res, herr) < 0)
     return NULL;
   json_t *out = json_array();
   char what[160], whatv[176];
@@ -203,12 +203,12 @@ static json_t *run_cells(hbc_conn *c, call *k, hb_error *herr) {
   return out;
 }
 
-static const char *const ROW_PARAMS[] = {"table", "use_prefix", "row", "columns", "timestamp",
-                                         "include_timestamp", NULL};
-static const char *const ROWS_PARAMS[] = {"table", "use_prefix", "rows", "columns", "timestamp",
-                                          "include_timestamp", NULL};
-static const char *const CELLS_PARAMS[] = {"table", "use_prefix", "row", "column", "versions",
-                                           "timestamp", "include_timestamp", NULL};
+static const char *const ROW_PARAMS[] = {"table",     "use_prefix",        "row", "columns",
+                                         "timestamp", "include_timestamp", NULL};
+static const char *const ROWS_PARAMS[] = {"table",     "use_prefix",        "rows", "columns",
+                                          "timestamp", "include_timestamp", NULL};
+static const char *const CELLS_PARAMS[] =
+  {"table", "use_prefix", "row", "column", "versions", "timestamp", "include_timestamp", NULL};
 
 const method read_methods[] = {
   {"row", prepare_row, run_row, POOL_RETRY_ON_STALE, ROW_PARAMS, NULL, NULL},

@@ -59,8 +59,8 @@ int scan_prepare(call *k, proto_error *e) {
       prepare_scan_range(k, e) < 0 ||
       proto_param_bool(&k->req, "include_timestamp", false, &k->include_timestamp, e) < 0 ||
       proto_param_bool(&k->req, "sorted_columns", false, &k->sorted_columns, e) < 0 ||
-      proto_param_bytes_list(&k->req, "columns", false, &k->mem, &k->columns, &k->ncolumns,
-                             e) < 0 ||
+      proto_param_bytes_list(&k->req, "columns", false, &k->mem, &k->columns, &k->ncolumns, e) <
+        0 ||
       proto_param_bytes(&k->req, "filter", false, &k->mem, &k->scan.filter, e) < 0 ||
       proto_param_int(&k->req, "batch_size", false, 1, INT32_MAX, &batch_size, e) < 0 ||
       proto_param_int(&k->req, "scan_batching", false, 1, INT32_MAX, &scan_batching, e) < 0 ||
@@ -171,11 +171,14 @@ static json_t *run_scan(hbc_conn *c, call *k, hb_error *herr) {
   return call_text_result(k);
 }
 
-static const char *const SCAN_PARAMS[] = {"table", "use_prefix", "row_start", "row_stop",
-                                          "row_prefix", "row_start_exclusive", "columns", "filter",
-                                          "timestamp", "include_timestamp", "batch_size",
-                                          "scan_batching", "limit", "sorted_columns", "reverse",
-                                          NULL};
+static const char *const SCAN_PARAMS[] = {"table",      "use_prefix",
+                                          "row_start",  "row_stop",
+                                          "row_prefix", "row_start_exclusive",
+                                          "columns",    "filter",
+                                          "timestamp",  "include_timestamp",
+                                          "batch_size", "scan_batching",
+                                          "limit",      "sorted_columns",
+                                          "reverse",    NULL};
 
 const method scan_methods[] = {
   {"scan", scan_prepare, run_scan, POOL_RETRY_ON_STALE, SCAN_PARAMS, NULL, NULL},

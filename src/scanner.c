@@ -23,20 +23,20 @@ struct scanner_set {
 /* Only the call holding it (busy) touches its gateway state. */
 struct scanner {
   uint64_t id;
-  uint64_t client_id;      /* the client that opened it: only it may use it */
+  uint64_t client_id; /* the client that opened it: only it may use it */
   int32_t gateway_id;
   bool busy, closed;
   int64_t last_used_ms;
   char *table;
-  hbc_scan scan;           /* to reopen it after the gateway expired it */
-  proto_mem *mem;          /* scan's bytes */
-  uint8_t *last_key;       /* the last row returned, where a reopened scanner resumes */
+  hbc_scan scan;     /* to reopen it after the gateway expired it */
+  proto_mem *mem;    /* scan's bytes */
+  uint8_t *last_key; /* the last row returned, where a reopened scanner resumes */
   size_t last_len;
   bool have_last;
-  hbc_bytes prefix;        /* row_prefix: a reverse scan stops at the first row without it */
-  bool skip_start;         /* the first row may be the key after the prefix: skip it */
-  bool ended;              /* left the prefix: the gateway scanner has nothing more for us */
-  int32_t rows_per_call;   /* batch_size */
+  hbc_bytes prefix;      /* row_prefix: a reverse scan stops at the first row without it */
+  bool skip_start;       /* the first row may be the key after the prefix: skip it */
+  bool ended;            /* left the prefix: the gateway scanner has nothing more for us */
+  int32_t rows_per_call; /* batch_size */
   /* Read-ahead: the rows the gateway gave after the last scanner_next, fetched while the client
    * reads that call's reply, and not yet returned (from ahead_at on); or why that fetch failed,
    * which the next scanner_next then reports. has_ahead: one of the two is there. */
@@ -44,7 +44,7 @@ struct scanner {
   hbc_result ahead;
   size_t ahead_at;
   hb_error ahead_err;
-  int32_t read_ahead;      /* rows to read ahead once the current call is over; 0: none */
+  int32_t read_ahead; /* rows to read ahead once the current call is over; 0: none */
   bool include_timestamp, sorted_columns;
   TAILQ_HEAD(, call) waiting;
   TAILQ_ENTRY(scanner) link;
@@ -137,12 +137,13 @@ static int prepare_scanner_use(call *k, proto_error *e) {
     return -1;
   scanner *sc;
   TAILQ_FOREACH(sc, &k->env->scanners->list, link)
-    if ((int64_t)sc->id == id && sc->client_id == k->client_id && !sc->closed)
-      break;
+  if ((int64_t)sc->id == id && sc->client_id == k->client_id && !sc->closed)
+    break;
   if (sc == NULL)
     return proto_fail(e, PROTO_INVALID_PARAMS,
                       "invalid params: \"scanner\" %lld is not open on this connection (closed, "
-                      "expired after scanner_idle_timeout_ms, or never opened)", (long long)id);
+                      "expired after scanner_idle_timeout_ms, or never opened)",
+                      (long long)id);
   k->sc = sc;
   return 0;
 }
@@ -220,8 +221,8 @@ static int write_rows(call *k, proto_text *t, const hbc_row *rows, size_t n, siz
 }
 
 /* Up to want rows from those read ahead; false when the read-ahead failed (herr says why). */
-static bool take_ahead(call *k, proto_text *t, size_t want, size_t *written, bool *done,
-                       int *rc, hb_error *herr) {
+static bool take_ahead(call *k, proto_text *t, size_t want, size_t *written, bool *done, int *rc,
+                       hb_error *herr) {
   scanner *sc = k->sc;
   if (!sc->has_ahead)
     return true;
@@ -305,8 +306,13 @@ static void after_read_ahead(call *k) {
   scanner_release(k->env->scanners, k->sc);
 }
 
-static const method read_ahead_method = {"scanner_next (read-ahead)", NULL, run_read_ahead,
-                                         POOL_RETRY_NEVER, NULL, after_read_ahead, NULL};
+static const method read_ahead_method = {"scanner_next (read-ahead)",
+                                         NULL,
+                                         run_read_ahead,
+                                         POOL_RETRY_NEVER,
+                                         NULL,
+                                         after_read_ahead,
+                                         NULL};
 
 /* Starts a read-ahead of n rows on sc, which stays held until it is over. */
 static void read_ahead(call_env *env, scanner *sc, int32_t n) {
@@ -357,11 +363,10 @@ static int prepare_scanner_close(call *k, proto_error *e) {
   return 0;
 }
 
-static const char *const SCANNER_OPEN_PARAMS[] = {"table", "use_prefix", "row_start", "row_stop",
-                                                  "row_prefix", "columns", "filter", "timestamp",
-                                                  "include_timestamp", "batch_size",
-                                                  "scan_batching", "sorted_columns", "reverse",
-                                                  NULL};
+static const char *const SCANNER_OPEN_PARAMS[] =
+  {"table",   "use_prefix", "row_start",         "row_stop",   "row_prefix",    "columns",
+   "filter",  "timestamp",  "include_timestamp", "batch_size", "scan_batching", "sorted_columns",
+   "reverse", NULL};
 static const char *const SCANNER_NEXT_PARAMS[] = {"scanner", "count", NULL};
 static const char *const SCANNER_CLOSE_PARAMS[] = {"scanner", NULL};
 
@@ -453,7 +458,7 @@ int scanner_count(const scanner_set *set) {
   int n = 0;
   const scanner *sc;
   TAILQ_FOREACH(sc, &set->list, link)
-    n++;
+  n++;
   return n;
 }
 

@@ -33,7 +33,7 @@ void service_reloading(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   unsigned long long usec = (unsigned long long)ts.tv_sec * 1000000ULL +
-                            (unsigned long long)ts.tv_nsec / 1000ULL;
+    (unsigned long long)ts.tv_nsec / 1000ULL;
   sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading the configuration", usec);
 }
 

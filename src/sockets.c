@@ -50,8 +50,10 @@ static int clear_socket_path(const char *path, const char *what, hb_error *err) 
   if (fd >= 0)
     close(fd);
   if (live)
-    return hb_error_set(err, HB_ERR_INVALID, "%s %s: another process is serving it (another "
-                        "hbpoold?)", what, path);
+    return hb_error_set(err, HB_ERR_INVALID,
+                        "%s %s: another process is serving it (another "
+                        "hbpoold?)",
+                        what, path);
   unlink(path);
   return 0;
 }
@@ -62,8 +64,8 @@ int sockets_listen_unix(const char *path, int mode, const char *what, hb_error *
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   struct sockaddr_un sa;
   unix_address(&sa, path);
-  if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
-      chmod(path, (mode_t)mode) < 0 || listen(fd, SOCKETS_BACKLOG) < 0)
+  if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || chmod(path, (mode_t)mode) < 0 ||
+      listen(fd, SOCKETS_BACKLOG) < 0)
     return listen_failed(fd, what, path, err);
   return fd;
 }
@@ -83,7 +85,7 @@ int sockets_listen_tcp(const char *address_port, const char *what, hb_error *err
   if (fd >= 0)
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   bool ok = fd >= 0 && bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
-            listen(fd, SOCKETS_BACKLOG) == 0;
+    listen(fd, SOCKETS_BACKLOG) == 0;
   int e = errno;
   freeaddrinfo(ai);
   errno = e;

@@ -63,10 +63,10 @@ static void context_switch(context *from, context *to) {
 static void context_init(context *ctx, void *stack, size_t size, void (*entry)(void)) {
   uintptr_t top = ((uintptr_t)stack + size) & ~(uintptr_t)15;
   void **sp = (void **)top;
-  *--sp = NULL;              /* entry's return address: it never returns */
-  *--sp = (void *)entry;     /* taken by the switch's ret */
+  *--sp = NULL;          /* entry's return address: it never returns */
+  *--sp = (void *)entry; /* taken by the switch's ret */
   for (int i = 0; i < 6; i++)
-    *--sp = NULL;            /* rbp, rbx, r12-r15 */
+    *--sp = NULL; /* rbp, rbx, r12-r15 */
   uint32_t mxcsr;
   uint16_t fpucw;
   __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
@@ -100,15 +100,15 @@ static void context_init(context *ctx, void *stack, size_t size, void (*entry)(v
 
 struct task {
   struct event_base *base;
-  struct event *ev;        /* what the task waits for: its fd, its deadline, a wake */
-  context ctx, loop;       /* the task's registers while it waits; the loop's while it runs */
-  void *map;               /* stack mapping, its lowest page a guard */
+  struct event *ev;  /* what the task waits for: its fd, its deadline, a wake */
+  context ctx, loop; /* the task's registers while it waits; the loop's while it runs */
+  void *map;         /* stack mapping, its lowest page a guard */
   size_t map_size;
   task_fn fn;
   void *arg;
   bool waiting, parked, cancelled, finished;
   task_wake_reason reason;
-  int64_t resumed_ms;      /* when the loop last resumed it */
+  int64_t resumed_ms; /* when the loop last resumed it */
 #ifdef TASK_ASAN
   void *fake_stack;
   const void *loop_bottom;
@@ -156,8 +156,7 @@ static void resume(task *t) {
 /* Task -> loop stack; returns when the loop resumes the task. */
 static void yield(task *t) {
 #ifdef TASK_ASAN
-  __sanitizer_start_switch_fiber(t->finished ? NULL : &t->fake_stack, t->loop_bottom,
-                                 t->loop_size);
+  __sanitizer_start_switch_fiber(t->finished ? NULL : &t->fake_stack, t->loop_bottom, t->loop_size);
 #endif
   context_switch(&t->ctx, &t->loop);
 #ifdef TASK_ASAN
@@ -306,7 +305,7 @@ typedef struct offload {
   task_fn fn;
   void *arg;
   task *task;
-  bool finished;         /* under helper.lock */
+  bool finished; /* under helper.lock */
   TAILQ_ENTRY(offload) link;
 } offload;
 
@@ -316,8 +315,10 @@ static struct {
   pthread_cond_t work, finished;
   TAILQ_HEAD(, offload) queue;
   bool started;
-} helper = {.once = PTHREAD_ONCE_INIT, .lock = PTHREAD_MUTEX_INITIALIZER,
-            .work = PTHREAD_COND_INITIALIZER, .finished = PTHREAD_COND_INITIALIZER};
+} helper = {.once = PTHREAD_ONCE_INIT,
+            .lock = PTHREAD_MUTEX_INITIALIZER,
+            .work = PTHREAD_COND_INITIALIZER,
+            .finished = PTHREAD_COND_INITIALIZER};
 
 static void *helper_main(void *arg) {
   (void)arg;

@@ -82,17 +82,17 @@ static int read_size(wire_reader *r, uint32_t *size) {
 /* The compact encoding's type nibbles, as Thrift type ids (0 for one that does not exist). */
 static wire_type compact_type(uint8_t t) {
   static const wire_type types[16] = {
-    [1] = WIRE_BOOL, [2] = WIRE_BOOL, [3] = WIRE_BYTE, [4] = WIRE_I16, [5] = WIRE_I32,
-    [6] = WIRE_I64, [7] = WIRE_DOUBLE, [8] = WIRE_STRING, [9] = WIRE_LIST, [10] = WIRE_SET,
-    [11] = WIRE_MAP, [12] = WIRE_STRUCT,
+    [1] = WIRE_BOOL, [2] = WIRE_BOOL, [3] = WIRE_BYTE,   [4] = WIRE_I16,
+    [5] = WIRE_I32,  [6] = WIRE_I64,  [7] = WIRE_DOUBLE, [8] = WIRE_STRING,
+    [9] = WIRE_LIST, [10] = WIRE_SET, [11] = WIRE_MAP,   [12] = WIRE_STRUCT,
   };
   return types[t & 0x0f];
 }
 
 static bool known_type(uint8_t t) {
-  return t == WIRE_BOOL || t == WIRE_BYTE || t == WIRE_DOUBLE || t == WIRE_I16 ||
-         t == WIRE_I32 || t == WIRE_I64 || t == WIRE_STRING || t == WIRE_STRUCT ||
-         t == WIRE_MAP || t == WIRE_SET || t == WIRE_LIST;
+  return t == WIRE_BOOL || t == WIRE_BYTE || t == WIRE_DOUBLE || t == WIRE_I16 || t == WIRE_I32 ||
+    t == WIRE_I64 || t == WIRE_STRING || t == WIRE_STRUCT || t == WIRE_MAP || t == WIRE_SET ||
+    t == WIRE_LIST;
 }
 
 /* The method name of a header, compared with method without keeping it. */
@@ -313,22 +313,17 @@ int wire_skip(wire_reader *r, wire_type type) {
   uint32_t n;
   wire_type types[2];
   switch (type) {
-  case WIRE_BOOL:
-    return pending_bool >= 0 ? 0 : skip_bytes(r, 1);
-  case WIRE_BYTE:
-    return skip_bytes(r, 1);
-  case WIRE_DOUBLE:
-    return skip_bytes(r, 8);
+  case WIRE_BOOL: return pending_bool >= 0 ? 0 : skip_bytes(r, 1);
+  case WIRE_BYTE: return skip_bytes(r, 1);
+  case WIRE_DOUBLE: return skip_bytes(r, 8);
   case WIRE_I16:
   case WIRE_I32:
   case WIRE_I64:
     if (r->compact)
       return read_varint(r, type == WIRE_I64 ? 64 : 32, &v);
     return skip_bytes(r, type == WIRE_I16 ? 2 : type == WIRE_I32 ? 4 : 8);
-  case WIRE_STRING:
-    return wire_string_begin(r, &n) < 0 ? -1 : skip_bytes(r, n);
-  case WIRE_STRUCT:
-    return skip_struct(r);
+  case WIRE_STRING: return wire_string_begin(r, &n) < 0 ? -1 : skip_bytes(r, n);
+  case WIRE_STRUCT: return skip_struct(r);
   case WIRE_MAP:
     if (wire_map_begin(r, &types[0], &types[1], &n) < 0)
       return -1;
@@ -338,7 +333,6 @@ int wire_skip(wire_reader *r, wire_type type) {
     if (wire_list_begin(r, &types[0], &n) < 0)
       return -1;
     return skip_elements(r, n, types, 1);
-  default:
-    return bad_reply(r, "a value of an unknown type");
+  default: return bad_reply(r, "a value of an unknown type");
   }
 }

@@ -39,10 +39,10 @@ extern const char *const wire_protocol_hint;
 typedef struct wire_reader {
   netio *io;
   bool compact;
-  int depth;                            /* structs entered */
-  int16_t last_id[WIRE_MAX_DEPTH + 1];  /* compact: field ids are deltas within a struct */
-  int bool_field;                       /* compact: a bool field's value, from its header; -1 */
-  hb_error err;                         /* why the last call failed */
+  int depth;                           /* structs entered */
+  int16_t last_id[WIRE_MAX_DEPTH + 1]; /* compact: field ids are deltas within a struct */
+  int bool_field;                      /* compact: a bool field's value, from its header; -1 */
+  hb_error err;                        /* why the last call failed */
 } wire_reader;
 
 void wire_reader_init(wire_reader *r, netio *io, bool compact);

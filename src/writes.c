@@ -132,8 +132,8 @@ static bool families_within(const call *a, const call *b) {
 static bool write_joins(pool_job *const *members, size_t n, const pool_job *later) {
   (void)n;
   const call *a = members[0]->ctx, *b = later->ctx;
-  return strcmp(a->table, b->table) == 0 && a->timestamp == b->timestamp &&
-         families_within(a, b) && families_within(b, a);
+  return strcmp(a->table, b->table) == 0 && a->timestamp == b->timestamp && families_within(a, b) &&
+    families_within(b, a);
 }
 
 static size_t write_weight(const pool_job *job) {
@@ -146,7 +146,8 @@ static int write_work(hbc_conn *c, pool_job **members, size_t n) {
   hbc_mutation **deletes = xcalloc(n, sizeof *deletes);
   for (size_t i = 0; i < n; i++) {
     const call *k = members[i]->ctx;
-    rows[i] = (hbc_row_mutations){.row = k->row, .mutations = k->mutations,
+    rows[i] = (hbc_row_mutations){.row = k->row,
+                                  .mutations = k->mutations,
                                   .nmutations = k->nmutations};
     if (!is_delete(k))
       continue;
@@ -183,9 +184,9 @@ static int prepare_counter(call *k, proto_error *e) {
 
 static int prepare_counter_inc(call *k, proto_error *e) {
   k->arg.counter.amount = 1;
-  return prepare_counter(k, e) < 0 ? -1
-         : proto_param_int(&k->req, "value", false, INT64_MIN + 1, INT64_MAX,
-                           &k->arg.counter.amount, e);
+  return prepare_counter(k, e) < 0
+    ? -1
+    : proto_param_int(&k->req, "value", false, INT64_MIN + 1, INT64_MAX, &k->arg.counter.amount, e);
 }
 
 static int prepare_counter_dec(call *k, proto_error *e) {
@@ -196,14 +197,15 @@ static int prepare_counter_dec(call *k, proto_error *e) {
 }
 
 static int prepare_counter_get(call *k, proto_error *e) {
-  k->arg.counter.amount = 0; /* atomicIncrement by 0 reads the counter (and creates it as 0), as HappyBase */
+  k->arg.counter.amount =
+    0; /* atomicIncrement by 0 reads the counter (and creates it as 0), as HappyBase */
   return prepare_counter(k, e);
 }
 
 static json_t *run_counter_inc(hbc_conn *c, call *k, hb_error *herr) {
   int64_t v = 0;
-  if (hbc_atomic_increment(c, call_table(k), k->row, k->column, k->arg.counter.amount, &v,
-                          herr) < 0)
+  if (hbc_atomic_increment(c, call_table(k), k->row, k->column, k->arg.counter.amount, &v, herr) <
+      0)
     return NULL;
   return json_integer(v);
 }
@@ -211,8 +213,8 @@ static json_t *run_counter_inc(hbc_conn *c, call *k, hb_error *herr) {
 static int prepare_counter_set(call *k, proto_error *e) {
   k->wal = true;
   if (prepare_counter(k, e) < 0 ||
-      proto_param_int(&k->req, "value", true, INT64_MIN, INT64_MAX, &k->arg.counter_set.value,
-                      e) < 0)
+      proto_param_int(&k->req, "value", true, INT64_MIN, INT64_MAX, &k->arg.counter_set.value, e) <
+        0)
     return -1;
   /* Counters are 8-byte big-endian signed integers. */
   uint8_t *packed = proto_mem_alloc(&k->mem, 8);
@@ -221,7 +223,7 @@ static int prepare_counter_set(call *k, proto_error *e) {
   k->mutations = proto_mem_alloc(&k->mem, sizeof *k->mutations);
   k->mutations[0] = (hbc_mutation){.column = k->column, .value = {packed, 8}, .wal = true};
   k->nmutations = 1;
-  k->timestamp = HBC_LATEST;  /* run_counter_set chooses */
+  k->timestamp = HBC_LATEST; /* run_counter_set chooses */
   return 0;
 }
 
@@ -282,14 +284,14 @@ static json_t *run_append(hbc_conn *c, call *k, hb_error *herr) {
   return rc == 0 ? call_text_result(k) : NULL;
 }
 
-static const char *const PUT_PARAMS[] = {"table", "use_prefix", "row", "data", "timestamp", "wal",
-                                         NULL};
-static const char *const DELETE_PARAMS[] = {"table", "use_prefix", "row", "columns", "timestamp",
-                                            "wal", NULL};
+static const char *const PUT_PARAMS[] = {"table",     "use_prefix", "row", "data",
+                                         "timestamp", "wal",        NULL};
+static const char *const DELETE_PARAMS[] = {"table",     "use_prefix", "row", "columns",
+                                            "timestamp", "wal",        NULL};
 static const char *const COUNTER_GET_PARAMS[] = {"table", "use_prefix", "row", "column", NULL};
 static const char *const COUNTER_PARAMS[] = {"table", "use_prefix", "row", "column", "value", NULL};
-static const char *const APPEND_PARAMS[] = {"table", "use_prefix", "row", "data",
-                                            "include_timestamp", NULL};
+static const char *const APPEND_PARAMS[] = {"table", "use_prefix",        "row",
+                                            "data",  "include_timestamp", NULL};
 
 /* Increments and appends change the cell on the gateway before it replies: never sent twice. */
 const method write_methods[] = {
@@ -297,12 +299,12 @@ const method write_methods[] = {
   {"delete", prepare_delete, run_delete, POOL_RETRY_NEVER, DELETE_PARAMS, NULL, NULL},
   {"counter_get", prepare_counter_get, run_counter_inc, POOL_RETRY_ON_STALE, COUNTER_GET_PARAMS,
    NULL, NULL},
-  {"counter_set", prepare_counter_set, run_counter_set, POOL_RETRY_NEVER, COUNTER_PARAMS,
-   NULL, NULL},
-  {"counter_inc", prepare_counter_inc, run_counter_inc, POOL_RETRY_NEVER, COUNTER_PARAMS,
-   NULL, NULL},
-  {"counter_dec", prepare_counter_dec, run_counter_inc, POOL_RETRY_NEVER, COUNTER_PARAMS,
-   NULL, NULL},
+  {"counter_set", prepare_counter_set, run_counter_set, POOL_RETRY_NEVER, COUNTER_PARAMS, NULL,
+   NULL},
+  {"counter_inc", prepare_counter_inc, run_counter_inc, POOL_RETRY_NEVER, COUNTER_PARAMS, NULL,
+   NULL},
+  {"counter_dec", prepare_counter_dec, run_counter_inc, POOL_RETRY_NEVER, COUNTER_PARAMS, NULL,
+   NULL},
   {"append", prepare_append, run_append, POOL_RETRY_NEVER, APPEND_PARAMS, NULL, NULL},
   {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL},
 };

@@ -91,8 +91,7 @@ void canned_descriptors(tbuf *b) {
   tb_stop(b);
 }
 
-void canned_declared(tbuf *b, const char *method, int16_t id, const char *message,
-                     bool can_retry) {
+void canned_declared(tbuf *b, const char *method, int16_t id, const char *message, bool can_retry) {
   tb_message(b, method, TB_REPLY);
   tb_field(b, TB_STRUCT, id);
   tb_field(b, TB_STRING, 1);

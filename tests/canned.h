@@ -26,10 +26,10 @@ void canned_app_exception(tbuf *b, const char *method, const char *message);
 void canned_void(tbuf *b, const char *method);
 
 typedef struct canned_script {
-  const tbuf *replies;    /* served one per request frame, in order */
+  const tbuf *replies; /* served one per request frame, in order */
   int nreplies;
-  int hold_ms;            /* after the last reply, keep the connection this long */
-  int requests;           /* frames received (written by the peer) */
+  int hold_ms;  /* after the last reply, keep the connection this long */
+  int requests; /* frames received (written by the peer) */
 } canned_script;
 
 /* peer_handler: reads framed requests and answers each with the next canned reply (framed). */

@@ -30,7 +30,8 @@ static bool write_config(const dh_daemon *d, const hbc_options *gw, const char *
   FILE *f = fopen(d->conf, "w");
   if (f == NULL)
     return false;
-  fprintf(f, "[daemon]\nlisten_socket = %s\nlog_level = warning\n%s\n[gateway]\nhost = %s\n"
+  fprintf(f,
+          "[daemon]\nlisten_socket = %s\nlog_level = warning\n%s\n[gateway]\nhost = %s\n"
           "port = %d\ntransport = %s\nprotocol = %s\n%s",
           d->socket, daemon_keys, gw->host, gw->port, gw->framed ? "framed" : "buffered",
           gw->protocol == HBC_PROTOCOL_COMPACT ? "compact" : "binary", gateway_keys);
@@ -150,15 +151,14 @@ static dh_conn *conn_of(int fd, const struct sockaddr *sa, socklen_t len) {
 dh_conn *dh_try_connect(const dh_daemon *d) {
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   snprintf(sa.sun_path, sizeof sa.sun_path, "%s", d->socket);
-  return conn_of(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), (struct sockaddr *)&sa,
-                 sizeof sa);
+  return conn_of(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), (struct sockaddr *)&sa, sizeof sa);
 }
 
 dh_conn *dh_try_connect_tcp(int port) {
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+  struct sockaddr_in sa = {.sin_family = AF_INET,
+                           .sin_port = htons((uint16_t)port),
                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  return conn_of(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), (struct sockaddr *)&sa,
-                 sizeof sa);
+  return conn_of(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), (struct sockaddr *)&sa, sizeof sa);
 }
 
 dh_conn *dh_connect(const dh_daemon *d) {
@@ -261,10 +261,12 @@ json_t *dh_call(dh_conn *c, const char *method, json_t *params) {
   free(line);
   json_t *reply = dh_json(c);
   char *text = dh_text(reply);
-  ck_assert_msg(json_integer_value(json_object_get(reply, "id")) == id, "%s: reply to id %lld "
-                "expected: %.300s", method, (long long)id, text);
+  ck_assert_msg(json_integer_value(json_object_get(reply, "id")) == id,
+                "%s: reply to id %lld "
+                "expected: %.300s",
+                method, (long long)id, text);
   ck_assert_msg(json_is_string(json_object_get(reply, "jsonrpc")) &&
-                strcmp(json_string_value(json_object_get(reply, "jsonrpc")), "2.0") == 0,
+                  strcmp(json_string_value(json_object_get(reply, "jsonrpc")), "2.0") == 0,
                 "%s: not a JSON-RPC 2.0 reply: %.300s", method, text);
   free(text);
   return reply;
@@ -349,9 +351,8 @@ int dh_pipelined(const dh_daemon *d, const char *table, const char *method, cons
     char row[64];
     snprintf(row, sizeof row, "%s%d", tag, i);
     json_t *params = strcmp(method, "put") == 0
-                       ? json_pack("{s:s,s:s,s:{s:s}}", "table", table, "row", row, "data",
-                                   "cf:a", row)
-                       : json_pack("{s:s,s:s}", "table", table, "row", row);
+      ? json_pack("{s:s,s:s,s:{s:s}}", "table", table, "row", row, "data", "cf:a", row)
+      : json_pack("{s:s,s:s}", "table", table, "row", row);
     char *line = dh_request(json_integer(i), method, params);
     dh_send(c, line);
     free(line);

@@ -14,7 +14,7 @@
 typedef struct dh_daemon {
   char dir[64];
   char conf[128];
-  char socket[100];   /* fits sun_path */
+  char socket[100]; /* fits sun_path */
   pid_t pid;
 } dh_daemon;
 
@@ -80,8 +80,7 @@ bool dh_try_ok(const dh_daemon *d, const char *prog, const char *method, json_t 
 /* n requests sent at once on one connection, so that they run on every pooled connection
  * together: "put" of rows TAG0.. (value: the key, in cf:a) or "row" of them, in table. Every
  * reply must carry one of their ids; failures are printed. Returns how many succeeded. */
-int dh_pipelined(const dh_daemon *d, const char *table, const char *method, const char *tag,
-                 int n);
+int dh_pipelined(const dh_daemon *d, const char *table, const char *method, const char *tag, int n);
 
 /* The reply's error code, 0 if it has none. */
 int dh_error_code(const json_t *reply);

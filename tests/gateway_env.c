@@ -55,8 +55,10 @@ bool gateway_env_load(hbc_options *out, const char *prog) {
   const char *host = getenv("HBPOOL_TEST_THRIFT_HOST");
   const char *port = getenv("HBPOOL_TEST_THRIFT_PORT");
   if (host == NULL || *host == '\0' || port == NULL || *port == '\0') {
-    fprintf(stderr, "%s: HBPOOL_TEST_THRIFT_HOST and HBPOOL_TEST_THRIFT_PORT must name a "
-                    "running HBase Thrift1 gateway (tests/integration.sh starts one)\n", prog);
+    fprintf(stderr,
+            "%s: HBPOOL_TEST_THRIFT_HOST and HBPOOL_TEST_THRIFT_PORT must name a "
+            "running HBase Thrift1 gateway (tests/integration.sh starts one)\n",
+            prog);
     return false;
   }
   char *end = NULL;

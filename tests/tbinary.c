@@ -29,24 +29,36 @@ static void be(tbuf *b, uint64_t v, int bytes) {
   tb_raw(b, out, (size_t)bytes);
 }
 
-void tb_i8(tbuf *b, int8_t v) { be(b, (uint8_t)v, 1); }
-void tb_i16(tbuf *b, int16_t v) { be(b, (uint16_t)v, 2); }
-void tb_i32(tbuf *b, int32_t v) { be(b, (uint32_t)v, 4); }
-void tb_i64(tbuf *b, int64_t v) { be(b, (uint64_t)v, 8); }
+void tb_i8(tbuf *b, int8_t v) {
+  be(b, (uint8_t)v, 1);
+}
+void tb_i16(tbuf *b, int16_t v) {
+  be(b, (uint16_t)v, 2);
+}
+void tb_i32(tbuf *b, int32_t v) {
+  be(b, (uint32_t)v, 4);
+}
+void tb_i64(tbuf *b, int64_t v) {
+  be(b, (uint64_t)v, 8);
+}
 
 void tb_bin(tbuf *b, const void *p, size_t n) {
   tb_i32(b, (int32_t)n);
   tb_raw(b, p, n);
 }
 
-void tb_str(tbuf *b, const char *s) { tb_bin(b, s, strlen(s)); }
+void tb_str(tbuf *b, const char *s) {
+  tb_bin(b, s, strlen(s));
+}
 
 void tb_field(tbuf *b, int8_t type, int16_t id) {
   tb_i8(b, type);
   tb_i16(b, id);
 }
 
-void tb_stop(tbuf *b) { tb_i8(b, TB_STOP); }
+void tb_stop(tbuf *b) {
+  tb_i8(b, TB_STOP);
+}
 
 void tb_list(tbuf *b, int8_t elem_type, int32_t n) {
   tb_i8(b, elem_type);

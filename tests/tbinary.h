@@ -6,8 +6,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { TB_STOP = 0, TB_BOOL = 2, TB_BYTE = 3, TB_I32 = 8, TB_I64 = 10, TB_STRING = 11,
-       TB_STRUCT = 12, TB_MAP = 13, TB_LIST = 15 };
+enum {
+  TB_STOP = 0,
+  TB_BOOL = 2,
+  TB_BYTE = 3,
+  TB_I32 = 8,
+  TB_I64 = 10,
+  TB_STRING = 11,
+  TB_STRUCT = 12,
+  TB_MAP = 13,
+  TB_LIST = 15
+};
 enum { TB_CALL = 1, TB_REPLY = 2, TB_EXCEPTION = 3 };
 
 typedef struct tbuf {

@@ -24,7 +24,7 @@
 
 #define POOL 2
 #define BIG_ROWS 5000
-#define BIG_VALUE 2048     /* bytes per row of the big table: 10 MB in all */
+#define BIG_VALUE 2048 /* bytes per row of the big table: 10 MB in all */
 #define MAX_ARGS 32
 
 /* The exit statuses hbpool(1) documents. */
@@ -38,16 +38,16 @@ static hbc_options g_gateway;
 static dh_daemon g_daemon; /* on the real gateway */
 static dh_daemon g_down;   /* its gateway is a closed port */
 static const char *g_table = "t", *g_big = "big", *g_made = "made";
-static char g_cli[512];    /* the binary under test */
+static char g_cli[512]; /* the binary under test */
 
 /* ---------------------------------------------------------------------------------------------
  * Running hbpool. */
 
 typedef struct run {
-  int status;          /* exit status, or 128 + signal */
-  char *out, *err;     /* NUL-terminated */
+  int status;      /* exit status, or 128 + signal */
+  char *out, *err; /* NUL-terminated */
   size_t out_len;
-  long maxrss_kb;      /* the child's peak RSS */
+  long maxrss_kb; /* the child's peak RSS */
 } run;
 
 static void run_free(run *r) {
@@ -150,8 +150,10 @@ static run run_input(const char *socket, const char *input, const char *const *a
   while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {
   }
   run r = {.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
-           .out = so.buf != NULL ? so.buf : strdup(""), .err = se.buf != NULL ? se.buf : strdup(""),
-           .out_len = so.len, .maxrss_kb = ru.ru_maxrss};
+           .out = so.buf != NULL ? so.buf : strdup(""),
+           .err = se.buf != NULL ? se.buf : strdup(""),
+           .out_len = so.len,
+           .maxrss_kb = ru.ru_maxrss};
   r.out[so.len] = '\0';
   r.err[se.len] = '\0';
   return r;
@@ -243,8 +245,7 @@ static bool daemon_has_table(const char *name) {
   size_t i;
   json_t *t;
   bool found = false;
-  json_array_foreach(tables, i, t)
-    found |= strcmp(json_string_value(t), name) == 0;
+  json_array_foreach(tables, i, t) found |= strcmp(json_string_value(t), name) == 0;
   json_decref(tables);
   return found;
 }
@@ -257,10 +258,12 @@ START_TEST(test_version_and_help) {
   expect(HB("--version"), 0, "hbpool " PACKAGE_VERSION "\n");
   run r = HB("--help");
   ck_assert_int_eq(r.status, 0);
-  static const char *const words[] = {"usage: hbpool", "tables", "get TABLE ROW", "put", "delete",
-                                      "scan TABLE", "--prefix", "--limit", "--reverse", "incr",
-                                      "create", "drop", "describe", "stats", "ping", "call",
-                                      "--socket", "--timeout", "--json", "--table", "--base64"};
+  static const char *const words[] = {"usage: hbpool", "tables",     "get TABLE ROW", "put",
+                                      "delete",        "scan TABLE", "--prefix",      "--limit",
+                                      "--reverse",     "incr",       "create",        "drop",
+                                      "describe",      "stats",      "ping",          "call",
+                                      "--socket",      "--timeout",  "--json",        "--table",
+                                      "--base64"};
   for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
     ck_assert_msg(strstr(r.out, words[i]) != NULL, "--help lacks %s", words[i]);
   run_free(&r);
@@ -420,8 +423,8 @@ static void scan_line(char *out, size_t n, int i, bool with_b, bool only_b) {
   if (only_b)
     snprintf(out, n, "{\"row\":\"s%d\",\"columns\":{\"cf:b\":\"b%d\"}}\n", i, i);
   else if (with_b && i % 2 == 0)
-    snprintf(out, n, "{\"row\":\"s%d\",\"columns\":{\"cf:a\":\"v%d\",\"cf:b\":\"b%d\"}}\n", i,
-             i, i);
+    snprintf(out, n, "{\"row\":\"s%d\",\"columns\":{\"cf:a\":\"v%d\",\"cf:b\":\"b%d\"}}\n", i, i,
+             i);
   else
     snprintf(out, n, "{\"row\":\"s%d\",\"columns\":{\"cf:a\":\"v%d\"}}\n", i, i);
 }
@@ -450,8 +453,8 @@ START_TEST(test_scan) {
       json_object_set_new(data, "cf:b", json_string(b));
     json_array_append_new(ops, json_pack("{s:s,s:s,s:o}", "op", "put", "row", row, "data", data));
   }
-  json_decref(dh_ok(&g_daemon, "batch",
-                    json_pack("{s:s,s:o}", "table", g_table, "operations", ops)));
+  json_decref(
+    dh_ok(&g_daemon, "batch", json_pack("{s:s,s:o}", "table", g_table, "operations", ops)));
   expect(HB("scan", g_table, "--prefix", "s"), 0, scan_lines(0, 9, 1, false));
   expect(HB("scan", g_table, "--prefix", "s", "--limit", "3"), 0, scan_lines(0, 2, 1, false));
   expect(HB("scan", g_table, "--start", "s3", "--stop", "s6"), 0, scan_lines(3, 5, 1, false));
@@ -497,8 +500,8 @@ START_TEST(test_scan_streams_bounded_memory) {
   ck_assert_int_eq(n, BIG_ROWS);
   printf("hbpool scan of %d rows (%zu bytes out): peak RSS %ld kB (%ld kB for 500 rows)\n",
          BIG_ROWS, r.out_len, r.maxrss_kb, small_kb);
-  ck_assert_msg(r.maxrss_kb - small_kb < 4 * 1024,
-                "peak RSS %ld kB for %d rows, %ld kB for 500", r.maxrss_kb, BIG_ROWS, small_kb);
+  ck_assert_msg(r.maxrss_kb - small_kb < 4 * 1024, "peak RSS %ld kB for %d rows, %ld kB for 500",
+                r.maxrss_kb, BIG_ROWS, small_kb);
   const char *sanitizers = getenv("HBPOOL_SANITIZERS");
   if (sanitizers == NULL || strcmp(sanitizers, "yes") != 0) /* ASan's shadow memory counts */
     ck_assert_msg(r.maxrss_kb < 20 * 1024, "peak RSS %ld kB", r.maxrss_kb);
@@ -538,11 +541,12 @@ START_TEST(test_create_describe_drop) {
   json_t *fam = json_loads(r.out, 0, &jerr);
   ck_assert_msg(fam != NULL, "describe: %s", r.out);
   ck_assert_int_eq(json_object_size(fam), 2);
-  ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(fam, "cf"),
-                                                      "max_versions")), 5);
+  ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(fam, "cf"), "max_versions")),
+                   5);
   ck_assert(json_is_true(json_object_get(json_object_get(fam, "cf"), "in_memory")));
-  ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(fam, "meta"),
-                                                      "max_versions")), 3);
+  ck_assert_int_eq(json_integer_value(
+                     json_object_get(json_object_get(fam, "meta"), "max_versions")),
+                   3);
   json_decref(fam);
   run_free(&r);
   r = HB("--table", "describe", g_made);
@@ -590,7 +594,8 @@ START_TEST(test_call) {
   memset(big, 'x', sizeof big - 1);
   char *put = NULL;
   ck_assert_int_gt(asprintf(&put, "{\"table\":\"t\",\"row\":\"k2\",\"data\":{\"cf:a\":\"%s\"}}",
-                            big), 0);
+                            big),
+                   0);
   expect(run_input(g_daemon.socket, put, (const char *const[]){"call", "put", "-", NULL}), 0,
          "null\n");
   free(put);
@@ -600,7 +605,10 @@ START_TEST(test_call) {
   expect_err(run_input(g_daemon.socket, "{nope", (const char *const[]){"call", "put", "-", NULL}),
              EXIT_USAGE, "not JSON", NULL);
   /* Errors: the error object on stderr, as JSON. */
-  const struct { const char *method, *params; int code; } errors[] = {
+  const struct {
+    const char *method, *params;
+    int code;
+  } errors[] = {
     {"nope", NULL, -32601},
     {"row", "{\"table\":\"t\"}", -32602},
     {"row", "[1]", -32600},
@@ -623,8 +631,7 @@ END_TEST
 
 /* A missing table is an HBase error, for every command that names one. */
 START_TEST(test_hbase_error_missing_table) {
-  expect_err(HB("get", "nope", "r"), EXIT_FAILED, "TableNotFoundException", "hbase_io_error",
-             NULL);
+  expect_err(HB("get", "nope", "r"), EXIT_FAILED, "TableNotFoundException", "hbase_io_error", NULL);
   expect_err(HB("put", "nope", "r", "cf:a=1"), EXIT_FAILED, "hbase_io_error", NULL);
   expect_err(HB("scan", "nope"), EXIT_FAILED, "hbase_io_error", NULL);
   expect_err(HB("incr", "nope", "r", "cf:n"), EXIT_FAILED, "hbase_io_error", NULL);
@@ -664,8 +671,8 @@ END_TEST
 
 /* A daemon whose gateway is down answers at once with a retryable error. */
 START_TEST(test_retryable_error) {
-  expect_err(run_argv(g_down.socket, (const char *const[]){"get", "t", "r", NULL}),
-             EXIT_RETRYABLE, "gateway_unavailable", NULL);
+  expect_err(run_argv(g_down.socket, (const char *const[]){"get", "t", "r", NULL}), EXIT_RETRYABLE,
+             "gateway_unavailable", NULL);
   expect(run_argv(g_down.socket, (const char *const[]){"ping", NULL}), 0, "\"pong\"\n");
 }
 END_TEST
@@ -692,8 +699,9 @@ static bool make_tables(void) {
     for (int i = chunk; i < chunk + 500; i++) {
       snprintf(row, sizeof row, "b%05d", i);
       memset(value, 'a' + i % 26, BIG_VALUE);
-      json_array_append_new(ops, json_pack("{s:s,s:s,s:{s:s}}", "op", "put", "row", row,
-                                           "data", "cf:v", value));
+      json_array_append_new(ops,
+                            json_pack("{s:s,s:s,s:{s:s}}", "op", "put", "row", row, "data", "cf:v",
+                                      value));
     }
     if (!call_ok("batch", json_pack("{s:s,s:o}", "table", g_big, "operations", ops)))
       return false;

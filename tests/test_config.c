@@ -127,7 +127,7 @@ START_TEST(test_defaults) {
   ck_assert_int_eq(g->coalesce_max_rows, 100);
   config_free(&c);
   ck_assert_ptr_null(c.gateways);
-  config_free(&c);  /* twice is harmless */
+  config_free(&c); /* twice is harmless */
 }
 END_TEST
 
@@ -204,43 +204,42 @@ START_TEST(test_example_conf_uncommented_shows_the_defaults) {
 }
 END_TEST
 
-static const char ALL_KEYS[] =
-  "# every key, none at its default\n"
-  "[daemon]\n"
-  "listen_socket = /tmp/hbpool/test.sock\n"
-  "listen_socket_mode = 0600\n"
-  "listen_tcp = 127.0.0.1:9191\n"
-  "max_clients = 10\n"
-  "max_line_bytes = 4096\n"
-  "max_requests_per_client = 16\n"
-  "max_output_bytes_per_client = 8192\n"
-  "client_idle_timeout_ms = 60000\n"
-  "log_level = debug\n"
-  "log_syslog = true\n"
-  "table_prefix = app\n"
-  "table_prefix_separator = :\n"
-  "scan_max_rows = 50\n"
-  "scanner_read_ahead = false\n"
-  "scanner_idle_timeout_ms = 2000\n"
-  "shutdown_timeout_ms = 0\n"
-  "\n"
-  "[gateway]\n"
-  "host = hbase-thrift.example.com\n"
-  "port = 9095\n"
-  "transport = framed\n"
-  "protocol = compact\n"
-  "pool_size = 3\n"
-  "lazy_connect = true\n"
-  "connect_timeout_ms = 1500\n"
-  "request_timeout_ms = 2500\n"
-  "queue_timeout_ms = 700\n"
-  "max_queue = 9\n"
-  "idle_refresh_ms = 20000\n"
-  "reconnect_min_ms = 50\n"
-  "reconnect_max_ms = 400\n"
-  "max_message_bytes = 1048576\n"
-  "coalesce = false\n"
-  "coalesce_max_rows = 7\n";
+static const char ALL_KEYS[] = "# every key, none at its default\n"
+                               "[daemon]\n"
+                               "listen_socket = /tmp/hbpool/test.sock\n"
+                               "listen_socket_mode = 0600\n"
+                               "listen_tcp = 127.0.0.1:9191\n"
+                               "max_clients = 10\n"
+                               "max_line_bytes = 4096\n"
+                               "max_requests_per_client = 16\n"
+                               "max_output_bytes_per_client = 8192\n"
+                               "client_idle_timeout_ms = 60000\n"
+                               "log_level = debug\n"
+                               "log_syslog = true\n"
+                               "table_prefix = app\n"
+                               "table_prefix_separator = :\n"
+                               "scan_max_rows = 50\n"
+                               "scanner_read_ahead = false\n"
+                               "scanner_idle_timeout_ms = 2000\n"
+                               "shutdown_timeout_ms = 0\n"
+                               "\n"
+                               "[gateway]\n"
+                               "host = hbase-thrift.example.com\n"
+                               "port = 9095\n"
+                               "transport = framed\n"
+                               "protocol = compact\n"
+                               "pool_size = 3\n"
+                               "lazy_connect = true\n"
+                               "connect_timeout_ms = 1500\n"
+                               "request_timeout_ms = 2500\n"
+                               "queue_timeout_ms = 700\n"
+                               "max_queue = 9\n"
+                               "idle_refresh_ms = 20000\n"
+                               "reconnect_min_ms = 50\n"
+                               "reconnect_max_ms = 400\n"
+                               "max_message_bytes = 1048576\n"
+                               "coalesce = false\n"
+                               "coalesce_max_rows = 7\n";
 
 START_TEST(test_every_key_is_parsed) {
   config c;
@@ -306,7 +305,8 @@ END_TEST
 START_TEST(test_whitespace_around_values_and_empty_listen_tcp) {
   config c;
   load_ok("[daemon]\n  log_level   =   warning  \t\nlisten_tcp =\ntable_prefix =   \n"
-          "[gateway]\nhost=  10.0.0.7\t\n", &c);
+          "[gateway]\nhost=  10.0.0.7\t\n",
+          &c);
   ck_assert_str_eq(c.log_level, "warning");
   ck_assert_ptr_null(c.listen_tcp);
   ck_assert_str_eq(c.table_prefix, "");
@@ -320,7 +320,8 @@ START_TEST(test_several_gateways) {
   load_ok("[gateway backup]\nhost = b.example.com\nport = 9091\ntransport = framed\n"
           "[daemon]\nscan_max_rows = 5\n"
           "[gateway]\npool_size = 2\n"
-          "[gateway  third-one.x]\nprotocol = compact\n", &c);
+          "[gateway  third-one.x]\nprotocol = compact\n",
+          &c);
   ck_assert_int_eq(c.scan_max_rows, 5);
   ck_assert_uint_eq(c.ngateways, 3);
   /* The file's order: the daemon uses the first. */
@@ -348,7 +349,9 @@ START_TEST(test_failed_load_leaves_previous_config) {
   hb_error err = HB_ERROR_INIT;
   /* Fails late, after the daemon section and a gateway were already parsed into the temporary. */
   ck_assert_int_eq(config_load_string("[daemon]\nmax_clients = 5\n[gateway]\nport = 1\n"
-                                      "[gateway b]\nport = 0\n", &c, &err), -1);
+                                      "[gateway b]\nport = 0\n",
+                                      &c, &err),
+                   -1);
   ck_assert_ptr_eq(c.listen_socket, socket_ptr);
   ck_assert_ptr_eq(c.gateways, gateways_ptr);
   assert_config_eq(&c, &copy);
@@ -366,8 +369,10 @@ START_TEST(test_error_names_the_file) {
   hb_error err = HB_ERROR_INIT;
   ck_assert_int_eq(config_load(path, &c, &err), -1);
   char expect[256];
-  snprintf(expect, sizeof expect, "%s: [daemon] max_clients: \"0\" is out of range; allowed "
-           "1..1048576", path);
+  snprintf(expect, sizeof expect,
+           "%s: [daemon] max_clients: \"0\" is out of range; allowed "
+           "1..1048576",
+           path);
   ck_assert_str_eq(err.message, expect);
   hb_error_clear(&err);
   unlink(path);
@@ -411,7 +416,8 @@ START_TEST(test_syntax_error) {
 END_TEST
 
 START_TEST(test_unknown_section) {
-  expect_error("[deamon]\n", "[deamon]: unknown section; allowed: [daemon], [gateway], "
+  expect_error("[deamon]\n",
+               "[deamon]: unknown section; allowed: [daemon], [gateway], "
                "[gateway NAME]");
   expect_error("[Gateway]\n", "[Gateway]: unknown section");
   expect_error("[gateways]\n", "[gateways]: unknown section");
@@ -438,7 +444,8 @@ START_TEST(test_not_a_number) {
   expect_error("[gateway]\npool_size = +4\n", "\"+4\" is not a whole number");
   expect_error("[gateway]\npool_size = 4 4\n", "\"4 4\" is not a whole number");
   expect_error("[gateway]\npool_size =\n", "\"\" is not a whole number; allowed 1..1024");
-  expect_error("[daemon]\nmax_line_bytes = 64M\n", "[daemon] max_line_bytes: \"64M\" is not a "
+  expect_error("[daemon]\nmax_line_bytes = 64M\n",
+               "[daemon] max_line_bytes: \"64M\" is not a "
                "whole number");
 }
 END_TEST
@@ -457,7 +464,8 @@ START_TEST(test_not_a_boolean) {
 END_TEST
 
 START_TEST(test_out_of_range) {
-  expect_error("[gateway]\nport = 65536\n", "[gateway] port: \"65536\" is out of range; "
+  expect_error("[gateway]\nport = 65536\n",
+               "[gateway] port: \"65536\" is out of range; "
                "allowed 1..65535");
   expect_error("[gateway]\npool_size = 0\n", "pool_size: \"0\" is out of range; allowed 1..1024");
   expect_error("[gateway]\npool_size = 1025\n", "allowed 1..1024");
@@ -479,23 +487,25 @@ END_TEST
 START_TEST(test_overflow) {
   expect_error("[gateway]\nrequest_timeout_ms = 99999999999999999999999999\n",
                "\"99999999999999999999999999\" is out of range; allowed 1..3600000");
-  expect_error("[gateway]\nrequest_timeout_ms = -99999999999999999999999999\n",
-               "is out of range");
+  expect_error("[gateway]\nrequest_timeout_ms = -99999999999999999999999999\n", "is out of range");
   /* Would wrap to a small positive int if cast without a range check. */
   expect_error("[gateway]\nport = 4294967297\n", "\"4294967297\" is out of range");
 }
 END_TEST
 
 START_TEST(test_socket_mode) {
-  expect_error("[daemon]\nlisten_socket_mode = 0999\n", "[daemon] listen_socket_mode: \"0999\" "
+  expect_error("[daemon]\nlisten_socket_mode = 0999\n",
+               "[daemon] listen_socket_mode: \"0999\" "
                "is not an octal number; allowed 0000..0777 (octal)");
-  expect_error("[daemon]\nlisten_socket_mode = 01777\n", "\"01777\" is out of range; allowed "
+  expect_error("[daemon]\nlisten_socket_mode = 01777\n",
+               "\"01777\" is out of range; allowed "
                "0000..0777 (octal)");
 }
 END_TEST
 
 START_TEST(test_bad_choice) {
-  expect_error("[daemon]\nlog_level = verbose\n", "[daemon] log_level: \"verbose\" is not a "
+  expect_error("[daemon]\nlog_level = verbose\n",
+               "[daemon] log_level: \"verbose\" is not a "
                "valid value; allowed: error, warning, info, debug");
   expect_error("[daemon]\nlog_level = INFO\n", "\"INFO\" is not a valid value");
   expect_error("[gateway]\ntransport = http\n",
@@ -506,8 +516,10 @@ START_TEST(test_bad_choice) {
 END_TEST
 
 START_TEST(test_listen_tcp_not_loopback) {
-  expect_error("[daemon]\nlisten_tcp = 0.0.0.0:9191\n", "[daemon] listen_tcp: \"0.0.0.0\" is "
-               "not a loopback address", "only 127.0.0.0/8 and [::1] are allowed");
+  expect_error("[daemon]\nlisten_tcp = 0.0.0.0:9191\n",
+               "[daemon] listen_tcp: \"0.0.0.0\" is "
+               "not a loopback address",
+               "only 127.0.0.0/8 and [::1] are allowed");
   expect_error("[daemon]\nlisten_tcp = 10.1.2.3:9191\n", "\"10.1.2.3\" is not a loopback");
   expect_error("[daemon]\nlisten_tcp = [::]:9191\n", "\"::\" is not a loopback");
   expect_error("[daemon]\nlisten_tcp = localhost:9191\n", "\"localhost\" is not a loopback");
@@ -515,7 +527,8 @@ START_TEST(test_listen_tcp_not_loopback) {
 END_TEST
 
 START_TEST(test_listen_tcp_malformed) {
-  expect_error("[daemon]\nlisten_tcp = 9191\n", "[daemon] listen_tcp: \"9191\" is not "
+  expect_error("[daemon]\nlisten_tcp = 9191\n",
+               "[daemon] listen_tcp: \"9191\" is not "
                "ADDRESS:PORT; allowed 127.0.0.1:PORT");
   expect_error("[daemon]\nlisten_tcp = ::1:9191\n", "\"::1\" is not a loopback address");
   expect_error("[daemon]\nlisten_tcp = [::1]9191\n", "is not ADDRESS:PORT");
@@ -545,10 +558,12 @@ START_TEST(test_listen_tcp_split) {
 END_TEST
 
 START_TEST(test_listen_socket_not_absolute) {
-  expect_error("[daemon]\nlisten_socket = hbpoold.sock\n", "[daemon] listen_socket: "
+  expect_error("[daemon]\nlisten_socket = hbpoold.sock\n",
+               "[daemon] listen_socket: "
                "\"hbpoold.sock\" is not an absolute path; allowed a path starting with /");
   expect_error("[daemon]\nlisten_socket =\n", "\"\" is not an absolute path");
-  expect_error("[daemon]\nlisten_socket = /run/a\\nb\n", "[daemon] listen_socket: contains a "
+  expect_error("[daemon]\nlisten_socket = /run/a\\nb\n",
+               "[daemon] listen_socket: contains a "
                "control character");
 }
 END_TEST
@@ -556,14 +571,16 @@ END_TEST
 START_TEST(test_listen_socket_too_long) {
   char text[512];
   snprintf(text, sizeof text, "[daemon]\nlisten_socket = /%0120d\n", 0);
-  expect_error(text, "[daemon] listen_socket: is 121 bytes long; a Unix socket path allows at "
+  expect_error(text,
+               "[daemon] listen_socket: is 121 bytes long; a Unix socket path allows at "
                "most 107");
 }
 END_TEST
 
 START_TEST(test_bad_host) {
   expect_error("[gateway]\nhost =\n", "[gateway] host: is empty; allowed a host name or an IP");
-  expect_error("[gateway]\nhost = hbase:9090\n", "\"hbase:9090\" looks like HOST:PORT; put the "
+  expect_error("[gateway]\nhost = hbase:9090\n",
+               "\"hbase:9090\" looks like HOST:PORT; put the "
                "port in the port key");
   expect_error("[gateway]\nhost = a b\n", "\"a b\" contains a space");
   expect_error("[gateway]\nhost = [::1]\n", "write an IPv6 address without brackets");
@@ -579,17 +596,21 @@ START_TEST(test_ipv6_host_accepted) {
 END_TEST
 
 START_TEST(test_bad_table_prefix) {
-  expect_error("[daemon]\ntable_prefix = my app\n", "[daemon] table_prefix: \"my app\" has a "
+  expect_error("[daemon]\ntable_prefix = my app\n",
+               "[daemon] table_prefix: \"my app\" has a "
                "character HBase does not allow in a table name; allowed: letters, digits");
-  expect_error("[daemon]\ntable_prefix_separator = /\n", "[daemon] table_prefix_separator: "
+  expect_error("[daemon]\ntable_prefix_separator = /\n",
+               "[daemon] table_prefix_separator: "
                "\"/\" has a character HBase does not allow");
 }
 END_TEST
 
 START_TEST(test_duplicate_gateway_names) {
-  expect_error("[gateway]\n[gateway main]\n", "(string): [gateway main]: gateway name \"main\" "
+  expect_error("[gateway]\n[gateway main]\n",
+               "(string): [gateway main]: gateway name \"main\" "
                "is used by two sections ([gateway] is named \"main\"); give each gateway a name");
-  expect_error("[gateway a]\n[gateway  a]\n", "[gateway  a]: gateway name \"a\" is used by two "
+  expect_error("[gateway a]\n[gateway  a]\n",
+               "[gateway  a]: gateway name \"a\" is used by two "
                "sections; give");
 }
 END_TEST
@@ -608,7 +629,8 @@ START_TEST(test_duplicate_key) {
 END_TEST
 
 START_TEST(test_reconnect_min_above_max) {
-  expect_error("[gateway x]\nreconnect_min_ms = 20000\n", "[gateway x] reconnect_min_ms: 20000 "
+  expect_error("[gateway x]\nreconnect_min_ms = 20000\n",
+               "[gateway x] reconnect_min_ms: 20000 "
                "is greater than reconnect_max_ms (10000); allowed at most reconnect_max_ms");
   expect_error("[gateway]\nreconnect_min_ms = 500\nreconnect_max_ms = 499\n",
                "500 is greater than reconnect_max_ms (499)");
@@ -616,14 +638,16 @@ START_TEST(test_reconnect_min_above_max) {
 END_TEST
 
 START_TEST(test_bad_gateway_name) {
-  expect_error("[gateway a/b]\n", "[gateway a/b]: \"a/b\" is not a valid gateway name; allowed: "
+  expect_error("[gateway a/b]\n",
+               "[gateway a/b]: \"a/b\" is not a valid gateway name; allowed: "
                "1 to 64 letters, digits, _ - and .");
   expect_error("[gateway ]\n", "\"\" is not a valid gateway name");
 }
 END_TEST
 
 START_TEST(test_bad_string_encoding) {
-  expect_error("[daemon]\ntable_prefix = a\\qb\n", "(string): [daemon] table_prefix: the "
+  expect_error("[daemon]\ntable_prefix = a\\qb\n",
+               "(string): [daemon] table_prefix: the "
                "value has an invalid backslash escape; allowed escapes: \\\\ \\s");
   expect_error("[daemon]\ntable_prefix = \xff\n",
                "(string): [daemon] table_prefix: the value is not valid UTF-8");

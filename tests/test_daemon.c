@@ -15,10 +15,10 @@
 #include "peer.h"
 
 static hbc_options g_gateway;
-static int g_idle_timeout_ms;      /* the gateway drops connections idle this long */
-static int g_scanner_expiry_ms;    /* the gateway forgets scanners unused this long */
-static int g_refresh_ms;           /* the daemon's idle_refresh_ms: below the gateway's limit */
-static int g_scanner_idle_ms;      /* the daemon's scanner_idle_timeout_ms: past the gateway's */
+static int g_idle_timeout_ms;   /* the gateway drops connections idle this long */
+static int g_scanner_expiry_ms; /* the gateway forgets scanners unused this long */
+static int g_refresh_ms;        /* the daemon's idle_refresh_ms: below the gateway's limit */
+static int g_scanner_idle_ms;   /* the daemon's scanner_idle_timeout_ms: past the gateway's */
 static dh_daemon g_d;
 static char g_prefix[32];
 
@@ -110,49 +110,64 @@ START_TEST(test_admin) {
   ck_assert_str_eq(json_string_value(json_object_get(json_array_get(regions, 0), "start_key")), "");
   json_decref(regions);
   expect_json(ok("compact_table", json_pack("{s:s,s:b}", "table", g_table, "major", 1)), "null");
-  json_decref(fails("create_table", json_pack("{s:s,s:{s:{}}}", "table", g_table, "families", "cf"),
-                    -32003));
+  json_decref(
+    fails("create_table", json_pack("{s:s,s:{s:{}}}", "table", g_table, "families", "cf"), -32003));
   json_decref(fails("families", json_pack("{s:s}", "table", "no_such_table"), -32001));
 }
 END_TEST
 
 START_TEST(test_put_row_rows_cells) {
-  expect_json(ok("put", json_pack("{s:s,s:s,s:{s:s,s:s}}", "table", g_table, "row", "r1", "data",
-                                  "cf:a", "1", "cg:b", "2")), "null");
-  expect_json(ok("put", json_pack("{s:s,s:s,s:{s:s},s:I}", "table", g_table, "row", "r2", "data",
-                                  "cf:a", "old", "timestamp", (json_int_t)100)), "null");
-  expect_json(ok("put", json_pack("{s:s,s:s,s:{s:s},s:I}", "table", g_table, "row", "r2", "data",
-                                  "cf:a", "new", "timestamp", (json_int_t)200)), "null");
+  expect_json(ok("put",
+                 json_pack("{s:s,s:s,s:{s:s,s:s}}", "table", g_table, "row", "r1", "data", "cf:a",
+                           "1", "cg:b", "2")),
+              "null");
+  expect_json(ok("put",
+                 json_pack("{s:s,s:s,s:{s:s},s:I}", "table", g_table, "row", "r2", "data", "cf:a",
+                           "old", "timestamp", (json_int_t)100)),
+              "null");
+  expect_json(ok("put",
+                 json_pack("{s:s,s:s,s:{s:s},s:I}", "table", g_table, "row", "r2", "data", "cf:a",
+                           "new", "timestamp", (json_int_t)200)),
+              "null");
   expect_json(ok("row", json_pack("{s:s,s:s}", "table", g_table, "row", "r1")),
               "{\"cf:a\":\"1\",\"cg:b\":\"2\"}");
-  expect_json(ok("row", json_pack("{s:s,s:s,s:[s]}", "table", g_table, "row", "r1", "columns", "cg")),
+  expect_json(ok("row",
+                 json_pack("{s:s,s:s,s:[s]}", "table", g_table, "row", "r1", "columns", "cg")),
               "{\"cg:b\":\"2\"}");
   expect_json(ok("row", json_pack("{s:s,s:s}", "table", g_table, "row", "missing")), "{}");
   /* A read timestamp is exclusive: cells older than it. */
-  expect_json(ok("row", json_pack("{s:s,s:s,s:I,s:b}", "table", g_table, "row", "r2", "timestamp",
-                                  (json_int_t)200, "include_timestamp", 1)),
+  expect_json(ok("row",
+                 json_pack("{s:s,s:s,s:I,s:b}", "table", g_table, "row", "r2", "timestamp",
+                           (json_int_t)200, "include_timestamp", 1)),
               "{\"cf:a\":[\"old\",100]}");
-  expect_json(ok("rows", json_pack("{s:s,s:[s,s,s]}", "table", g_table, "rows", "r1", "missing",
-                                   "r2")),
+  expect_json(ok("rows",
+                 json_pack("{s:s,s:[s,s,s]}", "table", g_table, "rows", "r1", "missing", "r2")),
               "[[\"r1\",{\"cf:a\":\"1\",\"cg:b\":\"2\"}],[\"r2\",{\"cf:a\":\"new\"}]]");
-  expect_json(ok("rows", json_pack("{s:s,s:[s,s],s:I}", "table", g_table, "rows", "r1", "r2",
-                                   "timestamp", (json_int_t)150)),
+  expect_json(ok("rows",
+                 json_pack("{s:s,s:[s,s],s:I}", "table", g_table, "rows", "r1", "r2", "timestamp",
+                           (json_int_t)150)),
               "[[\"r2\",{\"cf:a\":\"old\"}]]");
-  expect_json(ok("cells", json_pack("{s:s,s:s,s:s}", "table", g_table, "row", "r2", "column",
-                                    "cf:a")), "[\"new\",\"old\"]");
-  expect_json(ok("cells", json_pack("{s:s,s:s,s:s,s:i,s:b}", "table", g_table, "row", "r2",
-                                    "column", "cf:a", "versions", 1, "include_timestamp", 1)),
+  expect_json(ok("cells",
+                 json_pack("{s:s,s:s,s:s}", "table", g_table, "row", "r2", "column", "cf:a")),
+              "[\"new\",\"old\"]");
+  expect_json(ok("cells",
+                 json_pack("{s:s,s:s,s:s,s:i,s:b}", "table", g_table, "row", "r2", "column", "cf:a",
+                           "versions", 1, "include_timestamp", 1)),
               "[[\"new\",200]]");
-  json_decref(fails("cells", json_pack("{s:s,s:s,s:s,s:i}", "table", g_table, "row", "r2",
-                                       "column", "cf:a", "versions", 0), -32602));
+  json_decref(fails("cells",
+                    json_pack("{s:s,s:s,s:s,s:i}", "table", g_table, "row", "r2", "column", "cf:a",
+                              "versions", 0),
+                    -32602));
 }
 END_TEST
 
 START_TEST(test_delete) {
-  ok("put", json_pack("{s:s,s:s,s:{s:s,s:s,s:s}}", "table", g_table, "row", "d", "data", "cf:a",
-                      "1", "cf:b", "2", "cg:c", "3"));
-  expect_json(ok("delete", json_pack("{s:s,s:s,s:[s]}", "table", g_table, "row", "d", "columns",
-                                     "cf:a")), "null");
+  ok("put",
+     json_pack("{s:s,s:s,s:{s:s,s:s,s:s}}", "table", g_table, "row", "d", "data", "cf:a", "1",
+               "cf:b", "2", "cg:c", "3"));
+  expect_json(ok("delete",
+                 json_pack("{s:s,s:s,s:[s]}", "table", g_table, "row", "d", "columns", "cf:a")),
+              "null");
   expect_json(ok("row", json_pack("{s:s,s:s}", "table", g_table, "row", "d")),
               "{\"cf:b\":\"2\",\"cg:c\":\"3\"}");
   expect_json(ok("delete", json_pack("{s:s,s:s}", "table", g_table, "row", "d")), "null");
@@ -172,32 +187,38 @@ START_TEST(test_counters_and_append) {
   json_object_del(p, "value");
   expect_json(ok("counter_get", p), "-42");
   /* The counter is 8-byte big-endian: read it back as base64. */
-  expect_json(ok("row", json_pack("{s:s,s:s,s:s}", "table", g_table, "row", "Yw==", "encoding",
-                                  "base64")),
+  expect_json(ok("row",
+                 json_pack("{s:s,s:s,s:s}", "table", g_table, "row", "Yw==", "encoding", "base64")),
               "{\"Y2Y6bg==\":\"/////////9Y=\"}");
   ok("put", json_pack("{s:s,s:s,s:{s:s}}", "table", g_table, "row", "ap", "data", "cf:x", "ab"));
-  expect_json(ok("append", json_pack("{s:s,s:s,s:{s:s,s:s}}", "table", g_table, "row", "ap",
-                                     "data", "cf:x", "cd", "cf:y", "new")),
+  expect_json(ok("append",
+                 json_pack("{s:s,s:s,s:{s:s,s:s}}", "table", g_table, "row", "ap", "data", "cf:x",
+                           "cd", "cf:y", "new")),
               "{\"cf:x\":\"abcd\",\"cf:y\":\"new\"}");
 }
 END_TEST
 
 START_TEST(test_binary_data_and_encoding_errors) {
   /* row \x00\xff, column cf:\x01, value \xff\xfe\x00 */
-  ok("put", json_pack("{s:s,s:s,s:s,s:{s:s}}", "table", g_table, "encoding", "base64", "row", "AP8=",
-                      "data", "Y2Y6AQ==", "//4A"));
-  expect_json(ok("row", json_pack("{s:s,s:s,s:s}", "table", g_table, "encoding", "base64", "row",
-                                   "AP8=")),
+  ok("put",
+     json_pack("{s:s,s:s,s:s,s:{s:s}}", "table", g_table, "encoding", "base64", "row",
+               "AP8=", "data", "Y2Y6AQ==", "//4A"));
+  expect_json(ok("row",
+                 json_pack("{s:s,s:s,s:s}", "table", g_table, "encoding", "base64", "row", "AP8=")),
               "{\"Y2Y6AQ==\":\"//4A\"}");
-  json_t *err = fails("row", json_pack("{s:s,s:s,s:s}", "table", g_table, "encoding", "base64",
-                                       "row", "not base64!"), -32007);
+  json_t *err = fails("row",
+                      json_pack("{s:s,s:s,s:s}", "table", g_table, "encoding", "base64", "row",
+                                "not base64!"),
+                      -32007);
   json_decref(err);
-  ok("put", json_pack("{s:s,s:s,s:s,s:{s:s}}", "table", g_table, "encoding", "base64", "row",
-                      "YmFk", "data", "Y2Y6dg==", "gA=="));
+  ok("put",
+     json_pack("{s:s,s:s,s:s,s:{s:s}}", "table", g_table, "encoding", "base64", "row", "YmFk",
+               "data", "Y2Y6dg==", "gA=="));
   err = fails("row", json_pack("{s:s,s:s}", "table", g_table, "row", "bad"), -32007);
   const char *msg = json_string_value(json_object_get(err, "message"));
   ck_assert_msg(strstr(msg, "bad") != NULL && strstr(msg, "cf:v") != NULL &&
-                strstr(msg, "base64") != NULL, "message: %s", msg);
+                  strstr(msg, "base64") != NULL,
+                "message: %s", msg);
   json_decref(err);
 }
 END_TEST
@@ -206,16 +227,19 @@ START_TEST(test_protocol_errors) {
   dh_conn *c = dh_connect(&g_d);
   dh_send(c, "this is not json\n");
   json_t *r = dh_json(c);
-  ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r, "error"), "code")), -32700);
+  ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r, "error"), "code")),
+                   -32700);
   ck_assert(json_is_null(json_object_get(r, "id")));
   json_decref(r);
   dh_send(c, "{\"id\":1,\"method\":\"ping\"}\n");
   r = dh_json(c);
-  ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r, "error"), "code")), -32600);
+  ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r, "error"), "code")),
+                   -32600);
   json_decref(r);
   dh_send(c, "{\"jsonrpc\":\"2.0\",\"id\":\"x\",\"method\":\"nope\"}\n");
   r = dh_json(c);
-  ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r, "error"), "code")), -32601);
+  ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r, "error"), "code")),
+                   -32601);
   ck_assert_str_eq(json_string_value(json_object_get(r, "id")), "x");
   json_decref(r);
   /* The connection still serves after all that. */
@@ -254,7 +278,7 @@ START_TEST(test_invalid_requests_answered) {
     json_t *m = json_array_get(r, i);
     refused |= error_code(m) == -32600 && json_is_null(json_object_get(m, "id"));
     ponged |= json_integer_value(json_object_get(m, "id")) == 7 &&
-              json_is_string(json_object_get(m, "result"));
+      json_is_string(json_object_get(m, "result"));
   }
   ck_assert(refused && ponged);
   json_decref(r);
@@ -265,10 +289,11 @@ END_TEST
 /* retryable is true only where resending is safe: a failed read, never a write that may have
  * been applied, even when HBase itself says it may be retried. */
 START_TEST(test_retryable_only_when_safe) {
-  json_t *e = fails("batch", json_pack("{s:s,s:i,s:[{s:s,s:s,s:{s:s}},{s:s,s:s,s:{s:s}}]}",
-                                       "table", g_table, "batch_size", 1, "operations", "op", "put",
-                                       "row", "r7", "data", "cf:a", "1", "op", "put", "row", "r8",
-                                       "data", "nofam:x", "1"), -32001);
+  json_t *e = fails("batch",
+                    json_pack("{s:s,s:i,s:[{s:s,s:s,s:{s:s}},{s:s,s:s,s:{s:s}}]}", "table", g_table,
+                              "batch_size", 1, "operations", "op", "put", "row", "r7", "data",
+                              "cf:a", "1", "op", "put", "row", "r8", "data", "nofam:x", "1"),
+                    -32001);
   ck_assert(json_is_false(json_object_get(json_object_get(e, "data"), "retryable")));
   json_decref(e);
   expect_json(ok("row", json_pack("{s:s,s:s}", "table", g_table, "row", "r7")), "{\"cf:a\":\"1\"}");
@@ -286,7 +311,8 @@ START_TEST(test_pipelining_and_batches) {
   for (int i = 0; i < N; i++) {
     snprintf(line, sizeof line,
              "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"put\",\"params\":{\"table\":\"%s\","
-             "\"row\":\"p%d\",\"data\":{\"cf:a\":\"v%d\"}}}\n", i, g_table, i, i);
+             "\"row\":\"p%d\",\"data\":{\"cf:a\":\"v%d\"}}}\n",
+             i, g_table, i, i);
     dh_send(c, line);
   }
   bool seen[N] = {false};
@@ -301,7 +327,8 @@ START_TEST(test_pipelining_and_batches) {
   snprintf(line, sizeof line,
            "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"row\",\"params\":{\"table\":\"%s\","
            "\"row\":\"p7\"}},{\"jsonrpc\":\"2.0\",\"method\":\"ping\"},"
-           "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}]\n", g_table);
+           "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}]\n",
+           g_table);
   dh_send(c, line);
   json_t *b = dh_json(c);
   ck_assert(json_is_array(b));
@@ -319,7 +346,8 @@ START_TEST(test_long_line_closes_only_that_client) {
   big[199999] = '\0';
   peer_write_all(c->fd, big, 199999); /* may fail once the daemon closes: that is fine */
   json_t *r = dh_json(c);
-  ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r, "error"), "code")), -32008);
+  ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r, "error"), "code")),
+                   -32008);
   json_decref(r);
   ck_assert_ptr_null(dh_line(c, 2000)); /* closed */
   json_t *pong = dh_call(bystander, "ping", NULL);
@@ -351,11 +379,12 @@ static char *scan_keys(json_t *params) {
 }
 
 START_TEST(test_scan) {
-  const char *keys[] = {"r9", "s", "s00", "s01", "s02", "s03", "s04", "s05", "s06", "s07", "s08",
-                        "s09", "s10", "s11", "t"};
+  const char *keys[] = {"r9",  "s",   "s00", "s01", "s02", "s03", "s04", "s05",
+                        "s06", "s07", "s08", "s09", "s10", "s11", "t"};
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-    ok("put", json_pack("{s:s,s:s,s:{s:s,s:s}}", "table", g_table, "row", keys[i], "data", "cf:b",
-                        keys[i], "cf:a", "x"));
+    ok("put",
+       json_pack("{s:s,s:s,s:{s:s,s:s}}", "table", g_table, "row", keys[i], "data", "cf:b", keys[i],
+                 "cf:a", "x"));
   char *got = scan_keys(json_pack("{s:s,s:s}", "table", g_table, "row_prefix", "s"));
   ck_assert_str_eq(got, "s,s00,s01,s02,s03,s04,s05,s06,s07,s08,s09,s10,s11,");
   free(got);
@@ -372,72 +401,87 @@ START_TEST(test_scan) {
   got = scan_keys(json_pack("{s:s,s:s}", "table", g_table, "filter", "PrefixFilter('s1')"));
   ck_assert_str_eq(got, "s10,s11,");
   free(got);
-  expect_json(ok("scan", json_pack("{s:s,s:s,s:s,s:[s],s:b}", "table", g_table, "row_start", "s05",
-                                   "row_stop", "s06", "columns", "cf:b", "sorted_columns", 1)),
+  expect_json(ok("scan",
+                 json_pack("{s:s,s:s,s:s,s:[s],s:b}", "table", g_table, "row_start", "s05",
+                           "row_stop", "s06", "columns", "cf:b", "sorted_columns", 1)),
               "{\"rows\":[[\"s05\",[[\"cf:b\",\"s05\"]]]],\"next\":null}");
-  json_t *res = ok("scan", json_pack("{s:s,s:s,s:s,s:b}", "table", g_table, "row_start", "t",
-                                      "row_stop", "u", "include_timestamp", 1));
+  json_t *res = ok("scan",
+                   json_pack("{s:s,s:s,s:s,s:b}", "table", g_table, "row_start", "t", "row_stop",
+                             "u", "include_timestamp", 1));
   json_t *cell = json_object_get(json_array_get(json_array_get(json_object_get(res, "rows"), 0), 1),
                                  "cf:a");
   ck_assert(json_is_array(cell) && json_is_integer(json_array_get(cell, 1)));
   json_decref(res);
   json_decref(fails("scan", json_pack("{s:s,s:i}", "table", g_table, "batch_size", 0), -32602));
-  json_decref(fails("scan", json_pack("{s:s,s:s,s:s}", "table", g_table, "row_prefix", "s",
-                                      "row_stop", "t"), -32602));
+  json_decref(
+    fails("scan", json_pack("{s:s,s:s,s:s}", "table", g_table, "row_prefix", "s", "row_stop", "t"),
+          -32602));
 }
 END_TEST
 
 START_TEST(test_batch) {
-  ok("put", json_pack("{s:s,s:s,s:{s:s,s:s}}", "table", g_table, "row", "b1", "data", "cf:old", "x",
-                      "cg:keep", "y"));
+  ok("put",
+     json_pack("{s:s,s:s,s:{s:s,s:s}}", "table", g_table, "row", "b1", "data", "cf:old", "x",
+               "cg:keep", "y"));
   json_t *ops = json_pack(
     "[{s:s,s:s,s:{s:s}},{s:s,s:s,s:[s]},{s:s,s:s,s:{s:s}},{s:s,s:s},{s:s,s:s,s:{s:s}},"
     "{s:s,s:s,s:s,s:i},{s:s,s:s,s:s},{s:s,s:s,s:s,s:i},{s:s,s:s,s:{s:s}},{s:s,s:s,s:{s:s}}]",
     /* a delete of a family, then a put to it: both take effect, in order */
-    "op", "put", "row", "b1", "data", "cf:a", "1",
-    "op", "delete", "row", "b1", "columns", "cf",
+    "op", "put", "row", "b1", "data", "cf:a", "1", "op", "delete", "row", "b1", "columns", "cf",
     "op", "put", "row", "b1", "data", "cf:b", "2",
     /* a whole-row delete, then a put */
-    "op", "delete", "row", "b2",
-    "op", "put", "row", "b2", "data", "cf:c", "3",
-    "op", "counter_inc", "row", "b3", "column", "cf:n", "value", 5,
-    "op", "counter_inc", "row", "b3", "column", "cf:n",
+    "op", "delete", "row", "b2", "op", "put", "row", "b2", "data", "cf:c", "3", "op", "counter_inc",
+    "row", "b3", "column", "cf:n", "value", 5, "op", "counter_inc", "row", "b3", "column", "cf:n",
     "op", "counter_dec", "row", "b3", "column", "cf:n", "value", 2,
     /* the same cell twice: the last wins */
-    "op", "put", "row", "b4", "data", "cf:d", "first",
-    "op", "put", "row", "b4", "data", "cf:d", "last");
-  expect_json(ok("batch", json_pack("{s:s,s:o,s:i}", "table", g_table, "operations", ops,
-                                    "batch_size", 2)), "null");
+    "op", "put", "row", "b4", "data", "cf:d", "first", "op", "put", "row", "b4", "data", "cf:d",
+    "last");
+  expect_json(ok("batch",
+                 json_pack("{s:s,s:o,s:i}", "table", g_table, "operations", ops, "batch_size", 2)),
+              "null");
   expect_json(ok("row", json_pack("{s:s,s:s}", "table", g_table, "row", "b1")),
               "{\"cf:b\":\"2\",\"cg:keep\":\"y\"}");
   expect_json(ok("row", json_pack("{s:s,s:s}", "table", g_table, "row", "b2")), "{\"cf:c\":\"3\"}");
-  expect_json(ok("counter_get", json_pack("{s:s,s:s,s:s}", "table", g_table, "row", "b3", "column",
-                                          "cf:n")), "4");
-  expect_json(ok("row", json_pack("{s:s,s:s}", "table", g_table, "row", "b4")), "{\"cf:d\":\"last\"}");
+  expect_json(ok("counter_get",
+                 json_pack("{s:s,s:s,s:s}", "table", g_table, "row", "b3", "column", "cf:n")),
+              "4");
+  expect_json(ok("row", json_pack("{s:s,s:s}", "table", g_table, "row", "b4")),
+              "{\"cf:d\":\"last\"}");
   /* A timestamp and wal apply to the whole batch. */
-  expect_json(ok("batch", json_pack("{s:s,s:[{s:s,s:s,s:{s:s}}],s:I,s:b}", "table", g_table,
-                                    "operations", "op", "put", "row", "b5", "data", "cf:t", "v",
-                                    "timestamp", (json_int_t)1234, "wal", 0)), "null");
-  expect_json(ok("cells", json_pack("{s:s,s:s,s:s,s:b}", "table", g_table, "row", "b5", "column",
-                                    "cf:t", "include_timestamp", 1)), "[[\"v\",1234]]");
-  json_t *e = fails("batch", json_pack("{s:s,s:[{s:s,s:s}]}", "table", g_table, "operations", "op",
-                                       "upsert", "row", "x"), -32602);
+  expect_json(ok("batch",
+                 json_pack("{s:s,s:[{s:s,s:s,s:{s:s}}],s:I,s:b}", "table", g_table, "operations",
+                           "op", "put", "row", "b5", "data", "cf:t", "v", "timestamp",
+                           (json_int_t)1234, "wal", 0)),
+              "null");
+  expect_json(ok("cells",
+                 json_pack("{s:s,s:s,s:s,s:b}", "table", g_table, "row", "b5", "column", "cf:t",
+                           "include_timestamp", 1)),
+              "[[\"v\",1234]]");
+  json_t *e = fails("batch",
+                    json_pack("{s:s,s:[{s:s,s:s}]}", "table", g_table, "operations", "op", "upsert",
+                              "row", "x"),
+                    -32602);
   ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(e, "message")), "operations"));
   json_decref(e);
   /* A put or delete may set its own wal; it must be a boolean, and counters take none. */
-  expect_json(ok("batch", json_pack("{s:s,s:[{s:s,s:s,s:{s:s},s:b},{s:s,s:s,s:b}],s:b}", "table",
-                                    g_table, "operations", "op", "put", "row", "b6", "data",
-                                    "cf:w", "1", "wal", 0, "op", "delete", "row", "b5", "wal", 1,
-                                    "wal", 1)), "null");
+  expect_json(ok("batch",
+                 json_pack("{s:s,s:[{s:s,s:s,s:{s:s},s:b},{s:s,s:s,s:b}],s:b}", "table", g_table,
+                           "operations", "op", "put", "row", "b6", "data", "cf:w", "1", "wal", 0,
+                           "op", "delete", "row", "b5", "wal", 1, "wal", 1)),
+              "null");
   expect_json(ok("row", json_pack("{s:s,s:s}", "table", g_table, "row", "b6")), "{\"cf:w\":\"1\"}");
   expect_json(ok("row", json_pack("{s:s,s:s}", "table", g_table, "row", "b5")), "{}");
-  e = fails("batch", json_pack("{s:s,s:[{s:s,s:s,s:{s:s},s:s}]}", "table", g_table, "operations",
-                               "op", "put", "row", "x", "data", "cf:a", "1", "wal", "no"), -32602);
+  e = fails("batch",
+            json_pack("{s:s,s:[{s:s,s:s,s:{s:s},s:s}]}", "table", g_table, "operations", "op",
+                      "put", "row", "x", "data", "cf:a", "1", "wal", "no"),
+            -32602);
   ck_assert_str_eq(json_string_value(json_object_get(e, "message")),
                    "invalid params: \"operations\"[0].wal must be true or false");
   json_decref(e);
-  e = fails("batch", json_pack("{s:s,s:[{s:s,s:s,s:s,s:b}]}", "table", g_table, "operations", "op",
-                               "counter_inc", "row", "x", "column", "cf:n", "wal", 0), -32602);
+  e = fails("batch",
+            json_pack("{s:s,s:[{s:s,s:s,s:s,s:b}]}", "table", g_table, "operations", "op",
+                      "counter_inc", "row", "x", "column", "cf:n", "wal", 0),
+            -32602);
   ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(e, "message")), "\"wal\""));
   json_decref(e);
 }
@@ -491,8 +535,10 @@ START_TEST(test_garbage_nul_and_deep_nesting) {
   char *value = nested("[", "]", 1000);
   value[strlen(value) - 1] = '\0';
   char *line = malloc(strlen(value) + 200);
-  sprintf(line, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"row\",\"params\":{\"table\":\"%s\","
-          "\"row\":%s}}\n", g_table, value);
+  sprintf(line,
+          "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"row\",\"params\":{\"table\":\"%s\","
+          "\"row\":%s}}\n",
+          g_table, value);
   expect_line_error(c, line, strlen(line), -32602, 9);
   sprintf(line, "{\"jsonrpc\":\"2.0\",\"id\":%s,\"method\":\"ping\"}\n", value);
   expect_line_error(c, line, strlen(line), -32600, -1);
@@ -519,12 +565,9 @@ END_TEST
 typedef enum ptype { P_STRING, P_BOOL, P_INT, P_BYTES, P_BYTES_LIST, P_OBJECT, P_LIST } ptype;
 
 static const char *const WRONG_VALUES[][4] = {
-  [P_STRING] = {"5", "[\"t\"]", "true", NULL},
-  [P_BOOL] = {"\"true\"", "1", "{}", NULL},
-  [P_INT] = {"\"7\"", "1.5", "true", NULL},
-  [P_BYTES] = {"5", "{}", "[\"a\"]", NULL},
-  [P_BYTES_LIST] = {"\"cf\"", "[5]", "{}", NULL},
-  [P_OBJECT] = {"[]", "\"x\"", "5", NULL},
+  [P_STRING] = {"5", "[\"t\"]", "true", NULL},    [P_BOOL] = {"\"true\"", "1", "{}", NULL},
+  [P_INT] = {"\"7\"", "1.5", "true", NULL},       [P_BYTES] = {"5", "{}", "[\"a\"]", NULL},
+  [P_BYTES_LIST] = {"\"cf\"", "[5]", "{}", NULL}, [P_OBJECT] = {"[]", "\"x\"", "5", NULL},
   [P_LIST] = {"{}", "\"x\"", "5", NULL},
 };
 
@@ -543,18 +586,26 @@ typedef struct method_spec {
   const char *foreign;
 } method_spec;
 
-#define TABLE_P {"table", P_STRING}, {"use_prefix", P_BOOL}
-#define SCAN_P TABLE_P, {"row_start", P_BYTES}, {"row_stop", P_BYTES}, {"row_prefix", P_BYTES}, \
-  {"columns", P_BYTES_LIST}, {"filter", P_BYTES}, {"timestamp", P_INT},                        \
-  {"include_timestamp", P_BOOL}, {"batch_size", P_INT}, {"scan_batching", P_INT},              \
-  {"sorted_columns", P_BOOL}, {"reverse", P_BOOL}
+#define TABLE_P                                                                                    \
+  {"table", P_STRING}, {                                                                           \
+    "use_prefix", P_BOOL                                                                           \
+  }
+#define SCAN_P                                                                                     \
+  TABLE_P, {"row_start", P_BYTES}, {"row_stop", P_BYTES}, {"row_prefix", P_BYTES},                 \
+    {"columns", P_BYTES_LIST}, {"filter", P_BYTES}, {"timestamp", P_INT},                          \
+    {"include_timestamp", P_BOOL}, {"batch_size", P_INT}, {"scan_batching", P_INT},                \
+    {"sorted_columns", P_BOOL}, {                                                                  \
+    "reverse", P_BOOL                                                                              \
+  }
 
 static const method_spec METHOD_SPECS[] = {
   {"ping", "{}", {{NULL, 0}}, "table"},
   {"version", "{}", {{NULL, 0}}, "use_prefix"},
   {"stats", "{}", {{NULL, 0}}, "row"},
   {"tables", "{}", {{"use_prefix", P_BOOL}}, "table"},
-  {"create_table", "{\"table\":\"t\",\"families\":{\"cf\":{}}}", {TABLE_P, {"families", P_OBJECT}},
+  {"create_table",
+   "{\"table\":\"t\",\"families\":{\"cf\":{}}}",
+   {TABLE_P, {"families", P_OBJECT}},
    "disable"},
   /* t is enabled: were the call run, HBase would refuse it. */
   {"delete_table", "{\"table\":\"t\"}", {TABLE_P, {"disable", P_BOOL}}, "major"},
@@ -564,38 +615,68 @@ static const method_spec METHOD_SPECS[] = {
   {"compact_table", "{\"table\":\"t\"}", {TABLE_P, {"major", P_BOOL}}, "disable"},
   {"families", "{\"table\":\"t\"}", {TABLE_P}, "columns"},
   {"regions", "{\"table\":\"t\"}", {TABLE_P}, "row"},
-  {"row", "{\"table\":\"t\",\"row\":\"r1\"}",
-   {TABLE_P, {"row", P_BYTES}, {"columns", P_BYTES_LIST}, {"timestamp", P_INT},
-    {"include_timestamp", P_BOOL}}, "rows"},
-  {"rows", "{\"table\":\"t\",\"rows\":[\"r1\"]}",
-   {TABLE_P, {"rows", P_BYTES_LIST}, {"columns", P_BYTES_LIST}, {"timestamp", P_INT},
-    {"include_timestamp", P_BOOL}}, "row"},
-  {"cells", "{\"table\":\"t\",\"row\":\"r1\",\"column\":\"cf:a\"}",
-   {TABLE_P, {"row", P_BYTES}, {"column", P_BYTES}, {"versions", P_INT}, {"timestamp", P_INT},
-    {"include_timestamp", P_BOOL}}, "columns"},
-  {"put", "{\"table\":\"t\",\"row\":\"r1\",\"data\":{\"cf:a\":\"1\"}}",
+  {"row",
+   "{\"table\":\"t\",\"row\":\"r1\"}",
+   {TABLE_P,
+    {"row", P_BYTES},
+    {"columns", P_BYTES_LIST},
+    {"timestamp", P_INT},
+    {"include_timestamp", P_BOOL}},
+   "rows"},
+  {"rows",
+   "{\"table\":\"t\",\"rows\":[\"r1\"]}",
+   {TABLE_P,
+    {"rows", P_BYTES_LIST},
+    {"columns", P_BYTES_LIST},
+    {"timestamp", P_INT},
+    {"include_timestamp", P_BOOL}},
+   "row"},
+  {"cells",
+   "{\"table\":\"t\",\"row\":\"r1\",\"column\":\"cf:a\"}",
+   {TABLE_P,
+    {"row", P_BYTES},
+    {"column", P_BYTES},
+    {"versions", P_INT},
+    {"timestamp", P_INT},
+    {"include_timestamp", P_BOOL}},
+   "columns"},
+  {"put",
+   "{\"table\":\"t\",\"row\":\"r1\",\"data\":{\"cf:a\":\"1\"}}",
    {TABLE_P, {"row", P_BYTES}, {"data", P_OBJECT}, {"timestamp", P_INT}, {"wal", P_BOOL}},
    "columns"},
-  {"delete", "{\"table\":\"t\",\"row\":\"r1\"}",
+  {"delete",
+   "{\"table\":\"t\",\"row\":\"r1\"}",
    {TABLE_P, {"row", P_BYTES}, {"columns", P_BYTES_LIST}, {"timestamp", P_INT}, {"wal", P_BOOL}},
    "data"},
   /* counter_get takes no value: it reads (docs/protocol.md, Writes). */
-  {"counter_get", "{\"table\":\"t\",\"row\":\"c\",\"column\":\"cf:n\"}",
-   {TABLE_P, {"row", P_BYTES}, {"column", P_BYTES}}, "value"},
-  {"counter_set", "{\"table\":\"t\",\"row\":\"c\",\"column\":\"cf:n\",\"value\":1}",
-   {TABLE_P, {"row", P_BYTES}, {"column", P_BYTES}, {"value", P_INT}}, "data"},
-  {"counter_inc", "{\"table\":\"t\",\"row\":\"c\",\"column\":\"cf:n\"}",
-   {TABLE_P, {"row", P_BYTES}, {"column", P_BYTES}, {"value", P_INT}}, "timestamp"},
-  {"counter_dec", "{\"table\":\"t\",\"row\":\"c\",\"column\":\"cf:n\"}",
-   {TABLE_P, {"row", P_BYTES}, {"column", P_BYTES}, {"value", P_INT}}, "versions"},
-  {"append", "{\"table\":\"t\",\"row\":\"ap\",\"data\":{\"cf:x\":\"y\"}}",
-   {TABLE_P, {"row", P_BYTES}, {"data", P_OBJECT}, {"include_timestamp", P_BOOL}}, "timestamp"},
-  {"scan", "{\"table\":\"t\"}",
-   {SCAN_P, {"limit", P_INT}, {"row_start_exclusive", P_BOOL}}, "count"},
+  {"counter_get",
+   "{\"table\":\"t\",\"row\":\"c\",\"column\":\"cf:n\"}",
+   {TABLE_P, {"row", P_BYTES}, {"column", P_BYTES}},
+   "value"},
+  {"counter_set",
+   "{\"table\":\"t\",\"row\":\"c\",\"column\":\"cf:n\",\"value\":1}",
+   {TABLE_P, {"row", P_BYTES}, {"column", P_BYTES}, {"value", P_INT}},
+   "data"},
+  {"counter_inc",
+   "{\"table\":\"t\",\"row\":\"c\",\"column\":\"cf:n\"}",
+   {TABLE_P, {"row", P_BYTES}, {"column", P_BYTES}, {"value", P_INT}},
+   "timestamp"},
+  {"counter_dec",
+   "{\"table\":\"t\",\"row\":\"c\",\"column\":\"cf:n\"}",
+   {TABLE_P, {"row", P_BYTES}, {"column", P_BYTES}, {"value", P_INT}},
+   "versions"},
+  {"append",
+   "{\"table\":\"t\",\"row\":\"ap\",\"data\":{\"cf:x\":\"y\"}}",
+   {TABLE_P, {"row", P_BYTES}, {"data", P_OBJECT}, {"include_timestamp", P_BOOL}},
+   "timestamp"},
+  {"scan",
+   "{\"table\":\"t\"}",
+   {SCAN_P, {"limit", P_INT}, {"row_start_exclusive", P_BOOL}},
+   "count"},
   {"batch",
    "{\"table\":\"t\",\"operations\":[{\"op\":\"put\",\"row\":\"b\",\"data\":{\"cf:a\":\"1\"}}]}",
-   {TABLE_P, {"operations", P_LIST}, {"timestamp", P_INT}, {"wal", P_BOOL},
-    {"batch_size", P_INT}}, "data"},
+   {TABLE_P, {"operations", P_LIST}, {"timestamp", P_INT}, {"wal", P_BOOL}, {"batch_size", P_INT}},
+   "data"},
   {"scanner_open", "{\"table\":\"t\"}", {SCAN_P}, "limit"},
   {"scanner_next", "{\"scanner\":0}", {{"scanner", P_INT}, {"count", P_INT}}, "table"},
   {"scanner_close", "{\"scanner\":0}", {{"scanner", P_INT}}, "count"},
@@ -687,8 +768,7 @@ START_TEST(test_wrong_types_every_parameter) {
         break;
     }
   }
-  printf("test_daemon: %d wrong-typed parameters tried, %d not refused by name\n", cases,
-         found.n);
+  printf("test_daemon: %d wrong-typed parameters tried, %d not refused by name\n", cases, found.n);
   dh_close(c);
   check_problems(&found);
 }
@@ -738,14 +818,14 @@ START_TEST(test_unknown_parameters_refused) {
       json_t *params = base_params(m, scanner);
       json_object_set_new(params, unknown[u], json_integer(1));
       json_t *reply = dh_call(c, m->method, params);
-      const char *msg =
-        json_string_value(json_object_get(json_object_get(reply, "error"), "message"));
+      const char *msg = json_string_value(
+        json_object_get(json_object_get(reply, "error"), "message"));
       char want[96];
       snprintf(want, sizeof want, "unknown parameter \"%s\"", unknown[u]);
       if (error_code(reply) != -32602 || msg == NULL || strstr(msg, want) == NULL) {
         char *got = dh_text(reply);
-        note(&found, "%s with \"%s\": expected -32602 %s, got %.200s", m->method, unknown[u],
-             want, got);
+        note(&found, "%s with \"%s\": expected -32602 %s, got %.200s", m->method, unknown[u], want,
+             got);
         free(got);
       } else if (u == 0) {
         check_taken(m, msg, &found);
@@ -761,8 +841,9 @@ END_TEST
 /* Names that are not methods get method_not_found with their id; a method that is not a
  * non-empty string without NUL is an invalid request; an unknown notification gets no reply. */
 START_TEST(test_unknown_methods) {
-  static const char *const names[] = {"nope", "PING", "Ping", "ping ", " ping", "row_", "scanner",
-                                      "scanners", "get", "__proto__", "constructor", "rows.0"};
+  static const char *const names[] = {"nope",  "PING",      "Ping",        "ping ",
+                                      " ping", "row_",      "scanner",     "scanners",
+                                      "get",   "__proto__", "constructor", "rows.0"};
   dh_conn *c = dh_connect(&g_d);
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     json_t *err = dh_error(dh_call(c, names[i], NULL), names[i], -32601);
@@ -788,8 +869,9 @@ START_TEST(test_unknown_methods) {
     dh_send(c, invalid[i]);
     json_t *r = dh_json(c);
     char *text = dh_text(r);
-    ck_assert_msg(error_code(r) == -32600 && json_integer_value(json_object_get(r, "id")) ==
-                  (json_int_t)i + 1, "%s -> %s", invalid[i], text);
+    ck_assert_msg(error_code(r) == -32600 &&
+                    json_integer_value(json_object_get(r, "id")) == (json_int_t)i + 1,
+                  "%s -> %s", invalid[i], text);
     free(text);
     json_decref(r);
   }
@@ -825,7 +907,8 @@ START_TEST(test_client_that_does_not_read) {
   char line[256];
   snprintf(line, sizeof line,
            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"row\",\"params\":{\"table\":\"%s\","
-           "\"row\":\"big\"}}\n", g_table);
+           "\"row\":\"big\"}}\n",
+           g_table);
   for (int i = 0; i < N; i++)
     dh_send(lazy, line);
   sleep_ms(500);
@@ -842,7 +925,8 @@ START_TEST(test_client_that_does_not_read) {
 END_TEST
 
 static json_t *next_rows(dh_conn *c, json_int_t scanner, int count) {
-  json_t *r = dh_call(c, "scanner_next", json_pack("{s:I,s:i}", "scanner", scanner, "count", count));
+  json_t *r = dh_call(c, "scanner_next",
+                      json_pack("{s:I,s:i}", "scanner", scanner, "count", count));
   json_t *res = json_incref(json_object_get(r, "result"));
   char *text = json_dumps(r, JSON_COMPACT);
   ck_assert_msg(res != NULL, "scanner_next failed: %s", text);
@@ -868,8 +952,9 @@ static json_int_t open_scanner(dh_conn *c) {
     snprintf(row, sizeof row, "k%d", i);
     ok("put", json_pack("{s:s,s:s,s:{s:s}}", "table", g_table, "row", row, "data", "cf:a", row));
   }
-  json_t *r = dh_call(c, "scanner_open", json_pack("{s:s,s:s,s:i}", "table", g_table, "row_prefix",
-                                                   "k", "batch_size", 3));
+  json_t *r = dh_call(c, "scanner_open",
+                      json_pack("{s:s,s:s,s:i}", "table", g_table, "row_prefix", "k", "batch_size",
+                                3));
   json_int_t id = json_integer_value(json_object_get(json_object_get(r, "result"), "scanner"));
   ck_assert_int_gt(id, 0);
   json_decref(r);
@@ -897,8 +982,10 @@ START_TEST(test_scanner_open_next_close) {
   /* Pipelined calls on one scanner are served one after the other, in order. */
   char line[160];
   for (int i = 1; i <= 3; i++) {
-    snprintf(line, sizeof line, "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"scanner_next\","
-             "\"params\":{\"scanner\":%lld,\"count\":1}}\n", 1000 + i, (long long)id);
+    snprintf(line, sizeof line,
+             "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"scanner_next\","
+             "\"params\":{\"scanner\":%lld,\"count\":1}}\n",
+             1000 + i, (long long)id);
     dh_send(c, line);
   }
   char got[3][8];
@@ -937,11 +1024,15 @@ START_TEST(test_scanner_read_ahead) {
   json_t *st = ok("stats", NULL);
   json_int_t before = json_integer_value(json_object_get(st, "scanner_read_aheads"));
   json_decref(st);
-  static const struct { int count; const char *keys; } calls[] = {
-    {2, "k0,k1,"},       /* then k2,k3 read ahead */
+  static const struct {
+    int count;
+    const char *keys;
+  } calls[] = {
+    {2, "k0,k1,"},          /* then k2,k3 read ahead */
     {5, "k2,k3,k4,k5,k6,"}, /* two read ahead, three fetched; then k7,k8,k9 read ahead */
-    {1, "k7,"}, {1, "k8,"}, /* left over: no read-ahead */
-    {4, "k9,"},          /* the last one left, and the gateway has no more */
+    {1, "k7,"},
+    {1, "k8,"}, /* left over: no read-ahead */
+    {4, "k9,"}, /* the last one left, and the gateway has no more */
     {3, ""},
   };
   for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
@@ -965,12 +1056,13 @@ END_TEST
 START_TEST(test_scanner_reverse_prefix) {
   const char *keys[] = {"a1", "u", "u1", "u2", "u3", "v"};
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
-    ok("put", json_pack("{s:s,s:s,s:{s:s}}", "table", g_table, "row", keys[i], "data", "cf:a",
-                        "x"));
+    ok("put",
+       json_pack("{s:s,s:s,s:{s:s}}", "table", g_table, "row", keys[i], "data", "cf:a", "x"));
   dh_conn *c = dh_connect(&g_d);
   for (int count = 1; count <= 10; count += 9) {
-    json_t *r = dh_call(c, "scanner_open", json_pack("{s:s,s:s,s:b}", "table", g_table,
-                                                     "row_prefix", "u", "reverse", 1));
+    json_t *r = dh_call(c, "scanner_open",
+                        json_pack("{s:s,s:s,s:b}", "table", g_table, "row_prefix", "u", "reverse",
+                                  1));
     json_int_t id = json_integer_value(json_object_get(json_object_get(r, "result"), "scanner"));
     json_decref(r);
     char all[64] = "";
@@ -1042,9 +1134,8 @@ START_TEST(test_idle_pool_serves_without_error) {
   sleep_ms(g_idle_timeout_ms + 1000);
   ck_assert_int_eq(dh_pipelined(&g_d, g_table, "put", "after", 2 * POOL_SIZE), 2 * POOL_SIZE);
   expect_json(ok("row", json_pack("{s:s,s:s}", "table", g_table, "row", "nothing")), "{}");
-  expect_json(ok("rows", json_pack("{s:s,s:[s,s]}", "table", g_table, "rows", "before0",
-                                      "after7")),
-                 "[[\"before0\",{\"cf:a\":\"before0\"}],[\"after7\",{\"cf:a\":\"after7\"}]]");
+  expect_json(ok("rows", json_pack("{s:s,s:[s,s]}", "table", g_table, "rows", "before0", "after7")),
+              "[[\"before0\",{\"cf:a\":\"before0\"}],[\"after7\",{\"cf:a\":\"after7\"}]]");
 }
 END_TEST
 
@@ -1056,7 +1147,8 @@ START_TEST(test_half_closed_client_gets_its_replies) {
   snprintf(line, sizeof line,
            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tables\"}\n"
            "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"row\",\"params\":{\"table\":\"%s\","
-           "\"row\":\"x\"}}", g_table);
+           "\"row\":\"x\"}}",
+           g_table);
   dh_send(c, line);
   shutdown(c->fd, SHUT_WR);
   int seen = 0;
@@ -1112,7 +1204,7 @@ int main(void) {
     return 2;
   const char *idle = getenv("HBPOOL_TEST_IDLE_TIMEOUT_MS");
   const char *expiry = getenv("HBPOOL_TEST_SCANNER_EXPIRY_MS");
-  g_idle_timeout_ms = idle != NULL && *idle ? atoi(idle) : 60000;        /* gateway defaults */
+  g_idle_timeout_ms = idle != NULL && *idle ? atoi(idle) : 60000; /* gateway defaults */
   g_scanner_expiry_ms = expiry != NULL && *expiry ? atoi(expiry) : 120000;
   g_refresh_ms = g_idle_timeout_ms / 2 < 1000 ? 1000 : g_idle_timeout_ms / 2;
   g_scanner_idle_ms = 2 * g_scanner_expiry_ms;

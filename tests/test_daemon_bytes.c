@@ -126,8 +126,9 @@ START_TEST(test_batch_larger_than_a_frame) {
   for (int i = 0; i < BATCH_ROWS; i++) {
     char row[16];
     snprintf(row, sizeof row, "b%02d", i);
-    json_array_append_new(ops, json_pack("{s:s,s:s,s:{s:s}}", "op", "put", "row", row, "data",
-                                         "cf:a", value));
+    json_array_append_new(ops,
+                          json_pack("{s:s,s:s,s:{s:s}}", "op", "put", "row", row, "data", "cf:a",
+                                    value));
   }
   dh_expect_json(ok("batch", json_pack("{s:s,s:o}", "table", g_table, "operations", ops)), "null");
   for (int i = 0; i < BATCH_ROWS; i++) {
@@ -138,7 +139,8 @@ START_TEST(test_batch_larger_than_a_frame) {
   char *huge = filled((size_t)BATCH_ROWS * BATCH_VALUE, 'z');
   json_t *e = dh_fails(&g_d, "put",
                        json_pack("{s:s,s:s,s:{s:s}}", "table", g_table, "row", "huge", "data",
-                                 "cf:a", huge), -32010);
+                                 "cf:a", huge),
+                       -32010);
   ck_assert(json_is_false(json_object_get(json_object_get(e, "data"), "retryable")));
   json_decref(e);
   dh_expect_json(ok("ping", NULL), "\"pong\"");

@@ -29,23 +29,27 @@ enum {
 static hbc_options g_gateway;
 static dh_daemon g_d;
 static const char *g_table = "c";
-static char g_prefix[32];  /* this run's: table_prefix */
+static char g_prefix[32]; /* this run's: table_prefix */
 
 /* ---------------------------------------------------------------------------------------------
  * The requests, and the answer each must get. */
 
 typedef struct read_req {
-  bool many;           /* rows, else row */
-  int key, other;      /* rows asks for key, other, key again, and a missing one */
-  int columns;         /* 0: none, 1: cf:a, 2: cf, 3: cf:b */
-  bool old;            /* timestamp READ_TS */
+  bool many;      /* rows, else row */
+  int key, other; /* rows asks for key, other, key again, and a missing one */
+  int columns;    /* 0: none, 1: cf:a, 2: cf, 3: cf:b */
+  bool old;       /* timestamp READ_TS */
   bool include_ts;
 } read_req;
 
 static read_req request_of(int client, int n) {
   int key = (client * 7 + n * 3) % KEYS;
-  return (read_req){.many = n % 3 == 2, .key = key, .other = (key + 1) % KEYS,
-                    .columns = n % 4, .old = (n / 4) % 2 == 1, .include_ts = (n / 8) % 2 == 1};
+  return (read_req){.many = n % 3 == 2,
+                    .key = key,
+                    .other = (key + 1) % KEYS,
+                    .columns = n % 4,
+                    .old = (n / 4) % 2 == 1,
+                    .include_ts = (n / 8) % 2 == 1};
 }
 
 static json_t *cell(const read_req *r, const char *value, int ts) {
@@ -123,7 +127,7 @@ typedef struct tclient {
   pthread_t thread;
   int index;
   const char *table;
-  int want_code;       /* 0: every reply must be its result; else this error code */
+  int want_code; /* 0: every reply must be its result; else this error code */
   int right, wrong;
   char first_wrong[512];
 } tclient;
@@ -280,35 +284,35 @@ static void start(bool coalesce) {
   /* Every request waits its turn: the failing calls are slow in HBase (a missing table). */
   char gateway_keys[128];
   snprintf(gateway_keys, sizeof gateway_keys,
-           "pool_size = 2\ncoalesce = %s\nqueue_timeout_ms = 60000\n",
-           coalesce ? "true" : "false");
+           "pool_size = 2\ncoalesce = %s\nqueue_timeout_ms = 60000\n", coalesce ? "true" : "false");
   char keys[64];
   snprintf(keys, sizeof keys, "table_prefix = %s\n", g_prefix);
   ck_assert(dh_start(&g_d, "test_daemon_coalesce", &g_gateway, keys, gateway_keys));
   char table[64];
   snprintf(table, sizeof table, "%s", g_table);
   /* Left by a test that failed before its stop. */
-  json_decref(dh_try_call(&g_d, "delete_table", json_pack("{s:s,s:b}", "table", table,
-                                                          "disable", 1)));
-  json_decref(dh_ok(&g_d, "create_table", json_pack("{s:s,s:{s:{s:i}}}", "table", table,
-                                                    "families", "cf", "max_versions", 3)));
+  json_decref(
+    dh_try_call(&g_d, "delete_table", json_pack("{s:s,s:b}", "table", table, "disable", 1)));
+  json_decref(
+    dh_ok(&g_d, "create_table",
+          json_pack("{s:s,s:{s:{s:i}}}", "table", table, "families", "cf", "max_versions", 3)));
   for (int i = 0; i < ROWS; i++) {
     char k[16], a[16], b[16];
     key_name(k, sizeof k, i);
     snprintf(a, sizeof a, "a%d", i);
-    json_decref(dh_ok(&g_d, "put", json_pack("{s:s,s:s,s:{s:s},s:i}", "table", table, "row", k,
-                                             "data", "cf:a", a, "timestamp", OLD_TS)));
+    json_decref(dh_ok(&g_d, "put",
+                      json_pack("{s:s,s:s,s:{s:s},s:i}", "table", table, "row", k, "data", "cf:a",
+                                a, "timestamp", OLD_TS)));
     snprintf(a, sizeof a, "A%d", i);
     snprintf(b, sizeof b, "b%d", i);
-    json_decref(dh_ok(&g_d, "put", json_pack("{s:s,s:s,s:{s:s,s:s},s:i}", "table", table, "row",
-                                             k, "data", "cf:a", a, "cf:b", b, "timestamp",
-                                             NEW_TS)));
+    json_decref(dh_ok(&g_d, "put",
+                      json_pack("{s:s,s:s,s:{s:s,s:s},s:i}", "table", table, "row", k, "data",
+                                "cf:a", a, "cf:b", b, "timestamp", NEW_TS)));
   }
 }
 
 static void stop(void) {
-  json_decref(dh_ok(&g_d, "delete_table", json_pack("{s:s,s:b}", "table", g_table, "disable",
-                                                    1)));
+  json_decref(dh_ok(&g_d, "delete_table", json_pack("{s:s,s:b}", "table", g_table, "disable", 1)));
   ck_assert_int_eq(dh_stop(&g_d), 0);
 }
 
@@ -326,8 +330,7 @@ static void expect_histogram_whole(void) {
   json_int_t sum = 0;
   const char *key;
   json_t *v;
-  json_object_foreach(by, key, v)
-    sum += json_integer_value(v);
+  json_object_foreach(by, key, v) sum += json_integer_value(v);
   ck_assert_int_eq(sum, json_integer_value(json_object_get(pool, "calls")));
   json_decref(st);
 }
@@ -341,8 +344,10 @@ START_TEST(test_coalesced_reads_each_get_their_own_answer) {
   int right = run_clients(read_all, g_table, 0);
   json_int_t shared = pool_stat("coalesced_calls") - before;
   json_int_t carried = pool_stat("coalesced_requests");
-  fprintf(stderr, "test_daemon_coalesce: %d replies right; %lld shared calls carried %lld "
-          "requests\n", right, (long long)shared, (long long)carried);
+  fprintf(stderr,
+          "test_daemon_coalesce: %d replies right; %lld shared calls carried %lld "
+          "requests\n",
+          right, (long long)shared, (long long)carried);
   ck_assert_int_eq(right, CLIENTS * REQUESTS);
   ck_assert_int_gt(shared, 0);
   ck_assert_int_ge(carried, 2 * shared);
@@ -398,8 +403,7 @@ END_TEST
 START_TEST(test_failed_shared_write_fails_every_member_once) {
   start(true);
   json_int_t shared = pool_stat("coalesced_calls"), calls = pool_stat("calls");
-  ck_assert_int_eq(run_clients(write_all, "no_such_table_here", -32001),
-                   CLIENTS * WROWS * WSTEPS);
+  ck_assert_int_eq(run_clients(write_all, "no_such_table_here", -32001), CLIENTS * WROWS * WSTEPS);
   shared = pool_stat("coalesced_calls") - shared;
   calls = pool_stat("calls") - calls;
   ck_assert_int_gt(shared, 0);

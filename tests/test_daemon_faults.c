@@ -43,9 +43,9 @@ static const char *g_table = "t";
 typedef struct rec {
   int64_t sent_ms, done_ms; /* done_ms 0: no reply */
   int writer, row;
-  bool write;               /* a put of a new row; else a read of an acknowledged one */
+  bool write; /* a put of a new row; else a read of an acknowledged one */
   bool ok;
-  int code;                 /* the error's */
+  int code; /* the error's */
   bool retryable;
 } rec;
 
@@ -56,10 +56,10 @@ typedef struct writer {
   int nout;
   json_int_t out_id[DEPTH];
   size_t out_rec[DEPTH];
-  int *acked;               /* rows whose put got a result */
+  int *acked; /* rows whose put got a result */
   size_t nacked, acked_cap;
-  bool dead;                /* the daemon closed the connection */
-  int64_t resume_ms;        /* after a failure, a pause before the next request, as clients do */
+  bool dead;         /* the daemon closed the connection */
+  int64_t resume_ms; /* after a failure, a pause before the next request, as clients do */
 } writer;
 
 typedef struct load {
@@ -109,9 +109,9 @@ static void send_one(load *l, int i) {
   int row = write ? w->next_row++ : w->acked[(size_t)w->next_id % w->nacked];
   key_of(key, sizeof key, i, row);
   value_of(value, sizeof value, i, row);
-  json_t *params = write ? json_pack("{s:s,s:s,s:{s:s}}", "table", g_table, "row", key, "data",
-                                     "cf:a", value)
-                         : json_pack("{s:s,s:s}", "table", g_table, "row", key);
+  json_t *params = write
+    ? json_pack("{s:s,s:s,s:{s:s}}", "table", g_table, "row", key, "data", "cf:a", value)
+    : json_pack("{s:s,s:s}", "table", g_table, "row", key);
   json_int_t id = ++w->next_id;
   char *line = dh_request(json_integer(id), write ? "put" : "row", params);
   w->out_id[w->nout] = id;
@@ -245,8 +245,8 @@ static bool wait_for_success(load *l, int64_t since_ms, int limit_ms) {
 
 /* The moments of the outage, on the test's clock. */
 typedef struct outage {
-  int64_t stop_ms, down_ms;   /* gateway-stop called; returned (the port is closed) */
-  int64_t start_ms, up_ms;    /* gateway-start called; returned (the gateway answers) */
+  int64_t stop_ms, down_ms; /* gateway-stop called; returned (the port is closed) */
+  int64_t start_ms, up_ms;  /* gateway-start called; returned (the gateway answers) */
 } outage;
 
 static bool documented_failure(int code) {
@@ -267,8 +267,10 @@ static void check_replies(const load *l) {
     /* Nothing sent: retryable. Maybe applied (a timeout, a broken connection): only reads are. */
     bool sent = q->code == -32006 || q->code == -32010;
     if (!q->ok)
-      ck_assert_msg(q->retryable == (!sent || !q->write), "request %zu (a %s) failed with %d, "
-                    "retryable %d", i, q->write ? "put" : "read", q->code, q->retryable);
+      ck_assert_msg(q->retryable == (!sent || !q->write),
+                    "request %zu (a %s) failed with %d, "
+                    "retryable %d",
+                    i, q->write ? "put" : "read", q->code, q->retryable);
   }
 }
 
@@ -309,7 +311,8 @@ static void print_codes(const load *l) {
     ok += l->recs[i].ok;
   }
   printf("test_daemon_faults: %zu requests: %d succeeded; failed with -32004: %d, -32005: %d, "
-         "-32006: %d, -32010: %d\n", l->nrecs, ok, n[0], n[1], n[2], n[3]);
+         "-32006: %d, -32010: %d\n",
+         l->nrecs, ok, n[0], n[1], n[2], n[3]);
 }
 
 /* Every row of the table, as {key: value}, following "next" from page to page. */
@@ -389,11 +392,14 @@ START_TEST(test_gateway_restart_under_load) {
   int n;
   /* The gateway's port was closed from down_ms to start_ms: nothing answered then succeeded. */
   int failed = failures_between(l, o.down_ms, o.start_ms, o.start_ms, &n);
-  ck_assert_msg(n > 0 && failed == n, "%d of %d requests sent and answered while the gateway was "
-                "down failed", failed, n);
+  ck_assert_msg(n > 0 && failed == n,
+                "%d of %d requests sent and answered while the gateway was "
+                "down failed",
+                failed, n);
   int64_t first = first_success_done(l, o.up_ms);
   printf("test_daemon_faults: stop took %lld ms, start %lld ms; first success %lld ms after "
-         "the restart\n", (long long)(o.down_ms - o.stop_ms), (long long)(o.up_ms - o.start_ms),
+         "the restart\n",
+         (long long)(o.down_ms - o.stop_ms), (long long)(o.up_ms - o.start_ms),
          (long long)(first - o.up_ms));
   ck_assert_msg(recovered && first >= 0 && first - o.up_ms <= RECOVERY_BOUND_MS,
                 "no success within %d ms of the gateway's restart", RECOVERY_BOUND_MS);
@@ -464,7 +470,7 @@ static bool start_daemon(void) {
            "queue_timeout_ms = %d\nreconnect_min_ms = 100\nreconnect_max_ms = 1000\n",
            POOL_SIZE, CONNECT_MS, REQUEST_MS, QUEUE_MS);
   return dh_start(&g_d, "test_daemon_faults", &g_gateway, keys, gateway_keys) &&
-         call_ok("create_table", json_pack("{s:s,s:{s:{}}}", "table", g_table, "families", "cf"));
+    call_ok("create_table", json_pack("{s:s,s:{s:{}}}", "table", g_table, "families", "cf"));
 }
 
 /* Unchecked fixtures: once for the test case, in Check's own process, so that the gateway is
@@ -515,8 +521,9 @@ int main(void) {
   for (size_t i = 0; i < sizeof needed / sizeof needed[0]; i++) {
     const char *v = getenv(needed[i]);
     if (v == NULL || *v == '\0') {
-      fprintf(stderr, "test_daemon_faults: %s must be set: the test starts a gateway of its own "
-                      "with tests/hbase/hbase-local.sh (tests/integration.sh sets it)\n",
+      fprintf(stderr,
+              "test_daemon_faults: %s must be set: the test starts a gateway of its own "
+              "with tests/hbase/hbase-local.sh (tests/integration.sh sets it)\n",
               needed[i]);
       return 2;
     }

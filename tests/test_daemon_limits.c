@@ -90,21 +90,24 @@ START_TEST(test_tcp_listener_serves) {
   dh_conn *c = dh_try_connect_tcp(g_tcp_port);
   ck_assert_msg(c != NULL, "connect 127.0.0.1:%d: %s", g_tcp_port, strerror(errno));
   dh_expect_json(dh_result(dh_call(c, "ping", NULL), "ping"), "\"pong\"");
-  dh_expect_json(dh_result(dh_call(c, "put", json_pack("{s:s,s:s,s:{s:s}}", "table", g_table,
-                                                       "row", "tcp", "data", "cf:a", "over tcp")),
-                           "put"), "null");
+  dh_expect_json(dh_result(dh_call(c, "put",
+                                   json_pack("{s:s,s:s,s:{s:s}}", "table", g_table, "row", "tcp",
+                                             "data", "cf:a", "over tcp")),
+                           "put"),
+                 "null");
   /* Pipelined, with string ids, and a batch: as on the Unix socket. */
   char lines[4096] = "";
   for (int i = 0; i < 10; i++) {
     char id[16];
     snprintf(id, sizeof id, "t%d", i);
-    char *line = dh_request(json_string(id), "row", json_pack("{s:s,s:s}", "table", g_table,
-                                                               "row", "tcp"));
+    char *line = dh_request(json_string(id), "row",
+                            json_pack("{s:s,s:s}", "table", g_table, "row", "tcp"));
     strcat(lines, line);
     free(line);
   }
-  strcat(lines, "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"},"
-                "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"version\"}]\n");
+  strcat(lines,
+         "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"},"
+         "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"version\"}]\n");
   dh_send(c, lines);
   int seen = 0, batches = 0;
   for (int i = 0; i < 11; i++) {
@@ -124,8 +127,8 @@ START_TEST(test_tcp_listener_serves) {
   ck_assert_int_eq(batches, 1);
   /* The Unix socket serves at the same time, and counts the TCP client. */
   json_t *st = dh_ok(&g_line, "stats", NULL);
-  ck_assert_int_ge(json_integer_value(json_object_get(json_object_get(st, "clients"),
-                                                      "connected")), 2);
+  ck_assert_int_ge(json_integer_value(json_object_get(json_object_get(st, "clients"), "connected")),
+                   2);
   json_decref(st);
   /* A TCP client that half-closes still gets its reply, then the daemon closes. */
   dh_send(c, "{\"jsonrpc\":\"2.0\",\"id\":99,\"method\":\"ping\"}");
@@ -150,8 +153,9 @@ START_TEST(test_large_line_within_limit_served) {
   value[n] = '\0';
   json_t *data = json_object();
   json_object_set_new(data, "cf:big", json_string(value));
-  dh_expect_json(dh_ok(&g_line, "put", json_pack("{s:s,s:s,s:o}", "table", g_table, "row", "big",
-                                                 "data", data)), "null");
+  dh_expect_json(dh_ok(&g_line, "put",
+                       json_pack("{s:s,s:s,s:o}", "table", g_table, "row", "big", "data", data)),
+                 "null");
   json_t *row = dh_ok(&g_line, "row", json_pack("{s:s,s:s}", "table", g_table, "row", "big"));
   const char *got = json_string_value(json_object_get(row, "cf:big"));
   ck_assert_msg(got != NULL && strcmp(got, value) == 0, "the 4 MiB value came back different");
@@ -264,8 +268,8 @@ START_TEST(test_huge_line_refused_memory_bounded) {
   json_decref(reply);
   dh_close(big);
   printf("test_daemon_limits: huge line: %zu bytes sent before the close; RSS %ld kB before, "
-         "peak %ld kB; %d bystander pings, the slowest %lld ms\n", sent, rss_before, peak, b.pings,
-         (long long)b.slowest_ms);
+         "peak %ld kB; %d bystander pings, the slowest %lld ms\n",
+         sent, rss_before, peak, b.pings, (long long)b.slowest_ms);
   ck_assert_msg(peak - rss_before < 64 * 1024, "RSS %ld kB before, peak %ld kB", rss_before, peak);
   ck_assert_int_ge(b.pings, 2);
   ck_assert_msg(b.slowest_ms < 10000, "a ping took %lld ms", (long long)b.slowest_ms);
@@ -351,8 +355,10 @@ START_TEST(test_batch_members_count_toward_in_flight_limit) {
   strcat(line, "]\n");
   dh_send(c, line);
   json_t *replies = dh_json(c);
-  ck_assert_msg(json_is_array(replies) && json_array_size(replies) == N, "a batch reply of %d "
-                "entries expected", N);
+  ck_assert_msg(json_is_array(replies) && json_array_size(replies) == N,
+                "a batch reply of %d "
+                "entries expected",
+                N);
   int served = 0;
   bool seen[N] = {false};
   for (size_t i = 0; i < N; i++) {
@@ -368,8 +374,10 @@ START_TEST(test_batch_members_count_toward_in_flight_limit) {
     }
   }
   json_decref(replies);
-  ck_assert_msg(served <= MAX_IN_FLIGHT, "%d members of a batch of %d ran with "
-                "max_requests_per_client = %d", served, N, MAX_IN_FLIGHT);
+  ck_assert_msg(served <= MAX_IN_FLIGHT,
+                "%d members of a batch of %d ran with "
+                "max_requests_per_client = %d",
+                served, N, MAX_IN_FLIGHT);
   dh_close(c);
 }
 END_TEST
@@ -409,8 +417,8 @@ START_TEST(test_max_clients_refuses_one_more) {
   dh_conn *c[MAX_CLIENTS];
   c[0] = sole_client(&g_limits);
   json_t *st = dh_result(dh_call(c[0], "stats", NULL), "stats");
-  json_int_t refused = json_integer_value(json_object_get(json_object_get(st, "clients"),
-                                                          "refused"));
+  json_int_t refused = json_integer_value(
+    json_object_get(json_object_get(st, "clients"), "refused"));
   json_decref(st);
   for (int i = 1; i < MAX_CLIENTS; i++) {
     c[i] = dh_connect(&g_limits);
@@ -422,7 +430,8 @@ START_TEST(test_max_clients_refuses_one_more) {
   expect_too_many(r);
   ck_assert_msg(json_is_null(json_object_get(r, "id")), "%s", text);
   ck_assert_msg(strstr(json_string_value(json_object_get(json_object_get(r, "error"), "message")),
-                       "too many clients") != NULL, "%s", text);
+                       "too many clients") != NULL,
+                "%s", text);
   free(text);
   json_decref(r);
   ck_assert_ptr_null(dh_line(extra, 5000)); /* closed */
@@ -469,23 +478,28 @@ static bool make_table(void) {
   json_t *ops = json_array();
   for (int i = 0; i < SCAN_ROWS; i++) {
     snprintf(row, sizeof row, "s%03d", i);
-    json_array_append_new(ops, json_pack("{s:s,s:s,s:{s:s}}", "op", "put", "row", row, "data",
-                                         "cf:v", value));
+    json_array_append_new(ops,
+                          json_pack("{s:s,s:s,s:{s:s}}", "op", "put", "row", row, "data", "cf:v",
+                                    value));
   }
   return call_ok("batch", json_pack("{s:s,s:o}", "table", g_table, "operations", ops));
 }
 
 static bool start_daemons(const char *prefix) {
   char keys[256];
-  snprintf(keys, sizeof keys, "table_prefix = %s\nmax_clients = %d\n"
-           "max_requests_per_client = %d\n", prefix, MAX_CLIENTS, MAX_IN_FLIGHT);
+  snprintf(keys, sizeof keys,
+           "table_prefix = %s\nmax_clients = %d\n"
+           "max_requests_per_client = %d\n",
+           prefix, MAX_CLIENTS, MAX_IN_FLIGHT);
   if (!dh_start(&g_limits, "test_daemon_limits", &g_gateway, keys, "pool_size = 1\n"))
     return false;
   g_tcp_port = dh_free_tcp_port();
-  snprintf(keys, sizeof keys, "table_prefix = %s\nmax_line_bytes = %d\n"
-           "listen_tcp = 127.0.0.1:%d\n", prefix, MAX_LINE, g_tcp_port);
+  snprintf(keys, sizeof keys,
+           "table_prefix = %s\nmax_line_bytes = %d\n"
+           "listen_tcp = 127.0.0.1:%d\n",
+           prefix, MAX_LINE, g_tcp_port);
   return g_tcp_port > 0 &&
-         dh_start(&g_line, "test_daemon_limits", &g_gateway, keys, "pool_size = 2\n");
+    dh_start(&g_line, "test_daemon_limits", &g_gateway, keys, "pool_size = 2\n");
 }
 
 static Suite *limits_suite(void) {

@@ -16,8 +16,8 @@
 
 enum {
   CLIENTS = 200,
-  REQUESTS = 500,  /* per client */
-  WINDOW = 4,      /* requests outstanding per client */
+  REQUESTS = 500, /* per client */
+  WINDOW = 4,     /* requests outstanding per client */
   POOL_SIZE = 4,
   MAX_SHARED = CLIENTS * REQUESTS,
 };
@@ -42,15 +42,15 @@ typedef struct client {
   dh_conn *conn;
   unsigned rng;
   int sent, answered;
-  int nrows;           /* rows 0..nrows-1 have been put (sent) */
+  int nrows; /* rows 0..nrows-1 have been put (sent) */
   bool acked[REQUESTS];
-  int *acked_rows;     /* the rows whose put was answered, for picking reads */
+  int *acked_rows; /* the rows whose put was answered, for picking reads */
   int nacked;
-  int acked_prefix;    /* rows 0..acked_prefix-1 are all answered */
+  int acked_prefix; /* rows 0..acked_prefix-1 are all answered */
   pending slots[WINDOW];
   int nslots;
   json_int_t next_id;
-  bool own_busy;       /* an increment of the client's own counter is outstanding */
+  bool own_busy; /* an increment of the client's own counter is outstanding */
   json_int_t own_total;
   json_int_t shared_incs;
 } client;
@@ -179,8 +179,12 @@ static json_t *req_inc_shared(client *c, pending *p) {
 }
 
 static const char *const METHOD_OF[] = {
-  [OP_PUT] = "put", [OP_ROW] = "row", [OP_ROWS] = "rows", [OP_SCAN] = "scan",
-  [OP_INC_OWN] = "counter_inc", [OP_INC_SHARED] = "counter_inc",
+  [OP_PUT] = "put",
+  [OP_ROW] = "row",
+  [OP_ROWS] = "rows",
+  [OP_SCAN] = "scan",
+  [OP_INC_OWN] = "counter_inc",
+  [OP_INC_SHARED] = "counter_inc",
 };
 
 /* The next request of c, as a line; fills its slot. */
@@ -256,8 +260,8 @@ static void check_result(client *c, pending *p, json_t *result, const char *line
     return;
   }
   char *want = dh_text(p->expect);
-  ck_assert_msg(json_equal(result, p->expect), "client %d: %s: expected %s, got %.500s",
-                c->index, METHOD_OF[p->kind], want, line);
+  ck_assert_msg(json_equal(result, p->expect), "client %d: %s: expected %s, got %.500s", c->index,
+                METHOD_OF[p->kind], want, line);
   free(want);
   if (p->kind == OP_PUT)
     acked_put(c, p->row);
@@ -276,8 +280,10 @@ static void handle_reply(client *c, const char *line) {
   for (int i = 0; i < c->nslots && slot < 0; i++)
     slot = id != NULL && json_equal(id, c->slots[i].id) ? i : -1;
   ck_assert_msg(slot >= 0, "client %d: a reply to no outstanding request: %.300s", c->index, line);
-  ck_assert_msg(result != NULL && json_object_get(r, "error") == NULL, "client %d: %s failed: "
-                "%.500s", c->index, METHOD_OF[c->slots[slot].kind], line);
+  ck_assert_msg(result != NULL && json_object_get(r, "error") == NULL,
+                "client %d: %s failed: "
+                "%.500s",
+                c->index, METHOD_OF[c->slots[slot].kind], line);
   check_result(c, &c->slots[slot], result, line);
   json_decref(c->slots[slot].id);
   json_decref(c->slots[slot].expect);
@@ -324,8 +330,8 @@ static void run_clients(client *cs) {
  * Checks at the end, and the test. */
 
 static json_int_t counter(const char *row) {
-  json_t *v = dh_ok(&g_d, "counter_get", json_pack("{s:s,s:s,s:s}", "table", g_table, "row", row,
-                                                    "column", "cf:n"));
+  json_t *v = dh_ok(&g_d, "counter_get",
+                    json_pack("{s:s,s:s,s:s}", "table", g_table, "row", row, "column", "cf:n"));
   json_int_t n = json_integer_value(v);
   json_decref(v);
   return n;
@@ -335,8 +341,9 @@ static json_int_t counter(const char *row) {
 static void check_rows_stored(const client *c) {
   char prefix[16];
   snprintf(prefix, sizeof prefix, "L%03d-", c->index);
-  json_t *res = dh_ok(&g_d, "scan", json_pack("{s:s,s:s,s:i}", "table", g_table, "row_prefix",
-                                               prefix, "limit", REQUESTS + 1));
+  json_t *res = dh_ok(&g_d, "scan",
+                      json_pack("{s:s,s:s,s:i}", "table", g_table, "row_prefix", prefix, "limit",
+                                REQUESTS + 1));
   json_t *want = json_array();
   for (int i = 0; i < c->nrows; i++)
     json_array_append_new(want, row_pair(c->index, i));
@@ -382,7 +389,8 @@ START_TEST(test_many_clients_pipelined_mixed_requests) {
     shared += cs[i].shared_incs;
   }
   printf("test_daemon_load: %d clients x %d requests (%d puts, %lld shared increments) in %.1f s: "
-         "%.0f requests/s\n", CLIENTS, REQUESTS, puts, (long long)shared, (double)took / 1000,
+         "%.0f requests/s\n",
+         CLIENTS, REQUESTS, puts, (long long)shared, (double)took / 1000,
          (double)CLIENTS * REQUESTS * 1000 / (double)(took > 0 ? took : 1));
   check_counters(cs);
   for (int i = 0; i < CLIENTS; i++)

@@ -14,8 +14,8 @@
 /* ------------------------------------------------------------------------------------------------
  * Configuration, shared state and assertion helpers. */
 
-static hbc_options g_opts;  /* the gateway under test, from the environment */
-static pid_t g_run_pid;     /* the runner's pid: every table of this run starts with TABLE_PREFIX */
+static hbc_options g_opts; /* the gateway under test, from the environment */
+static pid_t g_run_pid;    /* the runner's pid: every table of this run starts with TABLE_PREFIX */
 static int g_table_seq;
 
 #define TABLE_PREFIX "hbpool_it_"
@@ -29,42 +29,42 @@ static hbc_bytes T;
 #define ERR_TEXT hb_errcode_name(E.code), (E.message != NULL ? E.message : "")
 
 /* The call must succeed. */
-#define OK(expr)                                                                         \
-  do {                                                                                   \
-    int rc_ = (expr);                                                                    \
-    ck_assert_msg(rc_ == 0, "%s failed: %s: %.600s", #expr, ERR_TEXT);                   \
+#define OK(expr)                                                                                   \
+  do {                                                                                             \
+    int rc_ = (expr);                                                                              \
+    ck_assert_msg(rc_ == 0, "%s failed: %s: %.600s", #expr, ERR_TEXT);                             \
   } while (0)
 
 /* The call must fail with this error code; the error is cleared afterwards. */
-#define FAILS(expr, want)                                                                \
-  do {                                                                                   \
-    int rc_ = (expr);                                                                    \
-    ck_assert_msg(rc_ == -1 && E.code == (want), "%s: expected %s, got rc=%d %s: %.600s", \
-                  #expr, hb_errcode_name(want), rc_, ERR_TEXT);                          \
-    hb_error_clear(&E);                                                                  \
+#define FAILS(expr, want)                                                                          \
+  do {                                                                                             \
+    int rc_ = (expr);                                                                              \
+    ck_assert_msg(rc_ == -1 && E.code == (want), "%s: expected %s, got rc=%d %s: %.600s", #expr,   \
+                  hb_errcode_name(want), rc_, ERR_TEXT);                                           \
+    hb_error_clear(&E);                                                                            \
   } while (0)
 
 /* got_expr is a malloc'd string: compare it with want and free it. */
-#define ck_assert_text(got_expr, want)  \
-  do {                                  \
-    char *got_ = (got_expr);            \
-    ck_assert_str_eq(got_, want);       \
-    free(got_);                         \
+#define ck_assert_text(got_expr, want)                                                             \
+  do {                                                                                             \
+    char *got_ = (got_expr);                                                                       \
+    ck_assert_str_eq(got_, want);                                                                  \
+    free(got_);                                                                                    \
   } while (0)
 
-#define ck_assert_bytes_str(b, s)                                                          \
-  do {                                                                                     \
-    hbc_bytes b_ = (b);                                                                    \
-    const char *s_ = (s);                                                                  \
-    ck_assert_msg(b_.len == strlen(s_) && memcmp(b_.data, s_, b_.len) == 0,                \
-                  "%s is \"%.*s\", expected \"%s\"", #b, (int)b_.len, (const char *)b_.data, s_); \
+#define ck_assert_bytes_str(b, s)                                                                  \
+  do {                                                                                             \
+    hbc_bytes b_ = (b);                                                                            \
+    const char *s_ = (s);                                                                          \
+    ck_assert_msg(b_.len == strlen(s_) && memcmp(b_.data, s_, b_.len) == 0,                        \
+                  "%s is \"%.*s\", expected \"%s\"", #b, (int)b_.len, (const char *)b_.data, s_);  \
   } while (0)
 
-#define ck_assert_bytes_mem(b, arr)              \
-  do {                                           \
-    hbc_bytes b_ = (b);                          \
-    ck_assert_uint_eq(b_.len, sizeof(arr));      \
-    ck_assert_mem_eq(b_.data, arr, sizeof(arr)); \
+#define ck_assert_bytes_mem(b, arr)                                                                \
+  do {                                                                                             \
+    hbc_bytes b_ = (b);                                                                            \
+    ck_assert_uint_eq(b_.len, sizeof(arr));                                                        \
+    ck_assert_mem_eq(b_.data, arr, sizeof(arr));                                                   \
   } while (0)
 
 /* A NULL-terminated list of C strings, for columns and rows. */
@@ -185,8 +185,8 @@ static hbc_conn *connect_gateway(void) {
 
 /* A name no other test or run uses: prefix, runner pid, test process pid, counter, tag. */
 static void make_name(char *buf, size_t size, const char *tag) {
-  snprintf(buf, size, TABLE_PREFIX "%ld_%ld_%d_%s", (long)g_run_pid, (long)getpid(),
-           ++g_table_seq, tag);
+  snprintf(buf, size, TABLE_PREFIX "%ld_%ld_%d_%s", (long)g_run_pid, (long)getpid(), ++g_table_seq,
+           tag);
 }
 
 static bool table_listed(const char *name) {
@@ -244,8 +244,8 @@ static hbc_mutation put_m(const char *column, hbc_bytes value) {
 }
 
 static hbc_mutation del_m(const char *column) {
-  return (hbc_mutation){.is_delete = true, .column = hbc_str(column), .value = hbc_str(""),
-                        .wal = true};
+  return (
+    hbc_mutation){.is_delete = true, .column = hbc_str(column), .value = hbc_str(""), .wal = true};
 }
 
 static void mutate(hbc_bytes row, const hbc_mutation *m, size_t n, int64_t ts) {
@@ -323,7 +323,7 @@ START_TEST(test_create_with_options) {
   f[0].time_to_live = 86400;
   f[0].bloom_filter_type = "ROW";
   f[0].block_cache_enabled = true;
-  hbc_family_init(&f[1], B("cg:"));  /* both spellings of a family name are accepted */
+  hbc_family_init(&f[1], B("cg:")); /* both spellings of a family name are accepted */
   OK(hbc_create_table(C, B(name), f, 2, &E));
   ck_assert(table_listed(name));
 
@@ -453,7 +453,7 @@ START_TEST(test_transport_mismatch) {
   ck_assert(!hbc_usable(c));
   hbc_close(c);
   hb_error_clear(&E);
-  OK(hbc_table_names(C, &r, &E));  /* the right settings still work */
+  OK(hbc_table_names(C, &r, &E)); /* the right settings still work */
   hbc_result_free(&r);
 }
 END_TEST
@@ -466,7 +466,7 @@ START_TEST(test_wide_row) {
   static char cols[WIDE][16], vals[WIDE][16];
   hbc_mutation *m = calloc(WIDE, sizeof *m);
   ck_assert_ptr_nonnull(m);
-  for (int i = 0; i < WIDE; i++) {  /* sent in reverse column order */
+  for (int i = 0; i < WIDE; i++) { /* sent in reverse column order */
     snprintf(cols[i], sizeof cols[i], "cf:c%04d", i);
     snprintf(vals[i], sizeof vals[i], "value-%d", i);
     m[WIDE - 1 - i] = put_m(cols[i], B(vals[i]));
@@ -499,17 +499,17 @@ START_TEST(test_binary_keys_and_values) {
 
   hbc_bytes rows[3] = {BM(key, sizeof key), B("absent"), BM(key2, sizeof key2)};
   hbc_result r = HBC_RESULT_INIT;
-  OK(hbc_get_rows(C, T, rows, 1, NULL, 0, HBC_LATEST, &r, &E));  /* getRowWithColumns */
+  OK(hbc_get_rows(C, T, rows, 1, NULL, 0, HBC_LATEST, &r, &E)); /* getRowWithColumns */
   ck_assert_uint_eq(r.nrows, 1);
   ck_assert_bytes_mem(r.rows[0].key, key);
   ck_assert_uint_eq(r.rows[0].ncells, 2);
-  ck_assert_bytes_mem(r.rows[0].cells[0].column, col);  /* "cf:\0..." sorts before "cf:e" */
+  ck_assert_bytes_mem(r.rows[0].cells[0].column, col); /* "cf:\0..." sorts before "cf:e" */
   ck_assert_bytes_mem(r.rows[0].cells[0].value, val);
   ck_assert_bytes_str(r.rows[0].cells[1].column, "cf:empty");
-  ck_assert_uint_eq(r.rows[0].cells[1].value.len, 0);  /* an empty value is still a cell */
+  ck_assert_uint_eq(r.rows[0].cells[1].value.len, 0); /* an empty value is still a cell */
   hbc_result_free(&r);
 
-  ck_assert_text(get_bytes_text(rows, 3, SHOW_CELLS),  /* getRowsWithColumns */
+  ck_assert_text(get_bytes_text(rows, 3, SHOW_CELLS), /* getRowsWithColumns */
                  "\\x00k\\xff\\x00\\xff{cf:\\x00\\xffq=\\xff\\x00\\x00v\\xff,cf:empty=} "
                  "\\xff\\xff{cf:\\x00\\xffq=\\xff\\x00\\x00v\\xff}");
 }
@@ -540,7 +540,7 @@ START_TEST(test_column_selection) {
   ck_assert_text(get_cells("r1", ALL_COLUMNS), "r1{cf:=e,cf:a=1,cf:b=2,cg:c=3}");
   ck_assert_text(get_cells("r1", LIST("cf:a")), "r1{cf:a=1}");
   ck_assert_text(get_cells("r1", LIST("cf")), "r1{cf:=e,cf:a=1,cf:b=2}");
-  ck_assert_text(get_cells("r1", LIST("cf:")), "r1{cf:=e}");  /* "cf:" is the empty qualifier */
+  ck_assert_text(get_cells("r1", LIST("cf:")), "r1{cf:=e}"); /* "cf:" is the empty qualifier */
   ck_assert_text(get_cells("r1", LIST("cg", "cf:b")), "r1{cf:b=2,cg:c=3}");
   ck_assert_text(get_cells("r2", LIST("cf:b")), "");
   /* Several rows: getRowsWithColumns; a row without the selected columns is left out. */
@@ -557,7 +557,7 @@ START_TEST(test_delete_column) {
   mutate(B("r1"), m, 3, HBC_LATEST);
   delete_at("r1", "cf:a", HBC_LATEST);
   ck_assert_text(get_cells("r1", ALL_COLUMNS), "r1{cf:b=2,cg:c=3}");
-  delete_at("r1", "cf:missing", HBC_LATEST);  /* deleting what is not there is fine */
+  delete_at("r1", "cf:missing", HBC_LATEST); /* deleting what is not there is fine */
   ck_assert_text(get_cells("r1", ALL_COLUMNS), "r1{cf:b=2,cg:c=3}");
 }
 END_TEST
@@ -565,7 +565,7 @@ END_TEST
 START_TEST(test_delete_family) {
   hbc_mutation m[3] = {put_m("cf:a", B("1")), put_m("cf:b", B("2")), put_m("cg:c", B("3"))};
   mutate(B("r1"), m, 3, HBC_LATEST);
-  delete_at("r1", "cf", HBC_LATEST);  /* no ':': the whole family */
+  delete_at("r1", "cf", HBC_LATEST); /* no ':': the whole family */
   ck_assert_text(get_cells("r1", ALL_COLUMNS), "r1{cg:c=3}");
   delete_at("r1", "cg", HBC_LATEST);
   ck_assert_text(get_cells("r1", ALL_COLUMNS), "");
@@ -588,7 +588,7 @@ START_TEST(test_several_rows_one_call) {
   OK(hbc_mutate_rows(C, T, rows, 2, HBC_LATEST, &E));
   ck_assert_text(get_text(LIST("ra", "rb"), ALL_COLUMNS, HBC_LATEST, SHOW_CELLS),
                  "ra{cf:a=1,cg:c=2} rb{cf:a=3}");
-  OK(hbc_mutate_rows(C, T, NULL, 0, HBC_LATEST, &E));  /* nothing to do */
+  OK(hbc_mutate_rows(C, T, NULL, 0, HBC_LATEST, &E)); /* nothing to do */
 }
 END_TEST
 
@@ -600,7 +600,7 @@ START_TEST(test_put_without_colon_breaks_connection) {
   FAILS(hbc_mutate_rows(C, T, &rm, 1, HBC_LATEST, &E), HB_ERR_APPLICATION);
   ck_assert(!hbc_usable(C));
   hbc_result r = HBC_RESULT_INIT;
-  FAILS(hbc_table_names(C, &r, &E), HB_ERR_TRANSPORT);  /* refused without being sent */
+  FAILS(hbc_table_names(C, &r, &E), HB_ERR_TRANSPORT); /* refused without being sent */
   hbc_close(C);
   C = connect_gateway();
   ck_assert_text(get_cells("r1", ALL_COLUMNS), "");
@@ -614,7 +614,7 @@ START_TEST(test_versions_and_timestamps) {
   for (int ts = 100; ts <= 400; ts += 100) {
     char v[16];
     snprintf(v, sizeof v, "v%d", ts);
-    put_at("r1", "cf:v", v, ts);  /* mutateRowsTs writes exactly that version */
+    put_at("r1", "cf:v", v, ts); /* mutateRowsTs writes exactly that version */
   }
   ck_assert_text(versions_text("r1", "cf:v", HBC_LATEST, 10),
                  "v400@400 v300@300 v200@200 v100@100");
@@ -651,12 +651,12 @@ START_TEST(test_delete_with_timestamp) {
   put_at("r1", "cf:v", "a", 100);
   put_at("r1", "cf:v", "b", 200);
   put_at("r1", "cf:v", "c", 300);
-  delete_at("r1", "cf:v", 200);  /* versions <= 200 */
+  delete_at("r1", "cf:v", 200); /* versions <= 200 */
   ck_assert_text(versions_text("r1", "cf:v", HBC_LATEST, 10), "c@300");
   put_at("r1", "cg:x", "x1", 100);
   put_at("r1", "cg:x", "x3", 300);
   put_at("r1", "cg:y", "y2", 150);
-  delete_at("r1", "cg", 200);  /* the family, versions <= 200 */
+  delete_at("r1", "cg", 200); /* the family, versions <= 200 */
   ck_assert_text(get_text(LIST("r1"), ALL_COLUMNS, HBC_LATEST, SHOW_TIMES),
                  "r1{cf:v=c@300,cg:x=x3@300}");
   ck_assert_text(versions_text("r1", "cg:x", HBC_LATEST, 10), "x3@300");
@@ -716,11 +716,11 @@ static char *scan_text(const hbc_scan *s, int32_t per_call, int mode) {
 }
 
 /* The scan's text must be want_expr (a malloc'd string); a macro, to report the caller's line. */
-#define assert_scan(scan, per_call, mode, want_expr)                 \
-  do {                                                               \
-    char *want_ = (want_expr);                                       \
-    ck_assert_text(scan_text((scan), (per_call), (mode)), want_);    \
-    free(want_);                                                     \
+#define assert_scan(scan, per_call, mode, want_expr)                                               \
+  do {                                                                                             \
+    char *want_ = (want_expr);                                                                     \
+    ck_assert_text(scan_text((scan), (per_call), (mode)), want_);                                  \
+    free(want_);                                                                                   \
   } while (0)
 
 START_TEST(test_scan_all_and_ranges) {
@@ -730,11 +730,11 @@ START_TEST(test_scan_all_and_ranges) {
   assert_scan(&s, 7, SHOW_KEYS, keys_text(0, 19, ""));
   assert_scan(&s, 1000, SHOW_COUNTS, keys_text(0, 19, "/3"));
   s.start_row = B("row-05");
-  s.stop_row = B("row-08");  /* exclusive */
+  s.stop_row = B("row-08"); /* exclusive */
   assert_scan(&s, 2, SHOW_KEYS, keys_text(5, 7, ""));
   s.stop_row = B("");
   assert_scan(&s, 100, SHOW_KEYS, keys_text(5, 19, ""));
-  s.start_row = B("row-17x");  /* need not exist */
+  s.start_row = B("row-17x"); /* need not exist */
   assert_scan(&s, 100, SHOW_KEYS, keys_text(18, 19, ""));
   s.start_row = B("zzz");
   assert_scan(&s, 100, SHOW_KEYS, strdup(""));
@@ -796,8 +796,8 @@ START_TEST(test_scan_reversed) {
   hbc_scan_init(&s);
   s.reversed = true;
   assert_scan(&s, 6, SHOW_KEYS, keys_text(19, 0, ""));
-  s.start_row = B("row-08");  /* inclusive */
-  s.stop_row = B("row-05");   /* exclusive */
+  s.start_row = B("row-08"); /* inclusive */
+  s.stop_row = B("row-05");  /* exclusive */
   assert_scan(&s, 100, SHOW_KEYS, keys_text(8, 6, ""));
 }
 END_TEST
@@ -822,11 +822,9 @@ START_TEST(test_scan_sort_columns) {
   hbc_scan s;
   hbc_scan_init(&s);
   s.sort_columns = true;
-  assert_scan(&s, 10, SHOW_CELLS,
-              strdup("s1{c:q=0,cf:=1,cf:a=2,cf:b=3,cf2:z=4} s2{cf2:a=5}"));
-  s.sort_columns = false;  /* the map reply, re-sorted by the client: the same order */
-  assert_scan(&s, 10, SHOW_CELLS,
-              strdup("s1{c:q=0,cf:=1,cf:a=2,cf:b=3,cf2:z=4} s2{cf2:a=5}"));
+  assert_scan(&s, 10, SHOW_CELLS, strdup("s1{c:q=0,cf:=1,cf:a=2,cf:b=3,cf2:z=4} s2{cf2:a=5}"));
+  s.sort_columns = false; /* the map reply, re-sorted by the client: the same order */
+  assert_scan(&s, 10, SHOW_CELLS, strdup("s1{c:q=0,cf:=1,cf:a=2,cf:b=3,cf2:z=4} s2{cf2:a=5}"));
   drop_table(name);
   T = B(g_table);
 }
@@ -871,7 +869,7 @@ START_TEST(test_scan_batch_size) {
   put("xnarrow", "cf:a", "n");
   hbc_scan s;
   hbc_scan_init(&s);
-  s.batch_size = 3;  /* a wide row comes back as several results of <= 3 cells */
+  s.batch_size = 3; /* a wide row comes back as several results of <= 3 cells */
   assert_scan(&s, 2, SHOW_CELLS,
               strdup("wide{cf:q0=v0,cf:q1=v1,cf:q2=v2} wide{cf:q3=v3,cf:q4=v4,cf:q5=v5} "
                      "wide{cf:q6=v6,cf:q7=v7,cf:q8=v8} wide{cf:q9=v9} xnarrow{cf:a=n}"));
@@ -881,13 +879,13 @@ START_TEST(test_scan_batch_size) {
 END_TEST
 
 START_TEST(test_scan_timestamp) {
-  fill_rows();  /* written now: newer than any timestamp below */
+  fill_rows(); /* written now: newer than any timestamp below */
   put_at("row-03", "cf:old", "o100", 100);
   put_at("row-03", "cf:old", "o200", 200);
   put_at("row-07", "cg:old", "p150", 150);
   hbc_scan s;
   hbc_scan_init(&s);
-  s.timestamp = 200;  /* exclusive */
+  s.timestamp = 200; /* exclusive */
   assert_scan(&s, 10, SHOW_TIMES, strdup("row-03{cf:old=o100@100} row-07{cg:old=p150@150}"));
   s.timestamp = 201;
   s.stop_row = B("row-05");
@@ -906,7 +904,7 @@ START_TEST(test_scan_exhausted_stays_empty) {
   OK(hbc_scanner_open(C, T, &s, &id, &E));
   hbc_result r = HBC_RESULT_INIT;
   OK(hbc_scanner_get_list(C, id, 5, &r, &E));
-  ck_assert_text(rows_text(&r, SHOW_KEYS), "row-18 row-19");  /* short: not yet "done" */
+  ck_assert_text(rows_text(&r, SHOW_KEYS), "row-18 row-19"); /* short: not yet "done" */
   hbc_result_free(&r);
   for (int i = 0; i < 2; i++) {
     OK(hbc_scanner_get_list(C, id, 5, &r, &E));
@@ -924,14 +922,14 @@ START_TEST(test_scan_compat_090) {
   hbc_scan s;
   hbc_scan_init(&s);
   s.compat_090 = true;
-  s.start_row = B("row-15");  /* scannerOpen */
+  s.start_row = B("row-15"); /* scannerOpen */
   assert_scan(&s, 3, SHOW_KEYS, keys_text(15, 19, ""));
   s.start_row = B("row-05");
-  s.stop_row = B("row-08");  /* scannerOpenWithStop */
+  s.stop_row = B("row-08"); /* scannerOpenWithStop */
   assert_scan(&s, 100, SHOW_KEYS, keys_text(5, 7, ""));
-  s.timestamp = 200;  /* scannerOpenWithStopTs */
+  s.timestamp = 200; /* scannerOpenWithStopTs */
   assert_scan(&s, 100, SHOW_TIMES, strdup("row-06{cf:old=o@100}"));
-  s.stop_row = B("");  /* scannerOpenTs */
+  s.stop_row = B(""); /* scannerOpenTs */
   s.start_row = B("");
   assert_scan(&s, 100, SHOW_TIMES, strdup("row-06{cf:old=o@100}"));
   hbc_bytes cols[1] = {B("cf:a")};
@@ -940,7 +938,7 @@ START_TEST(test_scan_compat_090) {
   s.stop_row = B("row-07");
   s.columns = cols;
   s.ncolumns = 1;
-  s.filter = B("PrefixFilter('nothing')");  /* 0.90 has no filters: ignored */
+  s.filter = B("PrefixFilter('nothing')"); /* 0.90 has no filters: ignored */
   assert_scan(&s, 100, SHOW_CELLS, strdup("row-05{cf:a=a05} row-06{cf:a=a06}"));
 }
 END_TEST
@@ -970,7 +968,7 @@ END_TEST
 
 START_TEST(test_atomic_increment) {
   int64_t v = -1;
-  OK(hbc_atomic_increment(C, T, B("c1"), B("cf:n"), 0, &v, &E));  /* creates the cell as 0 */
+  OK(hbc_atomic_increment(C, T, B("c1"), B("cf:n"), 0, &v, &E)); /* creates the cell as 0 */
   ck_assert_int_eq(v, 0);
   OK(hbc_atomic_increment(C, T, B("c1"), B("cf:n"), 5, &v, &E));
   ck_assert_int_eq(v, 5);
@@ -978,7 +976,7 @@ START_TEST(test_atomic_increment) {
   ck_assert_int_eq(v, 3);
   ck_assert_text(get_cells("c1", ALL_COLUMNS), "c1{cf:n=\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x03}");
   OK(hbc_atomic_increment(C, T, B("c1"), B("cf:n"), -4, &v, &E));
-  ck_assert_int_eq(v, -1);  /* 8-byte big-endian two's complement */
+  ck_assert_int_eq(v, -1); /* 8-byte big-endian two's complement */
   ck_assert_text(get_cells("c1", ALL_COLUMNS), "c1{cf:n=\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff}");
   OK(hbc_atomic_increment(C, T, B("c1"), B("cf:n"), INT64_C(0x100000000), &v, &E));
   ck_assert_int_eq(v, INT64_C(0xffffffff));
@@ -991,8 +989,10 @@ START_TEST(test_atomic_increment) {
 END_TEST
 
 START_TEST(test_increment_rows) {
-  hbc_increment inc[4] = {{T, B("c1"), B("cf:n"), 3}, {T, B("c1"), B("cg:m"), 4},
-                          {T, B("c2"), B("cf:n"), 10}, {T, B("c1"), B("cf:n"), 2}};
+  hbc_increment inc[4] = {{T, B("c1"), B("cf:n"), 3},
+                          {T, B("c1"), B("cg:m"), 4},
+                          {T, B("c2"), B("cf:n"), 10},
+                          {T, B("c1"), B("cf:n"), 2}};
   OK(hbc_increment_rows(C, inc, 4, &E));
   ck_assert_text(get_text(LIST("c1", "c2"), ALL_COLUMNS, HBC_LATEST, SHOW_CELLS),
                  "c1{cf:n=\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x05,"
@@ -1001,7 +1001,7 @@ START_TEST(test_increment_rows) {
   int64_t v = 0;
   OK(hbc_atomic_increment(C, T, B("c1"), B("cf:n"), 0, &v, &E));
   ck_assert_int_eq(v, 5);
-  OK(hbc_increment_rows(C, NULL, 0, &E));  /* nothing to do */
+  OK(hbc_increment_rows(C, NULL, 0, &E)); /* nothing to do */
 }
 END_TEST
 
@@ -1011,9 +1011,9 @@ START_TEST(test_append) {
   hbc_result r = HBC_RESULT_INIT;
   OK(hbc_append(C, T, B("r1"), cols, vals, 2, &r, &E));
   ck_assert_uint_eq(r.ncells, 2);
-  ck_assert_bytes_str(r.cells[0].value, "abcdef");  /* the new values */
-  ck_assert_bytes_str(r.cells[1].value, "xyz");     /* a missing cell starts empty */
-  ck_assert_uint_eq(r.cells[0].column.len, 0);      /* append replies carry no column names */
+  ck_assert_bytes_str(r.cells[0].value, "abcdef"); /* the new values */
+  ck_assert_bytes_str(r.cells[1].value, "xyz");    /* a missing cell starts empty */
+  ck_assert_uint_eq(r.cells[0].column.len, 0);     /* append replies carry no column names */
   ck_assert_int_gt(r.cells[0].timestamp, 0);
   hbc_result_free(&r);
   ck_assert_text(get_cells("r1", ALL_COLUMNS), "r1{cf:s=abcdef,cf:t=xyz}");
@@ -1115,7 +1115,7 @@ static void assert_outage(const outage *o) {
                 "call on the open connection: expected TRANSPORT or TIMEOUT, got %s (%s)",
                 hb_errcode_name(o->old_conn_code), o->old_conn_msg);
   ck_assert(!o->old_conn_usable);
-  ck_assert_int_eq(o->broken_conn_code, HB_ERR_TRANSPORT);  /* refused without being sent */
+  ck_assert_int_eq(o->broken_conn_code, HB_ERR_TRANSPORT); /* refused without being sent */
   ck_assert(o->new_conn_null);
   ck_assert_msg(o->new_conn_code == HB_ERR_TRANSPORT && strstr(o->new_conn_msg, "refused") != NULL,
                 "new connection: got %s (%s)", hb_errcode_name(o->new_conn_code), o->new_conn_msg);
@@ -1132,11 +1132,11 @@ START_TEST(test_gateway_restart) {
   outage o = {0};
   o.stop_rc = run_script("gateway-stop");
   observe_outage(C, &o);
-  int start_rc = run_script("gateway-start");  /* before any assertion: the gateway comes back */
+  int start_rc = run_script("gateway-start"); /* before any assertion: the gateway comes back */
   assert_outage(&o);
   ck_assert_msg(start_rc == 0, "gateway-start exited with %d", start_rc);
 
-  hbc_close(C);  /* broken for good: a new connection works and the data is still there */
+  hbc_close(C); /* broken for good: a new connection works and the data is still there */
   C = connect_gateway();
   ck_assert_text(get_cells("r1", ALL_COLUMNS), "r1{cf:a=before}");
   put("r2", "cf:a", "after");

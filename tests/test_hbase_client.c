@@ -152,12 +152,12 @@ static void compact_rows_reply(tbuf *b) {
     tc_zigzag(b, ts[i]);
     tb_i8(b, 0);
   }
-  tc_field(b, &row, 9, 1);    /* bool true */
-  tc_field(b, &row, 10, 9);   /* list<i32> {7, -7} */
+  tc_field(b, &row, 9, 1);  /* bool true */
+  tc_field(b, &row, 10, 9); /* list<i32> {7, -7} */
   tb_i8(b, 2 << 4 | 5);
   tc_zigzag(b, 7);
   tc_zigzag(b, -7);
-  tc_field(b, &row, 300, 6);  /* an id given in full */
+  tc_field(b, &row, 300, 6); /* an id given in full */
   tc_zigzag(b, 12345);
   tc_field(b, &row, 301, 12); /* a struct holding a false bool */
   int16_t inner = 0;
@@ -232,7 +232,7 @@ typedef struct capture {
   uint8_t *req;
   size_t len;
   tbuf reply;
-  bool raw;  /* send reply as is instead of framing it */
+  bool raw; /* send reply as is instead of framing it */
 } capture;
 
 static void capture_serve(int fd, void *arg) {
@@ -423,8 +423,8 @@ END_TEST
 START_TEST(test_malformed_rows_replies_are_refused) {
   static const struct {
     const char *what;
-    int depth;          /* lists nested in the rows field, or 0 */
-    int8_t field_type;  /* else a field of this type in the result */
+    int depth;         /* lists nested in the rows field, or 0 */
+    int8_t field_type; /* else a field of this type in the result */
   } cases[] = {
     {"nested too deep", 100, 0},
     {"unknown type", 0, 99},

@@ -29,13 +29,13 @@
 #define TEXT_TYPE "text/plain; charset=utf-8"
 
 static hbc_options g_gateway;
-static dh_daemon g_up;       /* on the real gateway; metrics on 127.0.0.1:g_port */
-static dh_daemon g_down;     /* on a closed port; metrics on the Unix socket g_down_sock */
+static dh_daemon g_up;   /* on the real gateway; metrics on 127.0.0.1:g_port */
+static dh_daemon g_down; /* on a closed port; metrics on the Unix socket g_down_sock */
 static int g_port;
 static char g_down_dir[64], g_down_sock[128];
 static const char *g_table = "t";
-static int g_scanner_expiry_ms;  /* the gateway forgets scanners unused this long */
-static char g_version[64];       /* what the version method says */
+static int g_scanner_expiry_ms; /* the gateway forgets scanners unused this long */
+static char g_version[64];      /* what the version method says */
 
 /* ---------------------------------------------------------------------------------------------
  * HTTP, as a scraper speaks it. */
@@ -48,8 +48,8 @@ typedef struct endpoint {
 
 typedef struct http_reply {
   int status;
-  char *head;    /* the status line and the headers */
-  char *body;    /* NUL-terminated */
+  char *head; /* the status line and the headers */
+  char *body; /* NUL-terminated */
   size_t body_len;
 } http_reply;
 
@@ -61,7 +61,8 @@ static int try_connect(const endpoint *ep) {
     snprintf(sa.sun_path, sizeof sa.sun_path, "%s", ep->path);
     rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
   } else {
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)ep->port),
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)ep->port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
   }
@@ -333,8 +334,7 @@ START_TEST(test_counters_match_requests) {
     dh_expect_json(dh_result(exchange(c, &t, request("row", row_params(g_table, "r1"))), "row"),
                    "{\"cf:a\":\"v1\"}");
   for (int i = 0; i < BAD_PARAMS; i++)
-    expect_error(exchange(c, &t, request("row", row_params(NULL, "r1"))), -32602,
-                 "invalid_params");
+    expect_error(exchange(c, &t, request("row", row_params(NULL, "r1"))), -32602, "invalid_params");
   for (int i = 0; i < MISSING_TABLE; i++)
     expect_error(exchange(c, &t, request("row", row_params("no_such_table", "r1"))), -32001,
                  "hbase_io_error");
@@ -362,10 +362,9 @@ START_TEST(test_counters_match_requests) {
   /* Latencies: each call took at most what the client waited for it (sequential calls; +2 ms
    * for the clock's millisecond steps), and more than nothing. */
   const char *sum = "hbpool_request_duration_seconds_sum";
-  double ping_s = counted(after, sum, requests[0].labels) - counted(before, sum,
-                                                                    requests[0].labels);
-  double row_s = counted(after, sum, requests[1].labels) - counted(before, sum,
-                                                                   requests[1].labels);
+  double ping_s = counted(after, sum, requests[0].labels) -
+    counted(before, sum, requests[0].labels);
+  double row_s = counted(after, sum, requests[1].labels) - counted(before, sum, requests[1].labels);
   ck_assert_msg(ping_s > 0 && ping_s <= (double)(t1 - t0 + 2) / 1000, "pings took %g s in %lld ms",
                 ping_s, (long long)(t1 - t0));
   ck_assert_msg(row_s > 0 && row_s <= (double)(t2 - t1 + 2) / 1000, "rows took %g s in %lld ms",
@@ -381,8 +380,8 @@ START_TEST(test_counters_match_requests) {
   double busy = need(after, conns, "{\"gateway\":\"main\",\"state\":\"busy\"}");
   double idle = need(after, conns, "{\"gateway\":\"main\",\"state\":\"idle\"}");
   double broken = need(after, conns, "{\"gateway\":\"main\",\"state\":\"broken\"}");
-  ck_assert_msg(busy == 0 && idle >= 1 && busy + idle + broken == POOL,
-                "busy %g idle %g broken %g", busy, idle, broken);
+  ck_assert_msg(busy == 0 && idle >= 1 && busy + idle + broken == POOL, "busy %g idle %g broken %g",
+                busy, idle, broken);
   char labels[128];
   snprintf(labels, sizeof labels, "{\"version\":\"%s\"}", g_version);
   ck_assert_int_eq(need(after, "hbpool_build_info", labels), 1);
@@ -476,14 +475,16 @@ START_TEST(test_scanner_counts) {
   wait_no_clients(&ep);
   ck_assert_int_eq(scanners_open(&ep), 0);
   dh_conn *c = dh_connect(&g_up);
-  json_t *r = dh_result(dh_call(c, "scanner_open", json_pack("{s:s,s:s,s:i}", "table", g_table,
-                                                             "row_prefix", "k", "batch_size",
-                                                             3)), "scanner_open");
+  json_t *r = dh_result(dh_call(c, "scanner_open",
+                                json_pack("{s:s,s:s,s:i}", "table", g_table, "row_prefix", "k",
+                                          "batch_size", 3)),
+                        "scanner_open");
   json_int_t id = json_integer_value(json_object_get(r, "scanner"));
   json_decref(r);
   ck_assert_int_eq(scanners_open(&ep), 1);
-  json_decref(dh_result(dh_call(c, "scanner_next", json_pack("{s:I,s:i}", "scanner", id, "count",
-                                                             4)), "scanner_next"));
+  json_decref(
+    dh_result(dh_call(c, "scanner_next", json_pack("{s:I,s:i}", "scanner", id, "count", 4)),
+              "scanner_next"));
   json_t *before = scrape(&ep);
   double ahead_before = counted(before, "hbpool_scanner_read_aheads_total", "{}");
   sleep_ms(g_scanner_expiry_ms + 1000); /* past the gateway's expiry, within the daemon's */
@@ -496,8 +497,8 @@ START_TEST(test_scanner_counts) {
   expect_deltas(before, after, "hbpool_scanners_reopened_total", one, 1);
   json_decref(before);
   json_decref(after);
-  json_decref(dh_result(dh_call(c, "scanner_close", json_pack("{s:I}", "scanner", id)),
-                        "scanner_close"));
+  json_decref(
+    dh_result(dh_call(c, "scanner_close", json_pack("{s:I}", "scanner", id)), "scanner_close"));
   ck_assert_int_eq(scanners_open(&ep), 0);
   /* The close waited for the read-ahead that followed the second scanner_next; the one after the
    * first may have ended before or after the first scrape. */
@@ -512,11 +513,9 @@ END_TEST
 /* ---------------------------------------------------------------------------------------------
  * HTTP and /health. */
 
-static void expect_status(const endpoint *ep, const char *method, const char *target,
-                          int status) {
+static void expect_status(const endpoint *ep, const char *method, const char *target, int status) {
   http_reply *r = http(ep, method, target);
-  ck_assert_msg(r->status == status, "%s %s: %d, expected %d", method, target, r->status,
-                status);
+  ck_assert_msg(r->status == status, "%s %s: %d, expected %d", method, target, r->status, status);
   if (status == 405)
     expect_header(r, "Allow", "GET, HEAD");
   http_free(r);
@@ -569,16 +568,19 @@ START_TEST(test_health_follows_gateway) {
   http_reply *r = http(&ep, "GET", "/health");
   ck_assert_msg(r->status == 503, "GET /health: %d %s", r->status, r->body);
   expect_header(r, "Content-Type", TEXT_TYPE);
-  ck_assert_msg(strstr(r->body, "127.0.0.1:1") != NULL && strchr(r->body, '\n') ==
-                r->body + r->body_len - 1, "not one line naming the gateway: %s", r->body);
+  ck_assert_msg(strstr(r->body, "127.0.0.1:1") != NULL &&
+                  strchr(r->body, '\n') == r->body + r->body_len - 1,
+                "not one line naming the gateway: %s", r->body);
   http_free(r);
   json_t *s = scrape(&ep);
   ck_assert_int_eq(need(s, "hbpool_gateway_up", "{\"gateway\":\"main\"}"), 0);
   ck_assert_int_eq(need(s, "hbpool_requests_total", "{\"method\":\"row\"}"), 1);
   ck_assert_int_eq(need(s, "hbpool_request_errors_total",
-                        "{\"method\":\"row\",\"code\":\"gateway_unavailable\"}"), 1);
+                        "{\"method\":\"row\",\"code\":\"gateway_unavailable\"}"),
+                   1);
   ck_assert_int_eq(need(s, "hbpool_pool_connections",
-                        "{\"gateway\":\"main\",\"state\":\"broken\"}"), POOL);
+                        "{\"gateway\":\"main\",\"state\":\"broken\"}"),
+                   POOL);
   json_decref(s);
   struct stat st;
   ck_assert_int_eq(stat(g_down_sock, &st), 0);
@@ -674,8 +676,10 @@ static int run_daemon(const char *args, const char *daemon_keys, char *out, size
   snprintf(conf, sizeof conf, "%s/hbpoold.conf", dir);
   FILE *f = fopen(conf, "w");
   ck_assert_ptr_nonnull(f);
-  fprintf(f, "[daemon]\nlisten_socket = %s/s.sock\n%s[gateway]\nhost = 127.0.0.1\nport = 1\n"
-          "lazy_connect = true\n", dir, daemon_keys);
+  fprintf(f,
+          "[daemon]\nlisten_socket = %s/s.sock\n%s[gateway]\nhost = 127.0.0.1\nport = 1\n"
+          "lazy_connect = true\n",
+          dir, daemon_keys);
   fclose(f);
   snprintf(command, sizeof command, "timeout 20 %s/daemon/hbpoold %s -c %s 2>&1",
            gateway_env_need("top_builddir"), args, conf);
@@ -691,14 +695,16 @@ static int run_daemon(const char *args, const char *daemon_keys, char *out, size
 START_TEST(test_config_values) {
   static const char *const good[] = {"", "127.0.0.1:9100", "127.1.2.3:1", "[::1]:65535",
                                      "unix:/run/hbpool/metrics.sock"};
-  static const char *const bad[] = {"0.0.0.0:9100", "192.168.1.1:9100", "localhost:9100",
-                                    "127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "[::]:9100",
-                                    "::1:9100", "unix:", "unix:run/metrics.sock", ":9100"};
+  static const char *const bad[] = {"0.0.0.0:9100",   "192.168.1.1:9100",
+                                    "localhost:9100", "127.0.0.1",
+                                    "127.0.0.1:0",    "127.0.0.1:65536",
+                                    "[::]:9100",      "::1:9100",
+                                    "unix:",          "unix:run/metrics.sock",
+                                    ":9100"};
   char keys[256], out[4096];
   for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
     snprintf(keys, sizeof keys, "metrics_listen = %s\n", good[i]);
-    ck_assert_msg(run_daemon("-t", keys, out, sizeof out) == 0, "\"%s\" refused: %s", good[i],
-                  out);
+    ck_assert_msg(run_daemon("-t", keys, out, sizeof out) == 0, "\"%s\" refused: %s", good[i], out);
   }
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     snprintf(keys, sizeof keys, "metrics_listen = %s\n", bad[i]);
@@ -718,8 +724,7 @@ START_TEST(test_port_in_use_refused) {
             getsockname(fd, (struct sockaddr *)&sa, &len) == 0);
   char keys[128], out[4096], want[128];
   snprintf(keys, sizeof keys, "metrics_listen = 127.0.0.1:%d\n", ntohs(sa.sin_port));
-  snprintf(want, sizeof want, "metrics_listen 127.0.0.1:%d: cannot listen: ",
-           ntohs(sa.sin_port));
+  snprintf(want, sizeof want, "metrics_listen 127.0.0.1:%d: cannot listen: ", ntohs(sa.sin_port));
   int rc = run_daemon("", keys, out, sizeof out);
   close(fd);
   ck_assert_msg(rc == 1 && strstr(out, want) != NULL, "exit %d: %s", rc, out);
@@ -736,21 +741,21 @@ static bool call_ok(const char *method, json_t *params) {
 /* Table t with row r1 and rows k0..k9 for the scanner. */
 static bool make_table(void) {
   if (!call_ok("create_table", json_pack("{s:s,s:{s:{}}}", "table", g_table, "families", "cf")) ||
-      !call_ok("put", json_pack("{s:s,s:s,s:{s:s}}", "table", g_table, "row", "r1", "data",
-                                "cf:a", "v1")))
+      !call_ok("put",
+               json_pack("{s:s,s:s,s:{s:s}}", "table", g_table, "row", "r1", "data", "cf:a", "v1")))
     return false;
   json_t *ops = json_array();
   for (int i = 0; i < 10; i++) {
     char row[8];
     snprintf(row, sizeof row, "k%d", i);
-    json_array_append_new(ops, json_pack("{s:s,s:s,s:{s:s}}", "op", "put", "row", row, "data",
-                                         "cf:a", row));
+    json_array_append_new(ops,
+                          json_pack("{s:s,s:s,s:{s:s}}", "op", "put", "row", row, "data", "cf:a",
+                                    row));
   }
   if (!call_ok("batch", json_pack("{s:s,s:o}", "table", g_table, "operations", ops)))
     return false;
   json_t *v = dh_try_call(&g_up, "version", NULL);
-  const char *version = json_string_value(json_object_get(json_object_get(v, "result"),
-                                                          "version"));
+  const char *version = json_string_value(json_object_get(json_object_get(v, "result"), "version"));
   snprintf(g_version, sizeof g_version, "%s", version != NULL ? version : "?");
   json_decref(v);
   return version != NULL;
@@ -759,17 +764,21 @@ static bool make_table(void) {
 static bool start_daemons(const char *prefix) {
   char keys[512];
   g_port = dh_free_tcp_port();
-  snprintf(keys, sizeof keys, "table_prefix = %s\nmetrics_listen = 127.0.0.1:%d\n"
-           "max_line_bytes = %d\n", prefix, g_port, MAX_LINE);
-  if (g_port <= 0 || !dh_start(&g_up, "test_metrics", &g_gateway, keys,
-                               "pool_size = 2\nidle_refresh_ms = 1000\n"))
+  snprintf(keys, sizeof keys,
+           "table_prefix = %s\nmetrics_listen = 127.0.0.1:%d\n"
+           "max_line_bytes = %d\n",
+           prefix, g_port, MAX_LINE);
+  if (g_port <= 0 ||
+      !dh_start(&g_up, "test_metrics", &g_gateway, keys, "pool_size = 2\nidle_refresh_ms = 1000\n"))
     return false;
   snprintf(g_down_dir, sizeof g_down_dir, "/tmp/hbpool-metrics.XXXXXX");
   if (mkdtemp(g_down_dir) == NULL)
     return false;
   snprintf(g_down_sock, sizeof g_down_sock, "%s/metrics.sock", g_down_dir);
-  snprintf(keys, sizeof keys, "table_prefix = %s\nmetrics_listen = unix:%s\n"
-           "listen_socket_mode = 0600\n", prefix, g_down_sock);
+  snprintf(keys, sizeof keys,
+           "table_prefix = %s\nmetrics_listen = unix:%s\n"
+           "listen_socket_mode = 0600\n",
+           prefix, g_down_sock);
   hbc_options closed = g_gateway;
   closed.host = "127.0.0.1";
   closed.port = 1;
@@ -784,7 +793,8 @@ static bool have_parser(void) {
   snprintf(command, sizeof command, "%s -c 'import prometheus_client.parser'", python());
   if (system(command) == 0)
     return true;
-  fprintf(stderr, "test_metrics: %s cannot import prometheus_client: install the Debian package "
+  fprintf(stderr,
+          "test_metrics: %s cannot import prometheus_client: install the Debian package "
           "python3-prometheus-client (tests/install-deps.sh), or set HBPOOL_TEST_PYTHON\n",
           python());
   return false;

@@ -14,14 +14,14 @@
 
 /* What the peer does with each connection; tests set it before peer_start. */
 typedef struct script {
-  size_t expect;          /* request bytes to read first (0: none) */
-  bool framed_request;    /* read one frame instead */
+  size_t expect;       /* request bytes to read first (0: none) */
+  bool framed_request; /* read one frame instead */
   const uint8_t *reply;
   size_t reply_len;
-  int chunk;              /* send the reply in chunks of at most this many bytes (0: at once) */
+  int chunk; /* send the reply in chunks of at most this many bytes (0: at once) */
   int chunk_pause_ms;
-  int hold_ms;            /* keep the connection open this long before closing */
-  uint8_t *got;           /* request bytes received */
+  int hold_ms;  /* keep the connection open this long before closing */
+  uint8_t *got; /* request bytes received */
   size_t got_len;
 } script;
 

@@ -21,7 +21,7 @@
 #include "task.h"
 
 static hbc_options g_gateway;
-static int g_idle_timeout_ms;   /* the gateway's own idle timeout */
+static int g_idle_timeout_ms; /* the gateway's own idle timeout */
 static char g_table[64];
 static struct event_base *base;
 static pthread_t loop_thread;
@@ -29,12 +29,12 @@ static pthread_t loop_thread;
 /* One job of a test: what to do and what happened. */
 typedef struct job_ctx {
   pool_job job;
-  int sleep_ms;          /* work_sleep */
-  const char *value;     /* work_put */
-  bool off_loop;         /* done ran on another thread than the loop's */
+  int sleep_ms;      /* work_sleep */
+  const char *value; /* work_put */
+  bool off_loop;     /* done ran on another thread than the loop's */
   int64_t submitted_ms, done_ms;
   bool finished;
-  int *pending;          /* the loop stops when it reaches 0 */
+  int *pending; /* the loop stops when it reaches 0 */
 } job_ctx;
 
 static hbc_bytes B(const char *s) {
@@ -143,9 +143,15 @@ static void run_until_done(pool *p, int *pending) {
 
 static pool_options options(int size) {
   pool_options o = {
-    .name = "test", .gateway = g_gateway, .size = size, .lazy_connect = false,
-    .queue_timeout_ms = 5000, .max_queue = 1000, .idle_refresh_ms = 50000,
-    .reconnect_min_ms = 100, .reconnect_max_ms = 1000,
+    .name = "test",
+    .gateway = g_gateway,
+    .size = size,
+    .lazy_connect = false,
+    .queue_timeout_ms = 5000,
+    .max_queue = 1000,
+    .idle_refresh_ms = 50000,
+    .reconnect_min_ms = 100,
+    .reconnect_max_ms = 1000,
   };
   return o;
 }
@@ -188,8 +194,8 @@ START_TEST(test_jobs_complete_on_the_loop_thread) {
   job_ctx *x = calloc(N, sizeof *x);
   int pending = N;
   for (int i = 0; i < N; i++) {
-    init_job(&x[i], i % 4 == 0 ? work_put : work_get, i % 4 ? POOL_RETRY_ON_STALE : POOL_RETRY_NEVER,
-             &pending);
+    init_job(&x[i], i % 4 == 0 ? work_put : work_get,
+             i % 4 ? POOL_RETRY_ON_STALE : POOL_RETRY_NEVER, &pending);
     x[i].value = "v";
     ck_assert_int_eq(submit(p, &x[i]), 0);
   }
@@ -440,7 +446,7 @@ static bool create_table(void) {
   hbc_mutation m = {.column = B("cf:q"), .value = B("v"), .wal = true};
   hbc_row_mutations rm = {.row = B("pool-row"), .mutations = &m, .nmutations = 1};
   bool ok = c != NULL && hbc_create_table(c, B(g_table), &f, 1, &err) == 0 &&
-            hbc_mutate_rows(c, B(g_table), &rm, 1, HBC_LATEST, &err) == 0;
+    hbc_mutate_rows(c, B(g_table), &rm, 1, HBC_LATEST, &err) == 0;
   if (!ok)
     fprintf(stderr, "test_pool: cannot prepare table %s: %s\n", g_table, err.message);
   hb_error_clear(&err);

@@ -10,18 +10,18 @@
 #include "proto_param.h"
 #include "protocol.h"
 
-#define assert_contains(hay, needle)                                                              \
-  do {                                                                                            \
-    const char *hay_ = (hay), *needle_ = (needle);                                                \
+#define assert_contains(hay, needle)                                                               \
+  do {                                                                                             \
+    const char *hay_ = (hay), *needle_ = (needle);                                                 \
     ck_assert_msg(hay_ != NULL && strstr(hay_, needle_) != NULL, "\"%s\" does not contain \"%s\"", \
-                  hay_ != NULL ? hay_ : "(null)", needle_);                                       \
+                  hay_ != NULL ? hay_ : "(null)", needle_);                                        \
   } while (0)
 
-#define assert_error(e, want_code, needle)                                                        \
-  do {                                                                                            \
-    ck_assert_msg((e)->code == (want_code), "code %d, wanted %d (%s)", (int)(e)->code,            \
-                  (int)(want_code), (e)->message != NULL ? (e)->message : "(null)");              \
-    assert_contains((e)->message, needle);                                                        \
+#define assert_error(e, want_code, needle)                                                         \
+  do {                                                                                             \
+    ck_assert_msg((e)->code == (want_code), "code %d, wanted %d (%s)", (int)(e)->code,             \
+                  (int)(want_code), (e)->message != NULL ? (e)->message : "(null)");               \
+    assert_contains((e)->message, needle);                                                         \
   } while (0)
 
 /* A fixed-seed generator: failures must reproduce. */
@@ -51,7 +51,8 @@ static int init_from(const char *text, proto_request *r, proto_error *e) {
 static void with_params(const char *params, proto_request *r) {
   char *text = NULL;
   ck_assert_int_ge(asprintf(&text, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":%s}",
-                            params), 0);
+                            params),
+                   0);
   proto_error e = PROTO_ERROR_INIT;
   ck_assert_msg(init_from(text, r, &e) == 0, "%s: %s", text, e.message);
   free(text);
@@ -74,16 +75,25 @@ static json_t *line_json(char *line) {
 /* ---- codes and errors ----------------------------------------------------------------------- */
 
 START_TEST(test_code_names) {
-  static const struct { proto_code code; const char *name; } names[] = {
-    {PROTO_PARSE_ERROR, "parse_error"}, {PROTO_INVALID_REQUEST, "invalid_request"},
-    {PROTO_METHOD_NOT_FOUND, "method_not_found"}, {PROTO_INVALID_PARAMS, "invalid_params"},
-    {PROTO_INTERNAL_ERROR, "internal_error"}, {PROTO_HBASE_IO_ERROR, "hbase_io_error"},
+  static const struct {
+    proto_code code;
+    const char *name;
+  } names[] = {
+    {PROTO_PARSE_ERROR, "parse_error"},
+    {PROTO_INVALID_REQUEST, "invalid_request"},
+    {PROTO_METHOD_NOT_FOUND, "method_not_found"},
+    {PROTO_INVALID_PARAMS, "invalid_params"},
+    {PROTO_INTERNAL_ERROR, "internal_error"},
+    {PROTO_HBASE_IO_ERROR, "hbase_io_error"},
     {PROTO_HBASE_ILLEGAL_ARGUMENT, "hbase_illegal_argument"},
     {PROTO_HBASE_ALREADY_EXISTS, "hbase_already_exists"},
     {PROTO_GATEWAY_UNAVAILABLE, "gateway_unavailable"},
-    {PROTO_NO_CONNECTION, "no_connection_available"}, {PROTO_REQUEST_TIMEOUT, "request_timeout"},
-    {PROTO_ENCODING_ERROR, "encoding_error"}, {PROTO_REQUEST_TOO_LARGE, "request_too_large"},
-    {PROTO_TOO_MANY_REQUESTS, "too_many_requests"}, {PROTO_GATEWAY_ERROR, "gateway_error"},
+    {PROTO_NO_CONNECTION, "no_connection_available"},
+    {PROTO_REQUEST_TIMEOUT, "request_timeout"},
+    {PROTO_ENCODING_ERROR, "encoding_error"},
+    {PROTO_REQUEST_TOO_LARGE, "request_too_large"},
+    {PROTO_TOO_MANY_REQUESTS, "too_many_requests"},
+    {PROTO_GATEWAY_ERROR, "gateway_error"},
     {PROTO_SHUTTING_DOWN, "shutting_down"},
   };
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
@@ -260,8 +270,9 @@ END_TEST
 
 /* Every accepted id comes back exactly as it was sent. */
 START_TEST(test_id_echo) {
-  static const char *const ids[] = {"\"abc\"", "\"\"", "\"a\\u0000b\"", "42", "-7", "0",
-                                    "9007199254740993", "-9223372036854775808", "null"};
+  static const char *const ids[] = {"\"abc\"", "\"\"", "\"a\\u0000b\"",    "42",
+                                    "-7",      "0",    "9007199254740993", "-9223372036854775808",
+                                    "null"};
   for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
     char *text = NULL, *want = NULL;
     ck_assert_int_ge(asprintf(&text, "{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":%s}", ids[i]),
@@ -401,13 +412,16 @@ START_TEST(test_encoding_param) {
   ck_assert_int_eq(r.encoding, PROTO_UTF8);
   proto_request_clear(&r);
   expect_bad_request("{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":6,\"params\":{\"encoding\":"
-                     "\"latin1\"}}", PROTO_INVALID_PARAMS,
+                     "\"latin1\"}}",
+                     PROTO_INVALID_PARAMS,
                      "invalid params: \"encoding\" must be \"utf8\" or \"base64\", not \"latin1\"",
                      "6");
   expect_bad_request("{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":6,\"params\":{\"encoding\":"
-                     "\"UTF8\"}}", PROTO_INVALID_PARAMS, "not \"UTF8\"", "6");
+                     "\"UTF8\"}}",
+                     PROTO_INVALID_PARAMS, "not \"UTF8\"", "6");
   expect_bad_request("{\"jsonrpc\":\"2.0\",\"method\":\"m\",\"id\":6,\"params\":{\"encoding\":"
-                     "64}}", PROTO_INVALID_PARAMS, "not 64", "6");
+                     "64}}",
+                     PROTO_INVALID_PARAMS, "not 64", "6");
 }
 END_TEST
 
@@ -465,10 +479,11 @@ START_TEST(test_error_line_shape) {
   e.data = json_pack("{s:i,s:s,s:s}", "waited_ms", 500, "error", "spoofed", "retryable", "no");
   json_t *id = json_string("q1");
   char *line = proto_error_line(id, &e);
-  ck_assert_str_eq(line, "{\"jsonrpc\":\"2.0\",\"id\":\"q1\",\"error\":{\"code\":-32005,"
-                         "\"message\":\"no connection became free within 500 ms\",\"data\":{"
-                         "\"error\":\"no_connection_available\",\"retryable\":true,"
-                         "\"waited_ms\":500}}}\n");
+  ck_assert_str_eq(line,
+                   "{\"jsonrpc\":\"2.0\",\"id\":\"q1\",\"error\":{\"code\":-32005,"
+                   "\"message\":\"no connection became free within 500 ms\",\"data\":{"
+                   "\"error\":\"no_connection_available\",\"retryable\":true,"
+                   "\"waited_ms\":500}}}\n");
   json_t *resp = line_json(line);
   json_t *err = json_object_get(resp, "error");
   ck_assert_int_eq(json_integer_value(json_object_get(err, "code")), PROTO_NO_CONNECTION);
@@ -485,12 +500,21 @@ START_TEST(test_error_line_shape) {
 END_TEST
 
 START_TEST(test_error_line_every_code) {
-  static const proto_code codes[] = {
-    PROTO_PARSE_ERROR, PROTO_INVALID_REQUEST, PROTO_METHOD_NOT_FOUND, PROTO_INVALID_PARAMS,
-    PROTO_INTERNAL_ERROR, PROTO_HBASE_IO_ERROR, PROTO_HBASE_ILLEGAL_ARGUMENT,
-    PROTO_HBASE_ALREADY_EXISTS, PROTO_GATEWAY_UNAVAILABLE, PROTO_NO_CONNECTION,
-    PROTO_REQUEST_TIMEOUT, PROTO_ENCODING_ERROR, PROTO_REQUEST_TOO_LARGE, PROTO_TOO_MANY_REQUESTS,
-    PROTO_GATEWAY_ERROR};
+  static const proto_code codes[] = {PROTO_PARSE_ERROR,
+                                     PROTO_INVALID_REQUEST,
+                                     PROTO_METHOD_NOT_FOUND,
+                                     PROTO_INVALID_PARAMS,
+                                     PROTO_INTERNAL_ERROR,
+                                     PROTO_HBASE_IO_ERROR,
+                                     PROTO_HBASE_ILLEGAL_ARGUMENT,
+                                     PROTO_HBASE_ALREADY_EXISTS,
+                                     PROTO_GATEWAY_UNAVAILABLE,
+                                     PROTO_NO_CONNECTION,
+                                     PROTO_REQUEST_TIMEOUT,
+                                     PROTO_ENCODING_ERROR,
+                                     PROTO_REQUEST_TOO_LARGE,
+                                     PROTO_TOO_MANY_REQUESTS,
+                                     PROTO_GATEWAY_ERROR};
   for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
     proto_error e = PROTO_ERROR_INIT;
     proto_fail(&e, codes[i], "failure %zu", i);
@@ -509,20 +533,20 @@ END_TEST
 
 START_TEST(test_error_line_odd_errors) {
   proto_error e = PROTO_ERROR_INIT;
-  json_t *resp = line_json(proto_error_line(NULL, &e));  /* never filled: still a valid error */
+  json_t *resp = line_json(proto_error_line(NULL, &e)); /* never filled: still a valid error */
   json_t *err = json_object_get(resp, "error");
   ck_assert_int_eq(json_integer_value(json_object_get(err, "code")), PROTO_INTERNAL_ERROR);
   ck_assert_str_eq(json_string_value(json_object_get(err, "message")), "internal_error");
   json_decref(resp);
 
-  proto_fail(&e, PROTO_HBASE_IO_ERROR, "java said \xff\xfe here");  /* not UTF-8 */
+  proto_fail(&e, PROTO_HBASE_IO_ERROR, "java said \xff\xfe here"); /* not UTF-8 */
   resp = line_json(proto_error_line(NULL, &e));
   err = json_object_get(resp, "error");
   ck_assert_str_eq(json_string_value(json_object_get(err, "message")),
                    "java said \xef\xbf\xbd\xef\xbf\xbd here");
   json_decref(resp);
 
-  e.data = json_pack("{s:o}", "bad", json_stringn_nocheck("\xff", 1));  /* unwritable data */
+  e.data = json_pack("{s:o}", "bad", json_stringn_nocheck("\xff", 1)); /* unwritable data */
   resp = line_json(proto_error_line(NULL, &e));
   err = json_object_get(resp, "error");
   ck_assert_int_eq(json_integer_value(json_object_get(err, "code")), PROTO_HBASE_IO_ERROR);
@@ -542,10 +566,11 @@ START_TEST(test_batch_line) {
   char *members[4] = {proto_result_line(id1, json_true()), NULL, proto_error_line(id2, &e),
                       proto_result_line(NULL, json_integer(3))};
   char *line = proto_batch_line(members, 4);
-  ck_assert_str_eq(line, "[{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":true},{\"jsonrpc\":\"2.0\","
-                         "\"id\":\"b\",\"error\":{\"code\":-32601,\"message\":\"method not found: "
-                         "\\\"nope\\\"\",\"data\":{\"error\":\"method_not_found\",\"retryable\":"
-                         "false}}},{\"jsonrpc\":\"2.0\",\"id\":null,\"result\":3}]\n");
+  ck_assert_str_eq(line,
+                   "[{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":true},{\"jsonrpc\":\"2.0\","
+                   "\"id\":\"b\",\"error\":{\"code\":-32601,\"message\":\"method not found: "
+                   "\\\"nope\\\"\",\"data\":{\"error\":\"method_not_found\",\"retryable\":"
+                   "false}}},{\"jsonrpc\":\"2.0\",\"id\":null,\"result\":3}]\n");
   json_t *back = line_json(line);
   ck_assert_uint_eq(json_array_size(back), 3);
   json_decref(back);
@@ -569,7 +594,7 @@ START_TEST(test_fail_hb_table) {
     proto_code to;
     bool retry_unapplied, retry_applied;
   } table[] = {
-    {HB_ERR_IO, PROTO_HBASE_IO_ERROR, false, false},  /* canRetry false here; see below */
+    {HB_ERR_IO, PROTO_HBASE_IO_ERROR, false, false}, /* canRetry false here; see below */
     {HB_ERR_ILLEGAL_ARGUMENT, PROTO_HBASE_ILLEGAL_ARGUMENT, false, false},
     {HB_ERR_ALREADY_EXISTS, PROTO_HBASE_ALREADY_EXISTS, false, false},
     {HB_ERR_APPLICATION, PROTO_GATEWAY_ERROR, false, false},
@@ -630,7 +655,8 @@ END_TEST
  * message, the rest goes to data.detail; a one-line text needs no detail. */
 START_TEST(test_fail_hb_illegal_argument) {
   hb_error err = HB_ERROR_INIT;
-  hb_error_set(&err, HB_ERR_ILLEGAL_ARGUMENT, "java.lang.IllegalArgumentException: KeyValue size "
+  hb_error_set(&err, HB_ERR_ILLEGAL_ARGUMENT,
+               "java.lang.IllegalArgumentException: KeyValue size "
                "too large\n\tat org.apache.X(X.java:1)\n");
   proto_error e = PROTO_ERROR_INIT;
   proto_fail_hb(&e, &err, true);
@@ -704,7 +730,8 @@ START_TEST(test_param_int) {
   proto_request r;
   proto_error e = PROTO_ERROR_INIT;
   with_params("{\"limit\":\"abc\",\"ok\":10,\"real\":1.5,\"whole_real\":2.0,\"flag\":true,"
-              "\"zero\":0,\"big\":2147483648,\"neg\":-5,\"max\":9223372036854775807}", &r);
+              "\"zero\":0,\"big\":2147483648,\"neg\":-5,\"max\":9223372036854775807}",
+              &r);
   int64_t v = -1;
   ck_assert_int_eq(proto_param_int(&r, "ok", true, 1, INT32_MAX, &v, &e), 0);
   ck_assert_int_eq(v, 10);
@@ -717,8 +744,9 @@ START_TEST(test_param_int) {
   ck_assert_int_eq(v, 77);
   ck_assert_ptr_null(e.message);
   ck_assert_int_eq(proto_param_int(&r, "limit", true, 1, INT32_MAX, &v, &e), -1);
-  ck_assert_str_eq(e.message, "invalid params: \"limit\" must be an integer from 1 to 2147483647, "
-                              "not \"abc\"");
+  ck_assert_str_eq(e.message,
+                   "invalid params: \"limit\" must be an integer from 1 to 2147483647, "
+                   "not \"abc\"");
   ck_assert_int_eq(e.code, PROTO_INVALID_PARAMS);
   ck_assert_int_eq(proto_param_int(&r, "real", true, 1, 10, &v, &e), -1);
   assert_error(&e, PROTO_INVALID_PARAMS, "\"real\" must be an integer from 1 to 10, not 1.5");
@@ -738,7 +766,7 @@ START_TEST(test_param_int) {
   assert_error(&e, PROTO_INVALID_PARAMS, "\"flag\" must be an integer, not true");
   ck_assert_int_eq(proto_param_int(&r, "absent", true, 1, 10, &v, &e), -1);
   assert_error(&e, PROTO_INVALID_PARAMS, "\"absent\" is required");
-  ck_assert_int_eq(v, 77);  /* failures leave *out alone */
+  ck_assert_int_eq(v, 77); /* failures leave *out alone */
   proto_error_clear(&e);
   proto_request_clear(&r);
 }
@@ -778,7 +806,7 @@ START_TEST(test_param_bytes_utf8) {
   ck_assert_mem_eq(b.data, "a\0b\xc3\xa9", 5);
   ck_assert_int_eq(proto_param_bytes(&r, "empty", true, &mem, &b, &e), 0);
   ck_assert_uint_eq(b.len, 0);
-  ck_assert_int_eq(proto_param_bytes(&r, "b64", true, &mem, &b, &e), 0);  /* taken as text */
+  ck_assert_int_eq(proto_param_bytes(&r, "b64", true, &mem, &b, &e), 0); /* taken as text */
   ck_assert_uint_eq(b.len, 4);
   ck_assert_mem_eq(b.data, "AAE=", 4);
   hbc_bytes keep = {(const uint8_t *)"x", 1};
@@ -800,7 +828,8 @@ START_TEST(test_param_bytes_base64) {
   proto_error e = PROTO_ERROR_INIT;
   proto_mem *mem = NULL;
   with_params("{\"encoding\":\"base64\",\"row\":\"AAE=\",\"bare\":\"AAE\",\"bad\":\"AA*E\","
-              "\"num\":[1],\"empty\":\"\"}", &r);
+              "\"num\":[1],\"empty\":\"\"}",
+              &r);
   hbc_bytes b;
   ck_assert_int_eq(proto_param_bytes(&r, "row", true, &mem, &b, &e), 0);
   ck_assert_uint_eq(b.len, 2);
@@ -811,8 +840,9 @@ START_TEST(test_param_bytes_base64) {
   ck_assert_int_eq(proto_param_bytes(&r, "empty", true, &mem, &b, &e), 0);
   ck_assert_uint_eq(b.len, 0);
   ck_assert_int_eq(proto_param_bytes(&r, "bad", true, &mem, &b, &e), -1);
-  ck_assert_str_eq(e.message, "encoding error: \"bad\" is not valid base64: invalid character '*' "
-                              "at offset 2 (the request's \"encoding\" is \"base64\")");
+  ck_assert_str_eq(e.message,
+                   "encoding error: \"bad\" is not valid base64: invalid character '*' "
+                   "at offset 2 (the request's \"encoding\" is \"base64\")");
   ck_assert_int_eq(e.code, PROTO_ENCODING_ERROR);
   ck_assert_int_eq(proto_param_bytes(&r, "num", true, &mem, &b, &e), -1);
   ck_assert_str_eq(e.message, "invalid params: \"num\" must be a base64 string, not [1]");
@@ -827,7 +857,8 @@ START_TEST(test_param_bytes_list) {
   proto_error e = PROTO_ERROR_INIT;
   proto_mem *mem = NULL;
   with_params("{\"columns\":[\"cf:a\",\"cf:\\u0000\"],\"none\":[],\"str\":\"cf:a\","
-              "\"mixed\":[\"a\",\"b\",7]}", &r);
+              "\"mixed\":[\"a\",\"b\",7]}",
+              &r);
   hbc_bytes *list = NULL;
   size_t n = 99;
   ck_assert_int_eq(proto_param_bytes_list(&r, "columns", true, &mem, &list, &n, &e), 0);
@@ -850,7 +881,8 @@ START_TEST(test_param_bytes_list) {
   proto_request_clear(&r);
 
   with_params("{\"encoding\":\"base64\",\"rows\":[\"cm93MQ==\",\"/w\",\"\"],\"bad\":[\"AA\","
-              "\"A-A\"]}", &r);
+              "\"A-A\"]}",
+              &r);
   ck_assert_int_eq(proto_param_bytes_list(&r, "rows", true, &mem, &list, &n, &e), 0);
   ck_assert_uint_eq(n, 3);
   ck_assert_mem_eq(list[0].data, "row1", 4);
@@ -891,8 +923,8 @@ START_TEST(test_bad_values_are_quoted_short) {
   memset(big, 'x', n);
   big[n] = '\0';
   json_t *params = json_pack("{s:s,s:[i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i,i]}", "limit", big,
-                             "list", 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
-                             18, 19, 20);
+                             "list", 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
+                             19, 20);
   json_t *msg = json_pack("{s:s,s:s,s:i,s:o}", "jsonrpc", "2.0", "method", "m", "id", 1, "params",
                           params);
   proto_request r;
@@ -956,8 +988,9 @@ START_TEST(test_check_params) {
 
   with_params("{\"table\":\"t\",\"colums\":[]}", &r);
   ck_assert_int_eq(proto_check_params(&r, allowed, &e), -1);
-  ck_assert_str_eq(e.message, "invalid params: unknown parameter \"colums\"; this method takes "
-                              "\"table\", \"row\", \"columns\", \"encoding\"");
+  ck_assert_str_eq(e.message,
+                   "invalid params: unknown parameter \"colums\"; this method takes "
+                   "\"table\", \"row\", \"columns\", \"encoding\"");
   ck_assert_int_eq(e.code, PROTO_INVALID_PARAMS);
   proto_request_clear(&r);
 
@@ -969,8 +1002,9 @@ START_TEST(test_check_params) {
   static const char *const nothing[] = {NULL};
   with_params("{\"encoding\":\"base64\",\"table\":\"t\"}", &r);
   ck_assert_int_eq(proto_check_params(&r, nothing, &e), -1);
-  ck_assert_str_eq(e.message, "invalid params: unknown parameter \"table\"; this method takes "
-                              "\"encoding\"");
+  ck_assert_str_eq(e.message,
+                   "invalid params: unknown parameter \"table\"; this method takes "
+                   "\"encoding\"");
   proto_request_clear(&r);
   proto_error_clear(&e);
 }
@@ -1009,7 +1043,7 @@ static void expect_text_like_jansson(const char *bytes, size_t len, proto_encodi
   ck_assert_msg(v != NULL, "%s", e.message);
   char *want = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
   proto_text t = PROTO_TEXT_INIT;
-  proto_text_add(&t, "x", 1);  /* appended after what is there */
+  proto_text_add(&t, "x", 1); /* appended after what is there */
   ck_assert_int_eq(proto_text_bytes(&t, b, enc, "x", &e), 0);
   ck_assert_uint_eq(t.len, strlen(want) + 1);
   ck_assert_mem_eq(t.p + 1, want, t.len - 1);
@@ -1025,12 +1059,13 @@ START_TEST(test_text_bytes_as_jansson_writes_them) {
   expect_text_like_jansson(every_ascii, sizeof every_ascii, PROTO_UTF8);
   expect_text_like_jansson("", 0, PROTO_UTF8);
   expect_text_like_jansson("\"quoted\" \\ back\nslash\t", 22, PROTO_UTF8);
-  expect_text_like_jansson("Gr\xc3\xbc\xc3\x9f" "e, \xe4\xb8\x96 \xf0\x9f\x98\x80\x7f", 18,
-                           PROTO_UTF8);
+  expect_text_like_jansson("Gr\xc3\xbc\xc3\x9f"
+                           "e, \xe4\xb8\x96 \xf0\x9f\x98\x80\x7f",
+                           18, PROTO_UTF8);
   char every_byte[256];
   for (int i = 0; i < 256; i++)
     every_byte[i] = (char)i;
-  for (size_t len = 0; len <= 5; len++)  /* every padding */
+  for (size_t len = 0; len <= 5; len++) /* every padding */
     expect_text_like_jansson(every_byte + 250, len, PROTO_BASE64);
   expect_text_like_jansson(every_byte, sizeof every_byte, PROTO_BASE64);
 }
@@ -1097,11 +1132,25 @@ static void expect_utf8(const char *bytes, size_t len, bool valid, size_t bad_of
 }
 
 START_TEST(test_utf8_valid) {
-  static const struct { const char *s; size_t len; } ok[] = {
-    {"", 0}, {"\0", 1}, {"\x7f", 1}, {"\xc2\x80", 2}, {"\xdf\xbf", 2}, {"\xe0\xa0\x80", 3},
-    {"\xed\x9f\xbf", 3}, {"\xee\x80\x80", 3}, {"\xef\xbf\xbf", 3}, {"\xf0\x90\x80\x80", 4},
-    {"\xf4\x8f\xbf\xbf", 4}, {"plain ASCII text of some length, more than eight bytes", 54},
-    {"Gr\xc3\xbc\xc3\x9f" "e, \xe4\xb8\x96\xe7\x95\x8c \xf0\x9f\x98\x80", 21},
+  static const struct {
+    const char *s;
+    size_t len;
+  } ok[] = {
+    {"", 0},
+    {"\0", 1},
+    {"\x7f", 1},
+    {"\xc2\x80", 2},
+    {"\xdf\xbf", 2},
+    {"\xe0\xa0\x80", 3},
+    {"\xed\x9f\xbf", 3},
+    {"\xee\x80\x80", 3},
+    {"\xef\xbf\xbf", 3},
+    {"\xf0\x90\x80\x80", 4},
+    {"\xf4\x8f\xbf\xbf", 4},
+    {"plain ASCII text of some length, more than eight bytes", 54},
+    {"Gr\xc3\xbc\xc3\x9f"
+     "e, \xe4\xb8\x96\xe7\x95\x8c \xf0\x9f\x98\x80",
+     21},
   };
   for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
     expect_utf8(ok[i].s, ok[i].len, true, 0);
@@ -1113,25 +1162,31 @@ START_TEST(test_utf8_valid) {
 END_TEST
 
 START_TEST(test_utf8_invalid) {
-  static const struct { const char *s; size_t len, at; } bad[] = {
-    {"\x80", 1, 0},              /* lone continuation */
+  static const struct {
+    const char *s;
+    size_t len, at;
+  } bad[] = {
+    {"\x80", 1, 0}, /* lone continuation */
     {"\xbf", 1, 0},
-    {"\xc0\x80", 2, 0},          /* overlong NUL */
-    {"\xc1\xbf", 2, 0},          /* overlong */
-    {"\xe0\x80\x80", 3, 0},      /* overlong */
-    {"\xe0\x9f\xbf", 3, 0},      /* overlong */
-    {"\xed\xa0\x80", 3, 0},      /* surrogate U+D800 */
-    {"\xed\xbf\xbf", 3, 0},      /* surrogate U+DFFF */
-    {"\xf0\x80\x80\x80", 4, 0},  /* overlong */
-    {"\xf0\x8f\xbf\xbf", 4, 0},  /* overlong */
-    {"\xf4\x90\x80\x80", 4, 0},  /* U+110000 */
+    {"\xc0\x80", 2, 0},         /* overlong NUL */
+    {"\xc1\xbf", 2, 0},         /* overlong */
+    {"\xe0\x80\x80", 3, 0},     /* overlong */
+    {"\xe0\x9f\xbf", 3, 0},     /* overlong */
+    {"\xed\xa0\x80", 3, 0},     /* surrogate U+D800 */
+    {"\xed\xbf\xbf", 3, 0},     /* surrogate U+DFFF */
+    {"\xf0\x80\x80\x80", 4, 0}, /* overlong */
+    {"\xf0\x8f\xbf\xbf", 4, 0}, /* overlong */
+    {"\xf4\x90\x80\x80", 4, 0}, /* U+110000 */
     {"\xf5\x80\x80\x80", 4, 0},
-    {"\xfe", 1, 0}, {"\xff", 1, 0},
-    {"ab\xe2\x82", 4, 2},        /* truncated at the end */
-    {"\xe2\x82(", 3, 0},         /* truncated in the middle */
+    {"\xfe", 1, 0},
+    {"\xff", 1, 0},
+    {"ab\xe2\x82", 4, 2}, /* truncated at the end */
+    {"\xe2\x82(", 3, 0},  /* truncated in the middle */
     {"\xc3\xa9\xc3", 3, 2},
     {"abcdefghijklm\xff", 14, 13},
-    {"abcdefgh\xc3\xa9" "abcdefgh\xf0\x9f\x98", 21, 18},
+    {"abcdefgh\xc3\xa9"
+     "abcdefgh\xf0\x9f\x98",
+     21, 18},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     expect_utf8(bad[i].s, bad[i].len, false, bad[i].at);
@@ -1147,9 +1202,9 @@ END_TEST
 
 /* jansson checks UTF-8 strictly too: both must agree on random near-UTF-8 bytes. */
 START_TEST(test_utf8_agrees_with_jansson) {
-  static const uint8_t pool[] = {0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1,
-                                 0xc2, 0xdf, 0xe0, 0xe1, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf4, 0xf5,
-                                 0xf8, 0xff};
+  static const uint8_t pool[] = {0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0,
+                                 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xe1, 0xed,
+                                 0xee, 0xef, 0xf0, 0xf1, 0xf4, 0xf5, 0xf8, 0xff};
   uint8_t buf[12];
   for (int round = 0; round < 200000; round++) {
     size_t len = rng() % sizeof buf;
@@ -1187,8 +1242,8 @@ static int decode(const char *text, proto_mem **mem, hbc_bytes *out, proto_error
 
 START_TEST(test_base64_rfc4648_vectors) {
   static const char *const plain[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
-  static const char *const coded[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
-                                      "Zm9vYmFy"};
+  static const char *const coded[] = {"",         "Zg==",     "Zm8=",    "Zm9v",
+                                      "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
   static const char *const bare[] = {"", "Zg", "Zm8", "Zm9v", "Zm9vYg", "Zm9vYmE", "Zm9vYmFy"};
   proto_mem *mem = NULL;
   proto_error e = PROTO_ERROR_INIT;
@@ -1204,7 +1259,7 @@ START_TEST(test_base64_rfc4648_vectors) {
     ck_assert_uint_eq(b.len, strlen(plain[i]));
     ck_assert_mem_eq(b.data, plain[i], b.len);
   }
-  char *s = encode("\xfb\xff\xbf", 3);  /* the last two characters of the alphabet */
+  char *s = encode("\xfb\xff\xbf", 3); /* the last two characters of the alphabet */
   ck_assert_str_eq(s, "+/+/");
   free(s);
   proto_mem_free(&mem);
@@ -1253,7 +1308,9 @@ START_TEST(test_base64_round_trips) {
 END_TEST
 
 START_TEST(test_base64_rejects) {
-  static const struct { const char *text, *why; } bad[] = {
+  static const struct {
+    const char *text, *why;
+  } bad[] = {
     {"Z", "a lone final character at offset 0"},
     {"Zm9vY", "a lone final character at offset 4"},
     {"Zg=", "wrong padding at offset 2"},
@@ -1399,14 +1456,15 @@ static double bench_one(const uint8_t *data, size_t len, proto_encoding enc) {
 static int bench(void) {
   size_t len = 1 << 20;
   uint8_t *ascii = malloc(len), *mixed = malloc(len), *binary = malloc(len);
-  static const char text[] = "Gr\xc3\xbc\xc3\x9f" "e, \xe4\xb8\x96\xe7\x95\x8c \xf0\x9f\x98\x80 ";
+  static const char text[] = "Gr\xc3\xbc\xc3\x9f"
+                             "e, \xe4\xb8\x96\xe7\x95\x8c \xf0\x9f\x98\x80 ";
   for (size_t i = 0; i < len; i++) {
     ascii[i] = (uint8_t)(' ' + rng() % 95);
     binary[i] = (uint8_t)rng();
   }
   for (size_t i = 0; i < len; i++)
     mixed[i] = (uint8_t)text[i % (sizeof text - 1)];
-  size_t cut = len - len % (sizeof text - 1);  /* whole characters only */
+  size_t cut = len - len % (sizeof text - 1); /* whole characters only */
   printf("proto_bytes_to_json, 1 MiB buffers:\n");
   printf("  utf8, ASCII text:           %8.0f MiB/s\n", bench_one(ascii, len, PROTO_UTF8));
   printf("  utf8, mixed 1-4 byte chars: %8.0f MiB/s\n", bench_one(mixed, cut, PROTO_UTF8));

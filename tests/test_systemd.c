@@ -1,7 +1,8 @@
 /* End-to-end tests of hbpoold as a systemd service: socket activation (an inherited listening
  * socket), sd_notify messages (READY, STATUS, RELOADING, STOPPING, WATCHDOG) read from a
  * NOTIFY_SOCKET of the test's, SIGHUP reloads under load (also changing the table prefix while
- * tables calls run), and a graceful stop under load that loses no acknowledged write. The daemon talks to a real gateway. */
+ * tables calls run), and a graceful stop under load that loses no acknowledged write. The daemon
+ * talks to a real gateway. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -90,7 +91,8 @@ static void write_config(const char *path, const char *listen_socket, int pool_s
                          int request_timeout_ms, const char *log_level, int port) {
   FILE *f = fopen(path, "w");
   ck_assert_ptr_nonnull(f);
-  fprintf(f, "[daemon]\nlisten_socket = %s\nlog_level = %s\ntable_prefix = %s\n"
+  fprintf(f,
+          "[daemon]\nlisten_socket = %s\nlog_level = %s\ntable_prefix = %s\n"
           "scan_max_rows = 100000\n\n[gateway]\nhost = %s\nport = %d\ntransport = %s\n"
           "protocol = %s\npool_size = %d\nrequest_timeout_ms = %d\nconnect_timeout_ms = 1000\n"
           "reconnect_max_ms = 500\n",
@@ -246,7 +248,8 @@ static json_t *exchange(dh_conn *c, int index, int n) {
   char line[256];
   snprintf(line, sizeof line,
            "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"put\",\"params\":{\"table\":\"%s\","
-           "\"row\":\"w%02d-%06d\",\"data\":{\"cf:a\":\"%d\"}}}\n", n, g_table, index, n, n);
+           "\"row\":\"w%02d-%06d\",\"data\":{\"cf:a\":\"%d\"}}}\n",
+           n, g_table, index, n, n);
   if (dh_write(c, line, strlen(line)) < 0)
     return NULL;
   char *reply = dh_line(c, 30000);
@@ -309,8 +312,9 @@ static void expect_rows_stored(const dh_daemon *d, const writer *w) {
   for (int i = 0; i < WRITERS; i++) {
     char prefix[8];
     snprintf(prefix, sizeof prefix, "w%02d-", i);
-    json_t *res = dh_ok(d, "scan", json_pack("{s:s,s:s,s:[s]}", "table", g_table, "row_prefix",
-                                             prefix, "columns", "cf:a"));
+    json_t *res = dh_ok(d, "scan",
+                        json_pack("{s:s,s:s,s:[s]}", "table", g_table, "row_prefix", prefix,
+                                  "columns", "cf:a"));
     size_t stored = json_array_size(json_object_get(res, "rows"));
     json_decref(res);
     ck_assert_msg(stored >= (size_t)w[i].acked, "writer %d: %d acknowledged, %zu stored", i,
@@ -326,8 +330,8 @@ static json_int_t stat_of(const dh_daemon *d, const char *section, const char *k
 }
 
 static void setup_table(const dh_daemon *d) {
-  json_decref(dh_ok(d, "create_table", json_pack("{s:s,s:{s:{}}}", "table", g_table, "families",
-                                                 "cf")));
+  json_decref(
+    dh_ok(d, "create_table", json_pack("{s:s,s:{s:{}}}", "table", g_table, "families", "cf")));
 }
 
 static void drop_table(const dh_daemon *d) {
@@ -378,8 +382,9 @@ START_TEST(test_reload_under_load) {
   json_t *st = dh_ok(&d, "stats", NULL);
   json_t *daemon = json_object_get(st, "daemon");
   ck_assert_int_eq(json_integer_value(json_object_get(daemon, "reloads")), 5);
-  ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(daemon, "config"),
-                                                      "request_timeout_ms")), 12000);
+  ck_assert_int_eq(json_integer_value(
+                     json_object_get(json_object_get(daemon, "config"), "request_timeout_ms")),
+                   12000);
   ck_assert_str_eq(json_string_value(json_object_get(daemon, "last_reload")), "ok");
   json_decref(st);
   expect_rows_stored(&d, w);
@@ -396,8 +401,8 @@ START_TEST(test_reload_under_load) {
   }
   ck_assert_int_eq(failures, 1);
   st = dh_ok(&d, "stats", NULL);
-  const char *last = json_string_value(json_object_get(json_object_get(st, "daemon"),
-                                                       "last_reload"));
+  const char *last = json_string_value(
+    json_object_get(json_object_get(st, "daemon"), "last_reload"));
   ck_assert_msg(last != NULL && strncmp(last, "failed", 6) == 0, "last_reload: %s", last);
   ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(st, "pool"), "size")), 5);
   json_decref(st);
@@ -430,7 +435,8 @@ START_TEST(test_stop_under_load_loses_no_write) {
     refused += w[i].refused;
     unanswered += w[i].unanswered;
   }
-  fprintf(stderr, "test_systemd: SIGTERM under load: exit %d after %lld ms; %d writes "
+  fprintf(stderr,
+          "test_systemd: SIGTERM under load: exit %d after %lld ms; %d writes "
           "acknowledged, %d refused (shutting_down), %d connections closed at exit, %d failed\n",
           rc, (long long)stop_ms, acked, refused, unanswered, failed);
   ck_assert_int_eq(rc, 0);
@@ -449,8 +455,9 @@ END_TEST
 
 /* A put of row on c: its reply's error code (0: it worked). */
 static int put_code(dh_conn *c, const char *row) {
-  json_t *r = dh_call(c, "put", json_pack("{s:s,s:s,s:{s:s}}", "table", g_table, "row", row,
-                                          "data", "cf:a", "1"));
+  json_t *r = dh_call(c, "put",
+                      json_pack("{s:s,s:s,s:{s:s}}", "table", g_table, "row", row, "data", "cf:a",
+                                "1"));
   int code = dh_error_code(r);
   json_decref(r);
   return code;
@@ -524,11 +531,12 @@ START_TEST(test_reload_changes_prefix_under_tables) {
     empty += l[i].empty;
     bad += l[i].bad;
     if (l[i].bad > 0)
-      fprintf(stderr, "test_systemd: lister %d: %d bad, first: %s\n", i, l[i].bad,
-              l[i].first_bad);
+      fprintf(stderr, "test_systemd: lister %d: %d bad, first: %s\n", i, l[i].bad, l[i].first_bad);
   }
-  fprintf(stderr, "test_systemd: tables during %d prefix reloads: %d listed the table, %d under "
-          "the other prefix, %d bad\n", RELOADS, with_table, empty, bad);
+  fprintf(stderr,
+          "test_systemd: tables during %d prefix reloads: %d listed the table, %d under "
+          "the other prefix, %d bad\n",
+          RELOADS, with_table, empty, bad);
   ck_assert_int_eq(bad, 0);
   ck_assert_int_gt(with_table, 0);
   ck_assert_int_gt(empty, 0);

@@ -44,7 +44,7 @@ static void run_until_finished(task *t) {
 typedef struct ticker {
   struct event *ev;
   int ticks;
-  int fd;                /* >= 0: the first tick writes a byte to it */
+  int fd; /* >= 0: the first tick writes a byte to it */
 } ticker;
 
 static void on_tick(evutil_socket_t fd, short what, void *arg) {
@@ -126,7 +126,7 @@ END_TEST
 /* ------------------------------------------------------------------------------------------- */
 
 typedef struct park_case {
-  int first, second;     /* task_wake_reason, or -1 while still waiting */
+  int first, second; /* task_wake_reason, or -1 while still waiting */
 } park_case;
 
 static void park_twice(void *arg) {

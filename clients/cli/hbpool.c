@@ -24,7 +24,7 @@
 /* Exit statuses: documented in hbpool(1) and kept stable for scripts. */
 enum {
   CLI_EXIT_OK = 0,
-  CLI_EXIT_NOT_FOUND = 1,   /* get: the row (or the columns asked for) does not exist */
+  CLI_EXIT_NOT_FOUND = 1, /* get: the row (or the columns asked for) does not exist */
   CLI_EXIT_USAGE = 2,
   CLI_EXIT_FAILED = 3,      /* the daemon or HBase refused or failed the request */
   CLI_EXIT_UNREACHABLE = 4, /* no connection, no reply in time, or not a JSON-RPC reply */
@@ -40,7 +40,7 @@ typedef struct cli {
   const char *prefix, *start, *stop, *columns;
   long long limit; /* -1: all rows */
   bool reverse;
-  bool scan_options; /* one of the above was given */
+  bool scan_options;   /* one of the above was given */
   const char *command; /* named in error messages */
   rpc_conn conn;
   bool connected;
@@ -53,34 +53,34 @@ typedef struct cli_command {
 } cli_command;
 
 static const char cli_usage_text[] =
-    "usage: hbpool [OPTIONS] COMMAND [ARGS...]\n"
-    "commands:\n"
-    "  tables                          list the tables\n"
-    "  get TABLE ROW [COLUMN...]       print a row (COLUMN: family or family:qualifier)\n"
-    "  put TABLE ROW COL=VALUE...      write cells\n"
-    "  delete TABLE ROW [COLUMN...]    delete a row, or some of its columns\n"
-    "  scan TABLE [--prefix P | --start S --stop E] [--columns C,...] [--limit N] [--reverse]\n"
-    "                                  print rows, one per line, as they arrive\n"
-    "  incr TABLE ROW COLUMN [N]       add N (1) to a counter and print its new value\n"
-    "  create TABLE FAMILY[:OPT=VAL,...]...  create a table (OPT: max_versions, compression,\n"
-    "                                  in_memory, bloom_filter_type, time_to_live, ...)\n"
-    "  drop TABLE                      disable and delete a table\n"
-    "  describe TABLE                  print the table's column families\n"
-    "  stats                           print the daemon's statistics\n"
-    "  ping                            check that the daemon answers\n"
-    "  call METHOD [JSON-PARAMS | -]   send any request (params from stdin with -); print its\n"
-    "                                  result as JSON\n"
-    "options:\n"
-    "  -s, --socket PATH   the daemon's socket (default: $HBPOOL_SOCKET, else "
-    CLI_DEFAULT_SOCKET ")\n"
-    "  -t, --timeout MS    wait at most MS ms for each reply (default 60000; 0: no limit)\n"
-    "      --json          print JSON lines (the default unless stdout is a terminal)\n"
-    "      --table         print aligned text (the default on a terminal)\n"
-    "  -b, --base64        row keys, columns and values are base64, in and out\n"
-    "  -h, --help          print this help and exit\n"
-    "  -V, --version       print the version and exit\n"
-    "exit status: 0 ok, 1 not found, 2 usage error, 3 request failed, 4 daemon unreachable,\n"
-    "5 request failed but may be sent again later; see hbpool(1)\n";
+  "usage: hbpool [OPTIONS] COMMAND [ARGS...]\n"
+  "commands:\n"
+  "  tables                          list the tables\n"
+  "  get TABLE ROW [COLUMN...]       print a row (COLUMN: family or family:qualifier)\n"
+  "  put TABLE ROW COL=VALUE...      write cells\n"
+  "  delete TABLE ROW [COLUMN...]    delete a row, or some of its columns\n"
+  "  scan TABLE [--prefix P | --start S --stop E] [--columns C,...] [--limit N] [--reverse]\n"
+  "                                  print rows, one per line, as they arrive\n"
+  "  incr TABLE ROW COLUMN [N]       add N (1) to a counter and print its new value\n"
+  "  create TABLE FAMILY[:OPT=VAL,...]...  create a table (OPT: max_versions, compression,\n"
+  "                                  in_memory, bloom_filter_type, time_to_live, ...)\n"
+  "  drop TABLE                      disable and delete a table\n"
+  "  describe TABLE                  print the table's column families\n"
+  "  stats                           print the daemon's statistics\n"
+  "  ping                            check that the daemon answers\n"
+  "  call METHOD [JSON-PARAMS | -]   send any request (params from stdin with -); print its\n"
+  "                                  result as JSON\n"
+  "options:\n"
+  "  -s, --socket PATH   the daemon's socket (default: $HBPOOL_SOCKET, else " CLI_DEFAULT_SOCKET
+  ")\n"
+  "  -t, --timeout MS    wait at most MS ms for each reply (default 60000; 0: no limit)\n"
+  "      --json          print JSON lines (the default unless stdout is a terminal)\n"
+  "      --table         print aligned text (the default on a terminal)\n"
+  "  -b, --base64        row keys, columns and values are base64, in and out\n"
+  "  -h, --help          print this help and exit\n"
+  "  -V, --version       print the version and exit\n"
+  "exit status: 0 ok, 1 not found, 2 usage error, 3 request failed, 4 daemon unreachable,\n"
+  "5 request failed but may be sent again later; see hbpool(1)\n";
 
 static int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -212,8 +212,7 @@ static int cli_call_reply(cli *c, const char *method, json_t *params, bool raw, 
 }
 
 /* cli_call_reply that hands back just the result (borrowed from *reply). */
-static int cli_call(cli *c, const char *method, json_t *params, json_t **reply,
-                    json_t **result) {
+static int cli_call(cli *c, const char *method, json_t *params, json_t **reply, json_t **result) {
   int rc = cli_call_reply(c, method, params, false, reply);
   *result = rc == CLI_EXIT_OK ? json_object_get(*reply, "result") : NULL;
   return rc;
@@ -245,8 +244,7 @@ static void cli_print_rows(const cli *c, print_cells *t, const json_t *rows) {
   if (!c->json) {
     json_array_foreach(rows, i, pair) {
       const json_t *key = json_array_get(pair, 0);
-      print_cells_fit(t, json_string_value(key), json_string_length(key),
-                      json_array_get(pair, 1));
+      print_cells_fit(t, json_string_value(key), json_string_length(key), json_array_get(pair, 1));
     }
   }
   json_array_foreach(rows, i, pair) {
@@ -392,8 +390,8 @@ static json_t *cli_scan_params(const cli *c, const char *table) {
   if (c->reverse)
     json_object_set_new(p, "reverse", json_true());
   bool ok = (c->prefix == NULL || cli_set_bytes(c, p, "row_prefix", c->prefix) == 0) &&
-            (c->start == NULL || cli_set_bytes(c, p, "row_start", c->start) == 0) &&
-            (c->stop == NULL || cli_set_bytes(c, p, "row_stop", c->stop) == 0);
+    (c->start == NULL || cli_set_bytes(c, p, "row_start", c->start) == 0) &&
+    (c->stop == NULL || cli_set_bytes(c, p, "row_stop", c->stop) == 0);
   if (ok && c->columns != NULL) {
     json_t *columns = cli_column_list(c, c->columns);
     ok = columns != NULL;
@@ -520,8 +518,8 @@ static int cmd_create(cli *c, int argc, char **argv) {
       return rc;
     }
   }
-  return cli_call_quiet(c, "create_table", json_pack("{s:s,s:o}", "table", argv[0], "families",
-                                                     families));
+  return cli_call_quiet(c, "create_table",
+                        json_pack("{s:s,s:o}", "table", argv[0], "families", families));
 }
 
 static int cmd_drop(cli *c, int argc, char **argv) {
@@ -603,10 +601,10 @@ static int cmd_call(cli *c, int argc, char **argv) {
 }
 
 static const cli_command cli_commands[] = {
-  {"tables", 0, 0, cmd_tables},   {"get", 2, -1, cmd_get},       {"put", 3, -1, cmd_put},
-  {"delete", 2, -1, cmd_delete},  {"scan", 1, 1, cmd_scan},      {"incr", 3, 4, cmd_incr},
-  {"create", 2, -1, cmd_create},  {"drop", 1, 1, cmd_drop},      {"describe", 1, 1, cmd_describe},
-  {"stats", 0, 0, cmd_stats},     {"ping", 0, 0, cmd_ping},      {"call", 1, 2, cmd_call},
+  {"tables", 0, 0, cmd_tables},  {"get", 2, -1, cmd_get},  {"put", 3, -1, cmd_put},
+  {"delete", 2, -1, cmd_delete}, {"scan", 1, 1, cmd_scan}, {"incr", 3, 4, cmd_incr},
+  {"create", 2, -1, cmd_create}, {"drop", 1, 1, cmd_drop}, {"describe", 1, 1, cmd_describe},
+  {"stats", 0, 0, cmd_stats},    {"ping", 0, 0, cmd_ping}, {"call", 1, 2, cmd_call},
 };
 
 static const cli_command *cli_find_command(const char *name) {
@@ -620,19 +618,33 @@ static const cli_command *cli_find_command(const char *name) {
 /* ---------------------------------------------------------------------------------------------
  * Options. */
 
-enum { OPT_JSON = 256, OPT_TABLE, OPT_PREFIX, OPT_START, OPT_STOP, OPT_COLUMNS, OPT_LIMIT,
-       OPT_REVERSE };
+enum {
+  OPT_JSON = 256,
+  OPT_TABLE,
+  OPT_PREFIX,
+  OPT_START,
+  OPT_STOP,
+  OPT_COLUMNS,
+  OPT_LIMIT,
+  OPT_REVERSE
+};
 
 /* Parses the options (anywhere on the line, up to "--"): -1 to go on, else an exit status. */
 static int cli_parse_options(cli *c, int argc, char **argv) {
   static const struct option longopts[] = {
-    {"socket", required_argument, NULL, 's'}, {"timeout", required_argument, NULL, 't'},
-    {"json", no_argument, NULL, OPT_JSON},    {"table", no_argument, NULL, OPT_TABLE},
-    {"base64", no_argument, NULL, 'b'},       {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},      {"prefix", required_argument, NULL, OPT_PREFIX},
-    {"start", required_argument, NULL, OPT_START}, {"stop", required_argument, NULL, OPT_STOP},
+    {"socket", required_argument, NULL, 's'},
+    {"timeout", required_argument, NULL, 't'},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"table", no_argument, NULL, OPT_TABLE},
+    {"base64", no_argument, NULL, 'b'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {"prefix", required_argument, NULL, OPT_PREFIX},
+    {"start", required_argument, NULL, OPT_START},
+    {"stop", required_argument, NULL, OPT_STOP},
     {"columns", required_argument, NULL, OPT_COLUMNS},
-    {"limit", required_argument, NULL, OPT_LIMIT}, {"reverse", no_argument, NULL, OPT_REVERSE},
+    {"limit", required_argument, NULL, OPT_LIMIT},
+    {"reverse", no_argument, NULL, OPT_REVERSE},
     {NULL, 0, NULL, 0},
   };
   int opt;
@@ -685,7 +697,8 @@ static int cli_run(cli *c, int argc, char **argv) {
     return cli_usage_error("%s: wrong number of arguments (%d)", cmd->name, nargs);
   if (c->scan_options && strcmp(cmd->name, "scan") != 0)
     return cli_usage_error("%s: --prefix, --start, --stop, --columns, --limit and --reverse are "
-                           "options of scan", cmd->name);
+                           "options of scan",
+                           cmd->name);
   c->command = cmd->name;
   return cmd->run(c, nargs, argv + optind + 1);
 }

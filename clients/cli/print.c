@@ -103,8 +103,7 @@ void print_flat(const json_t *v, const char *path) {
   if (json_is_object(v) && json_object_size(v) > 0) {
     const char *name;
     const json_t *member;
-    json_object_foreach((json_t *)v, name, member)
-      print_flat_child(member, path, name);
+    json_object_foreach((json_t *)v, name, member) print_flat_child(member, path, name);
     return;
   }
   if (json_is_array(v) && json_array_size(v) > 0) {

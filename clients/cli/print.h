@@ -12,7 +12,7 @@
 typedef struct print_cells {
   bool with_row;
   bool header_done;
-  size_t width[2];  /* of the ROW and COLUMN columns */
+  size_t width[2]; /* of the ROW and COLUMN columns */
 } print_cells;
 
 /* v as one compact JSON line on stdout. */

@@ -17,7 +17,7 @@
 #define RPC_READ_CHUNK 65536
 
 static void rpc_fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+  __attribute__((format(printf, 3, 4)));
 
 static void rpc_fail(char *err, size_t errlen, const char *fmt, ...) {
   va_list ap;
@@ -80,8 +80,8 @@ int rpc_connect(rpc_conn *c, const char *path, int timeout_ms, char *err, size_t
       continue;
     if (errno != EAGAIN || (deadline >= 0 && rpc_now_ms() >= deadline)) {
       if (errno == EAGAIN)
-        rpc_fail(err, errlen, "cannot connect to %s: its listen queue stayed full for %d ms",
-                 path, timeout_ms);
+        rpc_fail(err, errlen, "cannot connect to %s: its listen queue stayed full for %d ms", path,
+                 timeout_ms);
       else
         rpc_fail(err, errlen, "cannot connect to %s: %s", path, strerror(errno));
       close(fd);
@@ -160,8 +160,9 @@ static char *rpc_read_line(rpc_conn *c, size_t *n, char *err, size_t errlen) {
     }
     int ready = rpc_wait(c->fd, POLLIN, deadline);
     if (ready != 1) {
-      rpc_fail(err, errlen, ready == 0 ? "no reply from the daemon within %d ms"
-                                       : "cannot wait for the daemon's reply (%d ms)",
+      rpc_fail(err, errlen,
+               ready == 0 ? "no reply from the daemon within %d ms"
+                          : "cannot wait for the daemon's reply (%d ms)",
                c->timeout_ms);
       return NULL;
     }

@@ -8,9 +8,9 @@
 
 typedef struct rpc_conn {
   int fd;
-  int timeout_ms;    /* the longest wait for one reply; 0: no limit */
+  int timeout_ms; /* the longest wait for one reply; 0: no limit */
   json_int_t next_id;
-  char *buf;         /* received bytes not yet taken as a line */
+  char *buf; /* received bytes not yet taken as a line */
   size_t len, cap;
 } rpc_conn;
 
