@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs dependencies, builds hbpool out of tree and runs every test (unit tests, leak check,
-# integration tests against a real HBase it starts itself). Ends with "N passed, N failed".
+# Installs dependencies, checks the C layout, builds hbpool out of tree and runs every test (unit
+# tests, leak check, integration tests against a real HBase it starts itself). Ends with
+# "N passed, N failed".
 # Usage: tests/check.sh [--sanitizers]     (build in build/ or, with sanitizers, build-asan/)
 set -euo pipefail
 top=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -20,6 +21,18 @@ elif [ $# -gt 0 ]; then
 fi
 
 tests/install-deps.sh
+
+# The layout (.clang-format, docs/style.md): every C file as clang-format writes it. One check.
+unformatted=()
+while IFS= read -r f; do
+  clang-format --dry-run --Werror "$f" >/dev/null 2>&1 || unformatted+=("$f")
+done < <(find src daemon clients/cli tests bench -name '*.[ch]' -not -path 'src/gen*' | sort)
+if [ ${#unformatted[@]} -eq 0 ]; then
+  format_passed=1 format_failed=0
+else
+  format_passed=0 format_failed=1
+  echo "check: not as clang-format writes them (clang-format -i FILE...): ${unformatted[*]}"
+fi
 [ -x configure ] && [ configure -nt configure.ac ] && [ configure -nt Makefile.am ] \
   && [ configure -nt tests/Makefile.inc ] || autoreconf -fi >/dev/null
 mkdir -p "$builddir"
@@ -30,9 +43,10 @@ make -j"$(nproc)" >/dev/null
 
 status=0
 make -j1 check VERBOSE=1 || status=$?
+[ "$format_failed" -eq 0 ] || status=1
 
 # The suite's figures: Check's summaries of each program, plus the plain lines of shell tests.
-passed=0 failed=0
+passed=$format_passed failed=$format_failed
 while read -r n f e; do
   passed=$((passed + n - f - e)); failed=$((failed + f + e))
 done < <(sed -n 's/^[0-9]*%: Checks: \([0-9]*\), Failures: \([0-9]*\), Errors: \([0-9]*\)$/\1 \2 \3/p' \
