@@ -44,8 +44,8 @@ extern const method admin_methods[], read_methods[], write_methods[], scan_metho
  * modules see the api only through it. */
 typedef struct call_env {
   pool *pool;
-  const char *prefix; /* "prefix" + separator, or "": read by prepare only (a reload frees
-                            the old one) */
+  /* "prefix" + separator, or "": read by prepare only (a reload frees the old one) */
+  const char *prefix;
   int scan_max_rows;
   bool scanner_read_ahead;   /* fetch a scanner's next page while the client reads the last one */
   int in_flight;             /* calls in the pool or waiting for their scanner */
@@ -59,8 +59,8 @@ struct call {
   pool_job job;
   call_env *env;
   const method *m;
-  struct api_method_stats *counter; /* the api's; NULL for the daemon's own calls (closing an
-                                       abandoned scanner) */
+  /* The api's; NULL for the daemon's own calls (closing an abandoned scanner). */
+  struct api_method_stats *counter;
   int64_t started_ns; /* call_now_ns() in api_call: the call's latency ends in call_finish */
   proto_request req;
   proto_mem *mem;
@@ -140,8 +140,8 @@ int64_t call_now_ns(void);
 /* Common parameters. Each returns 0, or -1 with e set naming the parameter. */
 int call_prepare_table(call *k, proto_error *e);     /* table, use_prefix */
 int call_prepare_timestamp(call *k, proto_error *e); /* timestamp */
-int call_prepare_read(call *k, proto_error *e);      /* table, timestamp, include_timestamp,
-                                                          columns */
+/* table, timestamp, include_timestamp, columns */
+int call_prepare_read(call *k, proto_error *e);
 /* A {column: value, ...} object as put mutations (with k->wal); what names it in errors. */
 int call_parse_data(call *k, json_t *data, const char *what, hbc_mutation **out, size_t *n,
                     proto_error *e);

@@ -23,8 +23,9 @@ typedef struct config_gateway {
   int request_timeout_ms; /* default 30000: one Thrift call */
   int queue_timeout_ms;   /* default 5000: how long a request may wait for a connection */
   int max_queue;          /* default 4096: requests waiting for a connection */
-  int idle_refresh_ms;    /* default 50000: reconnect a connection idle this long before use
-                               (gateways drop idle sockets at 60 s) */
+  /* default 50000: reconnect a connection idle this long before use (gateways drop idle
+   * sockets at 60 s) */
+  int idle_refresh_ms;
   int reconnect_min_ms, reconnect_max_ms; /* backoff while the gateway is down: 100, 10000 */
   size_t max_message_bytes;               /* default 268435456 */
   bool coalesce;         /* default true: queued row and rows reads share gateway calls */
@@ -32,29 +33,31 @@ typedef struct config_gateway {
 } config_gateway;
 
 typedef struct config {
-  char *listen_socket;         /* default /run/hbpool/hbpoold.sock */
-  int listen_socket_mode;      /* octal in the file, default 0660 */
-  char *listen_tcp;            /* "127.0.0.1:PORT" or NULL (default: off); only loopback addresses
-                               accepted (also "[::1]:PORT"); config_listen_tcp_split parses it */
-  char *metrics_listen;        /* the Prometheus endpoint: NULL (default: off), a loopback
-                               ADDRESS:PORT as for listen_tcp, or CONFIG_UNIX_PREFIX + a path */
+  char *listen_socket;    /* default /run/hbpool/hbpoold.sock */
+  int listen_socket_mode; /* octal in the file, default 0660 */
+  /* "127.0.0.1:PORT" or NULL (default: off); only loopback addresses accepted (also
+   * "[::1]:PORT"); config_listen_tcp_split parses it */
+  char *listen_tcp;
+  /* The Prometheus endpoint: NULL (default: off), a loopback ADDRESS:PORT as for listen_tcp,
+   * or CONFIG_UNIX_PREFIX + a path. */
+  char *metrics_listen;
   int max_clients;             /* default 1024 */
   size_t max_line_bytes;       /* default 16777216: one JSON request line */
   int max_requests_per_client; /* default 256 in flight */
-  size_t max_output_bytes_per_client; /* default 67108864: stop reading a client whose unread
-                                         replies exceed this */
-  int client_idle_timeout_ms;         /* default 0 = never */
-  char *log_level;                    /* error | warning | info | debug, default info */
-  bool log_syslog;                    /* default false: also log to syslog (facility daemon) */
-  char *table_prefix;                 /* default "" (none) */
-  char *table_prefix_separator;       /* default "_" */
-  int scan_max_rows;                  /* default 1000: cap of one `scan` call */
+  /* default 67108864: stop reading a client whose unread replies exceed this */
+  size_t max_output_bytes_per_client;
+  int client_idle_timeout_ms;   /* default 0 = never */
+  char *log_level;              /* error | warning | info | debug, default info */
+  bool log_syslog;              /* default false: also log to syslog (facility daemon) */
+  char *table_prefix;           /* default "" (none) */
+  char *table_prefix_separator; /* default "_" */
+  int scan_max_rows;            /* default 1000: cap of one `scan` call */
   bool scanner_read_ahead; /* default true: fetch a scanner's next page during the client's read */
   int scanner_idle_timeout_ms; /* default 300000 */
   int shutdown_timeout_ms;     /* default 10000 */
   config_gateway *gateways;
-  size_t ngateways; /* at least one; default: one "main" gateway with
-                                                 defaults. The file's order is kept. */
+  /* At least one; default: one "main" gateway with defaults. The file's order is kept. */
+  size_t ngateways;
 } config;
 
 /* hbpoold with no config file: localhost:9090. Overwrites *c without freeing what it held. */

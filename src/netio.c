@@ -39,8 +39,9 @@ struct netio {
   bool in_frame;
   size_t msg_bytes; /* payload bytes of the current message consumed */
 
-  uint8_t *wbuf; /* outgoing message; framed: the first 4 bytes (always counted in
-                            wlen) are reserved for the length */
+  /* The outgoing message; framed: the first 4 bytes (always counted in wlen) are reserved for
+   * the length. */
+  uint8_t *wbuf;
   size_t wcap, wlen;
   bool awaiting_reply;  /* a request went out and nothing of its reply has been read */
   uint64_t reply_bytes; /* of every complete reply so far */
