@@ -1,12 +1,13 @@
 /* codec: the byte codecs of the protocol: UTF-8 validation and base64 (RFC 4648 section 4, the
  * standard alphabet), strict both ways: two strings never decode to the same bytes. */
 #include "codec.h"
-#include "xmalloc.h"
 
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "xmalloc.h"
 
 /* ---- UTF-8 ---------------------------------------------------------------------------------- */
 

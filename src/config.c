@@ -1,6 +1,5 @@
 /* config: reads hbpoold's INI file with GLib's GKeyFile and validates every key (see config.h). */
 #include "config.h"
-#include "xmalloc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
+
+#include "xmalloc.h"
 
 #define CONFIG_STRING_SOURCE "(string)"
 /* A config file is a few KiB: anything this large was named by mistake (a log, a core file). */

@@ -2,7 +2,6 @@
  * loop thread, the way the pool hands back finished jobs. One thread is enough: large lines are
  * rare, and a client waits for its own line before anything else it sent is read. */
 #include "decoder.h"
-#include "xmalloc.h"
 
 #include <assert.h>
 #include <event2/event.h>
@@ -10,6 +9,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/queue.h>
+
+#include "xmalloc.h"
 
 typedef struct decode_job {
   char *line;
