@@ -67,29 +67,32 @@ static bool read_bytes(wire_reader *r, hbc_result *out, hbc_bytes *dst) {
   return wire_raw(r, mem, len) == 0;
 }
 
-/* TCell {1: value, 2: timestamp} into dst (its column set by the caller). */
+/* What a struct's fields are read into: the result's arena, and the struct being filled. */
+typedef struct into {
+  hbc_result *out;
+  void *dst;
+} into;
+
+/* A field read (1), or failed (-1), as wire_field_fn says. */
+static int field_read(bool ok) {
+  return ok ? 1 : -1;
+}
+
+/* TCell {1: value, 2: timestamp} into an hbc_cell (its column set by the caller). */
+static int cell_field(wire_reader *r, wire_type type, int16_t id, void *ctx) {
+  into *in = ctx;
+  hbc_cell *c = in->dst;
+  if (id == 1 && type == WIRE_STRING)
+    return field_read(read_bytes(r, in->out, &c->value));
+  if (id == 2 && type == WIRE_I64)
+    return field_read(wire_i64(r, &c->timestamp) == 0);
+  return 0;
+}
+
 static bool read_cell(wire_reader *r, hbc_result *out, hbc_cell *dst) {
   dst->value = EMPTY_BYTES;
   dst->timestamp = 0;
-  if (wire_struct_begin(r) < 0)
-    return false;
-  for (;;) {
-    wire_type type;
-    int16_t id;
-    if (wire_field_begin(r, &type, &id) < 0)
-      return false;
-    if (type == WIRE_STOP)
-      return wire_struct_end(r) == 0;
-    bool ok;
-    if (id == 1 && type == WIRE_STRING)
-      ok = read_bytes(r, out, &dst->value);
-    else if (id == 2 && type == WIRE_I64)
-      ok = wire_i64(r, &dst->timestamp) == 0;
-    else
-      ok = wire_skip(r, type) == 0;
-    if (!ok)
-      return false;
-  }
+  return wire_struct(r, cell_field, &(into){out, dst}) == 0;
 }
 
 /* Elements of a list or map, gathered before they go to the arena: the count a reply announces
@@ -135,33 +138,26 @@ static bool read_struct_list(wire_reader *r, hbc_result *out, gather *g, read_el
   return true;
 }
 
-/* TColumn {1: columnName, 2: cell} into dst, an hbc_cell. */
+/* TColumn {1: columnName, 2: cell} into an hbc_cell. */
+static int column_field(wire_reader *r, wire_type type, int16_t id, void *ctx) {
+  into *in = ctx;
+  hbc_cell *c = in->dst;
+  if (id == 1 && type == WIRE_STRING)
+    return field_read(read_bytes(r, in->out, &c->column));
+  if (id == 2 && type == WIRE_STRUCT) {
+    hbc_bytes column = c->column;
+    bool ok = read_cell(r, in->out, c);
+    c->column = column;
+    return field_read(ok);
+  }
+  return 0;
+}
+
 static bool read_column(wire_reader *r, hbc_result *out, void *dst) {
   hbc_cell *c = dst;
   c->column = c->value = EMPTY_BYTES;
   c->timestamp = 0;
-  if (wire_struct_begin(r) < 0)
-    return false;
-  for (;;) {
-    wire_type type;
-    int16_t id;
-    if (wire_field_begin(r, &type, &id) < 0)
-      return false;
-    if (type == WIRE_STOP)
-      return wire_struct_end(r) == 0;
-    bool ok;
-    if (id == 1 && type == WIRE_STRING) {
-      ok = read_bytes(r, out, &c->column);
-    } else if (id == 2 && type == WIRE_STRUCT) {
-      hbc_bytes column = c->column;
-      ok = read_cell(r, out, c);
-      c->column = column;
-    } else {
-      ok = wire_skip(r, type) == 0;
-    }
-    if (!ok)
-      return false;
-  }
+  return wire_struct(r, column_field, &(into){out, c}) == 0;
 }
 
 /* The entries of TRowResult.columns, map<Text, TCell>. */
@@ -203,43 +199,40 @@ static bool read_column_list(wire_reader *r, hbc_result *out, hbc_cell **cells, 
   return ok;
 }
 
-/* TRowResult {1: row, 2: columns, 3: sortedColumns} into dst, an hbc_row; sortedColumns, when
- * sent, is the order. */
+/* A TRowResult being read: its columns map goes to row, its sortedColumns list aside. */
+typedef struct row_reading {
+  hbc_result *out;
+  hbc_row *row;
+  hbc_cell *sorted;
+  size_t nsorted;
+} row_reading;
+
+/* TRowResult {1: row, 2: columns, 3: sortedColumns}. */
+static int row_field(wire_reader *r, wire_type type, int16_t id, void *ctx) {
+  row_reading *rr = ctx;
+  if (id == 1 && type == WIRE_STRING)
+    return field_read(read_bytes(r, rr->out, &rr->row->key));
+  if (id == 2 && type == WIRE_MAP)
+    return field_read(read_cell_map(r, rr->out, &rr->row->cells, &rr->row->ncells));
+  if (id == 3 && type == WIRE_LIST)
+    return field_read(read_column_list(r, rr->out, &rr->sorted, &rr->nsorted));
+  return 0;
+}
+
+/* A TRowResult into dst, an hbc_row; sortedColumns, when sent, is the order. */
 static bool read_row(wire_reader *r, hbc_result *out, void *dst) {
   hbc_row *row = dst;
-  row->key = EMPTY_BYTES;
-  row->cells = NULL;
-  row->ncells = 0;
-  hbc_cell *sorted = NULL;
-  size_t nsorted = 0;
-  if (wire_struct_begin(r) < 0)
+  *row = (hbc_row){.key = EMPTY_BYTES};
+  row_reading rr = {.out = out, .row = row};
+  if (wire_struct(r, row_field, &rr) < 0)
     return false;
-  for (;;) {
-    wire_type type;
-    int16_t id;
-    if (wire_field_begin(r, &type, &id) < 0)
-      return false;
-    if (type == WIRE_STOP)
-      break;
-    bool ok;
-    if (id == 1 && type == WIRE_STRING)
-      ok = read_bytes(r, out, &row->key);
-    else if (id == 2 && type == WIRE_MAP)
-      ok = read_cell_map(r, out, &row->cells, &row->ncells);
-    else if (id == 3 && type == WIRE_LIST)
-      ok = read_column_list(r, out, &sorted, &nsorted);
-    else
-      ok = wire_skip(r, type) == 0;
-    if (!ok)
-      return false;
-  }
-  if (nsorted > 0) {
-    row->cells = sorted;
-    row->ncells = nsorted;
+  if (rr.nsorted > 0) {
+    row->cells = rr.sorted;
+    row->ncells = rr.nsorted;
   }
   if (row->cells == NULL)
     row->cells = hbc_arena_alloc(out, sizeof *row->cells);
-  return wire_struct_end(r) == 0;
+  return true;
 }
 
 static bool read_rows(wire_reader *r, hbc_result *out) {
@@ -278,34 +271,32 @@ static bool read_reply_begin(hbc_call *k, wire_reader *r, const char *method) {
   return false;
 }
 
-/* The reply's fields: 0 the rows, 1 IOError, 2 IllegalArgument (the exceptions land in k->io
- * and k->ia, read by the generated code as it would). */
-static bool read_rows_result(hbc_call *k, wire_reader *r, hbc_result *out) {
+/* A reply's fields: 0 the rows, 1 IOError, 2 IllegalArgument (the exceptions land in k->io and
+ * k->ia, read by the generated code as it would). */
+typedef struct result_reading {
+  hbc_call *k;
+  hbc_result *out;
+} result_reading;
+
+static int result_field(wire_reader *r, wire_type type, int16_t id, void *ctx) {
+  result_reading *rr = ctx;
+  hbc_call *k = rr->k;
   ThriftProtocol *p = k->conn->protocol;
-  if (wire_struct_begin(r) < 0)
-    return false;
-  for (;;) {
-    wire_type type;
-    int16_t id;
-    if (wire_field_begin(r, &type, &id) < 0)
-      return false;
-    if (type == WIRE_STOP)
-      return wire_struct_end(r) == 0;
-    bool ok;
-    if (id == 0 && type == WIRE_LIST) {
-      ok = read_rows(r, out);
-    } else if (id == 1 && type == WIRE_STRUCT && k->io == NULL) {
-      k->io = g_object_new(HB_THRIFT_TYPE_I_O_ERROR, NULL);
-      ok = thrift_struct_read(THRIFT_STRUCT(k->io), p, &k->gerror) >= 0;
-    } else if (id == 2 && type == WIRE_STRUCT && k->ia == NULL) {
-      k->ia = g_object_new(HB_THRIFT_TYPE_ILLEGAL_ARGUMENT, NULL);
-      ok = thrift_struct_read(THRIFT_STRUCT(k->ia), p, &k->gerror) >= 0;
-    } else {
-      ok = wire_skip(r, type) == 0;
-    }
-    if (!ok)
-      return false;
+  if (id == 0 && type == WIRE_LIST)
+    return field_read(read_rows(r, rr->out));
+  if (id == 1 && type == WIRE_STRUCT && k->io == NULL) {
+    k->io = g_object_new(HB_THRIFT_TYPE_I_O_ERROR, NULL);
+    return field_read(thrift_struct_read(THRIFT_STRUCT(k->io), p, &k->gerror) >= 0);
   }
+  if (id == 2 && type == WIRE_STRUCT && k->ia == NULL) {
+    k->ia = g_object_new(HB_THRIFT_TYPE_ILLEGAL_ARGUMENT, NULL);
+    return field_read(thrift_struct_read(THRIFT_STRUCT(k->ia), p, &k->gerror) >= 0);
+  }
+  return 0;
+}
+
+static bool read_rows_result(hbc_call *k, wire_reader *r, hbc_result *out) {
+  return wire_struct(r, result_field, &(result_reading){k, out}) == 0;
 }
 
 /* Reads the reply of method into out. A failure of the stream is left where stream_failure

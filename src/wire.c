@@ -278,7 +278,7 @@ static int skip_bytes(wire_reader *r, size_t n) {
   return 0;
 }
 
-static int skip_struct(wire_reader *r) {
+int wire_struct(wire_reader *r, wire_field_fn read_field, void *ctx) {
   if (wire_struct_begin(r) < 0)
     return -1;
   for (;;) {
@@ -288,7 +288,8 @@ static int skip_struct(wire_reader *r) {
       return -1;
     if (type == WIRE_STOP)
       return wire_struct_end(r);
-    if (wire_skip(r, type) < 0)
+    int rc = read_field != NULL ? read_field(r, type, id, ctx) : 0;
+    if (rc < 0 || (rc == 0 && wire_skip(r, type) < 0))
       return -1;
   }
 }
@@ -323,7 +324,7 @@ int wire_skip(wire_reader *r, wire_type type) {
       return read_varint(r, type == WIRE_I64 ? 64 : 32, &v);
     return skip_bytes(r, type == WIRE_I16 ? 2 : type == WIRE_I32 ? 4 : 8);
   case WIRE_STRING: return wire_string_begin(r, &n) < 0 ? -1 : skip_bytes(r, n);
-  case WIRE_STRUCT: return skip_struct(r);
+  case WIRE_STRUCT: return wire_struct(r, NULL, NULL);
   case WIRE_MAP:
     if (wire_map_begin(r, &types[0], &types[1], &n) < 0)
       return -1;

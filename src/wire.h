@@ -67,4 +67,9 @@ int wire_raw(wire_reader *r, void *dst, size_t len);
 /* Skips a value of the given type (a whole struct, list or map). */
 int wire_skip(wire_reader *r, wire_type type);
 
+/* Reads one field of a struct: 1 when it read the value, 0 to have it skipped, -1 on failure. */
+typedef int (*wire_field_fn)(wire_reader *r, wire_type type, int16_t id, void *ctx);
+/* Reads a whole struct, field by field, handing each to read_field. */
+int wire_struct(wire_reader *r, wire_field_fn read_field, void *ctx);
+
 #endif
