@@ -116,6 +116,10 @@ struct call {
     struct {
       bool major;
     } compact;
+    struct {
+      hbc_bytes expected; /* the value the column must hold */
+      bool absent;        /* instead: the column must be absent */
+    } check_and_put;
   } arg;
   const pool_group *group; /* set by prepare: calls it may share a gateway call with */
   uint64_t order_key;      /* set by prepare: 0, or the pool_order_key of the row it writes */

@@ -1,5 +1,5 @@
-/* writes: put, delete, the counters (counter_get, counter_set, counter_inc, counter_dec) and
- * append, each on one row. Puts and deletes of one row start in the order sent; queued ones of
+/* writes: put, delete, the counters (counter_get, counter_set, counter_inc, counter_dec),
+ * append and check_and_put, each on one row. Puts and deletes of one row start in the order sent; queued ones of
  * different rows share one gateway call. */
 #include <stdlib.h>
 #include <string.h>
@@ -197,17 +197,16 @@ static int prepare_counter_dec(call *k, proto_error *e) {
 }
 
 static int prepare_counter_get(call *k, proto_error *e) {
-  k->arg.counter.amount =
-    0; /* atomicIncrement by 0 reads the counter (and creates it as 0), as HappyBase */
+  /* atomicIncrement by 0 reads the counter (and creates it as 0), as HappyBase does. */
+  k->arg.counter.amount = 0;
   return prepare_counter(k, e);
 }
 
 static json_t *run_counter_inc(hbc_conn *c, call *k, hb_error *herr) {
   int64_t v = 0;
-  if (hbc_atomic_increment(c, call_table(k), k->row, k->column, k->arg.counter.amount, &v, herr) <
-      0)
-    return NULL;
-  return json_integer(v);
+  int rc = hbc_atomic_increment(c, call_table(k), k->row, k->column, k->arg.counter.amount, &v,
+                                herr);
+  return rc < 0 ? NULL : json_integer(v);
 }
 
 static int prepare_counter_set(call *k, proto_error *e) {
@@ -284,12 +283,52 @@ static json_t *run_append(hbc_conn *c, call *k, hb_error *herr) {
   return rc == 0 ? call_text_result(k) : NULL;
 }
 
+/* check_and_put: {table, row, column, value | null, data}. The gateway's checkAndPut puts one
+ * cell, so data holds exactly one; a null value means "only if the column is absent". It is
+ * ordered behind earlier writes of its row, like a put, but never shares a call. */
+static int prepare_check_and_put(call *k, proto_error *e) {
+  k->wal = true;
+  if (call_prepare_table(k, e) < 0 ||
+      proto_param_bytes(&k->req, "row", true, &k->mem, &k->row, e) < 0 ||
+      proto_param_bytes(&k->req, "column", true, &k->mem, &k->column, e) < 0 ||
+      proto_param_bool(&k->req, "wal", false, &k->wal, e) < 0 || prepare_data(k, e) < 0)
+    return -1;
+  if (k->nmutations != 1)
+    return proto_fail(e, PROTO_INVALID_PARAMS,
+                      "invalid params: \"data\" must hold exactly one column (the gateway's "
+                      "checkAndPut puts one cell), not %zu",
+                      k->nmutations);
+  k->mutations[0].wal = k->wal;
+  json_t *value = json_object_get(k->req.params, "value");
+  if (value == NULL)
+    return proto_fail(e, PROTO_INVALID_PARAMS,
+                      "invalid params: \"value\" is required: the value the column must hold, "
+                      "or null for \"only if the column is absent\"");
+  k->arg.check_and_put.absent = json_is_null(value);
+  if (!k->arg.check_and_put.absent &&
+      proto_param_bytes(&k->req, "value", true, &k->mem, &k->arg.check_and_put.expected, e) < 0)
+    return -1;
+  k->order_key = pool_order_key(k->table, strlen(k->table), k->row.data, k->row.len);
+  return 0;
+}
+
+static json_t *run_check_and_put(hbc_conn *c, call *k, hb_error *herr) {
+  bool applied = false;
+  const hbc_bytes *expected = k->arg.check_and_put.absent ? NULL : &k->arg.check_and_put.expected;
+  if (hbc_check_and_put(c, call_table(k), k->row, k->column, expected, &k->mutations[0], &applied,
+                        herr) < 0)
+    return NULL;
+  return json_boolean(applied);
+}
+
 static const char *const PUT_PARAMS[] = {"table",     "use_prefix", "row", "data",
                                          "timestamp", "wal",        NULL};
 static const char *const DELETE_PARAMS[] = {"table",     "use_prefix", "row", "columns",
                                             "timestamp", "wal",        NULL};
 static const char *const COUNTER_GET_PARAMS[] = {"table", "use_prefix", "row", "column", NULL};
 static const char *const COUNTER_PARAMS[] = {"table", "use_prefix", "row", "column", "value", NULL};
+static const char *const CHECK_AND_PUT_PARAMS[] = {"table", "use_prefix", "row", "column",
+                                                   "value", "data",       "wal", NULL};
 static const char *const APPEND_PARAMS[] = {"table", "use_prefix",        "row",
                                             "data",  "include_timestamp", NULL};
 
@@ -306,5 +345,7 @@ const method write_methods[] = {
   {"counter_dec", prepare_counter_dec, run_counter_inc, POOL_RETRY_NEVER, COUNTER_PARAMS, NULL,
    NULL},
   {"append", prepare_append, run_append, POOL_RETRY_NEVER, APPEND_PARAMS, NULL, NULL},
+  {"check_and_put", prepare_check_and_put, run_check_and_put, POOL_RETRY_NEVER,
+   CHECK_AND_PUT_PARAMS, NULL, NULL},
   {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL},
 };

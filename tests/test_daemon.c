@@ -198,6 +198,70 @@ START_TEST(test_counters_and_append) {
 }
 END_TEST
 
+/* check_and_put puts one cell if a column holds a value, or (value null) is absent; it says
+ * whether it did. Twenty clients racing for the same absent column: exactly one wins. */
+START_TEST(test_check_and_put) {
+  ok("put", json_pack("{s:s,s:s,s:{s:s}}", "table", g_table, "row", "cap", "data", "cf:a", "1"));
+  expect_json(ok("check_and_put",
+                 json_pack("{s:s,s:s,s:s,s:s,s:{s:s}}", "table", g_table, "row", "cap", "column",
+                           "cf:a", "value", "1", "data", "cf:b", "x")),
+              "true");
+  expect_json(ok("check_and_put",
+                 json_pack("{s:s,s:s,s:s,s:s,s:{s:s}}", "table", g_table, "row", "cap", "column",
+                           "cf:a", "value", "2", "data", "cf:b", "y")),
+              "false");
+  expect_json(ok("check_and_put",
+                 json_pack("{s:s,s:s,s:s,s:n,s:{s:s}}", "table", g_table, "row", "cap", "column",
+                           "cf:c", "value", "data", "cf:c", "new")),
+              "true");
+  expect_json(ok("check_and_put",
+                 json_pack("{s:s,s:s,s:s,s:n,s:{s:s}}", "table", g_table, "row", "cap", "column",
+                           "cf:c", "value", "data", "cf:c", "again")),
+              "false");
+  expect_json(ok("row", json_pack("{s:s,s:s}", "table", g_table, "row", "cap")),
+              "{\"cf:a\":\"1\",\"cf:b\":\"x\",\"cf:c\":\"new\"}");
+  json_t *e = fails("check_and_put",
+                    json_pack("{s:s,s:s,s:s,s:s,s:{s:s,s:s}}", "table", g_table, "row", "cap",
+                              "column", "cf:a", "value", "1", "data", "cf:b", "1", "cf:d", "2"),
+                    -32602);
+  ck_assert_ptr_nonnull(strstr(json_string_value(json_object_get(e, "message")), "exactly one"));
+  json_decref(e);
+  json_decref(fails("check_and_put",
+                    json_pack("{s:s,s:s,s:s,s:{s:s}}", "table", g_table, "row", "cap", "column",
+                              "cf:a", "data", "cf:b", "1"),
+                    -32602));
+  enum { RACERS = 20 };
+  dh_conn *c[RACERS];
+  for (int i = 0; i < RACERS; i++)
+    c[i] = dh_connect(&g_d);
+  for (int i = 0; i < RACERS; i++) {
+    char tag[16];
+    snprintf(tag, sizeof tag, "client%d", i);
+    char *line = dh_request(json_integer(i), "check_and_put",
+                            json_pack("{s:s,s:s,s:s,s:n,s:{s:s}}", "table", g_table, "row", "race",
+                                      "column", "cf:lock", "value", "data", "cf:lock", tag));
+    dh_send(c[i], line);
+    free(line);
+  }
+  int winners = 0, winner = -1;
+  for (int i = 0; i < RACERS; i++) {
+    json_t *r = dh_json(c[i]);
+    json_t *res = json_object_get(r, "result");
+    ck_assert_msg(json_is_boolean(res), "client %d: %s", i, dh_text(r));
+    if (json_is_true(res)) {
+      winners++;
+      winner = i;
+    }
+    json_decref(r);
+    dh_close(c[i]);
+  }
+  ck_assert_int_eq(winners, 1);
+  char want[64];
+  snprintf(want, sizeof want, "{\"cf:lock\":\"client%d\"}", winner);
+  expect_json(ok("row", json_pack("{s:s,s:s}", "table", g_table, "row", "race")), want);
+}
+END_TEST
+
 START_TEST(test_binary_data_and_encoding_errors) {
   /* row \x00\xff, column cf:\x01, value \xff\xfe\x00 */
   ok("put",
@@ -586,17 +650,15 @@ typedef struct method_spec {
   const char *foreign;
 } method_spec;
 
-#define TABLE_P                                                                                    \
-  {"table", P_STRING}, {                                                                           \
-    "use_prefix", P_BOOL                                                                           \
-  }
-#define SCAN_P                                                                                     \
-  TABLE_P, {"row_start", P_BYTES}, {"row_stop", P_BYTES}, {"row_prefix", P_BYTES},                 \
-    {"columns", P_BYTES_LIST}, {"filter", P_BYTES}, {"timestamp", P_INT},                          \
-    {"include_timestamp", P_BOOL}, {"batch_size", P_INT}, {"scan_batching", P_INT},                \
-    {"sorted_columns", P_BOOL}, {                                                                  \
-    "reverse", P_BOOL                                                                              \
-  }
+/* Parameter lists shared by several methods (laid out by hand: clang-format mangles them). */
+/* clang-format off */
+#define TABLE_P {"table", P_STRING}, {"use_prefix", P_BOOL}
+#define SCAN_P                                                                    \
+  TABLE_P, {"row_start", P_BYTES}, {"row_stop", P_BYTES}, {"row_prefix", P_BYTES}, \
+  {"columns", P_BYTES_LIST}, {"filter", P_BYTES}, {"timestamp", P_INT},           \
+  {"include_timestamp", P_BOOL}, {"batch_size", P_INT}, {"scan_batching", P_INT}, \
+  {"sorted_columns", P_BOOL}, {"reverse", P_BOOL}
+/* clang-format on */
 
 static const method_spec METHOD_SPECS[] = {
   {"ping", "{}", {{NULL, 0}}, "table"},
@@ -668,6 +730,15 @@ static const method_spec METHOD_SPECS[] = {
   {"append",
    "{\"table\":\"t\",\"row\":\"ap\",\"data\":{\"cf:x\":\"y\"}}",
    {TABLE_P, {"row", P_BYTES}, {"data", P_OBJECT}, {"include_timestamp", P_BOOL}},
+   "timestamp"},
+  {"check_and_put",
+   "{\"table\":\"t\",\"row\":\"cp\",\"column\":\"cf:a\",\"value\":null,\"data\":{\"cf:a\":\"1\"}}",
+   {TABLE_P,
+    {"row", P_BYTES},
+    {"column", P_BYTES},
+    {"value", P_BYTES},
+    {"data", P_OBJECT},
+    {"wal", P_BOOL}},
    "timestamp"},
   {"scan",
    "{\"table\":\"t\"}",
@@ -1174,6 +1245,7 @@ static Suite *daemon_suite(void) {
   tcase_add_test(tc, test_put_row_rows_cells);
   tcase_add_test(tc, test_delete);
   tcase_add_test(tc, test_counters_and_append);
+  tcase_add_test(tc, test_check_and_put);
   tcase_add_test(tc, test_scan);
   tcase_add_test(tc, test_batch);
   tcase_add_test(tc, test_scanner_open_next_close);

@@ -489,6 +489,17 @@ def append(self, row, data, include_timestamp=False):
     return make_row((yield ("append", params)), include_timestamp)
 
 
+def check_and_put(self, row, column, value, data):
+    """Put ``data`` (one cell) only if ``column`` holds ``value``, or, with ``value`` None, only
+    if ``column`` is absent; returns whether it was put. One atomic gateway call (Thrift1's
+    checkAndPut); HappyBase has no such method."""
+    params = {"table": self._wire_name, "row": enc(row, "a row key"),
+              "column": enc(column, "a column"),
+              "value": None if value is None else enc(value, "a value"),
+              "data": encode_data(data), "encoding": B64}
+    return (yield ("check_and_put", params))
+
+
 class BatchBuffer:
     """A batch's operations until they are sent, counted as HappyBase counts them."""
 
@@ -580,7 +591,7 @@ class BatchBuffer:
 CONNECTION_OPS = (tables, create_table, delete_table, enable_table, disable_table,
                   is_table_enabled, compact_table)
 TABLE_OPS = (families, regions, row, rows, cells, put, delete, counter_get, counter_set,
-             counter_inc, counter_dec, append)
+             counter_inc, counter_dec, append, check_and_put)
 
 
 def bind(cls, ops, driven):

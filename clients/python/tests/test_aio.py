@@ -191,6 +191,21 @@ def test_counters_and_append(aconnect, table_name):
     run(main())
 
 
+@only_target(HBPOOL, reason="check_and_put is hbpool's: neither HappyBase nor AIOHappyBase has it")
+def test_check_and_put_races(aconnect, table_name):
+    """20 tasks on one connection race to take the same absent cell: exactly one wins."""
+    async def main():
+        async with aconnect() as c:
+            t = c.table(table_name)
+            won = await asyncio.gather(*(
+                t.check_and_put(b"lock", b"cf1:owner", None, {b"cf1:owner": b"task%d" % i})
+                for i in range(20)))
+            assert won.count(True) == 1 and won.count(False) == 19
+            winner = won.index(True)
+            assert await t.row(b"lock") == {b"cf1:owner": b"task%d" % winner}
+    run(main())
+
+
 def test_append_not_before_098(aconnect, table_name):
     async def main():
         async with aconnect(compat="0.96") as c:

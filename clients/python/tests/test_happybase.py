@@ -906,6 +906,18 @@ def test_one_connection_shared_by_threads(conn, table_name):
     assert len([k for k, _ in t.scan(row_prefix=b"s")]) == 400 + 1  # + b"shared"
 
 
+@only_target(HBPOOL, reason="check_and_put is hbpool's: neither HappyBase nor AIOHappyBase has it")
+def test_check_and_put(table):
+    table.put(b"r", {b"cf1:a": b"1"})
+    assert table.check_and_put(b"r", b"cf1:a", b"1", {b"cf1:b": b"x"}) is True
+    assert table.check_and_put(b"r", b"cf1:a", b"2", {b"cf1:b": b"y"}) is False
+    assert table.check_and_put(b"r", b"cf2:c", None, {b"cf2:c": b"\x00\xff"}) is True
+    assert table.check_and_put(b"r", b"cf2:c", None, {b"cf2:c": b"again"}) is False
+    assert table.row(b"r") == {b"cf1:a": b"1", b"cf1:b": b"x", b"cf2:c": b"\x00\xff"}
+    with pytest.raises(ValueError, match="exactly one column"):
+        table.check_and_put(b"r", b"cf1:a", b"1", {b"cf1:b": b"1", b"cf1:c": b"2"})
+
+
 @only_target(HBPOOL, reason="Table.append is AIOHappyBase's and hbpool's; HappyBase 1.3 lacks it")
 def test_append(table):
     assert table.append(b"r", {b"cf1:a": b"abc"}) == {b"cf1:a": b"abc"}
