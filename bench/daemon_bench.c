@@ -28,9 +28,8 @@
 #define DIRECT_THREADS 8 /* the daemon's pool_size: the same number of gateway connections */
 #define WARM_GETS 3000   /* a fresh gateway JVM needs thousands of calls to settle its JIT */
 #define WARM_PUTS 1000
-#define REPLY_MAX                                                                                  \
-  (64 << 20)             /* longest reply line accepted (a scan page of 1,000 rows is
-                                 ~100 KB) */
+/* The longest reply line accepted (a scan page of 1,000 rows is ~100 KB). */
+#define REPLY_MAX (64 << 20)
 #define SCAN_ROWS 200000 /* rows loaded for the scans, unless --scan-rows says otherwise */
 #define SCAN_COLUMNS 4
 #define SCAN_BATCH 1000 /* rows per gateway call on every side of the scans */

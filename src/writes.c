@@ -1,6 +1,6 @@
 /* writes: put, delete, the counters (counter_get, counter_set, counter_inc, counter_dec),
- * append and check_and_put, each on one row. Puts and deletes of one row start in the order sent; queued ones of
- * different rows share one gateway call. */
+ * append and check_and_put, each on one row. Puts and deletes of one row start in the order
+ * sent; queued ones of different rows share one gateway call. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -211,14 +211,14 @@ static json_t *run_counter_inc(hbc_conn *c, call *k, hb_error *herr) {
 
 static int prepare_counter_set(call *k, proto_error *e) {
   k->wal = true;
+  int64_t *value = &k->arg.counter_set.value;
   if (prepare_counter(k, e) < 0 ||
-      proto_param_int(&k->req, "value", true, INT64_MIN, INT64_MAX, &k->arg.counter_set.value, e) <
-        0)
+      proto_param_int(&k->req, "value", true, INT64_MIN, INT64_MAX, value, e) < 0)
     return -1;
   /* Counters are 8-byte big-endian signed integers. */
   uint8_t *packed = proto_mem_alloc(&k->mem, 8);
   for (int i = 0; i < 8; i++)
-    packed[i] = (uint8_t)((uint64_t)k->arg.counter_set.value >> (56 - 8 * i));
+    packed[i] = (uint8_t)((uint64_t)*value >> (56 - 8 * i));
   k->mutations = proto_mem_alloc(&k->mem, sizeof *k->mutations);
   k->mutations[0] = (hbc_mutation){.column = k->column, .value = {packed, 8}, .wal = true};
   k->nmutations = 1;
