@@ -290,6 +290,8 @@ static void on_parsed(client *c, json_t *v, const proto_error *e) {
     handle_value(c, v);
     return;
   }
+  if (e->code == 0)
+    return; /* a blank line, found so by the decoder */
   api_count_refused(c->hub->api, e->code);
   client_send(c, proto_error_line(NULL, e));
 }

@@ -51,7 +51,8 @@ static void *decoder_main(void *arg) {
     decode_job *job = TAILQ_FIRST(&d->queue);
     TAILQ_REMOVE(&d->queue, job, link);
     pthread_mutex_unlock(&d->lock);
-    job->value = proto_parse_line(job->line, job->len, &job->err);
+    if (!proto_line_blank(job->line, job->len))
+      job->value = proto_parse_line(job->line, job->len, &job->err);
     free(job->line);
     job->line = NULL;
     pthread_mutex_lock(&d->lock);

@@ -17,7 +17,8 @@ struct event_base;
 typedef struct decoder decoder;
 
 /* Runs on the loop thread with the parsed value (owned by the callee), or NULL and e set as
- * proto_parse_line sets it. */
+ * proto_parse_line sets it; or NULL and e->code 0 for a line of blanks only, which carries no
+ * request and gets no reply. */
 typedef void (*decoder_done_fn)(void *owner, json_t *value, proto_error *e);
 
 /* Needs evthread_use_pthreads() to have been called before base was created. */

@@ -533,6 +533,31 @@ START_TEST(test_lines_cut_wherever_writes_fall) {
 }
 END_TEST
 
+/* A blank line long enough to be parsed off the loop (64 KiB and more) gets no reply either,
+ * as a short one does, and the line after it is served. */
+START_TEST(test_long_blank_line_unanswered) {
+  g_cfg.max_line_bytes = 1 << 20;
+  client_hub_reconfigure(g_hub);
+  int fd = connect_client();
+  enum { BLANKS = 100 * 1024 };
+  char *input = malloc(BLANKS + sizeof PING + 2);
+  memset(input, ' ', BLANKS);
+  input[BLANKS] = '\n';
+  strcpy(input + BLANKS + 1, PING "\n");
+  size_t len = strlen(input), sent = 0;
+  while (sent < len) {
+    ssize_t n = send(fd, input + sent, len - sent, MSG_DONTWAIT);
+    if (n > 0)
+      sent += (size_t)n;
+    event_base_loop(g_base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+  }
+  free(input);
+  expect_pong(fd, "the line after a long blank one");
+  expect_silence(fd, "after the pong");
+  close(fd);
+}
+END_TEST
+
 /* A line of exactly max_line_bytes (1024 here) is served; one byte more is refused with
  * request_too_large, and the connection closes once that error is written. */
 START_TEST(test_line_limit_exact) {
@@ -586,6 +611,7 @@ int main(void) {
   tcase_add_checked_fixture(lines, setup, teardown);
   tcase_set_timeout(lines, 30);
   tcase_add_test(lines, test_lines_cut_wherever_writes_fall);
+  tcase_add_test(lines, test_long_blank_line_unanswered);
   tcase_add_test(lines, test_line_limit_exact);
   tcase_add_test(lines, test_last_line_without_newline_answered);
   suite_add_tcase(s, lines);
