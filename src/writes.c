@@ -48,8 +48,12 @@ static size_t ncolumns_of(const call *k) {
 /* A single-row put or delete is ordered behind earlier ones of its row (pool order keys). It
  * may share a mutateRows call only when nothing in it can fail the whole call for the others:
  * a key, a family or a value that HBase refuses fails every row of the call. */
+static uint64_t row_order_key(const call *k) {
+  return pool_order_key(k->table, strlen(k->table), k->row.data, k->row.len);
+}
+
 static void write_order_and_group(call *k) {
-  k->order_key = pool_order_key(k->table, strlen(k->table), k->row.data, k->row.len);
+  k->order_key = row_order_key(k);
   if (k->row.len == 0 || k->row.len > WRITES_MAX_ROW)
     return;
   for (size_t i = 0; i < ncolumns_of(k); i++) {
@@ -287,18 +291,16 @@ static json_t *run_append(hbc_conn *c, call *k, hb_error *herr) {
  * cell, so data holds exactly one; a null value means "only if the column is absent". It is
  * ordered behind earlier writes of its row, like a put, but never shares a call. */
 static int prepare_check_and_put(call *k, proto_error *e) {
-  k->wal = true;
-  if (call_prepare_table(k, e) < 0 ||
-      proto_param_bytes(&k->req, "row", true, &k->mem, &k->row, e) < 0 ||
+  /* prepare_write's timestamp stays HBC_LATEST: check_and_put does not take one. */
+  if (prepare_write(k, e) < 0 ||
       proto_param_bytes(&k->req, "column", true, &k->mem, &k->column, e) < 0 ||
-      proto_param_bool(&k->req, "wal", false, &k->wal, e) < 0 || prepare_data(k, e) < 0)
+      prepare_data(k, e) < 0)
     return -1;
   if (k->nmutations != 1)
     return proto_fail(e, PROTO_INVALID_PARAMS,
                       "invalid params: \"data\" must hold exactly one column (the gateway's "
                       "checkAndPut puts one cell), not %zu",
                       k->nmutations);
-  k->mutations[0].wal = k->wal;
   json_t *value = json_object_get(k->req.params, "value");
   if (value == NULL)
     return proto_fail(e, PROTO_INVALID_PARAMS,
@@ -308,7 +310,7 @@ static int prepare_check_and_put(call *k, proto_error *e) {
   if (!k->arg.check_and_put.absent &&
       proto_param_bytes(&k->req, "value", true, &k->mem, &k->arg.check_and_put.expected, e) < 0)
     return -1;
-  k->order_key = pool_order_key(k->table, strlen(k->table), k->row.data, k->row.len);
+  k->order_key = row_order_key(k);
   return 0;
 }
 

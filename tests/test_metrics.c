@@ -589,6 +589,19 @@ START_TEST(test_health_follows_gateway) {
 }
 END_TEST
 
+/* A daemon of its own (pool of 1, lazy) serving metrics on dir/m.sock, dir made from its
+ * mkdtemp template; returns the endpoint once a scrape has answered. */
+static endpoint start_unix_metrics(dh_daemon *d, char *dir, char *sock, size_t size) {
+  char keys[128];
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(sock, size, "%s/m.sock", dir);
+  snprintf(keys, sizeof keys, "metrics_listen = unix:%s\n", sock);
+  ck_assert(dh_start(d, "test_metrics", &g_gateway, keys, "pool_size = 1\nlazy_connect = true\n"));
+  endpoint ep = {.path = sock};
+  json_decref(scrape(&ep));
+  return ep;
+}
+
 static int open_descriptors(pid_t pid) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
@@ -608,14 +621,9 @@ static int open_descriptors(pid_t pid) {
  * once read its state from the wrong object: libevent gives the error callback evhttp's
  * argument.) */
 START_TEST(test_out_of_descriptors_pauses_and_resumes) {
-  char dir[] = "/tmp/hbpool-metrics.XXXXXX", sock[64], keys[128];
-  ck_assert_ptr_nonnull(mkdtemp(dir));
-  snprintf(sock, sizeof sock, "%s/m.sock", dir);
-  snprintf(keys, sizeof keys, "metrics_listen = unix:%s\n", sock);
+  char dir[] = "/tmp/hbpool-metrics.XXXXXX", sock[64];
   dh_daemon d;
-  ck_assert(dh_start(&d, "test_metrics", &g_gateway, keys, "pool_size = 1\nlazy_connect = true\n"));
-  endpoint ep = {.path = sock};
-  json_decref(scrape(&ep));
+  endpoint ep = start_unix_metrics(&d, dir, sock, sizeof sock);
   struct rlimit old, low;
   ck_assert_int_eq(prlimit(d.pid, RLIMIT_NOFILE, NULL, &old), 0);
   low = (struct rlimit){(rlim_t)open_descriptors(d.pid) + 2, old.rlim_max};
@@ -651,14 +659,9 @@ END_TEST
 
 /* A stopped daemon removes its metrics socket file. */
 START_TEST(test_unix_socket_removed_on_stop) {
-  char dir[] = "/tmp/hbpool-metrics.XXXXXX", sock[64], keys[128];
-  ck_assert_ptr_nonnull(mkdtemp(dir));
-  snprintf(sock, sizeof sock, "%s/m.sock", dir);
-  snprintf(keys, sizeof keys, "metrics_listen = unix:%s\n", sock);
+  char dir[] = "/tmp/hbpool-metrics.XXXXXX", sock[64];
   dh_daemon d;
-  ck_assert(dh_start(&d, "test_metrics", &g_gateway, keys, "pool_size = 1\nlazy_connect = true\n"));
-  endpoint ep = {.path = sock};
-  json_decref(scrape(&ep));
+  start_unix_metrics(&d, dir, sock, sizeof sock); /* a scrape answered there */
   ck_assert_int_eq(dh_stop(&d), 0);
   ck_assert_msg(access(sock, F_OK) < 0 && errno == ENOENT, "%s is still there", sock);
   rmdir(dir);

@@ -591,30 +591,27 @@ START_TEST(test_last_line_without_newline_answered) {
 }
 END_TEST
 
+/* A test case of tests (NULL-terminated), each run between setup and teardown. */
+static void add_case(Suite *s, const char *name, const TTest *const *tests) {
+  TCase *tc = tcase_create(name);
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_set_timeout(tc, 30);
+  for (size_t i = 0; tests[i] != NULL; i++)
+    tcase_add_test(tc, tests[i]);
+  suite_add_tcase(s, tc);
+}
+
 int main(void) {
   Suite *s = suite_create("request path");
-  TCase *batch = tcase_create("batch");
-  tcase_add_checked_fixture(batch, setup, teardown);
-  tcase_set_timeout(batch, 30);
-  tcase_add_test(batch, test_batch_chunks_by_count);
-  tcase_add_test(batch, test_batch_chunks_by_bytes);
-  tcase_add_test(batch, test_batch_put_after_delete_of_row_in_next_call);
-  suite_add_tcase(s, batch);
-  TCase *scan = tcase_create("scan");
-  tcase_add_checked_fixture(scan, setup, teardown);
-  tcase_set_timeout(scan, 30);
-  tcase_add_test(scan, test_scan_prefix_forward);
-  tcase_add_test(scan, test_scan_prefix_ending_in_ff);
-  tcase_add_test(scan, test_scan_prefix_reverse);
-  suite_add_tcase(s, scan);
-  TCase *lines = tcase_create("lines");
-  tcase_add_checked_fixture(lines, setup, teardown);
-  tcase_set_timeout(lines, 30);
-  tcase_add_test(lines, test_lines_cut_wherever_writes_fall);
-  tcase_add_test(lines, test_long_blank_line_unanswered);
-  tcase_add_test(lines, test_line_limit_exact);
-  tcase_add_test(lines, test_last_line_without_newline_answered);
-  suite_add_tcase(s, lines);
+  add_case(s, "batch",
+           (const TTest *[]){test_batch_chunks_by_count, test_batch_chunks_by_bytes,
+                             test_batch_put_after_delete_of_row_in_next_call, NULL});
+  add_case(s, "scan",
+           (const TTest *[]){test_scan_prefix_forward, test_scan_prefix_ending_in_ff,
+                             test_scan_prefix_reverse, NULL});
+  add_case(s, "lines",
+           (const TTest *[]){test_lines_cut_wherever_writes_fall, test_long_blank_line_unanswered,
+                             test_line_limit_exact, test_last_line_without_newline_answered, NULL});
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
