@@ -25,6 +25,7 @@ echo "get: r1 cf:greeting=hello"
 # A scanner belongs to the connection that opened it: keep one connection open (a coprocess)
 # for scanner_open, scanner_next and scanner_close.
 coproc SCAN { socat -t 10 - "UNIX-CONNECT:$sock"; }
+scan_pid=$SCAN_PID # bash unsets SCAN_PID as soon as the coprocess has exited
 printf '%s\n' '{"jsonrpc":"2.0","id":5,"method":"scanner_open","params":{"table":"'"$table"'","row_prefix":"r"}}' >&"${SCAN[1]}"
 read -r reply <&"${SCAN[0]}"
 scanner=$(printf '%s\n' "$reply" | sed -n 's/.*"id":5,"result":{"scanner":\([0-9]*\)}.*/\1/p')
@@ -39,7 +40,7 @@ printf '%s\n' '{"jsonrpc":"2.0","id":7,"method":"scanner_close","params":{"scann
 read -r reply <&"${SCAN[0]}"
 case $reply in *'"id":7,"result":null'*) ;; *) echo "unexpected reply: $reply" >&2; exit 1 ;; esac
 exec {SCAN[1]}>&-
-wait "$SCAN_PID"
+wait "$scan_pid"
 echo "scan: r1=hello r2=world (scanner $scanner closed)"
 
 # An error reply: a missing table is -32001 hbase_io_error, not retryable.
