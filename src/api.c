@@ -153,7 +153,10 @@ static json_t *stats_json(api *a) {
                       json_integer((json_int_t)pool_stats_coalesced_calls(&ps)));
   json_object_set_new(pool_json, "coalesced_requests", json_integer((json_int_t)ps.coalesced_jobs));
   json_object_set_new(pool_json, "requests_per_call", calls_by_size_json(&ps));
-  json_object_set_new(out, "scanners", json_integer(scanner_count(a->env.scanners)));
+  json_object_set_new(out, "scanners", json_integer(scanner_count(a->env.scanners, false)));
+  json_object_set_new(out, "scanners_kept", json_integer(scanner_count(a->env.scanners, true)));
+  json_object_set_new(out, "scan_resumes",
+                      json_integer((json_int_t)scanner_resumes(a->env.scanners)));
   json_object_set_new(out, "scanner_reopens",
                       json_integer((json_int_t)scanner_reopens(a->env.scanners)));
   json_object_set_new(out, "scanner_read_aheads",
@@ -242,7 +245,7 @@ void api_client_closed(api *a, uint64_t client_id) {
 }
 
 void api_expire(api *a) {
-  scanner_expire(a->env.scanners, a->scanner_idle_timeout_ms);
+  scanner_expire(a->env.scanners, a->scanner_idle_timeout_ms, a->env.scan_keep_open_ms);
 }
 
 void api_close_scanners(api *a) {
@@ -265,6 +268,7 @@ void api_reconfigure(api *a, const config *cfg) {
   }
   a->env.scan_max_rows = cfg->scan_max_rows;
   a->env.scanner_read_ahead = cfg->scanner_read_ahead;
+  a->env.scan_keep_open_ms = cfg->scan_keep_open_ms;
   a->scanner_idle_timeout_ms = cfg->scanner_idle_timeout_ms;
 }
 
@@ -303,7 +307,9 @@ void api_get_counters(const api *a, api_counters *out) {
     .methods = a->counters,
     .refused = a->refused,
     .in_flight = a->env.in_flight,
-    .scanners_open = scanner_count(a->env.scanners),
+    .scanners_open = scanner_count(a->env.scanners, false),
+    .scanners_kept = scanner_count(a->env.scanners, true),
+    .scan_resumes = scanner_resumes(a->env.scanners),
     .scanners_reopened = scanner_reopens(a->env.scanners),
     .scanner_read_aheads = scanner_read_aheads(a->env.scanners),
   };

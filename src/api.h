@@ -63,6 +63,8 @@ typedef struct api_counters {
   const api_method_stats *methods;
   const uint64_t *refused; /* [API_NCODES]: requests answered before any method ran */
   int in_flight, scanners_open;
+  int scanners_kept;     /* by scan pages, for the call that continues them */
+  uint64_t scan_resumes; /* scan pages read from a kept scanner */
   uint64_t scanners_reopened;
   uint64_t scanner_read_aheads;
 } api_counters;

@@ -48,6 +48,7 @@ typedef struct call_env {
   const char *prefix;
   int scan_max_rows;
   bool scanner_read_ahead;   /* fetch a scanner's next page while the client reads the last one */
+  int scan_keep_open_ms;     /* a scan page's scanner stays open this long for the next (0: no) */
   int in_flight;             /* calls in the pool or waiting for their scanner */
   scanner_set *scanners;     /* the open scanners */
   void (*finished)(call *k); /* counts a call just before its reply goes; may be NULL */
@@ -89,7 +90,7 @@ struct call {
   int64_t scan_cap;     /* scan: scan_max_rows when the call was prepared */
   batch_op *ops;        /* batch */
   size_t nops;
-  scanner *sc;   /* scanner_open, scanner_next, scanner_close */
+  scanner *sc;   /* scanner_open, scanner_next, scanner_close; scan: its kept scanner */
   bool reopened; /* scanner_next: the gateway had expired the scanner */
   union {        /* each method's own arguments */
     struct {
@@ -102,8 +103,11 @@ struct call {
       int64_t value;
     } counter_set;
     struct {
-      int64_t limit;
-    } scan; /* rows to return (capped per page by run_scan) */
+      int64_t limit;      /* rows to return (capped per page by run_scan) */
+      char *next_key;     /* the page's scanner is kept for the call with this key */
+      int32_t read_ahead; /* rows its next page will want */
+      bool kept_failed;   /* reading on from the kept scanner (k->sc) failed */
+    } scan;
     struct {
       int64_t count;
     } scanner_next; /* also a read-ahead's */

@@ -74,6 +74,7 @@ static const key_spec DAEMON_KEYS[] = {
   {DKEY(scan_max_rows, KEY_INT), .min = 1, .max = 1000000},
   {DKEY(scanner_read_ahead, KEY_BOOL)},
   {DKEY(scanner_idle_timeout_ms, KEY_INT), .min = 1000, .max = MS_1D},
+  {DKEY(scan_keep_open_ms, KEY_INT), .min = 0, .max = MS_1D},
   {DKEY(shutdown_timeout_ms, KEY_INT), .min = 0, .max = MS_1H},
 };
 
@@ -143,6 +144,7 @@ void config_defaults(config *c) {
     .scan_max_rows = 1000,
     .scanner_read_ahead = true,
     .scanner_idle_timeout_ms = 300000,
+    .scan_keep_open_ms = 10000,
     .shutdown_timeout_ms = 10000,
     .gateways = xcalloc(1, sizeof(config_gateway)),
     .ngateways = 1,

@@ -54,6 +54,7 @@ typedef struct config {
   int scan_max_rows;            /* default 1000: cap of one `scan` call */
   bool scanner_read_ahead; /* default true: fetch a scanner's next page during the client's read */
   int scanner_idle_timeout_ms; /* default 300000 */
+  int scan_keep_open_ms;       /* default 10000: a scan page's scanner waits for the next page */
   int shutdown_timeout_ms;     /* default 10000 */
   config_gateway *gateways;
   /* At least one; default: one "main" gateway with defaults. The file's order is kept. */

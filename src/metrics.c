@@ -223,6 +223,11 @@ static void render_requests(metrics *m, struct evbuffer *b) {
   single(b, "hbpool_scanner_read_aheads_total", "counter",
          "Pages fetched for a scanner's next scanner_next while the client read the last one.", "",
          c.scanner_read_aheads);
+  single(b, "hbpool_scanners_kept", "gauge",
+         "Scanners kept open by scan pages for the scan call that continues them.", "",
+         (uint64_t)c.scanners_kept);
+  single(b, "hbpool_scan_resumes_total", "counter",
+         "Scan pages read on from the scanner the page before kept open.", "", c.scan_resumes);
 }
 
 static void render_clients(metrics *m, struct evbuffer *b) {

@@ -1,81 +1,11 @@
 /* scan: the scan method: one call returns up to limit rows, capped at scan_max_rows, and "next",
- * the params that continue where it stopped; and the scan options scanner_open shares. */
-#include "scan.h"
+ * the params that continue where it stopped. */
+#include <stdlib.h>
 
-#include <string.h>
-
-/* HappyBase's bytes_increment: the smallest key above every key starting with prefix, i.e. the
- * last byte below 0xFF incremented and what follows dropped; NULL length for all 0xFF (no end). */
-static hbc_bytes bytes_increment(call *k, hbc_bytes prefix) {
-  size_t n = prefix.len;
-  while (n > 0 && prefix.data[n - 1] == 0xff)
-    n--;
-  if (n == 0)
-    return (hbc_bytes){(const uint8_t *)"", 0};
-  uint8_t *out = proto_mem_alloc(&k->mem, n);
-  memcpy(out, prefix.data, n);
-  out[n - 1]++;
-  return (hbc_bytes){out, n};
-}
-
-bool scan_has_prefix(hbc_bytes key, hbc_bytes prefix) {
-  return key.len >= prefix.len && hbc_bytes_equal((hbc_bytes){key.data, prefix.len}, prefix);
-}
-
-static int prepare_scan_range(call *k, proto_error *e) {
-  hbc_bytes start = {0}, stop = {0};
-  if (proto_param_bytes(&k->req, "row_start", false, &k->mem, &start, e) < 0 ||
-      proto_param_bytes(&k->req, "row_stop", false, &k->mem, &stop, e) < 0 ||
-      proto_param_bytes(&k->req, "row_prefix", false, &k->mem, &k->prefix, e) < 0 ||
-      proto_param_bool(&k->req, "row_start_exclusive", false, &k->start_exclusive, e) < 0 ||
-      proto_param_bool(&k->req, "reverse", false, &k->scan.reversed, e) < 0)
-    return -1;
-  bool given = json_object_get(k->req.params, "row_prefix") != NULL;
-  bool has_start = json_object_get(k->req.params, "row_start") != NULL;
-  if (given && json_object_get(k->req.params, "row_stop") != NULL)
-    return proto_fail(e, PROTO_INVALID_PARAMS,
-                      "invalid params: \"row_prefix\" cannot be combined with \"row_stop\"");
-  if (!given || k->prefix.len == 0) {
-    k->scan.start_row = start;
-    k->scan.stop_row = stop;
-    return 0;
-  }
-  /* Forward: [prefix, increment(prefix)). Reverse: from increment(prefix) down, skipping that
-   * key itself and stopping at the first row without the prefix (run_scan), so that the row
-   * equal to the prefix is included and nothing outside it is. A row_start given with a prefix
-   * (a continuation) says where to resume inside it. */
-  hbc_bytes end = bytes_increment(k, k->prefix);
-  k->scan.start_row = has_start ? start : k->scan.reversed ? end : k->prefix;
-  k->scan.stop_row = k->scan.reversed ? (hbc_bytes){(const uint8_t *)"", 0} : end;
-  if (k->scan.reversed && !has_start)
-    k->start_exclusive = true;
-  return 0;
-}
-
-int scan_prepare(call *k, proto_error *e) {
-  int64_t batch_size = 1000, scan_batching = 0, limit = INT32_MAX;
-  hbc_scan_init(&k->scan);
-  if (call_prepare_table(k, e) < 0 || call_prepare_timestamp(k, e) < 0 ||
-      prepare_scan_range(k, e) < 0 ||
-      proto_param_bool(&k->req, "include_timestamp", false, &k->include_timestamp, e) < 0 ||
-      proto_param_bool(&k->req, "sorted_columns", false, &k->sorted_columns, e) < 0 ||
-      proto_param_bytes_list(&k->req, "columns", false, &k->mem, &k->columns, &k->ncolumns, e) <
-        0 ||
-      proto_param_bytes(&k->req, "filter", false, &k->mem, &k->scan.filter, e) < 0 ||
-      proto_param_int(&k->req, "batch_size", false, 1, INT32_MAX, &batch_size, e) < 0 ||
-      proto_param_int(&k->req, "scan_batching", false, 1, INT32_MAX, &scan_batching, e) < 0 ||
-      proto_param_int(&k->req, "limit", false, 1, INT32_MAX, &limit, e) < 0)
-    return -1;
-  k->scan.timestamp = k->timestamp;
-  k->scan.columns = k->columns;
-  k->scan.ncolumns = k->ncolumns;
-  k->scan.caching = (int32_t)batch_size;
-  k->scan.batch_size = (int32_t)scan_batching;
-  k->scan.sort_columns = k->sorted_columns;
-  k->arg.scan.limit = limit;
-  k->scan_cap = k->env->scan_max_rows; /* read here: a reload may change it meanwhile */
-  return 0;
-}
+#include "call.h"
+#include "scan_spec.h"
+#include "scanner.h"
+#include "xmalloc.h"
 
 /* Writes the rows of a page that the scan returns: not a first row equal to an exclusive start,
  * nothing from the first row without the prefix on (*ended), at most up to the limit. False when
@@ -87,7 +17,7 @@ static bool write_page(call *k, proto_text *t, const hbc_result *res, int64_t *r
       hbc_bytes_equal(res->rows[0].key, k->scan.start_row))
     from = 1;
   for (size_t i = from; k->prefix.len > 0 && i < to; i++) {
-    if (!scan_has_prefix(res->rows[i].key, k->prefix)) {
+    if (!scan_spec_has_prefix(res->rows[i].key, k->prefix)) {
       to = i;
       *ended = true;
     }
@@ -121,7 +51,51 @@ static json_t *scan_next(call *k, hbc_bytes last, size_t returned) {
   return next;
 }
 
-static json_t *run_scan(hbc_conn *c, call *k, hb_error *herr) {
+/* The key a kept scanner is found by: the table as the gateway knows it (a reload may change the
+ * prefix), the encoding the row keys are in, and the params in one canonical form. */
+static char *scan_key(const call *k, json_t *params) {
+  char *dump = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS);
+  if (dump == NULL)
+    return NULL;
+  char *key = xasprintf("%s\n%d\n%s", k->table, (int)k->req.encoding, dump);
+  free(dump);
+  return key;
+}
+
+/* A continuation finds the scanner its page kept, if it is still open. */
+static int prepare_scan(call *k, proto_error *e) {
+  if (scan_spec_prepare(k, e) < 0)
+    return -1;
+  if (k->env->scan_keep_open_ms == 0 || !k->start_exclusive)
+    return 0;
+  char *key = scan_key(k, k->req.params);
+  if (key != NULL)
+    scanner_take_kept(k, key);
+  free(key);
+  return 0;
+}
+
+/* Ends a page of returned rows after last: "next" when it stopped at the cap with more to come,
+ * and then what the call's after needs to keep its scanner for that next call. */
+static json_t *end_page(call *k, proto_text *t, bool stopped_at_cap, hbc_bytes last,
+                        int64_t returned, bool keep) {
+  proto_text_puts(t, "],\"next\":");
+  json_t *next = stopped_at_cap ? scan_next(k, last, (size_t)returned) : NULL;
+  if (next == NULL || proto_text_json(t, next) < 0)
+    proto_text_puts(t, "null");
+  if (next != NULL && keep) {
+    int64_t left = k->arg.scan.limit - returned;
+    k->arg.scan.next_key = scan_key(k, next);
+    k->arg.scan.read_ahead = (int32_t)(left < k->scan_cap ? left : k->scan_cap);
+  }
+  json_decref(next);
+  proto_text_add(t, "}", 1);
+  return call_text_result(k);
+}
+
+/* A page read from a scanner of its own, opened at row_start; kept open after the page when the
+ * scan goes on, unless keep is false. */
+static json_t *run_opened(hbc_conn *c, call *k, bool keep, hb_error *herr) {
   int64_t cap = k->scan_cap;
   int64_t want = k->arg.scan.limit;
   bool capped = k->arg.scan.limit > cap;
@@ -154,21 +128,61 @@ static json_t *run_scan(hbc_conn *c, call *k, hb_error *herr) {
     more = write_page(k, t, &res, &returned, &last, &ended, &failed);
     hbc_result_free(&res);
   }
+  k->arg.scan.limit = want;
+  bool stopped_at_cap = !failed && capped && !ended && returned == cap;
+  /* Every row fetched was returned, so the gateway scanner stands right after the last. */
+  if (stopped_at_cap && keep) {
+    scanner_keep(k, id, last);
+    return end_page(k, t, true, last, returned, true);
+  }
   hb_error close_err = HB_ERROR_INIT;
   if (herr->code == HB_OK || !hb_error_breaks_connection(herr->code))
     hbc_scanner_close(c, id, &close_err);
   hb_error_clear(&close_err);
-  k->arg.scan.limit = want;
-  if (failed)
+  return failed ? NULL : end_page(k, t, stopped_at_cap, last, returned, false);
+}
+
+/* A page read on from the scanner the page before kept (k->sc). */
+static json_t *run_kept(hbc_conn *c, call *k, hb_error *herr) {
+  int64_t cap = k->scan_cap;
+  int64_t want = k->arg.scan.limit < cap ? k->arg.scan.limit : cap;
+  proto_text *t = call_text_begin(k);
+  proto_text_puts(t, "{\"rows\":[");
+  size_t returned = 0;
+  hbc_bytes last = {0};
+  bool done = false;
+  if (scanner_page(c, k, t, (size_t)want, &returned, &last, &done, herr) < 0)
     return NULL;
-  proto_text_puts(t, "],\"next\":");
-  bool stopped_at_cap = capped && !ended && returned == cap;
-  json_t *next = stopped_at_cap ? scan_next(k, last, (size_t)returned) : NULL;
-  if (next == NULL || proto_text_json(t, next) < 0)
-    proto_text_puts(t, "null");
-  json_decref(next);
-  proto_text_add(t, "}", 1);
-  return call_text_result(k);
+  bool stopped_at_cap = !done && k->arg.scan.limit > cap && (int64_t)returned == cap;
+  return end_page(k, t, stopped_at_cap, last, (int64_t)returned, true);
+}
+
+/* A continuation reads on from its kept scanner. If that fails (the scanner's read-ahead failed,
+ * the gateway lost it...), the page is read from a scanner of its own: its params say where to
+ * resume, so nothing is lost or returned twice. */
+static json_t *run_scan(hbc_conn *c, call *k, hb_error *herr) {
+  free(k->arg.scan.next_key); /* an earlier attempt's */
+  k->arg.scan.next_key = NULL;
+  if (k->sc == NULL)
+    return run_opened(c, k, k->env->scan_keep_open_ms > 0, herr);
+  if (!k->arg.scan.kept_failed) {
+    json_t *result = run_kept(c, k, herr);
+    if (result != NULL)
+      return result;
+    k->arg.scan.kept_failed = true;
+    free(k->arg.scan.next_key);
+    k->arg.scan.next_key = NULL;
+    if (herr->code != HB_OK && hb_error_breaks_connection(herr->code))
+      return NULL;
+    hb_error_clear(herr);
+    call_reset_reply(k);
+  }
+  return run_opened(c, k, false, herr);
+}
+
+static void after_scan(call *k) {
+  scanner_page_after(k, k->arg.scan.next_key, k->arg.scan.read_ahead);
+  k->arg.scan.next_key = NULL;
 }
 
 static const char *const SCAN_PARAMS[] = {"table",      "use_prefix",
@@ -181,6 +195,6 @@ static const char *const SCAN_PARAMS[] = {"table",      "use_prefix",
                                           "reverse",    NULL};
 
 const method scan_methods[] = {
-  {"scan", scan_prepare, run_scan, POOL_RETRY_ON_STALE, SCAN_PARAMS, NULL, NULL},
+  {"scan", prepare_scan, run_scan, POOL_RETRY_ON_STALE, SCAN_PARAMS, after_scan, scanner_wait},
   {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL},
 };

@@ -1,14 +1,16 @@
-/* scanner: scanner_open, scanner_next and scanner_close, for scans too long for one call. Scanner
- * ids are global to the gateway, so a scanner is not tied to a pooled connection between calls;
- * calls on one scanner are serialised (the gateway fails concurrent ones), the others wait in its
- * queue. A scanner belongs to the client connection that opened it and goes with it. */
+/* scanner: scanner_open, scanner_next and scanner_close, for scans too long for one call, and the
+ * scanners scan pages keep open for the scan call that continues them. Scanner ids are global to
+ * the gateway, so a scanner is not tied to a pooled connection between calls; calls on one
+ * scanner are serialised (the gateway fails concurrent ones), the others wait in its queue. A
+ * scanner belongs to the client connection that opened it and goes with it; a kept one belongs
+ * to the daemon and goes when unused for scan_keep_open_ms. */
 #include "scanner.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
-#include "scan.h"
+#include "scan_spec.h"
 #include "xmalloc.h"
 
 /* The open scanners of the daemon, and what a scanner's own calls need of the api. */
@@ -17,6 +19,7 @@ struct scanner_set {
   uint64_t next_id;
   uint64_t reopens;
   uint64_t read_aheads;
+  uint64_t resumes; /* scan pages read from a kept scanner */
   call_env *env;
 };
 
@@ -26,6 +29,10 @@ struct scanner {
   uint64_t client_id; /* the client that opened it: only it may use it */
   int32_t gateway_id;
   bool busy, closed;
+  /* Kept by a scan page, owned by the daemon: found by key, the continuing call's params in
+   * the form scan.c gives them (NULL while a call has it, or once it is closed). */
+  bool kept;
+  char *key;
   int64_t last_used_ms;
   char *table;
   hbc_scan scan;     /* to reopen it after the gateway expired it */
@@ -50,15 +57,12 @@ struct scanner {
   TAILQ_ENTRY(scanner) link;
 };
 
-static int prepare_scanner_open(call *k, proto_error *e) {
-  if (scan_prepare(k, e) < 0)
-    return -1;
-  scanner_set *set = k->env->scanners;
+/* A scanner with copies of k's scan options: the request's bytes go with the request. */
+static scanner *scanner_new(scanner_set *set, const call *k) {
   scanner *sc = xcalloc(1, sizeof *sc);
   sc->id = ++set->next_id;
   sc->client_id = k->client_id;
   sc->table = xstrdup(k->table);
-  /* The request's bytes go with the request: the scanner keeps copies to reopen with. */
   sc->scan = k->scan;
   sc->scan.start_row = call_keep_bytes(&sc->mem, k->scan.start_row);
   sc->scan.stop_row = call_keep_bytes(&sc->mem, k->scan.stop_row);
@@ -74,7 +78,13 @@ static int prepare_scanner_open(call *k, proto_error *e) {
   sc->sorted_columns = k->sorted_columns;
   TAILQ_INIT(&sc->waiting);
   TAILQ_INSERT_TAIL(&set->list, sc, link);
-  k->sc = sc;
+  return sc;
+}
+
+static int prepare_scanner_open(call *k, proto_error *e) {
+  if (scan_spec_prepare(k, e) < 0)
+    return -1;
+  k->sc = scanner_new(k->env->scanners, k);
   return 0;
 }
 
@@ -106,6 +116,7 @@ static void scanner_free(scanner_set *set, scanner *sc) {
   TAILQ_REMOVE(&set->list, sc, link);
   drop_ahead(sc);
   proto_mem_free(&sc->mem);
+  free(sc->key);
   free(sc->last_key);
   free(sc->table);
   free(sc);
@@ -137,7 +148,7 @@ static int prepare_scanner_use(call *k, proto_error *e) {
     return -1;
   scanner *sc;
   TAILQ_FOREACH(sc, &k->env->scanners->list, link)
-  if ((int64_t)sc->id == id && sc->client_id == k->client_id && !sc->closed)
+  if ((int64_t)sc->id == id && sc->client_id == k->client_id && !sc->kept && !sc->closed)
     break;
   if (sc == NULL)
     return proto_fail(e, PROTO_INVALID_PARAMS,
@@ -204,25 +215,27 @@ static int fetch(hbc_conn *c, call *k, int32_t n, hbc_result *res, hb_error *her
   return skipped;
 }
 
-/* Writes rows of a page for scanner_next, up to the first without the prefix (the scan is then
- * over: *done). */
+/* Writes rows of a page, up to the first without the prefix (the scan is then over: *done);
+ * *last, if given, becomes the last row written. */
 static int write_rows(call *k, proto_text *t, const hbc_row *rows, size_t n, size_t *written,
-                      bool *done) {
+                      hbc_bytes *last, bool *done) {
   scanner *sc = k->sc;
   for (size_t i = 0; sc->prefix.len > 0 && i < n; i++) {
-    if (!scan_has_prefix(rows[i].key, sc->prefix)) {
+    if (!scan_spec_has_prefix(rows[i].key, sc->prefix)) {
       n = i;
       sc->ended = *done = true;
     }
   }
   int rc = call_text_rows(k, t, rows, n, *written > 0);
   *written += n;
+  if (last != NULL && n > 0)
+    *last = call_keep_bytes(&k->mem, rows[n - 1].key);
   return rc;
 }
 
 /* Up to want rows from those read ahead; false when the read-ahead failed (herr says why). */
-static bool take_ahead(call *k, proto_text *t, size_t want, size_t *written, bool *done, int *rc,
-                       hb_error *herr) {
+static bool take_ahead(call *k, proto_text *t, size_t want, size_t *written, hbc_bytes *last,
+                       bool *done, int *rc, hb_error *herr) {
   scanner *sc = k->sc;
   if (!sc->has_ahead)
     return true;
@@ -235,7 +248,7 @@ static bool take_ahead(call *k, proto_text *t, size_t want, size_t *written, boo
   size_t n = sc->ahead.nrows - sc->ahead_at;
   if (n > want)
     n = want;
-  *rc = write_rows(k, t, sc->ahead.rows + sc->ahead_at, n, written, done);
+  *rc = write_rows(k, t, sc->ahead.rows + sc->ahead_at, n, written, last, done);
   sc->ahead_at += n;
   if (sc->ahead_at == sc->ahead.nrows)
     drop_ahead(sc);
@@ -251,7 +264,7 @@ static json_t *run_scanner_next(hbc_conn *c, call *k, hb_error *herr) {
   size_t want = (size_t)k->arg.scanner_next.count, written = 0;
   bool done = false;
   int rc = 0;
-  if (!take_ahead(k, t, want, &written, &done, &rc, herr))
+  if (!take_ahead(k, t, want, &written, NULL, &done, &rc, herr))
     return NULL;
   /* The rest (all of it without read-ahead) from the gateway. */
   if (rc == 0 && !done && written < want) {
@@ -261,7 +274,7 @@ static json_t *run_scanner_next(hbc_conn *c, call *k, hb_error *herr) {
       return NULL;
     bool empty = res.nrows == 0; /* only an empty list means the scanner is done */
     done = empty;
-    rc = write_rows(k, t, res.rows + skipped, res.nrows - (size_t)skipped, &written, &done);
+    rc = write_rows(k, t, res.rows + skipped, res.nrows - (size_t)skipped, &written, NULL, &done);
     hbc_result_free(&res);
     if (empty && written > 0) {
       /* Rows read ahead, then the end: done is said by an empty page, the next call's. */
@@ -373,7 +386,7 @@ static const char *const SCANNER_CLOSE_PARAMS[] = {"scanner", NULL};
 /* A call on a scanner in use waits for it (the gateway fails concurrent calls on one scanner):
  * true when k was queued, submitted once the scanner is free; false when k may go now, and the
  * scanner is held for it. */
-static bool scanner_wait(call *k) {
+bool scanner_wait(call *k) {
   scanner *sc = k->sc;
   if (sc == NULL)
     return false;
@@ -404,6 +417,8 @@ static void close_scanner(scanner_set *set, scanner *sc) {
   if (sc->closed)
     return;
   sc->closed = true;
+  free(sc->key);
+  sc->key = NULL;
   call *k = xcalloc(1, sizeof *k);
   k->env = set->env;
   k->reply = discard_reply;
@@ -431,17 +446,18 @@ void scanner_client_closed(scanner_set *set, uint64_t client_id) {
   scanner *sc, *next;
   for (sc = TAILQ_FIRST(&set->list); sc != NULL; sc = next) {
     next = TAILQ_NEXT(sc, link);
-    if (sc->client_id == client_id)
+    if (sc->client_id == client_id && !sc->kept)
       close_scanner(set, sc);
   }
 }
 
-void scanner_expire(scanner_set *set, int idle_timeout_ms) {
+void scanner_expire(scanner_set *set, int idle_timeout_ms, int keep_open_ms) {
   int64_t now = clock_now_ms();
   scanner *sc, *next;
   for (sc = TAILQ_FIRST(&set->list); sc != NULL; sc = next) {
     next = TAILQ_NEXT(sc, link);
-    if (!sc->busy && !sc->closed && now - sc->last_used_ms > idle_timeout_ms)
+    int timeout_ms = sc->kept ? keep_open_ms : idle_timeout_ms;
+    if (!sc->busy && !sc->closed && now - sc->last_used_ms > timeout_ms)
       close_scanner(set, sc);
   }
 }
@@ -454,11 +470,11 @@ void scanner_close_all(scanner_set *set) {
   }
 }
 
-int scanner_count(const scanner_set *set) {
+int scanner_count(const scanner_set *set, bool kept) {
   int n = 0;
   const scanner *sc;
   TAILQ_FOREACH(sc, &set->list, link)
-  n++;
+  n += sc->kept == kept && !sc->closed;
   return n;
 }
 
@@ -468,4 +484,102 @@ uint64_t scanner_reopens(const scanner_set *set) {
 
 uint64_t scanner_read_aheads(const scanner_set *set) {
   return set->read_aheads;
+}
+
+uint64_t scanner_resumes(const scanner_set *set) {
+  return set->resumes;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Kept scanners: a scan page that stopped at scan_max_rows leaves its gateway scanner open, and
+ * the scan call that continues it reads on from there (and from its read-ahead) instead of
+ * opening a scanner of its own. */
+
+/* At most this many scanners are kept: the least recently used idle one goes first. Each holds a
+ * gateway scanner and up to a page read ahead. */
+#define SCANNER_KEPT_MAX 64
+
+static void close_least_used_kept(scanner_set *set) {
+  scanner *sc, *oldest = NULL;
+  int kept = 0;
+  TAILQ_FOREACH(sc, &set->list, link) {
+    if (!sc->kept || sc->closed)
+      continue;
+    kept++;
+    if (!sc->busy && (oldest == NULL || sc->last_used_ms < oldest->last_used_ms))
+      oldest = sc;
+  }
+  if (kept > SCANNER_KEPT_MAX && oldest != NULL)
+    close_scanner(set, oldest);
+}
+
+void scanner_keep(call *k, int32_t gateway_id, hbc_bytes last) {
+  scanner_set *set = k->env->scanners;
+  scanner *sc = scanner_new(set, k);
+  sc->kept = true;
+  sc->client_id = 0;
+  sc->gateway_id = gateway_id;
+  sc->busy = true;
+  remember_last(sc, last);
+  k->sc = sc;
+  close_least_used_kept(set);
+}
+
+bool scanner_take_kept(call *k, const char *key) {
+  scanner *sc;
+  TAILQ_FOREACH(sc, &k->env->scanners->list, link)
+  if (sc->key != NULL && strcmp(sc->key, key) == 0)
+    break;
+  if (sc == NULL)
+    return false;
+  free(sc->key);
+  sc->key = NULL;
+  k->sc = sc;
+  return true;
+}
+
+int scanner_page(hbc_conn *c, call *k, proto_text *t, size_t want, size_t *written, hbc_bytes *last,
+                 bool *done, hb_error *herr) {
+  scanner *sc = k->sc;
+  int rc = 0;
+  *done = sc->ended;
+  if (!*done && !take_ahead(k, t, want, written, last, done, &rc, herr))
+    return -1;
+  while (rc == 0 && !*done && *written < want) {
+    size_t n = want - *written;
+    if (n > (size_t)sc->rows_per_call)
+      n = (size_t)sc->rows_per_call;
+    hbc_result res = HBC_RESULT_INIT;
+    int skipped = fetch(c, k, (int32_t)n, &res, herr);
+    if (skipped < 0)
+      return -1;
+    *done = res.nrows == 0; /* only an empty list means the scanner is done */
+    rc = write_rows(k, t, res.rows + skipped, res.nrows - (size_t)skipped, written, last, done);
+    hbc_result_free(&res);
+  }
+  if (rc == 0)
+    k->env->scanners->resumes++;
+  return rc;
+}
+
+void scanner_page_after(call *k, char *key, int32_t read_ahead_rows) {
+  scanner *sc = k->sc;
+  if (sc == NULL) {
+    free(key);
+    return;
+  }
+  scanner_set *set = k->env->scanners;
+  if (key == NULL || call_failed(k) || sc->closed) {
+    free(key);
+    close_scanner(set, sc);
+    scanner_release(set, sc);
+    return;
+  }
+  sc->key = key;
+  if (read_ahead_rows > 0 && k->env->scanner_read_ahead && !sc->has_ahead &&
+      TAILQ_EMPTY(&sc->waiting)) {
+    read_ahead(k->env, sc, read_ahead_rows);
+    return;
+  }
+  scanner_release(set, sc);
 }

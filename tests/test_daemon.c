@@ -43,12 +43,18 @@ static int error_code(json_t *reply) {
   return dh_error_code(reply);
 }
 
+/* Longer than the gateway keeps an unused scanner: a kept one can outlive its gateway scanner. */
+static int scan_keep_open_ms(void) {
+  return g_scanner_expiry_ms + 2000;
+}
+
 static bool start_daemon(void) {
   char keys[512];
   snprintf(keys, sizeof keys,
            "max_line_bytes = 65536\ntable_prefix = %s\nscan_max_rows = 7\n"
-           "max_output_bytes_per_client = 65536\nscanner_idle_timeout_ms = %d\n",
-           g_prefix, g_scanner_idle_ms);
+           "max_output_bytes_per_client = 65536\nscanner_idle_timeout_ms = %d\n"
+           "scan_keep_open_ms = %d\n",
+           g_prefix, g_scanner_idle_ms, scan_keep_open_ms());
   char gateway_keys[128];
   snprintf(gateway_keys, sizeof gateway_keys, "pool_size = %d\nidle_refresh_ms = %d\n", POOL_SIZE,
            g_refresh_ms);
@@ -480,6 +486,100 @@ START_TEST(test_scan) {
   json_decref(
     fails("scan", json_pack("{s:s,s:s,s:s}", "table", g_table, "row_prefix", "s", "row_stop", "t"),
           -32602));
+}
+END_TEST
+
+static json_int_t stat_of(const char *name) {
+  json_t *st = ok("stats", NULL);
+  json_int_t n = json_integer_value(json_object_get(st, name));
+  json_decref(st);
+  return n;
+}
+
+/* Waits up to 5 s for the daemon's kept scanners to number n (they close on the loop's time). */
+static void expect_kept(json_int_t n) {
+  int64_t t0 = mono_ms();
+  while (stat_of("scanners_kept") != n && mono_ms() - t0 < 5000)
+    sleep_ms(20);
+  ck_assert_int_eq(stat_of("scanners_kept"), n);
+}
+
+static void put_numbered_rows(const char *prefix, int n) {
+  for (int i = 0; i < n; i++) {
+    char key[32];
+    snprintf(key, sizeof key, "%s%02d", prefix, i);
+    ok("put", json_pack("{s:s,s:s,s:{s:s}}", "table", g_table, "row", key, "data", "cf:a", key));
+  }
+}
+
+/* A page that stops at scan_max_rows keeps its gateway scanner for the call that continues it,
+ * which reads on from there: the same rows as scanners opened per page, with the gateway's
+ * expiry and a repeated or abandoned continuation taken in stride. */
+START_TEST(test_scan_pages_keep_their_scanner) {
+  put_numbered_rows("k", 30);
+  expect_kept(0);
+  json_int_t resumes = stat_of("scan_resumes");
+  char *got = scan_keys(json_pack("{s:s,s:s}", "table", g_table, "row_prefix", "k"));
+  ck_assert_str_eq(got,
+                   "k00,k01,k02,k03,k04,k05,k06,k07,k08,k09,k10,k11,k12,k13,k14,k15,k16,"
+                   "k17,k18,k19,k20,k21,k22,k23,k24,k25,k26,k27,k28,k29,");
+  free(got);
+  ck_assert_int_eq(stat_of("scan_resumes"), resumes + 4); /* pages 2 to 5 of 7, 7, 7, 7, 2 */
+  expect_kept(0); /* the last page ended the scan: its scanner is closed */
+
+  /* The same continuation twice: the first reads on, the second opens its own; same rows. */
+  json_t *first = ok("scan",
+                     json_pack("{s:s,s:s,s:i}", "table", g_table, "row_prefix", "k", "limit", 27));
+  expect_kept(1);
+  json_t *next = json_object_get(first, "next");
+  resumes = stat_of("scan_resumes");
+  json_t *a = ok("scan", json_incref(next));
+  json_t *b = ok("scan", json_incref(next));
+  ck_assert_int_eq(stat_of("scan_resumes"), resumes + 1);
+  char *ta = dh_text(json_object_get(a, "rows")), *tb = dh_text(json_object_get(b, "rows"));
+  ck_assert_str_eq(ta, tb);
+  json_t *first_row = json_array_get(json_object_get(a, "rows"), 0);
+  ck_assert_str_eq(json_string_value(json_array_get(first_row, 0)), "k07");
+  free(ta);
+  free(tb);
+  ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(a, "next"), "limit")), 13);
+  json_decref(b);
+  json_decref(first);
+
+  /* Past the gateway's scanner expiry: the next page was read ahead before it, and the read-ahead
+   * after that page reopens the kept scanner where it stood. */
+  json_int_t reopens = stat_of("scanner_reopens");
+  sleep_ms(g_scanner_expiry_ms + 1000);
+  got = scan_keys(json_incref(json_object_get(a, "next")));
+  ck_assert_str_eq(got, "k14,k15,k16,k17,k18,k19,k20,k21,k22,k23,k24,k25,k26,");
+  free(got);
+  ck_assert_int_gt(stat_of("scanner_reopens"), reopens);
+  expect_kept(0); /* the limit ended the scan */
+
+  /* An abandoned page's scanner closes after scan_keep_open_ms; its continuation still works. */
+  json_decref(a);
+  a = ok("scan", json_pack("{s:s,s:s}", "table", g_table, "row_prefix", "k"));
+  expect_kept(1);
+  sleep_ms(scan_keep_open_ms() + 500);
+  expect_kept(0);
+  resumes = stat_of("scan_resumes");
+  got = scan_keys(json_incref(json_object_get(a, "next")));
+  ck_assert_str_eq(got,
+                   "k07,k08,k09,k10,k11,k12,k13,k14,k15,k16,k17,k18,k19,k20,k21,k22,k23,"
+                   "k24,k25,k26,k27,k28,k29,");
+  free(got);
+  ck_assert_int_eq(stat_of("scan_resumes"), resumes + 3);
+  json_decref(a);
+}
+END_TEST
+
+/* At most 64 scanners are kept: the least recently used goes first. */
+START_TEST(test_kept_scanners_bounded) {
+  put_numbered_rows("m", 8);
+  for (int i = 0; i < 70; i++)
+    json_decref(ok("scan", json_pack("{s:s,s:s}", "table", g_table, "row_prefix", "m")));
+  expect_kept(64);
+  ck_assert_int_eq(stat_of("scanners"), 0); /* kept ones are not the clients' */
 }
 END_TEST
 
@@ -1247,6 +1347,8 @@ static Suite *daemon_suite(void) {
   tcase_add_test(tc, test_counters_and_append);
   tcase_add_test(tc, test_check_and_put);
   tcase_add_test(tc, test_scan);
+  tcase_add_test(tc, test_scan_pages_keep_their_scanner);
+  tcase_add_test(tc, test_kept_scanners_bounded);
   tcase_add_test(tc, test_batch);
   tcase_add_test(tc, test_scanner_open_next_close);
   tcase_add_test(tc, test_scanner_reverse_prefix);
