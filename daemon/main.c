@@ -18,7 +18,7 @@
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
-#include "pool.h"
+#include "cluster.h"
 #include "service.h"
 #include "xmalloc.h"
 
@@ -28,7 +28,7 @@
 typedef struct daemon_state {
   struct event_base *base;
   config cfg;
-  pool *pool;
+  cluster *gateways;
   api *api;
   decoder *decoder;
   client_hub *hub;
@@ -58,10 +58,16 @@ static void usage(FILE *to) {
 /* The one-line summary systemd shows (systemctl status) and the journal keeps. */
 static void status_line(daemon_state *d, char *out, size_t n) {
   pool_stats ps;
-  pool_get_stats(d->pool, &ps);
-  snprintf(out, n, "%s%d clients, pool %d busy %d idle %d broken, %d waiting, gateway %s %s",
-           d->stopping ? "stopping: " : "", client_hub_count(d->hub), ps.busy, ps.idle, ps.broken,
-           ps.waiting, d->cfg.gateways[0].name, ps.gateway_up ? "up" : "down");
+  cluster_get_total(d->gateways, &ps);
+  size_t ngateways = cluster_size(d->gateways);
+  int len = snprintf(out, n, "%s%d clients, pool %d busy %d idle %d broken, %d waiting, %s",
+                     d->stopping ? "stopping: " : "", client_hub_count(d->hub), ps.busy, ps.idle,
+                     ps.broken, ps.waiting, ngateways == 1 ? "gateway" : "gateways");
+  for (size_t i = 0; i < ngateways && len > 0 && (size_t)len < n; i++) {
+    cluster_get_stats(d->gateways, i, &ps);
+    len += snprintf(out + len, n - (size_t)len, "%s %s %s", i > 0 ? "," : "",
+                    cluster_name(d->gateways, i), ps.gateway_up ? "up" : "down");
+  }
 }
 
 /* The watchdog is fed from the loop itself: a wedged loop stops feeding it and gets restarted. */
@@ -91,7 +97,7 @@ static void janitor(evutil_socket_t fd, short what, void *arg) {
   (void)what;
   daemon_state *d = arg;
   int64_t now = clock_now_ms();
-  pool_expire(d->pool);
+  cluster_expire(d->gateways);
   client_hub_expire(d->hub);
   api_expire(d->api);
   tell_service_manager(d, now);
@@ -141,30 +147,6 @@ static void add_stats(void *arg, json_t *stats) {
                                 d->verbose ? "debug" : d->cfg.log_level));
 }
 
-static pool_options pool_options_from(const config_gateway *g) {
-  pool_options o = {
-    .name = g->name,
-    .size = g->pool_size,
-    .lazy_connect = g->lazy_connect,
-    .queue_timeout_ms = g->queue_timeout_ms,
-    .max_queue = g->max_queue,
-    .idle_refresh_ms = g->idle_refresh_ms,
-    .reconnect_min_ms = g->reconnect_min_ms,
-    .reconnect_max_ms = g->reconnect_max_ms,
-    .coalesce = g->coalesce,
-    .coalesce_max_rows = g->coalesce_max_rows,
-  };
-  hbc_options_init(&o.gateway);
-  o.gateway.host = g->host;
-  o.gateway.port = g->port;
-  o.gateway.framed = g->framed;
-  o.gateway.protocol = g->compact ? HBC_PROTOCOL_COMPACT : HBC_PROTOCOL_BINARY;
-  o.gateway.connect_timeout_ms = g->connect_timeout_ms;
-  o.gateway.call_timeout_ms = g->request_timeout_ms;
-  o.gateway.max_message_size = g->max_message_bytes;
-  return o;
-}
-
 /* ---------------------------------------------------------------------------------------------
  * Reload (SIGHUP): a new config takes effect without dropping anyone; a broken one is refused
  * whole and the old one kept. */
@@ -203,13 +185,9 @@ static void keep_restart_settings(daemon_state *d, config *next) {
   needs_restart(d, running->listen_socket_mode != next->listen_socket_mode, "listen_socket_mode");
   needs_restart(d, str_differs(running->listen_tcp, next->listen_tcp), "listen_tcp");
   needs_restart(d, str_differs(running->metrics_listen, next->metrics_listen), "metrics_listen");
-  if (next->ngateways > 1 || str_differs(running->gateways[0].name, next->gateways[0].name))
-    log_warning("reload: hbpoold serves one gateway, the first one, named %s",
-                running->gateways[0].name);
   keep_str(&next->listen_socket, running->listen_socket);
   keep_str(&next->listen_tcp, running->listen_tcp);
   keep_str(&next->metrics_listen, running->metrics_listen);
-  keep_str(&next->gateways[0].name, running->gateways[0].name);
   next->listen_socket_mode = running->listen_socket_mode;
 }
 
@@ -224,8 +202,7 @@ static int reload(daemon_state *d, hb_error *err) {
   d->cfg = next; /* every module reads its settings through &d->cfg */
   config_free(&old);
   apply_log_level(d);
-  pool_options po = pool_options_from(&d->cfg.gateways[0]);
-  pool_reconfigure(d->pool, &po);
+  cluster_reconfigure(d->gateways, &d->cfg);
   api_reconfigure(d->api, &d->cfg);
   client_hub_reconfigure(d->hub);
   return 0;
@@ -248,7 +225,7 @@ static void on_reload_signal(evutil_socket_t sig, short what, void *arg) {
     hb_error_clear(&err);
   } else {
     snprintf(d->last_reload, sizeof d->last_reload, "ok");
-    log_info("reload: %s applied (pool of %d)", d->config_path, d->cfg.gateways[0].pool_size);
+    log_info("reload: %s applied (%zu gateways)", d->config_path, cluster_size(d->gateways));
   }
   char status[256];
   status_line(d, status, sizeof status);
@@ -257,12 +234,10 @@ static void on_reload_signal(evutil_socket_t sig, short what, void *arg) {
 }
 
 static int start(daemon_state *d, hb_error *err) {
-  const config_gateway *g = &d->cfg.gateways[0];
-  pool_options po = pool_options_from(g);
-  d->pool = pool_new(d->base, &po, err);
-  if (d->pool == NULL)
+  d->gateways = cluster_new(d->base, &d->cfg, err);
+  if (d->gateways == NULL)
     return -1;
-  d->api = api_new(d->pool, &d->cfg, add_stats, d);
+  d->api = api_new(d->gateways, &d->cfg, add_stats, d);
   d->decoder = decoder_new(d->base, err);
   if (d->decoder == NULL)
     return -1;
@@ -271,7 +246,7 @@ static int start(daemon_state *d, hb_error *err) {
   if (d->listener == NULL)
     return -1;
   if (d->cfg.metrics_listen != NULL &&
-      (d->metrics = metrics_new(d->base, &d->cfg, d->pool, d->api, d->hub, err)) == NULL)
+      (d->metrics = metrics_new(d->base, &d->cfg, d->gateways, d->api, d->hub, err)) == NULL)
     return -1;
   d->janitor = event_new(d->base, -1, EV_PERSIST, janitor, d);
   struct timeval every = {0, JANITOR_INTERVAL_MS * 1000};
@@ -282,17 +257,20 @@ static int start(daemon_state *d, hb_error *err) {
   event_add(d->sigterm, NULL);
   event_add(d->sigint, NULL);
   event_add(d->sighup, NULL);
-  log_info("hbpoold %s: gateway %s at %s:%d (%s, %s), pool of %d", PACKAGE_VERSION, g->name,
-           g->host, g->port, g->framed ? "framed" : "buffered", g->compact ? "compact" : "binary",
-           g->pool_size);
+  for (size_t i = 0; i < d->cfg.ngateways; i++) {
+    const config_gateway *g = &d->cfg.gateways[i];
+    log_info("hbpoold %s: gateway %s at %s:%d (%s, %s), pool of %d", PACKAGE_VERSION, g->name,
+             g->host, g->port, g->framed ? "framed" : "buffered", g->compact ? "compact" : "binary",
+             g->pool_size);
+  }
   return 0;
 }
 
 static void stop(daemon_state *d) {
   metrics_free(d->metrics); /* first: it reads the pool, the api and the clients */
   listener_free(d->listener);
-  pool_free(d->pool);       /* replies to what is still queued, then the clients can go */
-  decoder_free(d->decoder); /* before the clients: lines it still holds refer to them */
+  cluster_free(d->gateways); /* replies to what is still queued, then the clients can go */
+  decoder_free(d->decoder);  /* before the clients: lines it still holds refer to them */
   client_hub_free(d->hub);
   api_free(d->api);
   if (d->janitor != NULL)

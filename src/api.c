@@ -127,9 +127,40 @@ static json_t *calls_by_size_json(const pool_stats *ps) {
   return out;
 }
 
-static json_t *stats_json(api *a) {
+/* A pool's figures: the connections, the queue, the gateway's state and the calls made. */
+static json_t *pool_json(const pool_stats *ps) {
+  json_t *out = json_pack("{s:i,s:i,s:i,s:i,s:i,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o}", "size",
+                          ps->size, "busy", ps->busy, "idle", ps->idle, "broken", ps->broken,
+                          "waiting", ps->waiting, "gateway_up", ps->gateway_up, "jobs",
+                          (json_int_t)ps->jobs, "failed", (json_int_t)ps->failed, "reconnects",
+                          (json_int_t)ps->reconnects, "retries", (json_int_t)ps->retries,
+                          "refreshes", (json_int_t)ps->refreshes, "calls",
+                          (json_int_t)pool_stats_calls(ps), "coalesced_calls",
+                          (json_int_t)pool_stats_coalesced_calls(ps), "coalesced_requests",
+                          (json_int_t)ps->coalesced_jobs, "requests_per_call",
+                          calls_by_size_json(ps));
+  assert(out != NULL);
+  return out;
+}
+
+/* "pool": every gateway's pool summed (gateway_up: at least one is up), and "moved": calls sent
+ * to another gateway than the first; "gateways": each gateway's pool, by name. */
+static void add_gateways(api *a, json_t *out) {
+  const cluster *cl = a->env.cluster;
   pool_stats ps;
-  pool_get_stats(a->env.pool, &ps);
+  cluster_get_total(cl, &ps);
+  json_t *total = pool_json(&ps);
+  json_object_set_new(total, "moved", json_integer((json_int_t)cluster_moves(cl)));
+  json_object_set_new(out, "pool", total);
+  json_t *gateways = json_object();
+  for (size_t i = 0; i < cluster_size(cl); i++) {
+    cluster_get_stats(cl, i, &ps);
+    json_object_set_new(gateways, cluster_name(cl, i), pool_json(&ps));
+  }
+  json_object_set_new(out, "gateways", gateways);
+}
+
+static json_t *stats_json(api *a) {
   json_t *methods = json_object();
   for (size_t i = 0; i < a->nmethods; i++) {
     const api_method_stats *s = &a->counters[i];
@@ -140,19 +171,10 @@ static json_t *stats_json(api *a) {
                                   (json_int_t)s->errors, "error_codes",
                                   codes_json(s->errors_by_code)));
   }
-  json_t *out = json_pack("{s:{s:i,s:i,s:i,s:i,s:i,s:b,s:I,s:I,s:I,s:I,s:I},s:i,s:o}", "pool",
-                          "size", ps.size, "busy", ps.busy, "idle", ps.idle, "broken", ps.broken,
-                          "waiting", ps.waiting, "gateway_up", ps.gateway_up, "jobs",
-                          (json_int_t)ps.jobs, "failed", (json_int_t)ps.failed, "reconnects",
-                          (json_int_t)ps.reconnects, "retries", (json_int_t)ps.retries, "refreshes",
-                          (json_int_t)ps.refreshes, "in_flight", a->env.in_flight, "methods",
-                          methods);
-  json_t *pool_json = json_object_get(out, "pool");
-  json_object_set_new(pool_json, "calls", json_integer((json_int_t)pool_stats_calls(&ps)));
-  json_object_set_new(pool_json, "coalesced_calls",
-                      json_integer((json_int_t)pool_stats_coalesced_calls(&ps)));
-  json_object_set_new(pool_json, "coalesced_requests", json_integer((json_int_t)ps.coalesced_jobs));
-  json_object_set_new(pool_json, "requests_per_call", calls_by_size_json(&ps));
+  json_t *out = json_object();
+  add_gateways(a, out);
+  json_object_set_new(out, "in_flight", json_integer(a->env.in_flight));
+  json_object_set_new(out, "methods", methods);
   json_object_set_new(out, "scanners", json_integer(scanner_count(a->env.scanners, false)));
   json_object_set_new(out, "scanners_kept", json_integer(scanner_count(a->env.scanners, true)));
   json_object_set_new(out, "scan_resumes",
@@ -272,9 +294,9 @@ void api_reconfigure(api *a, const config *cfg) {
   a->scanner_idle_timeout_ms = cfg->scanner_idle_timeout_ms;
 }
 
-api *api_new(pool *gateway_pool, const config *cfg, api_stats_fn stats, void *stats_arg) {
+api *api_new(cluster *gateways, const config *cfg, api_stats_fn stats, void *stats_arg) {
   api *a = xcalloc(1, sizeof *a);
-  a->env.pool = gateway_pool;
+  a->env.cluster = gateways;
   a->env.prefix = "";
   a->env.scanners = scanner_set_new(&a->env);
   a->env.finished = count;

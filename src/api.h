@@ -7,8 +7,8 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "cluster.h"
 #include "config.h"
-#include "pool.h"
 #include "protocol.h"
 
 typedef struct api api;
@@ -20,7 +20,7 @@ typedef void (*api_reply_fn)(void *owner, char *line);
 /* Adds the daemon's own figures (clients, ...) to the stats result. */
 typedef void (*api_stats_fn)(void *arg, json_t *stats);
 
-api *api_new(pool *gateway_pool, const config *cfg, api_stats_fn stats, void *stats_arg);
+api *api_new(cluster *gateways, const config *cfg, api_stats_fn stats, void *stats_arg);
 void api_free(api *a);
 /* Runs one request object (steals msg) that came on client connection client_id. */
 void api_call(api *a, json_t *msg, uint64_t client_id, api_reply_fn reply, void *owner);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cluster.h"
 #include "task.h"
 #include "xmalloc.h"
 
@@ -137,7 +138,7 @@ static void job_done(pool_job *job) {
   call_finish(k);
 }
 
-/* A refusal by the pool is the call's reply: nothing was sent. */
+/* A refusal by the gateways is the call's reply: nothing was sent. */
 void call_submit(call *k) {
   assert(k->m != NULL && k->m->run != NULL && k->env != NULL);
   k->job = (pool_job){.work = work,
@@ -145,9 +146,10 @@ void call_submit(call *k) {
                       .ctx = k,
                       .retry = k->m->retry,
                       .group = k->group,
-                      .order_key = k->order_key};
+                      .order_key = k->order_key,
+                      .route.prefer = k->prefer_gateway};
   hb_error err = HB_ERROR_INIT;
-  if (pool_submit(k->env->pool, &k->job, &err) < 0) {
+  if (cluster_submit(k->env->cluster, &k->job, &err) < 0) {
     proto_fail_hb(&k->err, &err, false);
     hb_error_clear(&err);
     if (k->m->after != NULL)

@@ -43,7 +43,7 @@ extern const method admin_methods[], read_methods[], write_methods[], scan_metho
 /* What the api lends every call: one object, which a reload updates in place. The method
  * modules see the api only through it. */
 typedef struct call_env {
-  pool *pool;
+  struct cluster *cluster; /* the gateways */
   /* "prefix" + separator, or "": read by prepare only (a reload frees the old one) */
   const char *prefix;
   int scan_max_rows;
@@ -126,6 +126,7 @@ struct call {
     } check_and_put;
   } arg;
   const pool_group *group; /* set by prepare: calls it may share a gateway call with */
+  uint32_t prefer_gateway; /* the gateway id its scanner lives on (0: any): cluster.h */
   uint64_t order_key;      /* set by prepare: 0, or the pool_order_key of the row it writes */
   TAILQ_ENTRY(call) wait_link;
 };

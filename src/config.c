@@ -55,6 +55,7 @@ static bool check_host(const char *value, char *why, size_t why_size);
 static const char *const LOG_LEVELS[] = {"error", "warning", "info", "debug", NULL};
 static const char *const TRANSPORTS[] = {"buffered", "framed", NULL};
 static const char *const PROTOCOLS[] = {"binary", "compact", NULL};
+static const char *const BALANCES[] = {"least_busy", "ordered", NULL};
 
 #define DKEY(field, type_) .name = #field, .type = type_, .offset = offsetof(config, field)
 static const key_spec DAEMON_KEYS[] = {
@@ -76,6 +77,10 @@ static const key_spec DAEMON_KEYS[] = {
   {DKEY(scanner_idle_timeout_ms, KEY_INT), .min = 1000, .max = MS_1D},
   {DKEY(scan_keep_open_ms, KEY_INT), .min = 0, .max = MS_1D},
   {DKEY(shutdown_timeout_ms, KEY_INT), .min = 0, .max = MS_1H},
+  {.name = "balance",
+   .type = KEY_SWITCH,
+   .offset = offsetof(config, balance_ordered),
+   .choices = BALANCES},
 };
 
 #define GKEY(field, type_) .name = #field, .type = type_, .offset = offsetof(config_gateway, field)

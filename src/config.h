@@ -56,6 +56,7 @@ typedef struct config {
   int scanner_idle_timeout_ms; /* default 300000 */
   int scan_keep_open_ms;       /* default 10000: a scan page's scanner waits for the next page */
   int shutdown_timeout_ms;     /* default 10000 */
+  bool balance_ordered;        /* balance = least_busy (default) | ordered */
   config_gateway *gateways;
   /* At least one; default: one "main" gateway with defaults. The file's order is kept. */
   size_t ngateways;

@@ -32,7 +32,7 @@ struct metrics {
   struct evconnlistener *evl; /* owned by http */
   sockets_guard *guard;       /* pauses accepting after running out of descriptors */
   const config *cfg;
-  pool *pool;
+  cluster *gateways;
   api *api;
   client_hub *hub;
   char *socket_path; /* a Unix socket's file, removed on free */
@@ -110,60 +110,116 @@ static void render_process(struct evbuffer *b) {
            (uint64_t)rl.rlim_cur);
 }
 
-/* A histogram of the requests each gateway call carried. */
-static void render_call_sizes(struct evbuffer *b, const char *g, const pool_stats *ps) {
+/* Every gateway's pool figures, for the families that have a sample per gateway. */
+typedef struct gateway_figures {
+  size_t n;
+  const char **names;
+  pool_stats *ps;
+} gateway_figures;
+
+static uint64_t fig_up(const pool_stats *s) {
+  return s->gateway_up ? 1 : 0;
+}
+static uint64_t fig_size(const pool_stats *s) {
+  return (uint64_t)s->size;
+}
+static uint64_t fig_waiting(const pool_stats *s) {
+  return (uint64_t)s->waiting;
+}
+static uint64_t fig_connects(const pool_stats *s) {
+  return s->reconnects;
+}
+static uint64_t fig_retries(const pool_stats *s) {
+  return s->retries;
+}
+static uint64_t fig_refreshes(const pool_stats *s) {
+  return s->refreshes;
+}
+static uint64_t fig_coalesced(const pool_stats *s) {
+  return pool_stats_coalesced_calls(s);
+}
+
+/* A family with a sample per gateway. */
+static void per_gateway(struct evbuffer *b, const gateway_figures *f, const char *name,
+                        const char *type, const char *help, uint64_t (*value)(const pool_stats *)) {
+  family(b, name, type, help);
+  for (size_t i = 0; i < f->n; i++)
+    evbuffer_add_printf(b, "%s{gateway=\"%s\"} %" PRIu64 "\n", name, f->names[i], value(&f->ps[i]));
+}
+
+/* A histogram of the requests each gateway call carried, per gateway. */
+static void render_call_sizes(struct evbuffer *b, const gateway_figures *f) {
   static const char name[] = "hbpool_pool_requests_per_call";
   family(b, name, "histogram",
          "Requests carried by each gateway call: 1, or more when queued requests were "
          "coalesced.");
-  uint64_t n = 0;
-  for (int i = 0; i < POOL_CALL_SIZES; i++) {
-    n += ps->calls_by_size[i];
-    int bound = pool_call_size_bound(i);
-    if (bound > 0)
-      evbuffer_add_printf(b, "%s_bucket{gateway=\"%s\",le=\"%d\"} %" PRIu64 "\n", name, g, bound,
-                          n);
+  for (size_t g = 0; g < f->n; g++) {
+    const pool_stats *ps = &f->ps[g];
+    const char *gw = f->names[g];
+    uint64_t n = 0;
+    for (int i = 0; i < POOL_CALL_SIZES; i++) {
+      n += ps->calls_by_size[i];
+      int bound = pool_call_size_bound(i);
+      if (bound > 0)
+        evbuffer_add_printf(b, "%s_bucket{gateway=\"%s\",le=\"%d\"} %" PRIu64 "\n", name, gw, bound,
+                            n);
+    }
+    evbuffer_add_printf(b, "%s_bucket{gateway=\"%s\",le=\"+Inf\"} %" PRIu64 "\n", name, gw, n);
+    /* Every call that was not shared carried one request. */
+    uint64_t sum = ps->coalesced_jobs + ps->calls_by_size[0];
+    evbuffer_add_printf(b, "%s_sum{gateway=\"%s\"} %" PRIu64 "\n", name, gw, sum);
+    evbuffer_add_printf(b, "%s_count{gateway=\"%s\"} %" PRIu64 "\n", name, gw, n);
   }
-  evbuffer_add_printf(b, "%s_bucket{gateway=\"%s\",le=\"+Inf\"} %" PRIu64 "\n", name, g, n);
-  /* Every call that was not shared carried one request. */
-  uint64_t sum = ps->coalesced_jobs + ps->calls_by_size[0];
-  evbuffer_add_printf(b, "%s_sum{gateway=\"%s\"} %" PRIu64 "\n", name, g, sum);
-  evbuffer_add_printf(b, "%s_count{gateway=\"%s\"} %" PRIu64 "\n", name, g, n);
 }
 
-static void render_pool(metrics *m, struct evbuffer *b) {
-  pool_stats ps;
-  pool_get_stats(m->pool, &ps);
-  const char *g = m->cfg->gateways[0].name;
-  char gl[96];
-  snprintf(gl, sizeof gl, "{gateway=\"%s\"}", g);
-  single(b, "hbpool_gateway_up", "gauge",
-         "1 while the gateway is reachable; 0 while it is down and requests fail at once.", gl,
-         ps.gateway_up ? 1 : 0);
-  single(b, "hbpool_pool_size", "gauge", "Connections the pool keeps to the gateway (pool_size).",
-         gl, (uint64_t)ps.size);
+static void render_connections(struct evbuffer *b, const gateway_figures *f) {
   family(b, "hbpool_pool_connections", "gauge",
          "The pool's connections by state: busy (running a call), idle, or broken (not open: "
          "lost, or not yet opened).");
   const char *states[] = {"busy", "idle", "broken"};
-  int counts[] = {ps.busy, ps.idle, ps.broken};
-  for (int i = 0; i < 3; i++)
-    evbuffer_add_printf(b, "hbpool_pool_connections{gateway=\"%s\",state=\"%s\"} %d\n", g,
-                        states[i], counts[i]);
-  single(b, "hbpool_pool_waiting_requests", "gauge",
-         "Requests queued for a free connection (at most max_queue).", gl, (uint64_t)ps.waiting);
-  single(b, "hbpool_pool_connects_total", "counter",
-         "Connections opened to the gateway: at start, after a failure and on refresh.", gl,
-         ps.reconnects);
-  single(b, "hbpool_pool_retries_total", "counter",
-         "Reads sent again on a fresh connection because a pooled one had died.", gl, ps.retries);
-  single(b, "hbpool_pool_refreshes_total", "counter",
-         "Connections reopened before use because they had been idle for idle_refresh_ms.", gl,
-         ps.refreshes);
-  single(b, "hbpool_pool_coalesced_calls_total", "counter",
-         "Gateway calls that carried several queued requests at once (coalesce).", gl,
-         pool_stats_coalesced_calls(&ps));
-  render_call_sizes(b, g, &ps);
+  for (size_t g = 0; g < f->n; g++) {
+    int counts[] = {f->ps[g].busy, f->ps[g].idle, f->ps[g].broken};
+    for (int i = 0; i < 3; i++)
+      evbuffer_add_printf(b, "hbpool_pool_connections{gateway=\"%s\",state=\"%s\"} %d\n",
+                          f->names[g], states[i], counts[i]);
+  }
+}
+
+static void render_pool(metrics *m, struct evbuffer *b) {
+  gateway_figures f = {.n = cluster_size(m->gateways)};
+  f.names = xcalloc(f.n ? f.n : 1, sizeof *f.names);
+  f.ps = xcalloc(f.n ? f.n : 1, sizeof *f.ps);
+  for (size_t i = 0; i < f.n; i++) {
+    f.names[i] = cluster_name(m->gateways, i);
+    cluster_get_stats(m->gateways, i, &f.ps[i]);
+  }
+  per_gateway(b, &f, "hbpool_gateway_up", "gauge",
+              "1 while the gateway is reachable; 0 while it is down and its requests go to the "
+              "others, or fail at once if none is up.",
+              fig_up);
+  per_gateway(b, &f, "hbpool_pool_size", "gauge",
+              "Connections the pool keeps to the gateway (pool_size).", fig_size);
+  render_connections(b, &f);
+  per_gateway(b, &f, "hbpool_pool_waiting_requests", "gauge",
+              "Requests queued for a free connection (at most max_queue).", fig_waiting);
+  per_gateway(b, &f, "hbpool_pool_connects_total", "counter",
+              "Connections opened to the gateway: at start, after a failure and on refresh.",
+              fig_connects);
+  per_gateway(b, &f, "hbpool_pool_retries_total", "counter",
+              "Reads sent again on a fresh connection because a pooled one had died.", fig_retries);
+  per_gateway(b, &f, "hbpool_pool_refreshes_total", "counter",
+              "Connections reopened before use because they had been idle for idle_refresh_ms.",
+              fig_refreshes);
+  per_gateway(b, &f, "hbpool_pool_coalesced_calls_total", "counter",
+              "Gateway calls that carried several queued requests at once (coalesce).",
+              fig_coalesced);
+  render_call_sizes(b, &f);
+  single(b, "hbpool_calls_moved_total", "counter",
+         "Calls sent to another gateway than their first: not sent where the gateway was down "
+         "or removed, or reads whose connection failed.",
+         "", cluster_moves(m->gateways));
+  free(f.names);
+  free(f.ps);
 }
 
 static void render_histogram(struct evbuffer *b, const char *method, const api_method_stats *s) {
@@ -281,19 +337,27 @@ static void serve_metrics(metrics *m, struct evhttp_request *req) {
   evbuffer_free(b);
 }
 
-/* For load balancers and probes: hbpoold is only useful while it reaches its gateway. */
+/* For load balancers and probes: hbpoold is useful while it reaches a gateway. The body names
+ * the gateways that are down. */
 static void serve_health(metrics *m, struct evhttp_request *req) {
-  pool_stats ps;
-  pool_get_stats(m->pool, &ps);
-  if (ps.gateway_up) {
-    reply_text(req, 200, "OK", "ok\n");
-    return;
+  struct evbuffer *b = evbuffer_new();
+  bool any_up = false;
+  for (size_t i = 0; i < cluster_size(m->gateways); i++) {
+    pool_stats ps;
+    cluster_get_stats(m->gateways, i, &ps);
+    any_up = any_up || ps.gateway_up;
+    if (ps.gateway_up)
+      continue;
+    char address[300];
+    cluster_address(m->gateways, i, address, sizeof address);
+    evbuffer_add_printf(b, "gateway %s (%s) is unreachable; hbpoold is reconnecting\n",
+                        cluster_name(m->gateways, i), address);
   }
-  const config_gateway *g = &m->cfg->gateways[0];
-  char text[256];
-  snprintf(text, sizeof text, "gateway %s (%s:%d) is unreachable; hbpoold is reconnecting\n",
-           g->name, g->host, g->port);
-  reply_text(req, 503, "Service Unavailable", text);
+  if (any_up)
+    evbuffer_prepend(b, "ok\n", 3);
+  reply(req, any_up ? 200 : 503, any_up ? "OK" : "Service Unavailable", "text/plain; charset=utf-8",
+        b);
+  evbuffer_free(b);
 }
 
 static void on_request(struct evhttp_request *req, void *arg) {
@@ -355,8 +419,8 @@ static int serve_on(metrics *m, struct event_base *base, int fd, hb_error *err) 
   return 0;
 }
 
-metrics *metrics_new(struct event_base *base, const config *cfg, pool *p, api *a, client_hub *hub,
-                     hb_error *err) {
+metrics *metrics_new(struct event_base *base, const config *cfg, cluster *gateways, api *a,
+                     client_hub *hub, hb_error *err) {
   const char *value = cfg->metrics_listen;
   const char *path = unix_path(value);
   int fd = path != NULL ? sockets_listen_unix(path, cfg->listen_socket_mode, "metrics_listen", err)
@@ -364,7 +428,7 @@ metrics *metrics_new(struct event_base *base, const config *cfg, pool *p, api *a
   if (fd < 0)
     return NULL;
   metrics *m = xcalloc(1, sizeof *m);
-  *m = (metrics){.cfg = cfg, .pool = p, .api = a, .hub = hub};
+  *m = (metrics){.cfg = cfg, .gateways = gateways, .api = a, .hub = hub};
   struct timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
   m->start_time = (double)now.tv_sec + (double)now.tv_nsec / 1e9;

@@ -7,7 +7,7 @@
 #include "client.h"
 #include "config.h"
 #include "error.h"
-#include "pool.h"
+#include "cluster.h"
 
 struct event_base;
 typedef struct metrics metrics;
@@ -15,8 +15,8 @@ typedef struct metrics metrics;
 /* Serves cfg->metrics_listen (which must be set) on base, from the counters of the pool, the
  * api and the clients; NULL with err set if it cannot listen there. cfg is read on every
  * request (a reload may change the gateway's address, never the endpoint's). */
-metrics *metrics_new(struct event_base *base, const config *cfg, pool *p, api *a, client_hub *hub,
-                     hb_error *err);
+metrics *metrics_new(struct event_base *base, const config *cfg, cluster *gateways, api *a,
+                     client_hub *hub, hb_error *err);
 /* Stops listening, drops the connections being served and removes a Unix socket file. */
 void metrics_free(metrics *m);
 

@@ -55,6 +55,8 @@ struct pool {
   int waiting;
   struct job_list done; /* finished, for the loop thread */
   bool stopping;
+  bool retired;            /* removed by a reload: no new jobs */
+  int nbusy;               /* workers running a call */
   struct worker_list idle; /* parked workers, the longest parked first */
 
   bool gateway_up;
@@ -243,6 +245,8 @@ static void run_job(worker *w, pool_job **jobs, size_t n) {
       share_error(jobs, n);
     if (rc == 0 || !hb_error_breaks_connection(job->err.code))
       return;
+    if (job->err.code == HB_ERR_TIMEOUT) /* a gateway that stopped answering: take it out */
+      mark_down(p, job->err.message != NULL ? job->err.message : "a call timed out");
     bool stale = !fresh && job->err.code == HB_ERR_TRANSPORT;
     drop_connection(w, LOG_LVL_WARNING, job->err.message != NULL ? job->err.message : "error");
     if (!stale || job->retry != POOL_RETRY_ON_STALE || job->retries > 0)
@@ -406,15 +410,32 @@ static void snapshot(worker *w) {
   w->want_generation = p->generation;
 }
 
-/* While the gateway is down, one worker at a time tries to connect when the backoff allows. */
+/* While the gateway is down, one worker at a time checks it when the backoff allows: it is up
+ * once it answers a call that only the gateway serves (closing scanner -1, which it does not
+ * have), within connect_timeout_ms. A connection alone proves little: a paused gateway's kernel
+ * still accepts them. */
 static void probe(worker *w) {
   pool *p = w->pool;
   snapshot(w);
   p->probing = true;
-  hb_error err = HB_ERROR_INIT;
   if (w->conn != NULL) /* made before the gateway went down: no proof it is back */
     drop_connection(w, LOG_LVL_INFO, "gateway was down");
-  connect_worker(w, &err);
+  hbc_options o = w->gateway;
+  o.call_timeout_ms = o.connect_timeout_ms;
+  hb_error err = HB_ERROR_INIT;
+  hbc_conn *conn = hbc_connect(&o, &err);
+  if (conn != NULL && hbc_scanner_close(conn, -1, &err) < 0 &&
+      hb_error_breaks_connection(err.code)) {
+    hbc_close(conn);
+    conn = NULL;
+  }
+  if (!task_is_cancelled(w->task)) {
+    if (conn == NULL)
+      mark_down(p, err.message != NULL ? err.message : "no answer");
+    else
+      mark_up(p);
+  }
+  hbc_close(conn);
   hb_error_clear(&err);
   p->probing = false;
 }
@@ -423,9 +444,11 @@ static void probe(worker *w) {
 static void serve(worker *w, size_t n) {
   pool *p = w->pool;
   w->busy = true;
+  p->nbusy++;
   snapshot(w);
   run_job(w, w->members, n);
   w->busy = false;
+  p->nbusy--;
   count_call(p, n);
   for (size_t i = 0; i < n; i++)
     finish(p, w->members[i]);
@@ -462,7 +485,8 @@ static void worker_main(void *arg) {
     serve(w, n);
   }
   if (w->retiring && !p->stopping && w->conn != NULL)
-    drop_connection(w, LOG_LVL_INFO, "the pool shrank (reload)");
+    drop_connection(w, LOG_LVL_INFO,
+                    p->retired ? "the gateway was removed (reload)" : "the pool shrank (reload)");
 }
 
 static int add_worker(pool *p, hb_error *err) {
@@ -544,6 +568,8 @@ int pool_submit(pool *p, pool_job *job, hb_error *err) {
   job->deadline_ms = clock_now_ms() + p->opts.queue_timeout_ms;
   if (p->stopping)
     return hb_error_set(err, HB_ERR_UNAVAILABLE, "the daemon is shutting down");
+  if (p->retired)
+    return hb_error_set(err, HB_ERR_UNAVAILABLE, "gateway %s was removed by a reload", p->name);
   if (!p->gateway_up)
     return hb_error_set(err, HB_ERR_UNAVAILABLE, "gateway %s (%s:%d) is unavailable: %s", p->name,
                         p->host, p->opts.gateway.port, p->down_reason ? p->down_reason : "down");
@@ -607,6 +633,35 @@ void pool_get_stats(pool *p, pool_stats *out) {
   }
 }
 
+bool pool_is_up(const pool *p) {
+  return p->gateway_up && !p->retired && !p->stopping;
+}
+
+int pool_outstanding(const pool *p) {
+  return p->nbusy + p->waiting;
+}
+
+int pool_size(const pool *p) {
+  return p->opts.size;
+}
+
+void pool_address(const pool *p, char *out, size_t size) {
+  snprintf(out, size, "%s:%d", p->host, p->opts.gateway.port);
+}
+
+void pool_retire(pool *p) {
+  p->retired = true;
+  fail_queue(p, HB_ERR_UNAVAILABLE, "the gateway was removed by a reload");
+  for (int i = 0; i < p->nworkers; i++)
+    p->workers[i]->retiring = true;
+  wake_all(p);
+}
+
+bool pool_is_idle(pool *p) {
+  reap(p);
+  return p->retired && p->nworkers == 0 && TAILQ_EMPTY(&p->queue) && TAILQ_EMPTY(&p->done);
+}
+
 static bool gateway_differs(const pool *p, const pool_options *o) {
   const hbc_options *a = &p->opts.gateway, *b = &o->gateway;
   return strcmp(p->host, b->host) != 0 || a->port != b->port || a->framed != b->framed ||
@@ -614,8 +669,10 @@ static bool gateway_differs(const pool *p, const pool_options *o) {
     a->call_timeout_ms != b->call_timeout_ms || a->max_message_size != b->max_message_size;
 }
 
-void pool_reconfigure(pool *p, const pool_options *opts) {
+bool pool_reconfigure(pool *p, const pool_options *opts) {
   p->settings_version++;
+  bool moved = strcmp(p->host, opts->gateway.host) != 0 ||
+    p->opts.gateway.port != opts->gateway.port;
   if (gateway_differs(p, opts)) {
     /* Every connection is replaced before its next call; a new gateway is tried at once. */
     p->generation++;
@@ -646,4 +703,5 @@ void pool_reconfigure(pool *p, const pool_options *opts) {
     }
   }
   wake_all(p); /* retiring workers leave; the others take the new settings */
+  return moved;
 }

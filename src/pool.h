@@ -66,6 +66,15 @@ struct pool_job {
   uint64_t order_key;
   hb_error err; /* HB_OK, or why the job failed */
   int retries;  /* how often it was retried (0 or 1) */
+  /* The cluster's (cluster.h), which routes jobs between pools; a pool leaves it alone. */
+  struct {
+    uint32_t prefer;   /* the submitter's: a gateway id to run on while it is up (0: any) */
+    uint32_t ran_on;   /* the gateway id it was last given to */
+    uint64_t tried;    /* the gateways it was given to, a bit per id */
+    bool resent;       /* sent again after it may have reached a gateway (reads only) */
+    pool_done_fn done; /* the submitter's */
+    struct cluster *cluster;
+  } route;
   /* private to the pool */
   int64_t deadline_ms;
   TAILQ_ENTRY(pool_job) link;
@@ -104,11 +113,23 @@ int pool_submit(pool *p, pool_job *job, hb_error *err);
 /* A reload: new settings for the jobs that follow. The pool grows or shrinks to opts->size
  * (a retiring worker finishes its job first); changed gateway settings (host, port, transport,
  * protocol, timeouts) apply as each connection is replaced before its next call. opts->name is
- * ignored: a pool keeps its gateway's name. */
-void pool_reconfigure(pool *p, const pool_options *opts);
+ * ignored: a pool keeps its gateway's name. True when the host or port changed: another gateway. */
+bool pool_reconfigure(pool *p, const pool_options *opts);
 /* Fails queued jobs whose wait passed queue_timeout_ms, and frees retired workers; the daemon's
  * janitor calls it. */
 void pool_expire(pool *p);
 void pool_get_stats(pool *p, pool_stats *out);
+/* The gateway is not known to be down, and the pool takes jobs. */
+bool pool_is_up(const pool *p);
+/* Jobs at the gateway or queued for it, and the connections (pool size) they share. */
+int pool_outstanding(const pool *p);
+int pool_size(const pool *p);
+/* "host:port" of the gateway, into out. */
+void pool_address(const pool *p, char *out, size_t size);
+/* The gateway was removed (reload): the pool takes no more jobs, fails those queued as not sent
+ * (HB_ERR_UNAVAILABLE), and its workers leave once their calls under way are over. */
+void pool_retire(pool *p);
+/* Retired, and nothing left running or to report: pool_free may go now. */
+bool pool_is_idle(pool *p);
 
 #endif

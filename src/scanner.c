@@ -27,7 +27,8 @@ struct scanner_set {
 struct scanner {
   uint64_t id;
   uint64_t client_id; /* the client that opened it: only it may use it */
-  int32_t gateway_id;
+  uint32_t gateway;   /* the gateway it lives on (a cluster id): its calls go there */
+  int32_t gateway_id; /* the gateway's id of it */
   bool busy, closed;
   /* Kept by a scan page, owned by the daemon: found by key, the continuing call's params in
    * the form scan.c gives them (NULL while a call has it, or once it is closed). */
@@ -92,6 +93,7 @@ static json_t *run_scanner_open(hbc_conn *c, call *k, hb_error *herr) {
   scanner *sc = k->sc;
   if (hbc_scanner_open(c, hbc_str(sc->table), &sc->scan, &sc->gateway_id, herr) < 0)
     return NULL;
+  sc->gateway = k->job.route.ran_on;
   return json_pack("{s:I}", "scanner", (json_int_t)sc->id);
 }
 
@@ -132,6 +134,7 @@ static void scanner_release(scanner_set *set, scanner *sc) {
   TAILQ_REMOVE(&sc->waiting, w, wait_link);
   set->env->in_flight--;
   sc->busy = true;
+  w->prefer_gateway = sc->gateway;
   call_submit(w);
 }
 
@@ -168,20 +171,39 @@ static int prepare_scanner_next(call *k, proto_error *e) {
   return proto_param_int(&k->req, "count", false, 1, INT32_MAX, &k->arg.scanner_next.count, e);
 }
 
-/* The gateway drops scanners unused for a while ("scanner ID is invalid"): open a new one after
- * the last row returned, unless scan_batching may have split that row. */
+/* Opens a new gateway scanner for sc, on the gateway this call runs on, that starts at the last
+ * row fetched (the caller skips it). */
 static int reopen_scanner(hbc_conn *c, call *k, hb_error *herr) {
   scanner *sc = k->sc;
-  if (herr->code != HB_ERR_ILLEGAL_ARGUMENT || sc->scan.batch_size > 0)
-    return -1;
-  hb_error_clear(herr);
   hbc_scan s = sc->scan;
   if (sc->have_last)
     s.start_row = (hbc_bytes){sc->last_key, sc->last_len};
   if (hbc_scanner_open(c, hbc_str(sc->table), &s, &sc->gateway_id, herr) < 0)
     return -1;
+  sc->gateway = k->job.route.ran_on;
   k->reopened = true;
   return 0;
+}
+
+/* The gateway drops scanners unused for a while ("scanner ID is invalid"): a new one after the
+ * last row fetched, unless scan_batching may have split that row. */
+static int reopen_expired(hbc_conn *c, call *k, hb_error *herr) {
+  if (herr->code != HB_ERR_ILLEGAL_ARGUMENT || k->sc->scan.batch_size > 0)
+    return -1;
+  hb_error_clear(herr);
+  return reopen_scanner(c, k, herr);
+}
+
+/* The call runs on another gateway than the scanner's (that one failed, or a reload removed it):
+ * its scanner id means nothing here, or another scanner. A new one after the last row fetched,
+ * unless scan_batching may have split that row. */
+static int reopen_moved(hbc_conn *c, call *k, hb_error *herr) {
+  if (k->sc->scan.batch_size > 0)
+    return proto_fail(&k->err, PROTO_INVALID_PARAMS,
+                      "invalid params: scanner %llu lost its gateway, and a scan with "
+                      "scan_batching cannot resume on another: open a new scanner",
+                      (unsigned long long)k->sc->id);
+  return reopen_scanner(c, k, herr);
 }
 
 static void remember_last(scanner *sc, hbc_bytes key) {
@@ -192,20 +214,28 @@ static void remember_last(scanner *sc, hbc_bytes key) {
   sc->have_last = true;
 }
 
-/* Fetches up to n rows, reopening the scanner if the gateway expired it. The first row may be one
- * not to return: the one a resumed scanner starts at (returned already), or the key just after
- * the prefix where a reverse prefix scan starts. */
+/* Fetches up to n rows, reopening the scanner if the gateway expired it or the call runs on
+ * another gateway. The first row may be one not to return: the one a resumed scanner starts at
+ * (returned already), or the key just after the prefix where a reverse prefix scan starts. */
 static int fetch(hbc_conn *c, call *k, int32_t n, hbc_result *res, hb_error *herr) {
   scanner *sc = k->sc;
   hbc_bytes skip = sc->skip_start && !sc->have_last ? sc->scan.start_row : (hbc_bytes){0};
   bool skipping = sc->skip_start && !sc->have_last;
-  if (hbc_scanner_get_list(c, sc->gateway_id, n, res, herr) < 0) {
-    if (reopen_scanner(c, k, herr) < 0 || hbc_scanner_get_list(c, sc->gateway_id, n, res, herr) < 0)
+  bool reopened = false;
+  if (k->job.route.ran_on != sc->gateway) {
+    if (reopen_moved(c, k, herr) < 0)
       return -1;
-    if (sc->have_last) {
-      skip = (hbc_bytes){sc->last_key, sc->last_len};
-      skipping = true;
-    }
+    reopened = true;
+  }
+  if (hbc_scanner_get_list(c, sc->gateway_id, n, res, herr) < 0) {
+    if (reopened || reopen_expired(c, k, herr) < 0 ||
+        hbc_scanner_get_list(c, sc->gateway_id, n, res, herr) < 0)
+      return -1;
+    reopened = true;
+  }
+  if (reopened && sc->have_last) {
+    skip = (hbc_bytes){sc->last_key, sc->last_len};
+    skipping = true;
   }
   int skipped = skipping && res->nrows > 0 && hbc_bytes_equal(res->rows[0].key, skip) ? 1 : 0;
   /* Where a reopened scanner resumes: after the last row fetched, returned or read ahead (skip
@@ -335,6 +365,7 @@ static void read_ahead(call_env *env, scanner *sc, int32_t n) {
   k->m = &read_ahead_method;
   k->sc = sc;
   k->arg.scanner_next.count = n;
+  k->prefer_gateway = sc->gateway;
   call_submit(k);
 }
 
@@ -357,6 +388,10 @@ static void after_scanner_use(call *k) {
 }
 
 static json_t *run_scanner_close(hbc_conn *c, call *k, hb_error *herr) {
+  /* On another gateway its id is nothing, or someone else's scanner; its own gateway expires it
+   * (scanner timeout), or has lost it. */
+  if (k->job.route.ran_on != k->sc->gateway)
+    return json_null();
   /* A scanner the gateway already expired is as closed as it gets. */
   if (hbc_scanner_close(c, k->sc->gateway_id, herr) < 0 && herr->code != HB_ERR_ILLEGAL_ARGUMENT)
     return NULL;
@@ -396,6 +431,7 @@ bool scanner_wait(call *k) {
     return true;
   }
   sc->busy = true;
+  k->prefer_gateway = sc->gateway;
   return false;
 }
 
@@ -519,6 +555,7 @@ void scanner_keep(call *k, int32_t gateway_id, hbc_bytes last) {
   sc->kept = true;
   sc->client_id = 0;
   sc->gateway_id = gateway_id;
+  sc->gateway = k->job.route.ran_on;
   sc->busy = true;
   remember_last(sc, last);
   k->sc = sc;

@@ -15,9 +15,9 @@ readonly pool_prog=$top_builddir/tests/test_pool
 readonly daemon_prog=$top_builddir/tests/test_daemon
 # Large requests against a framed gateway, whose frame limit is real.
 readonly bytes_prog=$top_builddir/tests/test_daemon_bytes
-# The daemon's other end-to-end programs: listeners and limits, 200 clients at once, gateway faults, coalescing,
+# The daemon's other end-to-end programs: listeners and limits, 200 clients at once, gateway faults, several gateways, coalescing,
 # the metrics endpoint, the hbpool command line.
-readonly daemon_more=("$top_builddir"/tests/test_daemon_{limits,load,faults,coalesce} \
+readonly daemon_more=("$top_builddir"/tests/test_daemon_{limits,load,faults,gateways,coalesce} \
   "$top_builddir"/tests/test_systemd "$top_builddir"/tests/test_metrics \
   "$top_builddir"/tests/test_cli)
 # The client examples in clients/examples/ (shell, Node.js, Go) run against a daemon of their own.

@@ -105,6 +105,8 @@ START_TEST(test_defaults) {
   ck_assert_int_eq(c.scan_max_rows, 1000);
   ck_assert(c.scanner_read_ahead);
   ck_assert_int_eq(c.scanner_idle_timeout_ms, 300000);
+  ck_assert_int_eq(c.scan_keep_open_ms, 10000);
+  ck_assert(!c.balance_ordered);
   ck_assert_int_eq(c.shutdown_timeout_ms, 10000);
   ck_assert_uint_eq(c.ngateways, 1);
   const config_gateway *g = &c.gateways[0];
@@ -221,6 +223,8 @@ static const char ALL_KEYS[] = "# every key, none at its default\n"
                                "scan_max_rows = 50\n"
                                "scanner_read_ahead = false\n"
                                "scanner_idle_timeout_ms = 2000\n"
+                               "scan_keep_open_ms = 0\n"
+                               "balance = ordered\n"
                                "shutdown_timeout_ms = 0\n"
                                "\n"
                                "[gateway]\n"
@@ -259,6 +263,8 @@ START_TEST(test_every_key_is_parsed) {
   ck_assert_int_eq(c.scan_max_rows, 50);
   ck_assert(!c.scanner_read_ahead);
   ck_assert_int_eq(c.scanner_idle_timeout_ms, 2000);
+  ck_assert_int_eq(c.scan_keep_open_ms, 0);
+  ck_assert(c.balance_ordered);
   ck_assert_int_eq(c.shutdown_timeout_ms, 0);
   ck_assert_uint_eq(c.ngateways, 1);
   const config_gateway *g = &c.gateways[0];
@@ -512,6 +518,9 @@ START_TEST(test_bad_choice) {
                "[gateway] transport: \"http\" is not a valid value; allowed: buffered, framed");
   expect_error("[gateway]\nprotocol = json\n",
                "[gateway] protocol: \"json\" is not a valid value; allowed: binary, compact");
+  expect_error("[daemon]\nbalance = round_robin\n",
+               "[daemon] balance: \"round_robin\" is not a valid value; allowed: least_busy, "
+               "ordered");
 }
 END_TEST
 

@@ -589,6 +589,52 @@ START_TEST(test_health_follows_gateway) {
 }
 END_TEST
 
+/* Two gateways, the second on a closed port: requests are served by the first, /health is 200 and
+ * names the one that is down, the metrics have each gateway's series, and stats lists both. */
+START_TEST(test_health_with_one_gateway_down) {
+  char dir[] = "/tmp/hbpool-metrics.XXXXXX", sock[64], keys[128];
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(sock, sizeof sock, "%s/m.sock", dir);
+  snprintf(keys, sizeof keys, "metrics_listen = unix:%s\nbalance = ordered\n", sock);
+  dh_daemon d;
+  ck_assert(dh_start(&d, "test_metrics", &g_gateway, keys,
+                     "pool_size = 1\n\n[gateway dead]\nhost = 127.0.0.1\nport = 1\n"
+                     "pool_size = 1\nconnect_timeout_ms = 1000\nreconnect_min_ms = 100\n"));
+  endpoint ep = {.path = sock};
+  json_decref(dh_ok(&d, "tables", NULL));
+  int64_t t0 = mono_ms(); /* the dead one's pool finds out as it connects at start */
+  http_reply *r = NULL;
+  while (mono_ms() - t0 < 5000) {
+    if (r != NULL)
+      http_free(r);
+    r = http(&ep, "GET", "/health");
+    if (strstr(r->body, "dead") != NULL)
+      break;
+    sleep_ms(50);
+  }
+  ck_assert_msg(r->status == 200, "GET /health: %d %s", r->status, r->body);
+  ck_assert_str_eq(r->body,
+                   "ok\ngateway dead (127.0.0.1:1) is unreachable; hbpoold is "
+                   "reconnecting\n");
+  http_free(r);
+  json_t *s = scrape(&ep);
+  ck_assert_int_eq(need(s, "hbpool_gateway_up", "{\"gateway\":\"main\"}"), 1);
+  ck_assert_int_eq(need(s, "hbpool_gateway_up", "{\"gateway\":\"dead\"}"), 0);
+  ck_assert_int_eq(need(s, "hbpool_pool_size", "{\"gateway\":\"dead\"}"), 1);
+  json_decref(s);
+  json_t *st = dh_ok(&d, "stats", NULL);
+  json_t *gateways = json_object_get(st, "gateways");
+  ck_assert_int_eq(json_object_size(gateways), 2);
+  ck_assert(json_is_true(json_object_get(json_object_get(gateways, "main"), "gateway_up")));
+  ck_assert(json_is_false(json_object_get(json_object_get(gateways, "dead"), "gateway_up")));
+  ck_assert(json_is_true(json_object_get(json_object_get(st, "pool"), "gateway_up")));
+  ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(st, "pool"), "size")), 2);
+  json_decref(st);
+  ck_assert_int_eq(dh_stop(&d), 0);
+  rmdir(dir);
+}
+END_TEST
+
 /* A daemon of its own (pool of 1, lazy) serving metrics on dir/m.sock, dir made from its
  * mkdtemp template; returns the endpoint once a scrape has answered. */
 static endpoint start_unix_metrics(dh_daemon *d, char *dir, char *sock, size_t size) {
@@ -813,6 +859,7 @@ static Suite *metrics_suite(void) {
   tcase_add_test(tc, test_scanner_counts);
   tcase_add_test(tc, test_http_answers);
   tcase_add_test(tc, test_health_follows_gateway);
+  tcase_add_test(tc, test_health_with_one_gateway_down);
   tcase_add_test(tc, test_unix_socket_removed_on_stop);
   tcase_add_test(tc, test_out_of_descriptors_pauses_and_resumes);
   tcase_add_test(tc, test_config_values);

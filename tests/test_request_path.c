@@ -21,7 +21,7 @@
 #include "config.h"
 #include "decoder.h"
 #include "peer.h"
-#include "pool.h"
+#include "cluster.h"
 
 #define MAX_REQUESTS 64
 
@@ -176,7 +176,7 @@ static recorder g_rec;
 static peer *g_peer;
 static struct event_base *g_base;
 static config g_cfg;
-static pool *g_pool;
+static cluster *g_gateways;
 static api *g_api;
 static decoder *g_decoder;
 static client_hub *g_hub;
@@ -188,23 +188,18 @@ static void setup(void) {
   config_defaults(&g_cfg);
   g_cfg.max_line_bytes = 1024;
   g_cfg.scan_max_rows = 1000;
-  pool_options po = {.name = "peer",
-                     .size = 1,
-                     .queue_timeout_ms = 5000,
-                     .max_queue = 100,
-                     .idle_refresh_ms = 60000,
-                     .reconnect_min_ms = 100,
-                     .reconnect_max_ms = 1000,
-                     .coalesce_max_rows = 100};
-  hbc_options_init(&po.gateway);
-  po.gateway.host = "127.0.0.1";
-  po.gateway.port = peer_port(g_peer);
-  po.gateway.framed = true;
-  po.gateway.call_timeout_ms = 5000;
+  config_gateway *g = &g_cfg.gateways[0];
+  free(g->host);
+  g->host = strdup("127.0.0.1");
+  g->port = peer_port(g_peer);
+  g->framed = true;
+  g->pool_size = 1;
+  g->request_timeout_ms = 5000;
+  g->coalesce = false;
   hb_error err = HB_ERROR_INIT;
-  g_pool = pool_new(g_base, &po, &err);
-  ck_assert_msg(g_pool != NULL, "pool: %s", err.message);
-  g_api = api_new(g_pool, &g_cfg, NULL, NULL);
+  g_gateways = cluster_new(g_base, &g_cfg, &err);
+  ck_assert_msg(g_gateways != NULL, "gateways: %s", err.message);
+  g_api = api_new(g_gateways, &g_cfg, NULL, NULL);
   g_decoder = decoder_new(g_base, &err);
   ck_assert_msg(g_decoder != NULL, "decoder: %s", err.message);
   g_hub = client_hub_new(g_base, g_api, g_decoder, &g_cfg);
@@ -212,7 +207,7 @@ static void setup(void) {
 
 /* In the daemon's order (main.c's stop). */
 static void teardown(void) {
-  pool_free(g_pool);
+  cluster_free(g_gateways);
   decoder_free(g_decoder);
   client_hub_free(g_hub);
   api_free(g_api);
