@@ -239,16 +239,19 @@ START_TEST(test_scanner_moves_when_its_gateway_stops) {
             json_pack("{s:s,s:s,s:{s:s}}", "table", g_table, "row", key, "data", "cf:a", key)));
   }
   dh_conn *c = dh_connect(&g_d);
-  json_t *r = dh_call(c, "scanner_open",
-                      json_pack("{s:s,s:s}", "table", g_table, "row_prefix", "sc"));
-  json_int_t id = json_integer_value(json_object_get(dh_result(r, "scanner_open"), "scanner"));
+  json_t *r = dh_result(dh_call(c, "scanner_open",
+                                json_pack("{s:s,s:s}", "table", g_table, "row_prefix", "sc")),
+                        "scanner_open");
+  json_int_t id = json_integer_value(json_object_get(r, "scanner"));
   json_decref(r);
-  r = dh_call(c, "scanner_next", json_pack("{s:I,s:i}", "scanner", id, "count", 3));
-  char *first = dh_text(json_object_get(dh_result(r, "scanner_next"), "rows"));
+  r = dh_result(dh_call(c, "scanner_next", json_pack("{s:I,s:i}", "scanner", id, "count", 3)),
+                "scanner_next");
+  char *first = dh_text(json_object_get(r, "rows"));
   json_decref(r);
   int stop_rc = own("gateway-stop");
-  r = dh_call(c, "scanner_next", json_pack("{s:I,s:i}", "scanner", id, "count", 10));
-  json_t *rows = json_object_get(dh_result(r, "scanner_next"), "rows");
+  r = dh_result(dh_call(c, "scanner_next", json_pack("{s:I,s:i}", "scanner", id, "count", 10)),
+                "scanner_next");
+  json_t *rows = json_object_get(r, "rows");
   char keys[128] = "";
   for (size_t i = 0; i < json_array_size(rows); i++) {
     strcat(keys, json_string_value(json_array_get(json_array_get(rows, i), 0)));
