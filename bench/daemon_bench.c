@@ -1305,6 +1305,7 @@ static void gateway_from_env(void) {
   g_gateway.host = host != NULL ? host : "127.0.0.1";
   g_gateway.port = env_int("HBPOOL_TEST_THRIFT_PORT", 9090);
   g_gateway.framed = env_int("HBPOOL_TEST_THRIFT_FRAMED", 0) != 0;
+  g_gateway.http = env_int("HBPOOL_TEST_THRIFT_HTTP", 0) != 0;
   g_gateway.protocol = env_int("HBPOOL_TEST_THRIFT_COMPACT", 0) ? HBC_PROTOCOL_COMPACT
                                                                 : HBC_PROTOCOL_BINARY;
   g_gateway.call_timeout_ms = IO_TIMEOUT_S * 1000;

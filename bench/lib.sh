@@ -31,7 +31,8 @@ bench_gateway() {
   fi
   export HBPOOL_TEST_THRIFT_HOST=${HBPOOL_TEST_THRIFT_HOST:-127.0.0.1} HBPOOL_TEST_THRIFT_PORT \
          HBPOOL_TEST_THRIFT_FRAMED=${HBPOOL_TEST_THRIFT_FRAMED:-0} \
-         HBPOOL_TEST_THRIFT_COMPACT=${HBPOOL_TEST_THRIFT_COMPACT:-0}
+         HBPOOL_TEST_THRIFT_COMPACT=${HBPOOL_TEST_THRIFT_COMPACT:-0} \
+         HBPOOL_TEST_THRIFT_HTTP=${HBPOOL_TEST_THRIFT_HTTP:-0}
 }
 
 # bench_start_daemon HBPOOLD POOL_SIZE [DAEMON_LINES [GATEWAY_LINES]]: hbpoold on
@@ -40,6 +41,7 @@ bench_gateway() {
 bench_start_daemon() {
   local transport=buffered protocol=binary
   [ "$HBPOOL_TEST_THRIFT_FRAMED" = 0 ] || transport=framed
+  [ "$HBPOOL_TEST_THRIFT_HTTP" = 0 ] || transport=http
   [ "$HBPOOL_TEST_THRIFT_COMPACT" = 0 ] || protocol=compact
   cat >"$dir/hbpoold.conf" <<EOF
 [daemon]

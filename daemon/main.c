@@ -260,8 +260,8 @@ static int start(daemon_state *d, hb_error *err) {
   for (size_t i = 0; i < d->cfg.ngateways; i++) {
     const config_gateway *g = &d->cfg.gateways[i];
     log_info("hbpoold %s: gateway %s at %s:%d (%s, %s), pool of %d", PACKAGE_VERSION, g->name,
-             g->host, g->port, g->framed ? "framed" : "buffered", g->compact ? "compact" : "binary",
-             g->pool_size);
+             g->host, g->port, config_transport_name(g->transport),
+             g->compact ? "compact" : "binary", g->pool_size);
   }
   return 0;
 }

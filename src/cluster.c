@@ -44,7 +44,9 @@ static pool_options pool_options_from(const config_gateway *g) {
   hbc_options_init(&o.gateway);
   o.gateway.host = g->host;
   o.gateway.port = g->port;
-  o.gateway.framed = g->framed;
+  o.gateway.framed = g->transport == CONFIG_FRAMED;
+  o.gateway.http = g->transport == CONFIG_HTTP;
+  o.gateway.http_path = g->path;
   o.gateway.protocol = g->compact ? HBC_PROTOCOL_COMPACT : HBC_PROTOCOL_BINARY;
   o.gateway.connect_timeout_ms = g->connect_timeout_ms;
   o.gateway.call_timeout_ms = g->request_timeout_ms;

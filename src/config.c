@@ -32,6 +32,7 @@ typedef enum key_type {
   KEY_BOOL,   /* true | false */
   KEY_CHOICE, /* one of choices, stored as a string */
   KEY_SWITCH, /* one of two choices, stored as a bool: whether the second one was chosen */
+  KEY_ENUM,   /* one of choices, stored as an int: its index */
   KEY_STRING, /* stored as a string once check accepts it */
 } key_type;
 
@@ -51,9 +52,11 @@ static bool check_listen_tcp(const char *value, char *why, size_t why_size);
 static bool check_metrics_listen(const char *value, char *why, size_t why_size);
 static bool check_table_name_part(const char *value, char *why, size_t why_size);
 static bool check_host(const char *value, char *why, size_t why_size);
+static bool check_http_path(const char *value, char *why, size_t why_size);
 
 static const char *const LOG_LEVELS[] = {"error", "warning", "info", "debug", NULL};
-static const char *const TRANSPORTS[] = {"buffered", "framed", NULL};
+/* In config_transport's order. */
+static const char *const TRANSPORTS[] = {"buffered", "framed", "http", NULL};
 static const char *const PROTOCOLS[] = {"binary", "compact", NULL};
 static const char *const BALANCES[] = {"least_busy", "ordered", NULL};
 
@@ -87,10 +90,8 @@ static const key_spec DAEMON_KEYS[] = {
 static const key_spec GATEWAY_KEYS[] = {
   {GKEY(host, KEY_STRING), .check = check_host},
   {GKEY(port, KEY_INT), .min = 1, .max = 65535},
-  {.name = "transport",
-   .type = KEY_SWITCH,
-   .offset = offsetof(config_gateway, framed),
-   .choices = TRANSPORTS},
+  {GKEY(transport, KEY_ENUM), .choices = TRANSPORTS},
+  {GKEY(path, KEY_STRING), .check = check_http_path},
   {.name = "protocol",
    .type = KEY_SWITCH,
    .offset = offsetof(config_gateway, compact),
@@ -121,6 +122,7 @@ static void gateway_defaults(config_gateway *g, const char *name) {
     .name = xstrdup(name),
     .host = xstrdup("localhost"),
     .port = 9090,
+    .path = xstrdup("/"),
     .pool_size = 8,
     .connect_timeout_ms = 5000,
     .request_timeout_ms = 30000,
@@ -160,6 +162,7 @@ void config_defaults(config *c) {
 static void gateway_free(config_gateway *g) {
   free(g->name);
   free(g->host);
+  free(g->path);
 }
 
 void config_free(config *c) {
@@ -257,6 +260,8 @@ static bool set_choice(const key_spec *k, const char *value, void *field, char *
       continue;
     if (k->type == KEY_SWITCH)
       *(bool *)field = i == 1;
+    else if (k->type == KEY_ENUM)
+      *(int *)field = (int)i;
     else
       replace_string(field, xstrdup(value));
     return true;
@@ -286,7 +291,8 @@ static bool set_value(const key_spec *k, const char *value, void *base, char *wh
   case KEY_MODE: return set_number(k, value, field, why, why_size);
   case KEY_BOOL: return set_bool(value, field, why, why_size);
   case KEY_CHOICE:
-  case KEY_SWITCH: return set_choice(k, value, field, why, why_size);
+  case KEY_SWITCH:
+  case KEY_ENUM: return set_choice(k, value, field, why, why_size);
   case KEY_STRING: return set_string(k, value, field, why, why_size);
   }
   return why_fail(why, why_size, "internal error: key type %d", (int)k->type);
@@ -343,6 +349,24 @@ static bool check_table_name_part(const char *value, char *why, size_t why_size)
                   "\"%s\" has a character HBase does not allow in a table name; allowed: letters, "
                   "digits, _ - . and : (a namespace's separator)",
                   value);
+}
+
+const char *config_transport_name(int transport) {
+  return transport >= 0 && transport <= CONFIG_HTTP ? TRANSPORTS[transport] : "?";
+}
+
+/* An absolute path of printable ASCII without spaces, as it goes into the request line. */
+static bool check_http_path(const char *value, char *why, size_t why_size) {
+  static const char *const allowed = "allowed an absolute URL path such as / or /hbase";
+  if (value[0] != '/')
+    return why_fail(why, why_size, "\"%s\" does not start with /; %s", value, allowed);
+  if (strlen(value) > CONFIG_HTTP_PATH_MAX)
+    return why_fail(why, why_size, "is longer than %d bytes; %s", CONFIG_HTTP_PATH_MAX, allowed);
+  for (const char *p = value; *p != '\0'; p++)
+    if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
+      return why_fail(why, why_size, "\"%s\" contains a space or a non-ASCII character; %s", value,
+                      allowed);
+  return true;
 }
 
 static bool check_host(const char *value, char *why, size_t why_size) {

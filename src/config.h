@@ -10,12 +10,22 @@
 /* metrics_listen = unix:/path: a Unix socket. */
 #define CONFIG_UNIX_PREFIX "unix:"
 
+/* transport = buffered (default) | framed | http */
+typedef enum config_transport { CONFIG_BUFFERED, CONFIG_FRAMED, CONFIG_HTTP } config_transport;
+
+/* "buffered", "framed" or "http". */
+const char *config_transport_name(int transport);
+
+/* The longest path accepted. */
+#define CONFIG_HTTP_PATH_MAX 256
+
 /* All durations are in milliseconds, sizes in bytes. docs/configuration.md gives every range. */
 typedef struct config_gateway {
   char *name; /* "main" for [gateway]; NAME for [gateway NAME] */
   char *host;
   int port;               /* defaults localhost, 9090 */
-  bool framed;            /* transport = buffered | framed (default buffered) */
+  int transport;          /* a config_transport */
+  char *path;             /* transport = http: the path the gateway serves, default "/" */
   bool compact;           /* protocol = binary | compact (default binary) */
   int pool_size;          /* default 8, 1..1024 */
   bool lazy_connect;      /* default false: open all connections at start */

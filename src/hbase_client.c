@@ -249,6 +249,8 @@ hbc_conn *hbc_connect(const hbc_options *o, hb_error *err) {
   netio_options nopts = {
     .connect_timeout_ms = o->connect_timeout_ms,
     .framed = o->framed,
+    .http = o->http,
+    .http_path = o->http_path,
     .max_message_size = o->max_message_size,
   };
   netio *io = netio_connect(o->host, o->port, &nopts, err);

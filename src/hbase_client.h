@@ -24,6 +24,8 @@ typedef struct hbc_options {
   const char *host; /* gateway host name or address */
   int port;
   bool framed;           /* TFramedTransport (gateway started with -f, or -hsha etc.) */
+  bool http;             /* THttpClient: HTTP POSTs (a gateway in HTTP mode); framed is ignored */
+  const char *http_path; /* the path the gateway serves with http ("/" when NULL) */
   hbc_protocol protocol; /* TBinaryProtocol, or TCompactProtocol (gateway -c) */
   int connect_timeout_ms;
   int call_timeout_ms;     /* deadline for one whole call: request sent and reply read */

@@ -22,6 +22,9 @@
 
 #define NETIO_READ_AHEAD (64 * 1024)
 #define NETIO_FRAME_HEADER 4
+/* http: the longest line of a reply's head, and room for the request's Content-Length value. */
+#define NETIO_HTTP_LINE 8192
+#define NETIO_HTTP_LENGTH_ROOM 32
 /* A dead gateway host is noticed by TCP keepalive within idle + interval * count seconds. */
 #define NETIO_KEEPIDLE_S 30
 #define NETIO_KEEPINTVL_S 10
@@ -30,19 +33,24 @@
 struct netio {
   int fd;
   bool framed;
+  bool http;
+  bool bounded; /* framed or http: the transport says where a reply ends */
   size_t max_message;
   int64_t deadline_ms; /* CLOCK_MONOTONIC milliseconds */
 
   uint8_t *rbuf; /* raw bytes received ahead of the decoder */
   size_t rcap, rpos, rlen;
-  size_t frame_left; /* framed: payload bytes of the current frame not yet consumed */
-  bool in_frame;
-  size_t msg_bytes; /* payload bytes of the current message consumed */
+  size_t frame_left; /* payload bytes of the current frame (http: body or chunk) left */
+  bool in_frame;     /* http: in a reply's body */
+  bool chunked;      /* http: the body comes in chunks */
+  bool body_done;    /* http: its last chunk was read */
+  size_t msg_bytes;  /* payload bytes of the current message consumed */
 
-  /* The outgoing message; framed: the first 4 bytes (always counted in wlen) are reserved for
-   * the length. */
+  /* The outgoing message after head_room bytes (always counted in wlen) reserved for what goes
+   * before it: the 4-byte length when framed, the request's head with http. */
   uint8_t *wbuf;
-  size_t wcap, wlen;
+  size_t wcap, wlen, head_room;
+  char *http_head;      /* the request's head up to the Content-Length value */
   bool awaiting_reply;  /* a request went out and nothing of its reply has been read */
   uint64_t reply_bytes; /* of every complete reply so far */
 };
@@ -220,10 +228,21 @@ netio *netio_connect(const char *host, int port, const netio_options *opts, hb_e
   }
   netio *io = xcalloc(1, sizeof *io);
   io->fd = fd;
-  io->framed = opts->framed;
+  io->framed = opts->framed && !opts->http;
+  io->http = opts->http;
+  io->bounded = opts->framed || opts->http;
   io->max_message = opts->max_message_size;
   io->deadline_ms = deadline;
-  io->wlen = io->framed ? NETIO_FRAME_HEADER : 0;
+  if (io->http) {
+    io->http_head = xasprintf("POST %s HTTP/1.1\r\nHost: %s:%d\r\n"
+                              "Content-Type: application/x-thrift\r\n"
+                              "Accept: application/x-thrift\r\nContent-Length: ",
+                              opts->http_path != NULL ? opts->http_path : "/", host, port);
+    io->head_room = strlen(io->http_head) + NETIO_HTTP_LENGTH_ROOM;
+  } else {
+    io->head_room = io->framed ? NETIO_FRAME_HEADER : 0;
+  }
+  io->wlen = io->head_room;
   return io;
 }
 
@@ -233,6 +252,7 @@ void netio_close(netio *io) {
   close(io->fd);
   free(io->rbuf);
   free(io->wbuf);
+  free(io->http_head);
   free(io);
 }
 
@@ -279,23 +299,36 @@ static int send_all(netio *io, const uint8_t *p, size_t len, hb_error *err) {
   return 0;
 }
 
-int netio_flush(netio *io, hb_error *err) {
+/* Writes what goes before the payload into the room left for it; returns where it starts. */
+static size_t write_head(netio *io, size_t payload) {
   if (io->framed) {
-    size_t payload = io->wlen - NETIO_FRAME_HEADER;
-    if (payload == 0)
-      return 0;
-    if (payload > INT32_MAX)
-      return hb_error_set(err, HB_ERR_TRANSPORT, "request of %zu bytes is too large for a frame",
-                          payload);
     io->wbuf[0] = (uint8_t)(payload >> 24);
     io->wbuf[1] = (uint8_t)(payload >> 16);
     io->wbuf[2] = (uint8_t)(payload >> 8);
     io->wbuf[3] = (uint8_t)payload;
-  } else if (io->wlen == 0) {
     return 0;
   }
-  int rc = send_all(io, io->wbuf, io->wlen, err);
-  io->wlen = io->framed ? NETIO_FRAME_HEADER : 0;
+  if (!io->http)
+    return 0;
+  char length[NETIO_HTTP_LENGTH_ROOM];
+  int n = snprintf(length, sizeof length, "%zu\r\n\r\n", payload);
+  size_t head = strlen(io->http_head);
+  size_t start = io->head_room - head - (size_t)n;
+  memcpy(io->wbuf + start, io->http_head, head);
+  memcpy(io->wbuf + start + head, length, (size_t)n);
+  return start;
+}
+
+int netio_flush(netio *io, hb_error *err) {
+  size_t payload = io->wlen - io->head_room;
+  if (payload == 0)
+    return 0;
+  if (io->framed && payload > INT32_MAX)
+    return hb_error_set(err, HB_ERR_TRANSPORT, "request of %zu bytes is too large for a frame",
+                        payload);
+  size_t start = write_head(io, payload);
+  int rc = send_all(io, io->wbuf + start, io->wlen - start, err);
+  io->wlen = io->head_room;
   io->awaiting_reply = rc == 0 && io->rpos == io->rlen;
   return rc;
 }
@@ -373,16 +406,134 @@ static int begin_frame(netio *io, hb_error *err) {
   return 0;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * HTTP replies: a status line and headers, then the body, by Content-Length or in chunks. */
+
+/* The next line of the reply's head, without its CRLF, NUL-terminated in line. */
+static int read_head_line(netio *io, char *line, size_t cap, hb_error *err) {
+  size_t n = 0;
+  for (;;) {
+    if (io->rpos == io->rlen && fill(io, err) < 0)
+      return -1;
+    const uint8_t *start = io->rbuf + io->rpos;
+    size_t avail = io->rlen - io->rpos;
+    const uint8_t *nl = memchr(start, '\n', avail);
+    size_t take = nl != NULL ? (size_t)(nl - start) + 1 : avail;
+    if (n + take >= cap)
+      return hb_error_set(err, HB_ERR_TRANSPORT,
+                          "the gateway's HTTP reply has a line over %zu bytes", cap - 1);
+    memcpy(line + n, start, take);
+    n += take;
+    io->rpos += take;
+    if (nl != NULL)
+      break;
+  }
+  n--; /* the newline */
+  if (n > 0 && line[n - 1] == '\r')
+    n--;
+  line[n] = '\0';
+  return 0;
+}
+
+/* A chunk's size line; after the last (empty) chunk, its trailers: the body is done. */
+static int begin_chunk(netio *io, hb_error *err) {
+  char line[128];
+  if (read_head_line(io, line, sizeof line, err) < 0)
+    return -1;
+  char *end;
+  unsigned long long size = strtoull(line, &end, 16);
+  if (end == line)
+    return hb_error_set(err, HB_ERR_TRANSPORT, "bad chunk size \"%.40s\" from the gateway", line);
+  if (size > io->max_message)
+    return hb_error_set(err, HB_ERR_TRANSPORT, "reply exceeds the %zu-byte limit", io->max_message);
+  io->frame_left = (size_t)size;
+  if (size > 0)
+    return 0;
+  do /* trailers, up to the empty line */
+    if (read_head_line(io, line, sizeof line, err) < 0)
+      return -1;
+  while (line[0] != '\0');
+  io->body_done = true;
+  return 0;
+}
+
+/* The CRLF after a chunk's data, then the next chunk. */
+static int next_chunk(netio *io, hb_error *err) {
+  char line[8];
+  if (read_head_line(io, line, sizeof line, err) < 0)
+    return -1;
+  if (line[0] != '\0')
+    return hb_error_set(err, HB_ERR_TRANSPORT, "a chunk from the gateway is longer than it said");
+  return begin_chunk(io, err);
+}
+
+/* The status line and headers; only 200 carries a reply. */
+static int begin_http_reply(netio *io, hb_error *err) {
+  char *line = xmalloc(NETIO_HTTP_LINE);
+  char status_line[128] = "";
+  int status = 0;
+  long long length = -1;
+  bool chunked = false;
+  int rc = read_head_line(io, line, NETIO_HTTP_LINE, err);
+  if (rc == 0) {
+    snprintf(status_line, sizeof status_line, "%s", line);
+    if (sscanf(line, "HTTP/1.%*d %d", &status) != 1)
+      rc = hb_error_set(err, HB_ERR_TRANSPORT,
+                        "not an HTTP reply from the gateway: \"%.60s\" (is it in HTTP mode?)",
+                        line);
+  }
+  while (rc == 0 && (rc = read_head_line(io, line, NETIO_HTTP_LINE, err)) == 0 && line[0] != '\0') {
+    if (strncasecmp(line, "Content-Length:", 15) == 0)
+      length = strtoll(line + 15, NULL, 10);
+    else if (strncasecmp(line, "Transfer-Encoding:", 18) == 0 && strcasestr(line + 18, "chunked"))
+      chunked = true;
+  }
+  free(line);
+  if (rc < 0)
+    return -1;
+  if (status != 200)
+    return hb_error_set(err, HB_ERR_TRANSPORT, "the gateway answered \"%s\"%s", status_line,
+                        status == 404 ? " (check the gateway's path)" : "");
+  io->in_frame = true;
+  io->chunked = chunked;
+  io->body_done = false;
+  if (chunked)
+    return begin_chunk(io, err);
+  if (length < 0)
+    return hb_error_set(err, HB_ERR_TRANSPORT,
+                        "the gateway's HTTP reply has neither a Content-Length nor chunks");
+  if ((unsigned long long)length > io->max_message)
+    return hb_error_set(err, HB_ERR_TRANSPORT, "reply of %lld bytes exceeds the %zu-byte limit",
+                        length, io->max_message);
+  io->frame_left = (size_t)length;
+  return 0;
+}
+
+/* The current frame (or HTTP body, or chunk) is used up and the reader wants more. */
+static int next_frame(netio *io, hb_error *err) {
+  if (!io->http) {
+    if (io->in_frame)
+      return hb_error_set(err, HB_ERR_TRANSPORT, "reply is longer than its frame");
+    return begin_frame(io, err);
+  }
+  int rc = !io->in_frame            ? begin_http_reply(io, err)
+    : io->chunked && !io->body_done ? next_chunk(io, err)
+                                    : 0;
+  if (rc == 0 && io->frame_left == 0)
+    return hb_error_set(err, HB_ERR_TRANSPORT, "reply is longer than its HTTP body");
+  return rc;
+}
+
 int netio_read(netio *io, void *buf, size_t len, hb_error *err) {
   assert(io != NULL && (buf != NULL || len == 0));
   /* The common case, a field already received and inside the current frame: a reply of rows
    * is read a few bytes at a time. */
-  if (len <= io->rlen - io->rpos && (!io->framed || len <= io->frame_left) &&
+  if (len <= io->rlen - io->rpos && (!io->bounded || len <= io->frame_left) &&
       io->msg_bytes + len <= io->max_message) {
     memcpy(buf, io->rbuf + io->rpos, len);
     io->rpos += len;
     io->msg_bytes += len;
-    if (io->framed)
+    if (io->bounded)
       io->frame_left -= len;
     return 0;
   }
@@ -391,13 +542,9 @@ int netio_read(netio *io, void *buf, size_t len, hb_error *err) {
   uint8_t *dst = buf;
   while (len > 0) {
     size_t take = len;
-    if (io->framed) {
-      if (io->frame_left == 0) {
-        if (io->in_frame)
-          return hb_error_set(err, HB_ERR_TRANSPORT, "reply is longer than its frame");
-        if (begin_frame(io, err) < 0)
-          return -1;
-      }
+    if (io->bounded) {
+      if (io->frame_left == 0 && next_frame(io, err) < 0)
+        return -1;
       if (take > io->frame_left)
         take = io->frame_left;
     }
@@ -406,18 +553,26 @@ int netio_read(netio *io, void *buf, size_t len, hb_error *err) {
     dst += take;
     len -= take;
     io->msg_bytes += take;
-    if (io->framed)
+    if (io->bounded)
       io->frame_left -= take;
   }
   return 0;
 }
 
 int netio_read_end(netio *io, hb_error *err) {
+  /* A chunked body ends with an empty chunk the reader had no reason to read. */
+  if (io->http && io->in_frame && io->chunked && !io->body_done && io->frame_left == 0) {
+    if (next_chunk(io, err) < 0)
+      return -1;
+    if (!io->body_done)
+      return hb_error_set(err, HB_ERR_TRANSPORT, "unexpected bytes after the gateway's reply");
+  }
   /* One request, one reply: anything beyond it means the stream is out of step. */
   size_t left_over = io->frame_left + (io->rlen - io->rpos);
   io->reply_bytes += io->msg_bytes;
   io->msg_bytes = 0;
   io->in_frame = false;
+  io->chunked = io->body_done = false;
   io->frame_left = 0;
   if (left_over != 0)
     return hb_error_set(err, HB_ERR_TRANSPORT, "%zu unexpected bytes after the gateway's reply",

@@ -1,5 +1,6 @@
-/* netio: socket I/O to a Thrift gateway with deadlines, read-ahead and optional framing. Its
- * waits yield to the event loop when called in a task (task.h), and poll otherwise. */
+/* netio: socket I/O to a Thrift gateway with deadlines, read-ahead and optional framing (Thrift's
+ * frames, or HTTP POSTs). Its waits yield to the event loop when called in a task (task.h), and
+ * poll otherwise. */
 #ifndef HBPOOL_NETIO_H
 #define HBPOOL_NETIO_H
 
@@ -10,8 +11,12 @@
 #include "error.h"
 
 typedef struct netio_options {
-  int connect_timeout_ms;  /* deadline for name lookup + TCP connect */
-  bool framed;             /* 4-byte big-endian length before each message (TFramedTransport) */
+  int connect_timeout_ms; /* deadline for name lookup + TCP connect */
+  bool framed;            /* 4-byte big-endian length before each message (TFramedTransport) */
+  /* Each message an HTTP/1.1 POST to http_path (THttpClient; a gateway in HTTP mode), on a
+   * kept-alive connection; the reply's body by Content-Length or in chunks. */
+  bool http;
+  const char *http_path;   /* "/" when NULL */
   size_t max_message_size; /* largest reply accepted; larger ones fail the call */
 } netio_options;
 
@@ -24,7 +29,8 @@ void netio_close(netio *io);
 /* Every send and receive until the next call must finish within timeout_ms from now. */
 void netio_set_deadline(netio *io, int timeout_ms);
 
-/* Buffers bytes of the outgoing message; netio_flush sends it (as one frame when framed). */
+/* Buffers bytes of the outgoing message; netio_flush sends it (as one frame when framed, as one
+ * POST with http). */
 int netio_write(netio *io, const void *buf, size_t len, hb_error *err);
 int netio_flush(netio *io, hb_error *err);
 

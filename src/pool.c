@@ -33,7 +33,7 @@ struct worker {
   TAILQ_ENTRY(worker) idle_link;
   /* The settings of the job at hand: a reload may change the pool's mid-call. */
   hbc_options gateway;
-  char *host;
+  char *host, *http_path;
   int idle_refresh_ms;
   unsigned generation; /* of the gateway settings conn was made with */
   unsigned want_generation;
@@ -47,7 +47,7 @@ struct worker {
 struct pool {
   pool_options opts;
   char *name;
-  char *host;
+  char *host, *http_path; /* copies: a reload frees the config's */
   struct event_base *base;
   struct event *completion_ev;
 
@@ -403,9 +403,12 @@ static void snapshot(worker *w) {
     return;
   w->settings_seen = p->settings_version;
   free(w->host);
+  free(w->http_path);
   w->host = xstrdup(p->host);
+  w->http_path = xstrdup(p->http_path);
   w->gateway = p->opts.gateway;
   w->gateway.host = w->host;
+  w->gateway.http_path = w->http_path;
   w->idle_refresh_ms = p->opts.idle_refresh_ms;
   w->want_generation = p->generation;
 }
@@ -507,6 +510,7 @@ static void worker_free(worker *w) {
   task_free(w->task);
   hbc_close(w->conn);
   free(w->host);
+  free(w->http_path);
   free(w->members);
   free(w->held);
   free(w);
@@ -522,8 +526,10 @@ pool *pool_new(struct event_base *base, const pool_options *opts, hb_error *err)
   p->opts = *opts;
   p->name = xstrdup(opts->name != NULL ? opts->name : "main");
   p->host = xstrdup(opts->gateway.host);
+  p->http_path = xstrdup(opts->gateway.http_path != NULL ? opts->gateway.http_path : "/");
   p->opts.name = p->name;
   p->opts.gateway.host = p->host;
+  p->opts.gateway.http_path = p->http_path;
   p->base = base;
   p->completion_ev = event_new(base, -1, 0, run_completions, p);
   TAILQ_INIT(&p->queue);
@@ -558,6 +564,7 @@ void pool_free(pool *p) {
   free(p->workers);
   free(p->name);
   free(p->host);
+  free(p->http_path);
   free(p);
 }
 
@@ -664,9 +671,11 @@ bool pool_is_idle(pool *p) {
 
 static bool gateway_differs(const pool *p, const pool_options *o) {
   const hbc_options *a = &p->opts.gateway, *b = &o->gateway;
+  const char *path = b->http_path != NULL ? b->http_path : "/";
   return strcmp(p->host, b->host) != 0 || a->port != b->port || a->framed != b->framed ||
-    a->protocol != b->protocol || a->connect_timeout_ms != b->connect_timeout_ms ||
-    a->call_timeout_ms != b->call_timeout_ms || a->max_message_size != b->max_message_size;
+    a->http != b->http || strcmp(p->http_path, path) != 0 || a->protocol != b->protocol ||
+    a->connect_timeout_ms != b->connect_timeout_ms || a->call_timeout_ms != b->call_timeout_ms ||
+    a->max_message_size != b->max_message_size;
 }
 
 bool pool_reconfigure(pool *p, const pool_options *opts) {
@@ -678,6 +687,8 @@ bool pool_reconfigure(pool *p, const pool_options *opts) {
     p->generation++;
     free(p->host);
     p->host = xstrdup(opts->gateway.host);
+    free(p->http_path);
+    p->http_path = xstrdup(opts->gateway.http_path != NULL ? opts->gateway.http_path : "/");
     p->gateway_up = true;
     p->next_attempt_ms = 0;
   }
@@ -685,6 +696,7 @@ bool pool_reconfigure(pool *p, const pool_options *opts) {
   p->opts = *opts;
   p->opts.name = name;
   p->opts.gateway.host = p->host;
+  p->opts.gateway.http_path = p->http_path;
   int active = 0;
   for (int i = 0; i < p->nworkers; i++)
     active += !p->workers[i]->retiring;

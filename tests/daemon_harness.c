@@ -25,6 +25,10 @@ static json_int_t g_next_id;
 /* ---------------------------------------------------------------------------------------------
  * The daemon. */
 
+const char *dh_transport(const hbc_options *gw) {
+  return gw->http ? "http" : gw->framed ? "framed" : "buffered";
+}
+
 static bool write_config(const dh_daemon *d, const hbc_options *gw, const char *daemon_keys,
                          const char *gateway_keys) {
   FILE *f = fopen(d->conf, "w");
@@ -33,7 +37,7 @@ static bool write_config(const dh_daemon *d, const hbc_options *gw, const char *
   fprintf(f,
           "[daemon]\nlisten_socket = %s\nlog_level = warning\n%s\n[gateway]\nhost = %s\n"
           "port = %d\ntransport = %s\nprotocol = %s\n%s",
-          d->socket, daemon_keys, gw->host, gw->port, gw->framed ? "framed" : "buffered",
+          d->socket, daemon_keys, gw->host, gw->port, dh_transport(gw),
           gw->protocol == HBC_PROTOCOL_COMPACT ? "compact" : "binary", gateway_keys);
   return fclose(f) == 0;
 }

@@ -25,6 +25,8 @@ typedef struct dh_daemon {
  * up. Uses no Check assertion: callable from main(). */
 bool dh_start(dh_daemon *d, const char *prog, const hbc_options *gw, const char *daemon_keys,
               const char *gateway_keys);
+/* The gateway's transport as the config names it: "buffered", "framed" or "http". */
+const char *dh_transport(const hbc_options *gw);
 /* SIGTERM, waits for it, removes its files; returns its exit status (128 + signal if killed). */
 int dh_stop(dh_daemon *d);
 /* A field of /proc/PID/status in kB ("VmRSS", "VmHWM"), or -1. */

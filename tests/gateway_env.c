@@ -67,14 +67,16 @@ bool gateway_env_load(hbc_options *out, const char *prog) {
     fprintf(stderr, "%s: bad HBPOOL_TEST_THRIFT_PORT '%s'\n", prog, port);
     return false;
   }
-  bool framed, compact;
+  bool framed, compact, http;
   if (!env_flag(prog, "HBPOOL_TEST_THRIFT_FRAMED", &framed) ||
-      !env_flag(prog, "HBPOOL_TEST_THRIFT_COMPACT", &compact))
+      !env_flag(prog, "HBPOOL_TEST_THRIFT_COMPACT", &compact) ||
+      !env_flag(prog, "HBPOOL_TEST_THRIFT_HTTP", &http))
     return false;
   hbc_options_init(out);
   out->host = host;
   out->port = (int)p;
   out->framed = framed;
+  out->http = http;
   out->protocol = compact ? HBC_PROTOCOL_COMPACT : HBC_PROTOCOL_BINARY;
   return true;
 }

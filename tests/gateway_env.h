@@ -7,8 +7,8 @@
 
 #include "hbase_client.h"
 
-/* Fills out from HBPOOL_TEST_THRIFT_HOST/PORT/FRAMED/COMPACT; false, with a message naming prog,
- * if they are missing or bad: integration tests never skip and pass. */
+/* Fills out from HBPOOL_TEST_THRIFT_HOST/PORT/FRAMED/COMPACT/HTTP; false, with a message naming
+ * prog, if they are missing or bad: integration tests never skip and pass. */
 bool gateway_env_load(hbc_options *out, const char *prog);
 
 /* Runs "hbase-local.sh COMMAND --run-dir $HBPOOL_HBASE_RUN_DIR --name GATEWAY" (script from

@@ -34,7 +34,8 @@ log() { printf 'integration: %s\n' "$*" >&2; }
 
 mode_name() {
   local framed=${HBPOOL_TEST_THRIFT_FRAMED:-0} compact=${HBPOOL_TEST_THRIFT_COMPACT:-0}
-  printf '%s+%s' "$( ((framed)) && echo framed || echo buffered)" \
+  local http=${HBPOOL_TEST_THRIFT_HTTP:-0}
+  printf '%s+%s' "$( ((http)) && echo http || { ((framed)) && echo framed || echo buffered; })" \
     "$( ((compact)) && echo compact || echo binary)"
 }
 
@@ -126,12 +127,14 @@ python_runs() {
 
 # run_all ENV_MAIN: test_hbase on the buffered+binary and framed+compact gateways (and the
 # daemon's large requests on the framed one), test_pool on the default-settings 'main', then the
-# daemon's tests and test_pool on a gateway with short idle and scanner timeouts; fails if any
-# failed.
+# daemon's tests and test_pool on a gateway with short idle and scanner timeouts, and test_hbase
+# and test_daemon on one in HTTP mode with the same timeouts; fails if any failed.
 run_all() {
-  local env_main=$1 env_fc env_idle rc=0
+  local env_main=$1 env_fc env_idle env_http rc=0
   env_fc=$(start_gateway fc --framed --compact) || return 1
   env_idle=$(start_gateway idle --idle-timeout-ms "$idle_timeout_ms" \
+    --scanner-timeout-ms "$scanner_timeout_ms") || return 1
+  env_http=$(start_gateway http --http --idle-timeout-ms "$idle_timeout_ms" \
     --scanner-timeout-ms "$scanner_timeout_ms") || return 1
   # Programs on different gateways run side by side where they mostly wait on HBase; each
   # background one's output follows the foreground's. Each gateway has one program at a time,
@@ -149,12 +152,20 @@ run_all() {
   (load_env "$env_main" && export HBPOOL_TEST_GATEWAY_NAME=main && run_tests "$pool_prog") \
     >"$pool_log" 2>&1 &
   pool_pid=$!
+  local http_log=$run_dir/http.log http_pid
+  (load_env "$env_http" && export HBPOOL_TEST_GATEWAY_NAME=http \
+     HBPOOL_TEST_IDLE_TIMEOUT_MS=$idle_timeout_ms \
+     HBPOOL_TEST_SCANNER_EXPIRY_MS=$((2 * scanner_timeout_ms)) &&
+     { r=0; run_tests || r=1; run_tests "$daemon_prog" || r=1; exit "$r"; }) >"$http_log" 2>&1 &
+  http_pid=$!
   (load_env "$env_idle" && export HBPOOL_TEST_GATEWAY_NAME=idle \
      HBPOOL_TEST_IDLE_TIMEOUT_MS=$idle_timeout_ms \
      HBPOOL_TEST_SCANNER_EXPIRY_MS=$((2 * scanner_timeout_ms)) &&
      run_daemon_tests) || rc=1
   wait "$pool_pid" || rc=1
   cat "$pool_log"
+  wait "$http_pid" || rc=1
+  cat "$http_log"
   return "$rc"
 }
 

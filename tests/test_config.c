@@ -13,7 +13,8 @@ static void assert_gateway_eq(const config_gateway *a, const config_gateway *b) 
   ck_assert_str_eq(a->name, b->name);
   ck_assert_str_eq(a->host, b->host);
   ck_assert_int_eq(a->port, b->port);
-  ck_assert_int_eq(a->framed, b->framed);
+  ck_assert_int_eq(a->transport, b->transport);
+  ck_assert_str_eq(a->path, b->path);
   ck_assert_int_eq(a->compact, b->compact);
   ck_assert_int_eq(a->pool_size, b->pool_size);
   ck_assert_int_eq(a->lazy_connect, b->lazy_connect);
@@ -113,7 +114,8 @@ START_TEST(test_defaults) {
   ck_assert_str_eq(g->name, "main");
   ck_assert_str_eq(g->host, "localhost");
   ck_assert_int_eq(g->port, 9090);
-  ck_assert(!g->framed);
+  ck_assert_int_eq(g->transport, CONFIG_BUFFERED);
+  ck_assert_str_eq(g->path, "/");
   ck_assert(!g->compact);
   ck_assert_int_eq(g->pool_size, 8);
   ck_assert(!g->lazy_connect);
@@ -271,7 +273,7 @@ START_TEST(test_every_key_is_parsed) {
   ck_assert_str_eq(g->name, "main");
   ck_assert_str_eq(g->host, "hbase-thrift.example.com");
   ck_assert_int_eq(g->port, 9095);
-  ck_assert(g->framed);
+  ck_assert_int_eq(g->transport, CONFIG_FRAMED);
   ck_assert(g->compact);
   ck_assert_int_eq(g->pool_size, 3);
   ck_assert(g->lazy_connect);
@@ -303,7 +305,8 @@ START_TEST(test_values_at_the_edges) {
   ck_assert_int_eq(c.gateways[0].port, 65535);
   ck_assert_int_eq(c.gateways[0].pool_size, 1024);
   ck_assert_int_eq(c.gateways[0].reconnect_min_ms, 7);
-  ck_assert(!c.gateways[0].framed && !c.gateways[0].compact && !c.gateways[0].lazy_connect);
+  ck_assert(c.gateways[0].transport == CONFIG_BUFFERED && !c.gateways[0].compact &&
+            !c.gateways[0].lazy_connect);
   config_free(&c);
 }
 END_TEST
@@ -334,14 +337,14 @@ START_TEST(test_several_gateways) {
   ck_assert_str_eq(c.gateways[0].name, "backup");
   ck_assert_str_eq(c.gateways[0].host, "b.example.com");
   ck_assert_int_eq(c.gateways[0].port, 9091);
-  ck_assert(c.gateways[0].framed);
+  ck_assert_int_eq(c.gateways[0].transport, CONFIG_FRAMED);
   ck_assert_int_eq(c.gateways[0].pool_size, 8);
   ck_assert_str_eq(c.gateways[1].name, "main");
   ck_assert_str_eq(c.gateways[1].host, "localhost");
   ck_assert_int_eq(c.gateways[1].pool_size, 2);
   ck_assert_str_eq(c.gateways[2].name, "third-one.x");
   ck_assert(c.gateways[2].compact);
-  ck_assert(!c.gateways[2].framed);
+  ck_assert_int_eq(c.gateways[2].transport, CONFIG_BUFFERED);
   config_free(&c);
 }
 END_TEST
@@ -514,8 +517,9 @@ START_TEST(test_bad_choice) {
                "[daemon] log_level: \"verbose\" is not a "
                "valid value; allowed: error, warning, info, debug");
   expect_error("[daemon]\nlog_level = INFO\n", "\"INFO\" is not a valid value");
-  expect_error("[gateway]\ntransport = http\n",
-               "[gateway] transport: \"http\" is not a valid value; allowed: buffered, framed");
+  expect_error("[gateway]\ntransport = websocket\n",
+               "[gateway] transport: \"websocket\" is not a valid value; allowed: buffered, "
+               "framed, http");
   expect_error("[gateway]\nprotocol = json\n",
                "[gateway] protocol: \"json\" is not a valid value; allowed: binary, compact");
   expect_error("[daemon]\nbalance = round_robin\n",
@@ -583,6 +587,18 @@ START_TEST(test_listen_socket_too_long) {
   expect_error(text,
                "[daemon] listen_socket: is 121 bytes long; a Unix socket path allows at "
                "most 107");
+}
+END_TEST
+
+START_TEST(test_http_transport_and_path) {
+  config c;
+  load_ok("[gateway]\ntransport = http\npath = /hbase/thrift\n", &c);
+  ck_assert_int_eq(c.gateways[0].transport, CONFIG_HTTP);
+  ck_assert_str_eq(c.gateways[0].path, "/hbase/thrift");
+  ck_assert_str_eq(config_transport_name(c.gateways[0].transport), "http");
+  config_free(&c);
+  expect_error("[gateway]\npath = hbase\n", "[gateway] path: \"hbase\" does not start with /");
+  expect_error("[gateway]\npath = /a b\n", "contains a space");
 }
 END_TEST
 
@@ -695,6 +711,7 @@ static Suite *config_suite(void) {
   tcase_add_test(tc, test_listen_tcp_split);
   tcase_add_test(tc, test_listen_socket_not_absolute);
   tcase_add_test(tc, test_listen_socket_too_long);
+  tcase_add_test(tc, test_http_transport_and_path);
   tcase_add_test(tc, test_bad_host);
   tcase_add_test(tc, test_ipv6_host_accepted);
   tcase_add_test(tc, test_bad_table_prefix);

@@ -50,7 +50,7 @@ static void write_config(const char *which, const char *balance) {
             "\n[gateway %s]\nhost = %s\nport = %d\ntransport = %s\nprotocol = %s\n"
             "pool_size = %d\nrequest_timeout_ms = %d\nconnect_timeout_ms = 1000\n"
             "queue_timeout_ms = 5000\nreconnect_min_ms = 100\nreconnect_max_ms = 1000\n",
-            name, gw->host, port, gw->framed ? "framed" : "buffered",
+            name, gw->host, port, dh_transport(gw),
             gw->protocol == HBC_PROTOCOL_COMPACT ? "compact" : "binary", POOL_SIZE, REQUEST_MS);
   }
   ck_assert_int_eq(fclose(f), 0);

@@ -439,10 +439,14 @@ START_TEST(test_create_without_families) {
 END_TEST
 
 START_TEST(test_transport_mismatch) {
-  /* The other framing than the gateway's: the gateway drops the connection or waits for more
-   * bytes, so the call fails with TRANSPORT or TIMEOUT and the connection is given up. */
+  /* The other framing than the gateway's (plain bytes to an HTTP one): the gateway drops the
+   * connection, waits for more bytes or answers something else, so the call fails with
+   * TRANSPORT or TIMEOUT and the connection is given up. */
   hbc_options o = g_opts;
-  o.framed = !o.framed;
+  if (o.http)
+    o.http = false;
+  else
+    o.framed = !o.framed;
   o.call_timeout_ms = 2000;
   hbc_conn *c = hbc_connect(&o, &E);
   ck_assert_ptr_nonnull(c);
@@ -1250,7 +1254,9 @@ int main(void) {
   g_run_pid = getpid();
   hbc_init();
   printf("test_hbase: gateway %s:%d, %s, %s\n", g_opts.host, g_opts.port,
-         g_opts.framed ? "framed" : "buffered",
+         g_opts.http       ? "http"
+           : g_opts.framed ? "framed"
+                           : "buffered",
          g_opts.protocol == HBC_PROTOCOL_COMPACT ? "compact" : "binary");
   fflush(stdout);
   SRunner *sr = srunner_create(hbase_suite());

@@ -1,8 +1,9 @@
-/* Unit tests of netio, the gateway socket layer, against a loopback peer: framing, short reads,
- * EOF, deadlines, EINTR and size limits. */
+/* Unit tests of netio, the gateway socket layer, against a loopback peer: framing, HTTP requests
+ * and replies, short reads, EOF, deadlines, EINTR and size limits. */
 #include <check.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -376,6 +377,150 @@ START_TEST(test_signals_do_not_break_reads) {
 }
 END_TEST
 
+/* ---------------------------------------------------------------------------------------------
+ * HTTP: each message a POST; the reply's body by Content-Length or in chunks. */
+
+static netio *connect_http(peer *p, const char *path, size_t max_message) {
+  netio_options o = {.connect_timeout_ms = 2000,
+                     .http = true,
+                     .http_path = path,
+                     .max_message_size = max_message};
+  hb_error err = HB_ERROR_INIT;
+  netio *io = netio_connect("127.0.0.1", peer_port(p), &o, &err);
+  ck_assert_msg(io != NULL, "connect failed: %s", err.message);
+  netio_set_deadline(io, 5000);
+  return io;
+}
+
+/* A 200 reply with head lines (each ending in CRLF) and then body. */
+static uint8_t *http_reply(const char *head, const uint8_t *body, size_t n, size_t *len) {
+  size_t h = strlen(head);
+  uint8_t *out = malloc(h + n);
+  memcpy(out, head, h);
+  memcpy(out + h, body, n);
+  *len = h + n;
+  return out;
+}
+
+START_TEST(test_http_request_is_a_post) {
+  script s = {0};
+  peer *p = peer_start(serve, &s);
+  char want[512];
+  int n = snprintf(want, sizeof want,
+                   "POST /hbase/thrift HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                   "Content-Type: application/x-thrift\r\nAccept: application/x-thrift\r\n"
+                   "Content-Length: 11\r\n\r\nhello world",
+                   peer_port(p));
+  s.expect = (size_t)n;
+  netio *io = connect_http(p, "/hbase/thrift", 1 << 20);
+  hb_error err = HB_ERROR_INIT;
+  ck_assert_int_eq(netio_write(io, "hello ", 6, &err), 0);
+  ck_assert_int_eq(netio_write(io, "world", 5, &err), 0);
+  ck_assert_int_eq(netio_flush(io, &err), 0);
+  netio_close(io);
+  peer_stop(p);
+  ck_assert_uint_eq(s.got_len, (size_t)n);
+  ck_assert_mem_eq(s.got, want, (size_t)n);
+  free(s.got);
+}
+END_TEST
+
+START_TEST(test_http_reply_by_length) {
+  uint8_t *body = pattern(5000);
+  size_t len;
+  uint8_t *r = http_reply("HTTP/1.1 200 OK\r\nContent-Type: application/x-thrift\r\n"
+                          "content-length: 5000\r\nServer: Jetty\r\n\r\n",
+                          body, 5000, &len);
+  script s = {.reply = r, .reply_len = len, .chunk = 333};
+  peer *p = peer_start(serve, &s);
+  netio *io = connect_http(p, NULL, 1 << 20);
+  hb_error err = HB_ERROR_INIT;
+  uint8_t got[5000];
+  ck_assert_int_eq(netio_read(io, got, 1, &err), 0);
+  ck_assert_int_eq(netio_read(io, got + 1, 4999, &err), 0);
+  ck_assert_mem_eq(got, body, 5000);
+  ck_assert_int_eq(netio_read_end(io, &err), 0);
+  ck_assert_int_eq(netio_read(io, got, 1, &err), -1); /* nothing more came */
+  hb_error_clear(&err);
+  netio_close(io);
+  peer_stop(p);
+  free(r);
+  free(body);
+}
+END_TEST
+
+/* Chunks of 1000 and 4000 bytes, a trailer, sent 7 bytes at a time: the reader sees one body,
+ * and read_end takes the last (empty) chunk. */
+START_TEST(test_http_chunked_reply) {
+  uint8_t *body = pattern(5000);
+  size_t len = 0;
+  uint8_t *r = malloc(6000);
+  const char *head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3e8\r\n";
+  memcpy(r, head, strlen(head));
+  len = strlen(head);
+  memcpy(r + len, body, 1000);
+  len += 1000;
+  memcpy(r + len, "\r\nFA0;x=y\r\n", 11);
+  len += 11;
+  memcpy(r + len, body + 1000, 4000);
+  len += 4000;
+  const char *tail = "\r\n0\r\nX-Trailer: 1\r\n\r\n";
+  memcpy(r + len, tail, strlen(tail));
+  len += strlen(tail);
+  script s = {.reply = r, .reply_len = len, .chunk = 7};
+  peer *p = peer_start(serve, &s);
+  netio *io = connect_http(p, "/", 1 << 20);
+  hb_error err = HB_ERROR_INIT;
+  uint8_t got[5000];
+  ck_assert_int_eq(netio_read(io, got, 999, &err), 0);
+  ck_assert_int_eq(netio_read(io, got + 999, 4001, &err), 0);
+  ck_assert_mem_eq(got, body, 5000);
+  ck_assert_msg(netio_read_end(io, &err) == 0, "%s", err.message);
+  netio_close(io);
+  peer_stop(p);
+  free(r);
+  free(body);
+}
+END_TEST
+
+/* What is not a 200 reply of the right length fails the call with a transport error that says
+ * what came. */
+START_TEST(test_http_bad_replies_fail) {
+  static const struct {
+    const char *reply;
+    size_t read; /* bytes the reader asks for */
+    const char *says;
+  } cases[] = {
+    {"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", 1, "check the gateway's path"},
+    {"HTTP/1.1 500 Server Error\r\nContent-Length: 3\r\n\r\nabc", 1, "500 Server Error"},
+    {"\x80\x01\x00\x02\x00\x00\x00\x00garbage\r\n\r\n", 1, "not an HTTP reply"},
+    {"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nabcdefgh", 8, "longer than its HTTP body"},
+    {"HTTP/1.1 200 OK\r\n\r\nabcd", 1, "neither a Content-Length nor chunks"},
+    {"HTTP/1.1 200 OK\r\nContent-Length: 99999999\r\n\r\n", 1, "exceeds"},
+    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 1, "bad chunk size"},
+    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabcd\r\n", 4,
+     "longer than it said"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    script s = {.reply = (const uint8_t *)cases[i].reply,
+                .reply_len = strlen(cases[i].reply),
+                .hold_ms = 200};
+    if (i == 2)
+      s.reply_len = 19; /* the NULs of a binary reply */
+    peer *p = peer_start(serve, &s);
+    netio *io = connect_http(p, "/", 1 << 20);
+    hb_error err = HB_ERROR_INIT;
+    uint8_t got[16];
+    ck_assert_int_eq(netio_read(io, got, cases[i].read, &err), -1);
+    ck_assert_int_eq(err.code, HB_ERR_TRANSPORT);
+    ck_assert_msg(strstr(err.message, cases[i].says) != NULL, "case %zu: %s", i, err.message);
+    hb_error_clear(&err);
+    netio_close(io);
+    peer_stop(p);
+  }
+}
+END_TEST
+
 static Suite *netio_suite(void) {
   Suite *s = suite_create("netio");
   TCase *tc = tcase_create("netio");
@@ -395,6 +540,10 @@ static Suite *netio_suite(void) {
   tcase_add_test(tc, test_blocked_send_times_out);
   tcase_add_test(tc, test_send_to_closed_peer_fails_without_sigpipe);
   tcase_add_test(tc, test_signals_do_not_break_reads);
+  tcase_add_test(tc, test_http_request_is_a_post);
+  tcase_add_test(tc, test_http_reply_by_length);
+  tcase_add_test(tc, test_http_chunked_reply);
+  tcase_add_test(tc, test_http_bad_replies_fail);
   suite_add_tcase(s, tc);
   return s;
 }

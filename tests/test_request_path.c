@@ -192,7 +192,7 @@ static void setup(void) {
   free(g->host);
   g->host = strdup("127.0.0.1");
   g->port = peer_port(g_peer);
-  g->framed = true;
+  g->transport = CONFIG_FRAMED;
   g->pool_size = 1;
   g->request_timeout_ms = 5000;
   g->coalesce = false;

@@ -1,7 +1,7 @@
 // Readiness probe for an HBase Thrift1 gateway: create a table, put a cell, read it back, until a deadline.
 //
 // Run as a single-file source program with the HBase jars on the class path:
-//   java -cp "CONF:LIB/*" tests/hbase/ThriftProbe.java --port N [--host H] [--framed] [--compact]
+//   java -cp "CONF:LIB/*" tests/hbase/ThriftProbe.java --port N [--host H] [--framed | --http] [--compact]
 //        [--deadline-ms N] [--attempt-timeout-ms N] [--table NAME]
 // Exit status: 0 once a value written through the gateway was read back; 1 at the deadline (the last
 // error is printed on stderr); 2 on a usage error.
@@ -24,6 +24,7 @@ import org.apache.hadoop.hbase.thrift.generated.TRowResult;
 import org.apache.thrift.protocol.TBinaryProtocol;
 import org.apache.thrift.protocol.TCompactProtocol;
 import org.apache.thrift.protocol.TProtocol;
+import org.apache.thrift.transport.THttpClient;
 import org.apache.thrift.transport.TSocket;
 import org.apache.thrift.transport.TTransport;
 import org.apache.thrift.transport.layered.TFramedTransport;
@@ -37,6 +38,7 @@ public final class ThriftProbe {
   private int port = -1;
   private boolean framed;
   private boolean compact;
+  private boolean http;
   private long deadlineMs = 120_000;
   private int attemptTimeoutMs = 10_000;
   private String table = "hbpool_probe";
@@ -59,6 +61,7 @@ public final class ThriftProbe {
         case "--port": port = Integer.parseInt(value(args, ++i)); break;
         case "--framed": framed = true; break;
         case "--compact": compact = true; break;
+        case "--http": http = true; break;
         case "--deadline-ms": deadlineMs = Long.parseLong(value(args, ++i)); break;
         case "--attempt-timeout-ms": attemptTimeoutMs = Integer.parseInt(value(args, ++i)); break;
         case "--table": table = value(args, ++i); break;
@@ -112,10 +115,18 @@ public final class ThriftProbe {
 
   /** One attempt on a fresh connection; every socket operation is bounded by timeoutMs. */
   private void roundTrip(String row, int timeoutMs) throws Exception {
-    TSocket socket = new TSocket(host, port);
-    socket.setConnectTimeout(Math.min(timeoutMs, 3000));
-    socket.setSocketTimeout(timeoutMs);
-    TTransport transport = framed ? new TFramedTransport(socket) : socket;
+    TTransport transport;
+    if (http) {
+      THttpClient client = new THttpClient("http://" + host + ":" + port + "/");
+      client.setConnectTimeout(Math.min(timeoutMs, 3000));
+      client.setReadTimeout(timeoutMs);
+      transport = client;
+    } else {
+      TSocket socket = new TSocket(host, port);
+      socket.setConnectTimeout(Math.min(timeoutMs, 3000));
+      socket.setSocketTimeout(timeoutMs);
+      transport = framed ? new TFramedTransport(socket) : socket;
+    }
     TProtocol protocol = compact ? new TCompactProtocol(transport) : new TBinaryProtocol(transport);
     transport.open();
     try {

@@ -40,11 +40,12 @@ readonly JVM_FLAGS=(
 )
 
 # Set by parse_opts.
-OPT_RUN_DIR="" OPT_NAME="" OPT_PORT="" OPT_FRAMED="" OPT_COMPACT="" OPT_IDLE="" OPT_SCANNER="" OPT_KEEP=0
+OPT_RUN_DIR="" OPT_NAME="" OPT_PORT="" OPT_FRAMED="" OPT_COMPACT="" OPT_HTTP="" OPT_IDLE="" OPT_SCANNER=""
+OPT_KEEP=0
 # The run dir in use, the start deadline (in $SECONDS), success flag, and whether this
 # invocation launched a process (failure cleanup only stops what it launched).
 RUN_DIR="" DEADLINE=0 STARTED=0 LAUNCHED=0 PROBE_PID=""
-GW_NAME="" GW_PORT="" GW_FRAMED=0 GW_COMPACT=0 GW_IDLE="" GW_SCANNER=""
+GW_NAME="" GW_PORT="" GW_FRAMED=0 GW_COMPACT=0 GW_HTTP=0 GW_IDLE="" GW_SCANNER=""
 
 log() { printf 'hbase-local: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -58,7 +59,9 @@ usage: ${0##*/} COMMAND [OPTIONS]
   gateway-stop --run-dir DIR --name NAME
   stop [--run-dir DIR] [--keep]          (default run dir: \$HBPOOL_HBASE_RUN_DIR)
   status --run-dir DIR
-gateway options: --port N --framed --compact --idle-timeout-ms N --scanner-timeout-ms N
+gateway options: --port N --framed --compact --http --idle-timeout-ms N --scanner-timeout-ms N
+  (--http: the gateway serves Thrift over HTTP POST, hbase.regionserver.thrift.http; not with
+  --framed)
 EOF
   exit 2
 }
@@ -77,6 +80,7 @@ parse_opts() {
     case $opt in
       framed) OPT_FRAMED=1 ;;
       compact) OPT_COMPACT=1 ;;
+      http) OPT_HTTP=1 ;;
       keep) OPT_KEEP=1 ;;
       *)
         (($# >= 2)) || die "$1 needs a value"
@@ -364,18 +368,22 @@ resolve_gateway_settings() {
     while IFS='=' read -r key value; do
       case $key in
         PORT) GW_PORT=$value ;; FRAMED) GW_FRAMED=$value ;; COMPACT) GW_COMPACT=$value ;;
+        HTTP) GW_HTTP=$value ;;
         IDLE_TIMEOUT_MS) GW_IDLE=$value ;; SCANNER_TIMEOUT_MS) GW_SCANNER=$value ;;
       esac
     done <"$file"
   fi
   GW_PORT=${OPT_PORT:-$GW_PORT} GW_FRAMED=${OPT_FRAMED:-$GW_FRAMED} GW_COMPACT=${OPT_COMPACT:-$GW_COMPACT}
+  GW_HTTP=${OPT_HTTP:-$GW_HTTP}
+  ! ((GW_HTTP && GW_FRAMED)) || die "--http and --framed do not go together"
   GW_IDLE=${OPT_IDLE:-$GW_IDLE} GW_SCANNER=${OPT_SCANNER:-$GW_SCANNER}
   [[ -n $GW_PORT ]] || GW_PORT=$(pick_port)
 }
 
 save_gateway_settings() {
-  printf 'PORT=%s\nFRAMED=%s\nCOMPACT=%s\nIDLE_TIMEOUT_MS=%s\nSCANNER_TIMEOUT_MS=%s\n' \
-    "$GW_PORT" "$GW_FRAMED" "$GW_COMPACT" "$GW_IDLE" "$GW_SCANNER" >"$(gw_dir "$GW_NAME")/settings"
+  printf 'PORT=%s\nFRAMED=%s\nCOMPACT=%s\nHTTP=%s\nIDLE_TIMEOUT_MS=%s\nSCANNER_TIMEOUT_MS=%s\n' \
+    "$GW_PORT" "$GW_FRAMED" "$GW_COMPACT" "$GW_HTTP" "$GW_IDLE" "$GW_SCANNER" \
+    >"$(gw_dir "$GW_NAME")/settings"
 }
 
 # The gateway reads these from hbase-site.xml only (it copies its configuration before -D applies).
@@ -384,7 +392,8 @@ write_gateway_conf() {
   local props=(hbase.regionserver.thrift.port "$GW_PORT" hbase.regionserver.thrift.ipaddress "$HOST"
     hbase.regionserver.thrift.server.type threadpool
     hbase.regionserver.thrift.framed "$( ((GW_FRAMED)) && echo true || echo false)"
-    hbase.regionserver.thrift.compact "$( ((GW_COMPACT)) && echo true || echo false)")
+    hbase.regionserver.thrift.compact "$( ((GW_COMPACT)) && echo true || echo false)"
+    hbase.regionserver.thrift.http "$( ((GW_HTTP)) && echo true || echo false)")
   [[ -z $GW_IDLE ]] || props+=(hbase.thrift.server.socket.read.timeout "$GW_IDLE")
   [[ -z $GW_SCANNER ]] || props+=(hbase.client.scanner.timeout.period "$GW_SCANNER")
   mkdir -p "$conf"
@@ -401,7 +410,7 @@ launch_gateway() {
   ((GW_COMPACT)) && args+=(-c)
   [[ -z $GW_IDLE ]] || args+=(-t "$GW_IDLE")
   write_gateway_conf "$conf"
-  log "starting Thrift1 gateway '$GW_NAME' on $HOST:$GW_PORT (framed=$GW_FRAMED compact=$GW_COMPACT)"
+  log "starting Thrift1 gateway '$GW_NAME' on $HOST:$GW_PORT (framed=$GW_FRAMED compact=$GW_COMPACT http=$GW_HTTP)"
   "$JAVA" "${JVM_FLAGS[@]}" -Xmx384m -Djava.io.tmpdir="$RUN_DIR/tmp" \
     -Dlog4j2.configurationFile="$conf/log4j2.properties" \
     -cp "$conf:$LIB_DIR/*" org.apache.hadoop.hbase.thrift.ThriftServer "${args[@]}" start \
@@ -427,6 +436,7 @@ probe_gateway() {
   ((left > 0)) || die "no time left to probe gateway '$GW_NAME'"
   ((GW_FRAMED)) && args+=(--framed)
   ((GW_COMPACT)) && args+=(--compact)
+  ((GW_HTTP)) && args+=(--http)
   # In the background so that a signal interrupts 'wait' (the traps then kill the probe).
   "$JAVA" -cp "$(gw_dir "$GW_NAME")/conf:$LIB_DIR/*" "$PROBE_SRC" "${args[@]}" \
     --deadline-ms "$((left * 1000))" >>"$probe_log" 2>&1 </dev/null &
@@ -476,6 +486,7 @@ env_lines() {
   printf 'HBPOOL_TEST_THRIFT_PORT=%s\n' "$GW_PORT"
   printf 'HBPOOL_TEST_THRIFT_FRAMED=%s\n' "$GW_FRAMED"
   printf 'HBPOOL_TEST_THRIFT_COMPACT=%s\n' "$GW_COMPACT"
+  printf 'HBPOOL_TEST_THRIFT_HTTP=%s\n' "$GW_HTTP"
 }
 
 # Gateways first, then the master; returns non-zero if something could not be stopped.
@@ -524,7 +535,7 @@ cmd_fetch() {
 }
 
 cmd_start() {
-  parse_opts "run-dir port framed compact idle-timeout-ms scanner-timeout-ms" "$@"
+  parse_opts "run-dir port framed compact http idle-timeout-ms scanner-timeout-ms" "$@"
   need_uint HBPOOL_HBASE_START_TIMEOUT "$START_TIMEOUT"
   DEADLINE=$((SECONDS + START_TIMEOUT))
   check_java
@@ -540,7 +551,7 @@ cmd_start() {
 }
 
 cmd_gateway_start() {
-  parse_opts "run-dir name port framed compact idle-timeout-ms scanner-timeout-ms" "$@"
+  parse_opts "run-dir name port framed compact http idle-timeout-ms scanner-timeout-ms" "$@"
   [[ -n $OPT_NAME ]] || die "gateway-start needs --name NAME"
   use_run_dir "$OPT_RUN_DIR"
   master_running || die "the master of $RUN_DIR is not running"
