@@ -24,8 +24,8 @@ typedef struct codec_fault {
 } codec_fault;
 
 /* Decodes n characters of s into dst (room for n / 4 * 3 + 2 bytes) and sets *out_len. Returns
- * 0, or -1 with f set. Non-zero bits in the last character are refused: two strings must never
- * decode to the same bytes. */
+ * 0, or -1 with f set. The padding may be left out. Non-zero bits in the last character are
+ * refused: two strings, padding aside, never decode to the same bytes. */
 int codec_base64_decode(const char *s, size_t n, uint8_t *dst, size_t *out_len, codec_fault *f);
 
 #endif

@@ -244,18 +244,33 @@ GHashTable *hbc_bytes_table_new(GDestroyNotify value_free) {
                                value_free);
 }
 
-hbc_conn *hbc_connect(const hbc_options *o, hb_error *err) {
-  hbc_init();
-  netio_options nopts = {
+static netio_options netio_options_from(const hbc_options *o) {
+  return (netio_options){
     .connect_timeout_ms = o->connect_timeout_ms,
     .framed = o->framed,
     .http = o->http,
     .http_path = o->http_path,
     .max_message_size = o->max_message_size,
   };
+}
+
+static hbc_conn *conn_new(netio *io, const hbc_options *o);
+
+hbc_conn *hbc_connect(const hbc_options *o, hb_error *err) {
+  hbc_init();
+  netio_options nopts = netio_options_from(o);
   netio *io = netio_connect(o->host, o->port, &nopts, err);
-  if (io == NULL)
-    return NULL;
+  return io != NULL ? conn_new(io, o) : NULL;
+}
+
+hbc_conn *hbc_connect_fd(int fd, const hbc_options *o) {
+  hbc_init();
+  netio_options nopts = netio_options_from(o);
+  return conn_new(netio_adopt(fd, o->host, o->port, &nopts), o);
+}
+
+/* The Thrift objects around a connected netio. */
+static hbc_conn *conn_new(netio *io, const hbc_options *o) {
   hbc_conn *c = g_new0(hbc_conn, 1);
   c->transport = hb_transport_new(io);
   gint limit = o->max_message_size > G_MAXINT32 ? G_MAXINT32 : (gint)o->max_message_size;

@@ -42,6 +42,9 @@ void hbc_init(void);
 typedef struct hbc_conn hbc_conn;
 
 hbc_conn *hbc_connect(const hbc_options *opts, hb_error *err);
+/* A connection over fd, a connected non-blocking socket it now owns (tests, fuzzing); host and
+ * port only name the gateway in HTTP requests. */
+hbc_conn *hbc_connect_fd(int fd, const hbc_options *opts);
 void hbc_close(hbc_conn *conn);
 /* False once a transport, protocol or application error or a timeout broke the connection. */
 bool hbc_usable(const hbc_conn *conn);

@@ -226,6 +226,11 @@ netio *netio_connect(const char *host, int port, const netio_options *opts, hb_e
     }
     return NULL;
   }
+  return netio_adopt(fd, host, port, opts);
+}
+
+netio *netio_adopt(int fd, const char *host, int port, const netio_options *opts) {
+  int64_t deadline = clock_now_ms() + (opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : 1);
   netio *io = xcalloc(1, sizeof *io);
   io->fd = fd;
   io->framed = opts->framed && !opts->http;

@@ -24,6 +24,9 @@ typedef struct netio netio;
 
 /* Connects to host:port (IPv4 or IPv6). Returns NULL and fills err on failure. */
 netio *netio_connect(const char *host, int port, const netio_options *opts, hb_error *err);
+/* The same over fd, a connected non-blocking socket it now owns (tests, fuzzing); host and port
+ * only name the gateway in HTTP requests. */
+netio *netio_adopt(int fd, const char *host, int port, const netio_options *opts);
 void netio_close(netio *io);
 
 /* Every send and receive until the next call must finish within timeout_ms from now. */

@@ -469,6 +469,74 @@ START_TEST(test_huge_announced_list_is_refused) {
 }
 END_TEST
 
+/* A binary field whose size on the wire is negative: c_glib's read_binary takes it for a string
+ * of up to 4 GiB without data, which the generated code then appended from NULL (found by
+ * tests/fuzz/fuzz_reply: an append reply, malloc of 4 GiB). Refused by the fixup, for the
+ * generated readers of a list of structs (append) and of a list of binaries (table names). */
+START_TEST(test_negative_string_size_is_refused) {
+  for (int names = 0; names < 2; names++) {
+    tbuf reply = {0};
+    tb_message(&reply, names ? "getTableNames" : "append", TB_REPLY);
+    tb_field(&reply, TB_LIST, 0);
+    tb_list(&reply, names ? TB_STRING : TB_STRUCT, 1);
+    if (!names)
+      tb_field(&reply, TB_STRING, 1); /* TCell.value */
+    tb_i32(&reply, -1572151400);
+    tb_raw(&reply, "more bytes", 10);
+    canned_script s = {.replies = &reply, .nreplies = 1, .hold_ms = 200};
+    peer *p = peer_start(canned_serve, &s);
+    hbc_conn *c = open_conn(p, 5000, 1 << 20);
+    hbc_result res = HBC_RESULT_INIT;
+    hb_error err = HB_ERROR_INIT;
+    hbc_bytes col = hbc_str("cf:a"), val = hbc_str("x");
+    int rc = names ? hbc_table_names(c, &res, &err)
+                   : hbc_append(c, hbc_str("t"), hbc_str("r"), &col, &val, 1, &res, &err);
+    ck_assert_int_eq(rc, -1);
+    ck_assert_msg(strstr(err.message, "negative") != NULL, "message: %s", err.message);
+    ck_assert(!hbc_usable(c));
+    hb_error_clear(&err);
+    hbc_result_free(&res);
+    hbc_close(c);
+    peer_stop(p);
+    tb_free(&reply);
+  }
+}
+END_TEST
+
+/* A reply that ends inside a field the generated code skips (an unknown string, in a struct in a
+ * list): c_glib's own skip freed the string its failed read had freed already, a double free
+ * (found by tests/fuzz/fuzz_reply). The call fails as a transport error. */
+START_TEST(test_reply_cut_in_a_skipped_field) {
+  for (int nested = 0; nested < 2; nested++) {
+    tbuf reply = {0};
+    tb_message(&reply, nested ? "getColumnDescriptors" : "getTableNames", TB_REPLY);
+    if (nested) {
+      tb_field(&reply, TB_MAP, 0);
+      tb_map(&reply, TB_STRING, TB_STRUCT, 1);
+      tb_bin(&reply, "cf:", 3);
+    }
+    tb_field(&reply, TB_STRING, 99); /* unknown: skipped */
+    tb_i32(&reply, 100);
+    tb_raw(&reply, "only ten b", 10);
+    canned_script s = {.replies = &reply, .nreplies = 1};
+    peer *p = peer_start(canned_serve, &s);
+    hbc_conn *c = open_conn(p, 5000, 0);
+    hbc_result res = HBC_RESULT_INIT;
+    hb_error err = HB_ERROR_INIT;
+    int rc = nested ? hbc_column_descriptors(c, hbc_str("t"), &res, &err)
+                    : hbc_table_names(c, &res, &err);
+    ck_assert_int_eq(rc, -1);
+    ck_assert_int_eq(err.code, HB_ERR_TRANSPORT);
+    ck_assert(!hbc_usable(c));
+    hb_error_clear(&err);
+    hbc_result_free(&res);
+    hbc_close(c);
+    peer_stop(p);
+    tb_free(&reply);
+  }
+}
+END_TEST
+
 /* A rows reply whose counts promise millions of rows, or of cells in a row, then ends (within
  * what max_message_size lets the protocol accept): the call fails as a transport error on the
  * missing bytes, hands out nothing half-read, and the connection is given up. */
@@ -575,6 +643,8 @@ static Suite *client_suite(void) {
   tcase_add_test(errors, test_eof_mid_reply_is_a_transport_error);
   tcase_add_test(errors, test_malformed_rows_replies_are_refused);
   tcase_add_test(errors, test_huge_announced_list_is_refused);
+  tcase_add_test(errors, test_negative_string_size_is_refused);
+  tcase_add_test(errors, test_reply_cut_in_a_skipped_field);
   tcase_add_test(errors, test_rows_reply_promising_millions_fails_on_what_arrives);
   suite_add_tcase(s, errors);
 

@@ -93,6 +93,154 @@ sub fix_map_key_leak {
   return $src;
 }
 
+# 6. Reading what a broken or hostile gateway sends (both found by fuzzing: tests/fuzz/fuzz_reply):
+#    - thrift_protocol_read_binary takes a negative size on the wire for success, with no data
+#      and a length of up to 4 GiB, which the generated code then appends from NULL;
+#    - thrift_protocol_skip frees a string whose read failed and had freed it already (a double
+#      free when a reply ends inside a field being skipped), and recurses without a limit.
+#    Every generated binary read and skip goes through a safe version.
+my $safe_reads = <<'C';
+#include <thrift/c_glib/protocol/thrift_protocol.h>
+
+/* hbpool fixup: a negative binary size is an error, not a 4 GiB string without data. */
+static gint32
+hbpool_read_binary (ThriftProtocol *protocol, gpointer *buf, guint32 *len, GError **error)
+{
+  gint32 ret = thrift_protocol_read_binary (protocol, buf, len, error);
+  if (ret >= 0 && *buf == NULL && *len != 0)
+  {
+    g_set_error (error, THRIFT_PROTOCOL_ERROR, THRIFT_PROTOCOL_ERROR_NEGATIVE_SIZE,
+                 "negative binary size %d", (gint32) *len);
+    return -1;
+  }
+  return ret;
+}
+
+/* hbpool fixup: skips a value; frees only what was read, nests at most 64 deep. */
+static gint32
+hbpool_skip_nested (ThriftProtocol *protocol, ThriftType type, int depth, GError **error)
+{
+  gint32 ret, xfer = 0;
+  if (depth > 64)
+  {
+    g_set_error (error, THRIFT_PROTOCOL_ERROR, THRIFT_PROTOCOL_ERROR_DEPTH_LIMIT,
+                 "a value nested deeper than 64");
+    return -1;
+  }
+  switch (type)
+  {
+    case T_BOOL: { gboolean v; return thrift_protocol_read_bool (protocol, &v, error); }
+    case T_BYTE: { gint8 v; return thrift_protocol_read_byte (protocol, &v, error); }
+    case T_I16: { gint16 v; return thrift_protocol_read_i16 (protocol, &v, error); }
+    case T_I32: { gint32 v; return thrift_protocol_read_i32 (protocol, &v, error); }
+    case T_I64: { gint64 v; return thrift_protocol_read_i64 (protocol, &v, error); }
+    case T_DOUBLE: { gdouble v; return thrift_protocol_read_double (protocol, &v, error); }
+    case T_STRING:
+    {
+      gpointer data = NULL;
+      guint32 len = 0;
+      ret = hbpool_read_binary (protocol, &data, &len, error);
+      if (ret >= 0)
+        g_free (data);
+      return ret;
+    }
+    case T_STRUCT:
+    {
+      gchar *name = NULL;
+      if ((ret = thrift_protocol_read_struct_begin (protocol, &name, error)) < 0)
+        return -1;
+      g_free (name);
+      xfer += ret;
+      for (;;)
+      {
+        ThriftType ftype = T_STOP;
+        gint16 fid = 0;
+        gchar *fname = NULL;
+        if ((ret = thrift_protocol_read_field_begin (protocol, &fname, &ftype, &fid, error)) < 0)
+          return -1;
+        g_free (fname);
+        xfer += ret;
+        if (ftype == T_STOP)
+          break;
+        if ((ret = hbpool_skip_nested (protocol, ftype, depth + 1, error)) < 0)
+          return -1;
+        xfer += ret;
+        if ((ret = thrift_protocol_read_field_end (protocol, error)) < 0)
+          return -1;
+        xfer += ret;
+      }
+      if ((ret = thrift_protocol_read_struct_end (protocol, error)) < 0)
+        return -1;
+      return xfer + ret;
+    }
+    case T_MAP:
+    {
+      ThriftType key_type = T_STOP, value_type = T_STOP;
+      guint32 n = 0;
+      if ((ret = thrift_protocol_read_map_begin (protocol, &key_type, &value_type, &n, error)) < 0)
+        return -1;
+      xfer += ret;
+      for (guint32 i = 0; i < n; i++)
+      {
+        if ((ret = hbpool_skip_nested (protocol, key_type, depth + 1, error)) < 0)
+          return -1;
+        xfer += ret;
+        if ((ret = hbpool_skip_nested (protocol, value_type, depth + 1, error)) < 0)
+          return -1;
+        xfer += ret;
+      }
+      if ((ret = thrift_protocol_read_map_end (protocol, error)) < 0)
+        return -1;
+      return xfer + ret;
+    }
+    case T_SET:
+    case T_LIST:
+    {
+      ThriftType element_type = T_STOP;
+      guint32 n = 0;
+      ret = type == T_SET ? thrift_protocol_read_set_begin (protocol, &element_type, &n, error)
+                          : thrift_protocol_read_list_begin (protocol, &element_type, &n, error);
+      if (ret < 0)
+        return -1;
+      xfer += ret;
+      for (guint32 i = 0; i < n; i++)
+      {
+        if ((ret = hbpool_skip_nested (protocol, element_type, depth + 1, error)) < 0)
+          return -1;
+        xfer += ret;
+      }
+      ret = type == T_SET ? thrift_protocol_read_set_end (protocol, error)
+                          : thrift_protocol_read_list_end (protocol, error);
+      if (ret < 0)
+        return -1;
+      return xfer + ret;
+    }
+    default:
+      g_set_error (error, THRIFT_PROTOCOL_ERROR, THRIFT_PROTOCOL_ERROR_INVALID_DATA,
+                   "a value of unknown type %d", (int) type);
+      return -1;
+  }
+}
+
+static gint32
+hbpool_skip (ThriftProtocol *protocol, ThriftType type, GError **error)
+{
+  return hbpool_skip_nested (protocol, type, 0, error);
+}
+C
+
+sub fix_safe_reads {
+  my ($src) = @_;
+  my $n = ($src =~ s/\(ret = thrift_protocol_read_binary \(protocol, &data, &len, error\)\) < 0\)/(ret = hbpool_read_binary (protocol, &data, &len, error)) < 0)/g);
+  my $m = ($src =~ s/\bthrift_protocol_skip \(protocol, /hbpool_skip (protocol, /g);
+  if ($n || $m) {
+    $src =~ s/(#include <thrift\/c_glib\/thrift.h>\n)/$1$safe_reads/ or die "no include line to anchor the safe reads\n";
+  }
+  count('negative-binary', $n);
+  count('safe-skip', $m);
+  return $src;
+}
+
 my @files = @ARGV or die "usage: $0 FILE.c...\n";
 for my $file (@files) {
   open(my $in, '<', $file) or die "$file: $!\n";
@@ -103,12 +251,13 @@ for my $file (@files) {
   $src = fix_get_type($src);
   $src = fix_binary_free($src);
   $src = fix_map_key_leak($src);
+  $src = fix_safe_reads($src);
   open(my $out, '>', "$file.tmp") or die "$file.tmp: $!\n";
   print $out $src;
   close $out or die "$file.tmp: $!\n";
   rename("$file.tmp", $file) or die "$file: $!\n";
 }
-for my $fix (qw(map-hash finalize get-type binary-free map-key-leak)) {
+for my $fix (qw(map-hash finalize get-type binary-free map-key-leak negative-binary safe-skip)) {
   die "fixup '$fix' matched nothing: the generator's output changed, review the fixups\n"
     unless $applied{$fix};
 }

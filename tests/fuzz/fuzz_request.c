@@ -1,0 +1,64 @@
+/* fuzz_request: libFuzzer target for request lines: the JSON-RPC parser, the envelope, every
+ * method's parameter checks and prepare, and the replies to what they refuse, as hbpoold runs
+ * them, with no gateway call. The api's one gateway holds a single queued call that never runs
+ * (max_queue 1, the loop never dispatched), so every later call is refused when submitted, as a
+ * full queue refuses it, and answered at once. */
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "api.h"
+#include "cluster.h"
+#include "config.h"
+#include "protocol.h"
+#include "xmalloc.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static api *g_api;
+
+static void on_reply(void *owner, char *line) {
+  (void)owner;
+  free(line);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  (void)argc;
+  (void)argv;
+  xmalloc_init();
+  static config cfg;
+  config_defaults(&cfg);
+  cfg.gateways[0].max_queue = 1;
+  cfg.gateways[0].pool_size = 1;
+  cfg.gateways[0].lazy_connect = true;
+  free(cfg.table_prefix);
+  cfg.table_prefix = xstrdup("fz");
+  struct event_base *base = event_base_new();
+  hb_error err = HB_ERROR_INIT;
+  cluster *gateways = cluster_new(base, &cfg, &err);
+  if (gateways == NULL)
+    abort();
+  g_api = api_new(gateways, &cfg, NULL, NULL);
+  /* The call that takes the queue's one place. */
+  api_call(g_api, json_pack("{s:s,s:i,s:s}", "jsonrpc", "2.0", "id", 0, "method", "tables"), 1,
+           on_reply, NULL);
+  return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  proto_error e = {0};
+  json_t *v = proto_parse_line((const char *)data, size, &e);
+  proto_error_clear(&e);
+  if (v == NULL)
+    return 0;
+  if (!json_is_array(v)) {
+    api_call(g_api, v, 1, on_reply, NULL);
+    return 0;
+  }
+  for (size_t i = 0; i < json_array_size(v); i++)
+    api_call(g_api, json_incref(json_array_get(v, i)), 1, on_reply, NULL);
+  json_decref(v);
+  return 0;
+}
