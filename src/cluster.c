@@ -171,8 +171,8 @@ static int submit_somewhere(cluster *cl, pool_job *job, hb_error *err) {
     hb_error_clear(err);
     if (submit_to(m, job, err) == 0)
       return 0;
-    if (err->code != HB_ERR_UNAVAILABLE) /* a full queue: the others are as busy */
-      return -1;
+    if (err->code != HB_ERR_UNAVAILABLE && err->code != HB_ERR_OVERLOADED)
+      return -1; /* refused for being down or full: the next one may take it */
   }
   if (err->code != HB_OK)
     return -1;
@@ -197,8 +197,9 @@ static bool may_move(const cluster *cl, const pool_job *job) {
 
 /* Sends a failed job to m; false if m refused it too (job->err then says why). */
 static bool move(cluster *cl, member *m, pool_job *job) {
-  log_info("a call failed (%s); sending it to gateway %s",
-           job->err.message != NULL ? job->err.message : "no reason", m->name);
+  /* Debug: a gateway going down moves its whole queue, and its going down is logged already. */
+  log_debug("a call failed (%s); sending it to gateway %s",
+            job->err.message != NULL ? job->err.message : "no reason", m->name);
   if (job->err.code != HB_ERR_UNAVAILABLE)
     job->route.resent = true;
   hb_error_clear(&job->err);

@@ -3,6 +3,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,4 +80,65 @@ bool gateway_env_load(hbc_options *out, const char *prog) {
   out->http = http;
   out->protocol = compact ? HBC_PROTOCOL_COMPACT : HBC_PROTOCOL_BINARY;
   return true;
+}
+
+bool gateway_env_can_start(const char *prog) {
+  static const char *const needed[] = {"HBPOOL_HBASE_SCRIPT", "HBPOOL_HBASE_RUN_DIR"};
+  for (size_t i = 0; i < sizeof needed / sizeof needed[0]; i++) {
+    const char *v = getenv(needed[i]);
+    if (v == NULL || *v == '\0') {
+      fprintf(stderr,
+              "%s: %s must be set: the test starts a gateway of its own with "
+              "tests/hbase/hbase-local.sh (tests/integration.sh sets it)\n",
+              prog, needed[i]);
+      return false;
+    }
+  }
+  return true;
+}
+
+bool gateway_env_read_own(const char *name, hbc_options *out, char *host_buf, size_t host_size) {
+  char path[512], line[512];
+  snprintf(path, sizeof path, "%s/gw-%s/env", getenv("HBPOOL_HBASE_RUN_DIR"), name);
+  FILE *f = fopen(path, "r");
+  if (f == NULL) {
+    fprintf(stderr, "cannot read %s: %s\n", path, strerror(errno));
+    return false;
+  }
+  hbc_options_init(out);
+  host_buf[0] = '\0';
+  while (fgets(line, sizeof line, f) != NULL) {
+    line[strcspn(line, "\n")] = '\0';
+    char *eq = strchr(line, '=');
+    if (eq == NULL)
+      continue;
+    *eq = '\0';
+    const char *value = eq + 1;
+    if (strcmp(line, "HBPOOL_TEST_THRIFT_HOST") == 0)
+      snprintf(host_buf, host_size, "%s", value);
+    else if (strcmp(line, "HBPOOL_TEST_THRIFT_PORT") == 0)
+      out->port = atoi(value);
+    else if (strcmp(line, "HBPOOL_TEST_THRIFT_FRAMED") == 0)
+      out->framed = strcmp(value, "1") == 0;
+    else if (strcmp(line, "HBPOOL_TEST_THRIFT_COMPACT") == 0)
+      out->protocol = strcmp(value, "1") == 0 ? HBC_PROTOCOL_COMPACT : HBC_PROTOCOL_BINARY;
+    else if (strcmp(line, "HBPOOL_TEST_THRIFT_HTTP") == 0)
+      out->http = strcmp(value, "1") == 0;
+  }
+  fclose(f);
+  out->host = host_buf;
+  return out->port > 0 && host_buf[0] != '\0';
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+void gateway_env_forget_own(const char *name) {
+  char dir[512];
+  snprintf(dir, sizeof dir, "%s/gw-%s", getenv("HBPOOL_HBASE_RUN_DIR"), name);
+  nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }

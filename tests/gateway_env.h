@@ -16,6 +16,17 @@ bool gateway_env_load(hbc_options *out, const char *prog);
  * assertion fails if a variable is missing. */
 int gateway_env_script(const char *command, const char *gateway);
 
+/* A gateway of the test's own (gateway-start --name NAME on the exported HBase). */
+/* False, with a message naming prog, unless HBPOOL_HBASE_SCRIPT and HBPOOL_HBASE_RUN_DIR are set:
+ * call from main(). */
+bool gateway_env_can_start(const char *prog);
+/* Fills out (host in host_buf) from that gateway's env file, without touching the environment;
+ * false with a message if it cannot be read. */
+bool gateway_env_read_own(const char *name, hbc_options *out, char *host_buf, size_t host_size);
+/* Removes its directory once it is stopped: a stopped gateway left in a shared run dir would make
+ * "hbase-local.sh status" fail. */
+void gateway_env_forget_own(const char *name);
+
 /* $HBPOOL_TEST_GATEWAY_NAME, or a Check failure when unset. */
 const char *gateway_env_name(void);
 /* The variable's value, or a Check failure naming it when unset. */

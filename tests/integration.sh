@@ -15,11 +15,13 @@ readonly pool_prog=$top_builddir/tests/test_pool
 readonly daemon_prog=$top_builddir/tests/test_daemon
 # Large requests against a framed gateway, whose frame limit is real.
 readonly bytes_prog=$top_builddir/tests/test_daemon_bytes
-# The daemon's other end-to-end programs: listeners and limits, 200 clients at once, gateway faults, several gateways, coalescing,
-# the metrics endpoint, the hbpool command line.
-readonly daemon_more=("$top_builddir"/tests/test_daemon_{limits,load,faults,gateways,coalesce} \
+# The daemon's other end-to-end programs: listeners and limits, 200 clients at once, gateway
+# faults, coalescing, the metrics endpoint, the hbpool command line.
+readonly daemon_more=("$top_builddir"/tests/test_daemon_{limits,load,faults,coalesce} \
   "$top_builddir"/tests/test_systemd "$top_builddir"/tests/test_metrics \
   "$top_builddir"/tests/test_cli)
+# Several gateways: one of its own and the exported one.
+readonly gateways_prog=$top_builddir/tests/test_daemon_gateways
 # The client examples in clients/examples/ (shell, Node.js, Go) run against a daemon of their own.
 readonly examples_prog=$top_srcdir/tests/test_examples.sh
 # The Python client (clients/python), pip installed in a venv, under pytest.
@@ -100,11 +102,12 @@ start_gateway() {
   printf '%s\n' "$out"
 }
 
-# run_daemon_tests: test_daemon, its siblings and test_pool on the exported gateway; runs them
-# all, fails if any failed.
+# run_daemon_tests [--without-gateways]: test_daemon, its siblings (test_daemon_gateways too,
+# unless told) and test_pool on the exported gateway; runs them all, fails if any failed.
 run_daemon_tests() {
-  local prog rc=0
-  for prog in "$daemon_prog" "${daemon_more[@]}" "$pool_prog"; do
+  local prog rc=0 progs=("$daemon_prog" "${daemon_more[@]}" "$pool_prog")
+  [[ ${1:-} == --without-gateways ]] || progs+=("$gateways_prog")
+  for prog in "${progs[@]}"; do
     run_tests "$prog" || rc=1
   done
   top_srcdir=$top_srcdir top_builddir=$top_builddir run_tests "$examples_prog" || rc=1
@@ -127,15 +130,19 @@ python_runs() {
 
 # run_all ENV_MAIN: test_hbase on the buffered+binary and framed+compact gateways (and the
 # daemon's large requests on the framed one), test_pool on the default-settings 'main', then the
-# daemon's tests and test_pool on a gateway with short idle and scanner timeouts, and test_hbase
-# and test_daemon on one in HTTP mode with the same timeouts; fails if any failed.
+# daemon's tests and test_pool on a gateway with short idle and scanner timeouts. Unless
+# HBPOOL_TEST_HTTP_GATEWAY=0, test_hbase, test_daemon and test_daemon_gateways run (the last with
+# gateways of both transports) on one in HTTP mode with the same timeouts, beside them. Fails if
+# any failed.
 run_all() {
-  local env_main=$1 env_fc env_idle env_http rc=0
+  local env_main=$1 env_fc env_idle env_http="" rc=0
   env_fc=$(start_gateway fc --framed --compact) || return 1
   env_idle=$(start_gateway idle --idle-timeout-ms "$idle_timeout_ms" \
     --scanner-timeout-ms "$scanner_timeout_ms") || return 1
-  env_http=$(start_gateway http --http --idle-timeout-ms "$idle_timeout_ms" \
-    --scanner-timeout-ms "$scanner_timeout_ms") || return 1
+  if [[ ${HBPOOL_TEST_HTTP_GATEWAY:-1} == 1 ]]; then
+    env_http=$(start_gateway http --http --idle-timeout-ms "$idle_timeout_ms" \
+      --scanner-timeout-ms "$scanner_timeout_ms") || return 1
+  fi
   # Programs on different gateways run side by side where they mostly wait on HBase; each
   # background one's output follows the foreground's. Each gateway has one program at a time,
   # as test_hbase and test_pool restart theirs.
@@ -152,27 +159,33 @@ run_all() {
   (load_env "$env_main" && export HBPOOL_TEST_GATEWAY_NAME=main && run_tests "$pool_prog") \
     >"$pool_log" 2>&1 &
   pool_pid=$!
-  local http_log=$run_dir/http.log http_pid
-  (load_env "$env_http" && export HBPOOL_TEST_GATEWAY_NAME=http \
-     HBPOOL_TEST_IDLE_TIMEOUT_MS=$idle_timeout_ms \
-     HBPOOL_TEST_SCANNER_EXPIRY_MS=$((2 * scanner_timeout_ms)) &&
-     { r=0; run_tests || r=1; run_tests "$daemon_prog" || r=1; exit "$r"; }) >"$http_log" 2>&1 &
-  http_pid=$!
+  local http_log=$run_dir/http.log http_pid="" without=()
+  if [[ -n $env_http ]]; then
+    without=(--without-gateways)
+    (load_env "$env_http" && export HBPOOL_TEST_GATEWAY_NAME=http \
+       HBPOOL_TEST_IDLE_TIMEOUT_MS=$idle_timeout_ms \
+       HBPOOL_TEST_SCANNER_EXPIRY_MS=$((2 * scanner_timeout_ms)) &&
+       { r=0; run_tests || r=1; run_tests "$daemon_prog" || r=1
+         run_tests "$gateways_prog" || r=1; exit "$r"; }) >"$http_log" 2>&1 &
+    http_pid=$!
+  fi
   (load_env "$env_idle" && export HBPOOL_TEST_GATEWAY_NAME=idle \
      HBPOOL_TEST_IDLE_TIMEOUT_MS=$idle_timeout_ms \
      HBPOOL_TEST_SCANNER_EXPIRY_MS=$((2 * scanner_timeout_ms)) &&
-     run_daemon_tests) || rc=1
+     run_daemon_tests "${without[@]}") || rc=1
   wait "$pool_pid" || rc=1
   cat "$pool_log"
-  wait "$http_pid" || rc=1
-  cat "$http_log"
+  if [[ -n $http_pid ]]; then
+    wait "$http_pid" || rc=1
+    cat "$http_log"
+  fi
   return "$rc"
 }
 
 main() {
   local rc=0 start env_main
   local prog
-  for prog in "$test_prog" "$pool_prog" "$daemon_prog" "${daemon_more[@]}" "$bytes_prog" \
+  for prog in "$test_prog" "$pool_prog" "$daemon_prog" "${daemon_more[@]}" "$gateways_prog" "$bytes_prog" \
     "$examples_prog" "$python_prog"; do
     [[ -x $prog ]] || { log "$prog is not built"; exit 2; }
   done

@@ -3,7 +3,6 @@
  * documented codes, the daemon recovers by itself, and every acknowledged write is in HBase. */
 #include <check.h>
 #include <errno.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <poll.h>
 #include <pthread.h>
@@ -437,25 +436,9 @@ END_TEST
 /* ---------------------------------------------------------------------------------------------
  * The gateway and the daemon, made and removed outside any test. */
 
-/* Exports the HBPOOL_TEST_THRIFT_* lines of the gateway's env file and loads them. */
 static bool load_gateway(void) {
-  char path[512], line[512];
-  snprintf(path, sizeof path, "%s/gw-%s/env", getenv("HBPOOL_HBASE_RUN_DIR"), g_gateway_name);
-  FILE *f = fopen(path, "r");
-  if (f == NULL) {
-    fprintf(stderr, "test_daemon_faults: cannot read %s: %s\n", path, strerror(errno));
-    return false;
-  }
-  while (fgets(line, sizeof line, f) != NULL) {
-    line[strcspn(line, "\n")] = '\0';
-    char *eq = strchr(line, '=');
-    if (eq != NULL && strncmp(line, "HBPOOL_TEST_THRIFT_", 19) == 0) {
-      *eq = '\0';
-      setenv(line, eq + 1, 1);
-    }
-  }
-  fclose(f);
-  return gateway_env_load(&g_gateway, "test_daemon_faults");
+  static char host[256];
+  return gateway_env_read_own(g_gateway_name, &g_gateway, host, sizeof host);
 }
 
 static bool call_ok(const char *method, json_t *params) {
@@ -486,22 +469,12 @@ static void faults_setup(void) {
   ck_assert_msg(ready, "no daemon on gateway '%s'", g_gateway_name);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
 static void faults_teardown(void) {
   call_ok("delete_table", json_pack("{s:s,s:b}", "table", g_table, "disable", 1));
   int rc = dh_stop(&g_d);
   printf("hbpoold exited with status %d after SIGTERM\n", rc);
   ck_assert_int_eq(gateway("gateway-stop"), 0);
-  /* A stopped gateway left in a shared run dir would make "hbase-local.sh status" fail. */
-  char dir[512];
-  snprintf(dir, sizeof dir, "%s/gw-%s", getenv("HBPOOL_HBASE_RUN_DIR"), g_gateway_name);
-  nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+  gateway_env_forget_own(g_gateway_name);
   ck_assert_int_eq(rc, 0);
 }
 
@@ -517,17 +490,8 @@ static Suite *faults_suite(void) {
 }
 
 int main(void) {
-  static const char *const needed[] = {"HBPOOL_HBASE_SCRIPT", "HBPOOL_HBASE_RUN_DIR"};
-  for (size_t i = 0; i < sizeof needed / sizeof needed[0]; i++) {
-    const char *v = getenv(needed[i]);
-    if (v == NULL || *v == '\0') {
-      fprintf(stderr,
-              "test_daemon_faults: %s must be set: the test starts a gateway of its own "
-              "with tests/hbase/hbase-local.sh (tests/integration.sh sets it)\n",
-              needed[i]);
-      return 2;
-    }
-  }
+  if (!gateway_env_can_start("test_daemon_faults"))
+    return 2;
   signal(SIGPIPE, SIG_IGN);
   SRunner *sr = srunner_create(faults_suite());
   srunner_run_all(sr, CK_NORMAL);

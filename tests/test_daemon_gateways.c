@@ -3,8 +3,6 @@
  * and queued work moved to the other; gateways added and removed by a reload. Gateway "main" is
  * one of the test's own, which it stops, kills and pauses; gateway "b" is the exported one. */
 #include <check.h>
-#include <errno.h>
-#include <ftw.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdint.h>
@@ -303,25 +301,8 @@ END_TEST
  * The gateway and the daemon, made and removed outside any test. */
 
 static bool load_own_gateway(void) {
-  char path[512], line[512];
-  snprintf(path, sizeof path, "%s/gw-%s/env", getenv("HBPOOL_HBASE_RUN_DIR"), g_own_name);
-  FILE *f = fopen(path, "r");
-  if (f == NULL) {
-    fprintf(stderr, "test_daemon_gateways: cannot read %s: %s\n", path, strerror(errno));
-    return false;
-  }
-  hbc_options_init(&g_own);
-  static char host[512];
-  while (fgets(line, sizeof line, f) != NULL) {
-    line[strcspn(line, "\n")] = '\0';
-    if (strncmp(line, "HBPOOL_TEST_THRIFT_HOST=", 24) == 0)
-      snprintf(host, sizeof host, "%s", line + 24);
-    else if (strncmp(line, "HBPOOL_TEST_THRIFT_PORT=", 24) == 0)
-      g_own.port = atoi(line + 24);
-  }
-  fclose(f);
-  g_own.host = host;
-  return g_own.port > 0 && *host != '\0';
+  static char host[256];
+  return gateway_env_read_own(g_own_name, &g_own, host, sizeof host);
 }
 
 static void setup(void) {
@@ -343,22 +324,13 @@ static void setup(void) {
   ck_assert_msg(ready, "no daemon on gateways '%s' and the exported one", g_own_name);
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st;
-  (void)flag;
-  (void)ftw;
-  return remove(path);
-}
-
 static void teardown(void) {
   dh_try_ok(&g_d, "test_daemon_gateways", "delete_table",
             json_pack("{s:s,s:b}", "table", g_table, "disable", 1));
   int rc = dh_stop(&g_d);
   printf("hbpoold exited with status %d after SIGTERM\n", rc);
   ck_assert_int_eq(own("gateway-stop"), 0);
-  char dir[512];
-  snprintf(dir, sizeof dir, "%s/gw-%s", getenv("HBPOOL_HBASE_RUN_DIR"), g_own_name);
-  nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+  gateway_env_forget_own(g_own_name);
   ck_assert_int_eq(rc, 0);
 }
 
@@ -380,17 +352,8 @@ static Suite *gateways_suite(void) {
 }
 
 int main(void) {
-  static const char *const needed[] = {"HBPOOL_HBASE_SCRIPT", "HBPOOL_HBASE_RUN_DIR"};
-  for (size_t i = 0; i < sizeof needed / sizeof needed[0]; i++) {
-    const char *v = getenv(needed[i]);
-    if (v == NULL || *v == '\0') {
-      fprintf(stderr,
-              "test_daemon_gateways: %s must be set: the test starts a gateway of its own "
-              "with tests/hbase/hbase-local.sh (tests/integration.sh sets it)\n",
-              needed[i]);
-      return 2;
-    }
-  }
+  if (!gateway_env_can_start("test_daemon_gateways"))
+    return 2;
   if (!gateway_env_load(&g_exported, "test_daemon_gateways"))
     return 2;
   signal(SIGPIPE, SIG_IGN);
