@@ -36,7 +36,7 @@ static void write_config(const char *which, const char *balance) {
   ck_assert_ptr_nonnull(f);
   fprintf(f,
           "[daemon]\nlisten_socket = %s\nlog_level = warning\ntable_prefix = %s\n"
-          "balance = %s\n",
+          "balance = %s\nmax_requests_per_client = 4096\n",
           g_d.socket, g_prefix, balance);
   char list[64];
   snprintf(list, sizeof list, "%s", which);
@@ -284,6 +284,50 @@ START_TEST(test_reload_removes_and_adds_gateways) {
 }
 END_TEST
 
+/* A reload removes the gateway that 2,000 pipelined puts went to, while they are at it or queued
+ * for it: those under way finish there, the queued ones move, and every put succeeds. */
+#define REMOVED_PUTS 2000
+
+START_TEST(test_removed_gateway_finishes_its_calls) {
+  reload("main,b", "ordered");
+  json_t *st = stats();
+  json_int_t reloads = json_integer_value(
+    json_object_get(json_object_get(st, "daemon"), "reloads"));
+  json_decref(st);
+  dh_conn *c = dh_connect(&g_d);
+  json_int_t moved_before = moved();
+  for (int i = 0; i < REMOVED_PUTS; i++) {
+    char row[32];
+    snprintf(row, sizeof row, "removed%d", i);
+    char *line = dh_request(json_integer(i), "put",
+                            json_pack("{s:s,s:s,s:{s:s}}", "table", g_table, "row", row, "data",
+                                      "cf:a", row));
+    dh_send(c, line);
+    free(line);
+  }
+  write_config("b", "ordered");
+  ck_assert_int_eq(kill(g_d.pid, SIGHUP), 0);
+  int ok = 0;
+  for (int i = 0; i < REMOVED_PUTS; i++) {
+    json_t *r = dh_json(c);
+    ok += json_object_get(r, "error") == NULL;
+    json_decref(r);
+  }
+  dh_close(c);
+  printf("test_daemon_gateways: %lld of %d puts moved when their gateway was removed\n",
+         (long long)(moved() - moved_before), REMOVED_PUTS);
+  ck_assert_int_eq(ok, REMOVED_PUTS);
+  for (int i = 0; i < 100 && gateway_figure("main", "jobs") != -1; i++)
+    sleep_ms(50);
+  st = stats();
+  ck_assert_int_gt(json_integer_value(json_object_get(json_object_get(st, "daemon"), "reloads")),
+                   reloads);
+  json_decref(st);
+  ck_assert_int_eq(gateway_figure("main", "jobs"), -1);
+  reload("main,b", "least_busy");
+}
+END_TEST
+
 /* Only dead gateways: requests fail at once with the documented gateway_unavailable; a live one
  * listed after a dead one serves everything (ordered falls through to it). */
 START_TEST(test_dead_gateways) {
@@ -346,6 +390,7 @@ static Suite *gateways_suite(void) {
   tcase_add_test(tc, test_paused_gateway);
   tcase_add_test(tc, test_scanner_moves_when_its_gateway_stops);
   tcase_add_test(tc, test_reload_removes_and_adds_gateways);
+  tcase_add_test(tc, test_removed_gateway_finishes_its_calls);
   tcase_add_test(tc, test_dead_gateways);
   suite_add_tcase(s, tc);
   return s;
