@@ -172,6 +172,8 @@ static bool read_map_cells(wire_reader *r, hbc_result *out, gather *g) {
       ok = wire_skip(r, ktype) == 0 && wire_skip(r, vtype) == 0;
     } else {
       hbc_cell *c = gather_next(g);
+      c->column = c->value = EMPTY_BYTES; /* whole, even when the reply ends inside it */
+      c->timestamp = 0;
       ok = read_bytes(r, out, &c->column) && read_cell(r, out, c);
     }
     if (!ok)
@@ -186,7 +188,8 @@ static bool read_cell_map(wire_reader *r, hbc_result *out, hbc_cell **cells, siz
   bool ok = read_map_cells(r, out, &g);
   *n = g.n;
   *cells = gather_finish(&g, out);
-  qsort(*cells, *n, sizeof **cells, compare_cells);
+  if (ok) /* a reply that failed is given up: nothing to order */
+    qsort(*cells, *n, sizeof **cells, compare_cells);
   return ok;
 }
 

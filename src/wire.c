@@ -257,6 +257,20 @@ int wire_i64(wire_reader *r, int64_t *v) {
   return 0;
 }
 
+int wire_i32(wire_reader *r, int32_t *v) {
+  uint64_t u;
+  if (r->compact) {
+    if (read_varint(r, 32, &u) < 0)
+      return -1;
+    *v = (int32_t)unzigzag(u);
+    return 0;
+  }
+  if (read_be(r, 4, &u) < 0)
+    return -1;
+  *v = (int32_t)(uint32_t)u;
+  return 0;
+}
+
 int wire_string_begin(wire_reader *r, uint32_t *len) {
   if (read_size(r, len) < 0)
     return -1;

@@ -61,6 +61,7 @@ int wire_field_begin(wire_reader *r, wire_type *type, int16_t *id);
 int wire_list_begin(wire_reader *r, wire_type *elem, uint32_t *size);
 int wire_map_begin(wire_reader *r, wire_type *key, wire_type *value, uint32_t *size);
 int wire_i64(wire_reader *r, int64_t *v);
+int wire_i32(wire_reader *r, int32_t *v);
 /* A string's length, checked against what the reply may still hold; wire_raw reads its bytes. */
 int wire_string_begin(wire_reader *r, uint32_t *len);
 int wire_raw(wire_reader *r, void *dst, size_t len);
