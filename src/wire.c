@@ -243,31 +243,30 @@ int wire_map_begin(wire_reader *r, wire_type *key, wire_type *value, uint32_t *s
   return read_size(r, size);
 }
 
-int wire_i64(wire_reader *r, int64_t *v) {
+/* An integer of bits (32 or 64): a zigzag varint in compact, big-endian in binary. */
+static int read_int(wire_reader *r, int bits, int64_t *v) {
   uint64_t u;
   if (r->compact) {
-    if (read_varint(r, 64, &u) < 0)
+    if (read_varint(r, bits, &u) < 0)
       return -1;
     *v = unzigzag(u);
     return 0;
   }
-  if (read_be(r, 8, &u) < 0)
+  if (read_be(r, bits / 8, &u) < 0)
     return -1;
-  *v = (int64_t)u;
+  *v = bits == 32 ? (int32_t)(uint32_t)u : (int64_t)u;
   return 0;
 }
 
+int wire_i64(wire_reader *r, int64_t *v) {
+  return read_int(r, 64, v);
+}
+
 int wire_i32(wire_reader *r, int32_t *v) {
-  uint64_t u;
-  if (r->compact) {
-    if (read_varint(r, 32, &u) < 0)
-      return -1;
-    *v = (int32_t)unzigzag(u);
-    return 0;
-  }
-  if (read_be(r, 4, &u) < 0)
+  int64_t wide;
+  if (read_int(r, 32, &wide) < 0)
     return -1;
-  *v = (int32_t)(uint32_t)u;
+  *v = (int32_t)wide;
   return 0;
 }
 
