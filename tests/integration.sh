@@ -17,9 +17,11 @@ readonly daemon_prog=$top_builddir/tests/test_daemon
 readonly bytes_prog=$top_builddir/tests/test_daemon_bytes
 # The daemon's other end-to-end programs: listeners and limits, 200 clients at once, gateway
 # faults, coalescing, the metrics endpoint, the hbpool command line.
-readonly daemon_more=("$top_builddir"/tests/test_daemon_{limits,load,faults,coalesce} \
+readonly daemon_more=("$top_builddir"/tests/test_daemon_{limits,load,coalesce} \
   "$top_builddir"/tests/test_systemd "$top_builddir"/tests/test_metrics \
   "$top_builddir"/tests/test_cli)
+# Gateway restarts and faults injected by a proxy, on a gateway of its own.
+readonly faults_prog=$top_builddir/tests/test_daemon_faults
 # Several gateways: one of its own and the exported one.
 readonly gateways_prog=$top_builddir/tests/test_daemon_gateways
 # The client examples in clients/examples/ (shell, Node.js, Go) run against a daemon of their own.
@@ -107,6 +109,7 @@ start_gateway() {
 run_daemon_tests() {
   local prog rc=0 progs=("$daemon_prog" "${daemon_more[@]}" "$pool_prog")
   [[ ${1:-} == --without-gateways ]] || progs+=("$gateways_prog")
+  [[ -n $run_dir ]] || progs+=("$faults_prog") # run_all runs it beside the others
   for prog in "${progs[@]}"; do
     run_tests "$prog" || rc=1
   done
@@ -147,6 +150,10 @@ run_all() {
   # background one's output follows the foreground's. Each gateway has one program at a time,
   # as test_hbase and test_pool restart theirs.
   local fc_log=$run_dir/fc.log fc_pid pool_log=$run_dir/test_pool_main.log pool_pid
+  local faults_log=$run_dir/faults.log faults_pid
+  # On a gateway of its own, waiting out restarts and faults most of the time.
+  (load_env "$env_main" && run_tests "$faults_prog") >"$faults_log" 2>&1 &
+  faults_pid=$!
   (load_env "$env_fc" && export HBPOOL_TEST_GATEWAY_NAME=fc &&
      { r=0; run_tests || r=1; run_tests "$bytes_prog" || r=1; exit "$r"; }) >"$fc_log" 2>&1 &
   fc_pid=$!
@@ -179,13 +186,16 @@ run_all() {
     wait "$http_pid" || rc=1
     cat "$http_log"
   fi
+  wait "$faults_pid" || rc=1
+  cat "$faults_log"
   return "$rc"
 }
 
 main() {
   local rc=0 start env_main
   local prog
-  for prog in "$test_prog" "$pool_prog" "$daemon_prog" "${daemon_more[@]}" "$gateways_prog" "$bytes_prog" \
+  for prog in "$test_prog" "$pool_prog" "$daemon_prog" "${daemon_more[@]}" "$faults_prog" \
+    "$gateways_prog" "$bytes_prog" \
     "$examples_prog" "$python_prog"; do
     [[ -x $prog ]] || { log "$prog is not built"; exit 2; }
   done

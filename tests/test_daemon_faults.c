@@ -1,8 +1,12 @@
-/* End-to-end fault tests of hbpoold on a gateway of their own, stopped and started again while
- * clients write continuously and while the pool is idle: no request hangs, failures carry the
- * documented codes, the daemon recovers by itself, and every acknowledged write is in HBase. */
+/* End-to-end fault tests of hbpoold on a gateway of its own, under load from many clients:
+ * - the gateway stopped and started again, while clients write and while the pool is idle;
+ * - faults injected between daemon and gateway by a fault proxy (latency, resets, a black hole,
+ *   trickled replies, half-closes, garbage), each on and then off.
+ * No request hangs, failures carry the documented codes, the daemon recovers by itself, every
+ * acknowledged write is in HBase, and no write is applied twice. */
 #include <check.h>
 #include <errno.h>
+#include <glib.h>
 #include <jansson.h>
 #include <poll.h>
 #include <pthread.h>
@@ -16,6 +20,7 @@
 #include <unistd.h>
 
 #include "daemon_harness.h"
+#include "faultproxy.h"
 #include "gateway_env.h"
 #include "peer.h"
 
@@ -23,13 +28,14 @@
 #define CONNECT_MS 1000
 #define REQUEST_MS 5000
 #define QUEUE_MS 1000
+#define RECONNECT_MAX_MS 1000
 /* The longest a request may take: a wait for a connection, then a connect and a call, twice for
  * a read retried on a fresh connection, and slack for a loaded machine. */
 #define REPLY_BOUND_MS (QUEUE_MS + 2 * (CONNECT_MS + REQUEST_MS) + 3000)
 #define RECOVERY_BOUND_MS 15000 /* from the gateway's restart to the first success */
 #define OUTAGE_MS 3000
-#define WRITERS 6
-#define DEPTH 2 /* requests outstanding per writer */
+#define MAX_CLIENTS 50
+#define DEPTH 2 /* requests outstanding per client */
 
 static hbc_options g_gateway; /* the gateway these tests stop and start */
 static char g_gateway_name[32];
@@ -37,20 +43,26 @@ static dh_daemon g_d;
 static const char *g_table = "t";
 
 /* ---------------------------------------------------------------------------------------------
- * The load: writers on a thread of their own, recording every request. */
+ * The load: clients on a thread of their own, recording every request. */
+
+typedef enum kind {
+  PUT,   /* a put of a new row */
+  READ,  /* a read of an acknowledged row */
+  COUNT, /* counter_inc of a new counter, by 1: a second application would show as 2 */
+} kind;
 
 typedef struct rec {
   int64_t sent_ms, done_ms; /* done_ms 0: no reply */
-  int writer, row;
-  bool write; /* a put of a new row; else a read of an acknowledged one */
+  int client, row;          /* row: the counter's number for COUNT */
+  kind kind;
   bool ok;
   int code; /* the error's */
   bool retryable;
 } rec;
 
-typedef struct writer {
+typedef struct client {
   dh_conn *conn;
-  int next_row;
+  int next_row, next_counter;
   json_int_t next_id;
   int nout;
   json_int_t out_id[DEPTH];
@@ -59,10 +71,15 @@ typedef struct writer {
   size_t nacked, acked_cap;
   bool dead;         /* the daemon closed the connection */
   int64_t resume_ms; /* after a failure, a pause before the next request, as clients do */
-} writer;
+} client;
 
 typedef struct load {
-  writer w[WRITERS];
+  const dh_daemon *d;
+  const char *table;
+  bool counters; /* one request in four is a counter_inc */
+  int pace_ms;   /* the least time between two requests of a client; 0: none */
+  int nclients;
+  client c[MAX_CLIENTS];
   rec *recs;
   size_t nrecs, cap;
   atomic_bool stop;
@@ -72,12 +89,20 @@ typedef struct load {
   pthread_t thread;
 } load;
 
-static void value_of(char *out, size_t n, int w, int row) {
-  snprintf(out, n, "written by %d as %d", w, row);
+static void value_of(char *out, size_t n, int c, int row) {
+  snprintf(out, n, "written by %d as %d", c, row);
 }
 
-static void key_of(char *out, size_t n, int w, int row) {
-  snprintf(out, n, "w%d-%06d", w, row);
+static void key_of(char *out, size_t n, int c, int row) {
+  snprintf(out, n, "w%d-%06d", c, row);
+}
+
+static void counter_row_of(char *out, size_t n, int c) {
+  snprintf(out, n, "counters-%d", c);
+}
+
+static void counter_column_of(char *out, size_t n, int counter) {
+  snprintf(out, n, "cf:n%06d", counter);
 }
 
 /* Records a problem without a Check assertion: this runs off the test's thread. */
@@ -91,123 +116,162 @@ static void trouble(load *l, const char *fmt, ...) {
   va_end(ap);
 }
 
-static size_t new_rec(load *l, int w, int row, bool write) {
+static size_t new_rec(load *l, int c, int row, kind k) {
   if (l->nrecs == l->cap) {
     l->cap = l->cap ? 2 * l->cap : 4096;
     l->recs = realloc(l->recs, l->cap * sizeof *l->recs);
   }
-  l->recs[l->nrecs] = (rec){.sent_ms = mono_ms(), .writer = w, .row = row, .write = write};
+  l->recs[l->nrecs] = (rec){.sent_ms = mono_ms(), .client = c, .row = row, .kind = k};
   return l->nrecs++;
 }
 
-/* A put of the writer's next row, or (one in four) a read of a row it wrote. */
-static void send_one(load *l, int i) {
-  writer *w = &l->w[i];
+/* What the client sends next: a read of a row it wrote one time in four, a counter one time in
+ * four if the load has counters, else a put. */
+static kind next_kind(const load *l, const client *c) {
+  if (c->next_id % 4 == 1 && l->counters)
+    return COUNT;
+  if (c->next_id % 4 == 3 && c->nacked > 0)
+    return READ;
+  return PUT;
+}
+
+static json_t *params_of(const load *l, int i, kind k, int row) {
   char key[32], value[64];
-  bool write = w->nacked == 0 || w->next_id % 4 != 0;
-  int row = write ? w->next_row++ : w->acked[(size_t)w->next_id % w->nacked];
-  key_of(key, sizeof key, i, row);
-  value_of(value, sizeof value, i, row);
-  json_t *params = write
-    ? json_pack("{s:s,s:s,s:{s:s}}", "table", g_table, "row", key, "data", "cf:a", value)
-    : json_pack("{s:s,s:s}", "table", g_table, "row", key);
-  json_int_t id = ++w->next_id;
-  char *line = dh_request(json_integer(id), write ? "put" : "row", params);
-  w->out_id[w->nout] = id;
-  w->out_rec[w->nout++] = new_rec(l, i, row, write);
-  if (dh_write(w->conn, line, strlen(line)) < 0)
-    trouble(l, "writer %d: send failed: %s", i, strerror(errno));
+  switch (k) {
+  case COUNT:
+    counter_row_of(key, sizeof key, i);
+    counter_column_of(value, sizeof value, row);
+    return json_pack("{s:s,s:s,s:s}", "table", l->table, "row", key, "column", value);
+  case READ:
+    key_of(key, sizeof key, i, row);
+    return json_pack("{s:s,s:s}", "table", l->table, "row", key);
+  default:
+    key_of(key, sizeof key, i, row);
+    value_of(value, sizeof value, i, row);
+    return json_pack("{s:s,s:s,s:{s:s}}", "table", l->table, "row", key, "data", "cf:a", value);
+  }
+}
+
+static void send_one(load *l, int i) {
+  client *c = &l->c[i];
+  kind k = next_kind(l, c);
+  int row = k == PUT ? c->next_row++
+    : k == COUNT     ? c->next_counter++
+                     : c->acked[(size_t)c->next_id % c->nacked];
+  static const char *const methods[] = {[PUT] = "put", [READ] = "row", [COUNT] = "counter_inc"};
+  json_int_t id = ++c->next_id;
+  char *line = dh_request(json_integer(id), methods[k], params_of(l, i, k, row));
+  c->out_id[c->nout] = id;
+  c->out_rec[c->nout++] = new_rec(l, i, row, k);
+  if (dh_write(c->conn, line, strlen(line)) < 0)
+    trouble(l, "client %d: send failed: %s", i, strerror(errno));
   free(line);
+  if (l->pace_ms > 0)
+    c->resume_ms = mono_ms() + l->pace_ms;
+}
+
+/* The result a request must have had if it succeeded. */
+static json_t *expected_result(const rec *q) {
+  char value[64];
+  value_of(value, sizeof value, q->client, q->row);
+  return q->kind == PUT ? json_null()
+    : q->kind == COUNT  ? json_integer(1)
+                        : json_pack("{s:s}", "cf:a", value);
 }
 
 /* Checks one reply and settles its request. */
 static void take_reply(load *l, int i, const char *line) {
-  writer *w = &l->w[i];
+  client *c = &l->c[i];
   json_error_t je;
   json_t *r = json_loads(line, 0, &je);
   json_int_t id = json_integer_value(json_object_get(r, "id"));
   int slot = -1;
-  for (int k = 0; k < w->nout; k++)
-    slot = w->out_id[k] == id ? k : slot;
+  for (int k = 0; k < c->nout; k++)
+    slot = c->out_id[k] == id ? k : slot;
   if (r == NULL || slot < 0) {
-    trouble(l, "writer %d: a reply to nothing outstanding: %.200s", i, line);
+    trouble(l, "client %d: a reply to nothing outstanding: %.200s", i, line);
     json_decref(r);
     return;
   }
-  rec *q = &l->recs[w->out_rec[slot]];
-  w->out_id[slot] = w->out_id[--w->nout];
-  w->out_rec[slot] = w->out_rec[w->nout];
+  rec *q = &l->recs[c->out_rec[slot]];
+  c->out_id[slot] = c->out_id[--c->nout];
+  c->out_rec[slot] = c->out_rec[c->nout];
   q->done_ms = mono_ms();
   json_t *err = json_object_get(r, "error"), *result = json_object_get(r, "result");
   q->ok = err == NULL && result != NULL;
   q->code = (int)json_integer_value(json_object_get(err, "code"));
   q->retryable = json_is_true(json_object_get(json_object_get(err, "data"), "retryable"));
-  char value[64];
-  value_of(value, sizeof value, i, q->row);
-  json_t *want = q->write ? json_null() : json_pack("{s:s}", "cf:a", value);
+  json_t *want = expected_result(q);
   if (q->ok && !json_equal(result, want))
-    trouble(l, "writer %d: wrong result: %.200s", i, line);
+    trouble(l, "client %d: wrong result: %.200s", i, line);
   json_decref(want);
-  if (q->ok && q->write) {
-    if (w->nacked == w->acked_cap) {
-      w->acked_cap = w->acked_cap ? 2 * w->acked_cap : 1024;
-      w->acked = realloc(w->acked, w->acked_cap * sizeof *w->acked);
+  if (q->ok && q->kind == PUT) {
+    if (c->nacked == c->acked_cap) {
+      c->acked_cap = c->acked_cap ? 2 * c->acked_cap : 1024;
+      c->acked = realloc(c->acked, c->acked_cap * sizeof *c->acked);
     }
-    w->acked[w->nacked++] = q->row;
+    c->acked[c->nacked++] = q->row;
   }
   if (q->ok)
     atomic_store(&l->last_ok_sent_ms, q->sent_ms);
   else
-    w->resume_ms = q->done_ms + 10;
+    c->resume_ms = q->done_ms + 10;
   json_decref(r);
 }
 
-static void read_writer(load *l, int i) {
-  writer *w = &l->w[i];
-  ssize_t n = dh_fill(w->conn);
+static void read_client(load *l, int i) {
+  client *c = &l->c[i];
+  ssize_t n = dh_fill(c->conn);
   if (n == 0 || (n < 0 && errno != EAGAIN)) {
-    trouble(l, "writer %d: the daemon closed the connection", i);
-    w->dead = true; /* its requests stay without reply: counted as hung */
-    w->nout = 0;
+    trouble(l, "client %d: the daemon closed the connection", i);
+    c->dead = true; /* its requests stay without reply: counted as hung */
+    c->nout = 0;
     return;
   }
   char *line;
-  while ((line = dh_take_line(w->conn)) != NULL) {
+  while ((line = dh_take_line(c->conn)) != NULL) {
     take_reply(l, i, line);
     free(line);
   }
 }
 
-/* Writes until told to stop, then waits for the outstanding replies (at most REPLY_BOUND_MS). */
+/* Sends until told to stop, then waits for the outstanding replies (at most REPLY_BOUND_MS). */
 static void *run_load(void *arg) {
   load *l = arg;
   int64_t stopped_at = 0;
   for (;;) {
     bool stop = atomic_load(&l->stop);
     stopped_at = stop && stopped_at == 0 ? mono_ms() : stopped_at;
-    struct pollfd pf[WRITERS];
+    struct pollfd pf[MAX_CLIENTS];
     int outstanding = 0;
-    for (int i = 0; i < WRITERS; i++) {
-      while (!stop && !l->w[i].dead && l->w[i].nout < DEPTH && mono_ms() >= l->w[i].resume_ms)
+    for (int i = 0; i < l->nclients; i++) {
+      client *c = &l->c[i];
+      while (!stop && !c->dead && c->nout < DEPTH && mono_ms() >= c->resume_ms)
         send_one(l, i);
-      outstanding += l->w[i].nout;
-      pf[i] = (struct pollfd){.fd = l->w[i].dead ? -1 : l->w[i].conn->fd, .events = POLLIN};
+      outstanding += c->nout;
+      pf[i] = (struct pollfd){.fd = c->dead ? -1 : c->conn->fd, .events = POLLIN};
     }
     if (stop && (outstanding == 0 || mono_ms() - stopped_at > REPLY_BOUND_MS))
       return NULL;
-    if (poll(pf, WRITERS, 5) < 0 && errno != EINTR)
+    if (poll(pf, (nfds_t)l->nclients, 5) < 0 && errno != EINTR)
       trouble(l, "poll: %s", strerror(errno));
-    for (int i = 0; i < WRITERS; i++) {
+    for (int i = 0; i < l->nclients; i++) {
       if (pf[i].revents != 0)
-        read_writer(l, i);
+        read_client(l, i);
     }
   }
 }
 
-static load *load_start(void) {
+static load *load_start(const dh_daemon *d, const char *table, int nclients, bool counters,
+                        int pace_ms) {
   load *l = calloc(1, sizeof *l);
-  for (int i = 0; i < WRITERS; i++)
-    l->w[i].conn = dh_connect(&g_d);
+  l->pace_ms = pace_ms;
+  l->d = d;
+  l->table = table;
+  l->nclients = nclients;
+  l->counters = counters;
+  for (int i = 0; i < nclients; i++)
+    l->c[i].conn = dh_connect(d);
   atomic_init(&l->stop, false);
   atomic_init(&l->last_ok_sent_ms, 0);
   ck_assert_int_eq(pthread_create(&l->thread, NULL, run_load, l), 0);
@@ -220,9 +284,9 @@ static void load_stop(load *l) {
 }
 
 static void load_free(load *l) {
-  for (int i = 0; i < WRITERS; i++) {
-    dh_close(l->w[i].conn);
-    free(l->w[i].acked);
+  for (int i = 0; i < l->nclients; i++) {
+    dh_close(l->c[i].conn);
+    free(l->c[i].acked);
   }
   free(l->recs);
   free(l);
@@ -252,24 +316,31 @@ static bool documented_failure(int code) {
   return code == -32004 || code == -32005 || code == -32006 || code == -32010;
 }
 
+/* The request may have been carried out: the gateway timed out or its connection failed after
+ * the request was sent. Every other failure is a refusal before anything was sent. */
+static bool maybe_sent(int code) {
+  return code == -32006 || code == -32010;
+}
+
+static const char *kind_name(kind k) {
+  return k == PUT ? "put" : k == READ ? "read" : "counter_inc";
+}
+
 /* Every request was answered within REPLY_BOUND_MS, with a result or a documented failure whose
  * "retryable" is as docs/protocol.md says: true when nothing was sent, else only for reads. */
 static void check_replies(const load *l) {
   ck_assert_msg(l->problems == 0, "%d protocol problems, the first: %s", l->problems, l->problem);
   for (size_t i = 0; i < l->nrecs; i++) {
     const rec *q = &l->recs[i];
-    ck_assert_msg(q->done_ms != 0, "request %zu (writer %d row %d) was never answered", i,
-                  q->writer, q->row);
+    ck_assert_msg(q->done_ms != 0, "request %zu (client %d, %s %d) was never answered", i,
+                  q->client, kind_name(q->kind), q->row);
     ck_assert_msg(q->done_ms - q->sent_ms <= REPLY_BOUND_MS, "request %zu took %lld ms", i,
                   (long long)(q->done_ms - q->sent_ms));
     ck_assert_msg(q->ok || documented_failure(q->code), "request %zu failed with %d", i, q->code);
-    /* Nothing sent: retryable. Maybe applied (a timeout, a broken connection): only reads are. */
-    bool sent = q->code == -32006 || q->code == -32010;
     if (!q->ok)
-      ck_assert_msg(q->retryable == (!sent || !q->write),
-                    "request %zu (a %s) failed with %d, "
-                    "retryable %d",
-                    i, q->write ? "put" : "read", q->code, q->retryable);
+      ck_assert_msg(q->retryable == (!maybe_sent(q->code) || q->kind == READ),
+                    "request %zu (a %s) failed with %d, retryable %d", i, kind_name(q->kind),
+                    q->code, q->retryable);
   }
 }
 
@@ -300,31 +371,35 @@ static int64_t first_success_done(const load *l, int64_t since_ms) {
   return first;
 }
 
-/* How the requests ended, for the log. */
-static void print_codes(const load *l) {
+/* How the requests sent in [from_ms, to_ms) ended, for the log. */
+static void print_codes(const load *l, const char *what, int64_t from_ms, int64_t to_ms) {
   static const int codes[] = {-32004, -32005, -32006, -32010};
-  int n[4] = {0}, ok = 0;
+  int n[4] = {0}, ok = 0, all = 0;
   for (size_t i = 0; i < l->nrecs; i++) {
+    const rec *q = &l->recs[i];
+    if (q->sent_ms < from_ms || q->sent_ms >= to_ms)
+      continue;
+    all++;
     for (int k = 0; k < 4; k++)
-      n[k] += l->recs[i].code == codes[k];
-    ok += l->recs[i].ok;
+      n[k] += q->code == codes[k];
+    ok += q->ok;
   }
-  printf("test_daemon_faults: %zu requests: %d succeeded; failed with -32004: %d, -32005: %d, "
-         "-32006: %d, -32010: %d\n",
-         l->nrecs, ok, n[0], n[1], n[2], n[3]);
+  printf("test_daemon_faults: %s: %d requests: %d succeeded; failed with -32004: %d, "
+         "-32005: %d, -32006: %d, -32010: %d\n",
+         what, all, ok, n[0], n[1], n[2], n[3]);
 }
 
-/* Every row of the table, as {key: value}, following "next" from page to page. */
-static json_t *all_rows(void) {
+/* Every row of the load's table, as {key: {column: value}}, following "next" from page to
+ * page; in base64 (keys and values), since counters are 8 raw bytes. */
+static json_t *all_rows(const load *l) {
   json_t *rows = json_object();
-  json_t *params = json_pack("{s:s}", "table", g_table);
+  json_t *params = json_pack("{s:s,s:s}", "table", l->table, "encoding", "base64");
   while (params != NULL) {
-    json_t *res = dh_ok(&g_d, "scan", params);
+    json_t *res = dh_ok(l->d, "scan", params);
     json_t *page = json_object_get(res, "rows");
     for (size_t i = 0; i < json_array_size(page); i++) {
       json_t *pair = json_array_get(page, i);
-      json_object_set(rows, json_string_value(json_array_get(pair, 0)),
-                      json_object_get(json_array_get(pair, 1), "cf:a"));
+      json_object_set(rows, json_string_value(json_array_get(pair, 0)), json_array_get(pair, 1));
     }
     json_t *next = json_object_get(res, "next");
     params = json_is_null(next) ? NULL : json_incref(next);
@@ -333,30 +408,75 @@ static json_t *all_rows(void) {
   return rows;
 }
 
-/* Every acknowledged put is in HBase with its value; no put refused as "nothing was sent" is. */
+/* A cell of all_rows' result, decoded, or NULL (g_free it). */
+static char *stored_cell(json_t *rows, const char *key, const char *column, size_t *len) {
+  gchar *k = g_base64_encode((const guchar *)key, strlen(key));
+  gchar *c = g_base64_encode((const guchar *)column, strlen(column));
+  const char *v = json_string_value(json_object_get(json_object_get(rows, k), c));
+  g_free(k);
+  g_free(c);
+  *len = 0;
+  return v == NULL ? NULL : (char *)g_base64_decode(v, len);
+}
+
+/* A put: stored with its value if acknowledged; absent if refused before it was sent. */
+static void check_put(json_t *rows, const rec *q, int *acked, int *refused) {
+  char key[32], value[64];
+  key_of(key, sizeof key, q->client, q->row);
+  value_of(value, sizeof value, q->client, q->row);
+  size_t len;
+  char *got = stored_cell(rows, key, "cf:a", &len);
+  bool present = got != NULL;
+  bool same = present && len == strlen(value) && memcmp(got, value, len) == 0;
+  g_free(got);
+  if (q->ok) {
+    ck_assert_msg(same, "acknowledged put of %s is not stored", key);
+    ++*acked;
+  } else if (!maybe_sent(q->code)) {
+    ck_assert_msg(!present, "put of %s failed with %d (nothing sent) but is stored", key, q->code);
+    ++*refused;
+  }
+}
+
+/* A counter, incremented once by 1: 1 if acknowledged, 0 (or absent) if refused before it was
+ * sent, at most 1 whatever happened: a second application would mean the daemon resent it. */
+static void check_counter(json_t *rows, const rec *q, int *applied) {
+  char key[32], column[32];
+  counter_row_of(key, sizeof key, q->client);
+  counter_column_of(column, sizeof column, q->row);
+  size_t len;
+  unsigned char *got = (unsigned char *)stored_cell(rows, key, column, &len);
+  uint64_t v = 0;
+  for (size_t i = 0; i < len; i++)
+    v = v << 8 | got[i];
+  g_free(got);
+  ck_assert_msg(len == 0 || len == 8, "counter %s/%s: %zu bytes", key, column, len);
+  ck_assert_msg(v <= 1, "counter %s/%s is %llu: incremented once, applied %llu times", key, column,
+                (unsigned long long)v, (unsigned long long)v);
+  if (q->ok)
+    ck_assert_msg(v == 1, "acknowledged counter_inc of %s/%s is not stored", key, column);
+  else if (!maybe_sent(q->code))
+    ck_assert_msg(v == 0, "counter_inc of %s/%s failed with %d (nothing sent) but is stored", key,
+                  column, q->code);
+  *applied += v == 1;
+}
+
+/* Every acknowledged write is in HBase, once; no write refused as "nothing was sent" is. */
 static void check_stored(const load *l) {
-  json_t *rows = all_rows();
-  int acked = 0, refused = 0;
+  json_t *rows = all_rows(l);
+  int acked = 0, refused = 0, counted = 0, applied = 0;
   for (size_t i = 0; i < l->nrecs; i++) {
     const rec *q = &l->recs[i];
-    if (!q->write)
-      continue;
-    char key[32], value[64];
-    key_of(key, sizeof key, q->writer, q->row);
-    value_of(value, sizeof value, q->writer, q->row);
-    const char *got = json_string_value(json_object_get(rows, key));
-    if (q->ok) {
-      ck_assert_msg(got != NULL && strcmp(got, value) == 0, "acknowledged put of %s: %s", key,
-                    got != NULL ? got : "missing");
-      acked++;
-    } else if (q->code == -32004 || q->code == -32005) {
-      ck_assert_msg(got == NULL, "put of %s failed with %d (nothing sent) but is stored", key,
-                    q->code);
-      refused++;
+    if (q->kind == PUT)
+      check_put(rows, q, &acked, &refused);
+    if (q->kind == COUNT) {
+      check_counter(rows, q, &applied);
+      counted++;
     }
   }
-  printf("test_daemon_faults: %d acknowledged puts read back, %d refused puts absent\n", acked,
-         refused);
+  printf("test_daemon_faults: %d acknowledged puts read back, %d refused puts absent; "
+         "%d counters incremented once: %d applied, none twice\n",
+         acked, refused, counted, applied);
   json_decref(rows);
 }
 
@@ -368,7 +488,7 @@ static int gateway(const char *command) {
 }
 
 START_TEST(test_gateway_restart_under_load) {
-  load *l = load_start();
+  load *l = load_start(&g_d, g_table, 6, true, 0);
   bool warm = wait_for_success(l, mono_ms() + 500, 30000);
   outage o;
   o.stop_ms = mono_ms();
@@ -383,7 +503,7 @@ START_TEST(test_gateway_restart_under_load) {
   sleep_ms(5000);
   int64_t end_ms = mono_ms();
   load_stop(l);
-  print_codes(l);
+  print_codes(l, "restart", 0, INT64_MAX);
   ck_assert_int_eq(stop_rc, 0);
   ck_assert_int_eq(start_rc, 0);
   ck_assert_msg(warm, "no request succeeded before the outage");
@@ -445,23 +565,108 @@ static bool call_ok(const char *method, json_t *params) {
   return dh_try_ok(&g_d, "test_daemon_faults", method, params);
 }
 
-static bool start_daemon(void) {
+/* A daemon on gw with the tests' timeouts, and the table it writes to. */
+static bool start_daemon_on(dh_daemon *d, const hbc_options *gw, const char *table) {
   char keys[64], gateway_keys[256];
   snprintf(keys, sizeof keys, "table_prefix = flt%d\n", (int)getpid());
   snprintf(gateway_keys, sizeof gateway_keys,
            "pool_size = %d\nconnect_timeout_ms = %d\nrequest_timeout_ms = %d\n"
-           "queue_timeout_ms = %d\nreconnect_min_ms = 100\nreconnect_max_ms = 1000\n",
-           POOL_SIZE, CONNECT_MS, REQUEST_MS, QUEUE_MS);
-  return dh_start(&g_d, "test_daemon_faults", &g_gateway, keys, gateway_keys) &&
-    call_ok("create_table", json_pack("{s:s,s:{s:{}}}", "table", g_table, "families", "cf"));
+           "queue_timeout_ms = %d\nreconnect_min_ms = 100\nreconnect_max_ms = %d\n",
+           POOL_SIZE, CONNECT_MS, REQUEST_MS, QUEUE_MS, RECONNECT_MAX_MS);
+  return dh_start(d, "test_daemon_faults", gw, keys, gateway_keys) &&
+    dh_try_ok(d, "test_daemon_faults", "create_table",
+              json_pack("{s:s,s:{s:{}}}", "table", table, "families", "cf"));
 }
+
+/* ---------------------------------------------------------------------------------------------
+ * Faults between the daemon and the gateway. */
+
+#define PROXY_CLIENTS 50
+#define PROXY_PACE_MS 50 /* up to 1,000 requests a second in all: faults, not throughput */
+#define FAULT_MS 3000
+/* From a fault's end to the first success: calls sent into a black hole hold every pooled
+ * connection until they time out, then come the longest backoff, a probe (a connect and a call)
+ * and slack for a loaded machine. */
+#define FAULT_RECOVERY_MS (REQUEST_MS - FAULT_MS + RECONNECT_MAX_MS + CONNECT_MS + 3000)
+/* From a fault's end until every request must succeed: calls sent into the fault have timed out
+ * by then, and their connections are replaced. */
+#define FAULT_SETTLE_MS (REQUEST_MS + 1000)
+#define STEADY_MS 2000
+
+typedef struct phase {
+  int64_t on_ms, off_ms, steady_ms, end_ms;
+} phase;
+
+/* One fault on for FAULT_MS, then off until the load has been steady for STEADY_MS. */
+static void run_phase(faultproxy *fp, fp_fault f, phase *ph) {
+  ph->on_ms = mono_ms();
+  fp_set(fp, f);
+  sleep_ms(FAULT_MS);
+  ph->off_ms = mono_ms();
+  fp_set(fp, FP_NONE);
+  ph->steady_ms = ph->off_ms + FAULT_SETTLE_MS;
+  sleep_ms(FAULT_SETTLE_MS + STEADY_MS);
+  ph->end_ms = mono_ms();
+}
+
+/* While the fault was on, requests got answers; once off, the daemon recovered by itself within
+ * FAULT_RECOVERY_MS, and after the settling time every request succeeded. */
+static void check_phase(const load *l, fp_fault f, const phase *ph) {
+  print_codes(l, fp_name(f), ph->on_ms, ph->off_ms);
+  int n;
+  int failed = failures_between(l, ph->on_ms, ph->off_ms, INT64_MAX, &n);
+  if (f == FP_LATENCY || f == FP_TRICKLE) /* slow, not broken: some requests get through */
+    ck_assert_msg(failed < n, "%s: all %d requests failed", fp_name(f), n);
+  int64_t first = first_success_done(l, ph->off_ms);
+  printf("test_daemon_faults: %s: first success %lld ms after the fault stopped\n", fp_name(f),
+         (long long)(first - ph->off_ms));
+  ck_assert_msg(first >= 0 && first - ph->off_ms <= FAULT_RECOVERY_MS,
+                "%s: no success within %d ms of the fault's end", fp_name(f), FAULT_RECOVERY_MS);
+  /* Answered before the next fault began. */
+  failed = failures_between(l, ph->steady_ms, ph->end_ms, ph->end_ms, &n);
+  if (failed > 0)
+    print_codes(l, "after it", ph->steady_ms, ph->end_ms);
+  ck_assert_msg(n >= 10 && failed == 0, "%s: %d of %d requests failed once recovered", fp_name(f),
+                failed, n);
+}
+
+/* Fifty clients of puts, reads and counters through a fault proxy, every fault on and off in
+ * turn: see the file's comment for what must hold. */
+START_TEST(test_faults_between_daemon_and_gateway) {
+  faultproxy *fp = fp_start(g_gateway.host, g_gateway.port);
+  ck_assert_ptr_nonnull(fp);
+  hbc_options via = g_gateway;
+  via.host = "127.0.0.1";
+  via.port = fp_port(fp);
+  dh_daemon d;
+  ck_assert(start_daemon_on(&d, &via, "p"));
+  load *l = load_start(&d, "p", PROXY_CLIENTS, true, PROXY_PACE_MS);
+  bool warm = wait_for_success(l, mono_ms() + 500, 30000);
+  phase ph[FP_NFAULTS];
+  for (fp_fault f = FP_NONE + 1; f < FP_NFAULTS; f++)
+    run_phase(fp, f, &ph[f]);
+  load_stop(l);
+  ck_assert_msg(warm, "no request succeeded before the faults");
+  for (fp_fault f = FP_NONE + 1; f < FP_NFAULTS; f++)
+    check_phase(l, f, &ph[f]);
+  print_codes(l, "all faults", 0, INT64_MAX);
+  printf("test_daemon_faults: the proxy accepted %ld connections\n", fp_accepted(fp));
+  check_replies(l);
+  check_stored(l);
+  load_free(l);
+  dh_try_ok(&d, "test_daemon_faults", "delete_table",
+            json_pack("{s:s,s:b}", "table", "p", "disable", 1));
+  ck_assert_int_eq(dh_stop(&d), 0);
+  fp_stop(fp);
+}
+END_TEST
 
 /* Unchecked fixtures: once for the test case, in Check's own process, so that the gateway is
  * stopped again whatever the tests did. */
 static void faults_setup(void) {
   snprintf(g_gateway_name, sizeof g_gateway_name, "dfaults%d", (int)getpid());
   ck_assert_msg(gateway("gateway-start") == 0, "gateway '%s' did not start", g_gateway_name);
-  bool ready = load_gateway() && start_daemon();
+  bool ready = load_gateway() && start_daemon_on(&g_d, &g_gateway, g_table);
   if (!ready) {
     dh_stop(&g_d);
     gateway("gateway-stop");
@@ -485,6 +690,7 @@ static Suite *faults_suite(void) {
   tcase_set_timeout(tc, 600);
   tcase_add_test(tc, test_gateway_restart_under_load);
   tcase_add_test(tc, test_gateway_restart_while_idle);
+  tcase_add_test(tc, test_faults_between_daemon_and_gateway);
   suite_add_tcase(s, tc);
   return s;
 }
@@ -493,6 +699,7 @@ int main(void) {
   if (!gateway_env_can_start("test_daemon_faults"))
     return 2;
   signal(SIGPIPE, SIG_IGN);
+  setvbuf(stdout, NULL, _IOLBF, 0); /* a failed test's child exits without flushing */
   SRunner *sr = srunner_create(faults_suite());
   srunner_run_all(sr, CK_NORMAL);
   int failed = srunner_ntests_failed(sr);
