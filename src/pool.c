@@ -60,7 +60,8 @@ struct pool {
   struct worker_list idle; /* parked workers, the longest parked first */
 
   bool gateway_up;
-  bool probing;            /* a worker is trying to connect while the gateway is down */
+  int broken_fresh; /* calls in a row that broke a connection made for them (no answer between) */
+  bool probing;     /* a worker is trying to connect while the gateway is down */
   int64_t next_attempt_ms; /* while down: no connection attempt before this */
   int backoff_ms;
   char *down_reason;
@@ -185,6 +186,21 @@ static int connect_worker(worker *w, hb_error *err) {
   return w->conn != NULL ? 0 : -1;
 }
 
+/* A gateway that accepts connections and then fails every call on them (reset, closed, garbage:
+ * a proxy in front of a dead gateway, or the wrong transport) is taken out as one that refuses
+ * them is, after this many calls in a row broke the connection made for them. Until then a
+ * broken call may be the call's own doing, or a gateway restarting. */
+#define POOL_BROKEN_FRESH_LIMIT 8
+
+static void count_broken_fresh(pool *p, const char *last) {
+  if (++p->broken_fresh < POOL_BROKEN_FRESH_LIMIT)
+    return;
+  char why[512];
+  snprintf(why, sizeof why, "%d calls in a row failed on new connections, the last with: %s",
+           p->broken_fresh, last != NULL ? last : "an error");
+  mark_down(p, why);
+}
+
 /* Routine replacements (idle, reload) are info; one a call failed on is a warning: a transport
  * or protocol that does not match the gateway's shows up here first. */
 static void drop_connection(worker *w, log_level level, const char *why) {
@@ -243,10 +259,14 @@ static void run_job(worker *w, pool_job **jobs, size_t n) {
     w->last_used_ms = clock_now_ms();
     if (rc < 0)
       share_error(jobs, n);
+    if (rc == 0 || job->err.code != HB_ERR_TRANSPORT)
+      p->broken_fresh = 0; /* the gateway answered */
     if (rc == 0 || !hb_error_breaks_connection(job->err.code))
       return;
     if (job->err.code == HB_ERR_TIMEOUT) /* a gateway that stopped answering: take it out */
       mark_down(p, job->err.message != NULL ? job->err.message : "a call timed out");
+    else if (fresh && job->err.code == HB_ERR_TRANSPORT)
+      count_broken_fresh(p, job->err.message);
     bool stale = !fresh && job->err.code == HB_ERR_TRANSPORT;
     drop_connection(w, LOG_LVL_WARNING, job->err.message != NULL ? job->err.message : "error");
     if (!stale || job->retry != POOL_RETRY_ON_STALE || job->retries > 0)
@@ -433,10 +453,12 @@ static void probe(worker *w) {
     conn = NULL;
   }
   if (!task_is_cancelled(w->task)) {
-    if (conn == NULL)
+    if (conn == NULL) {
       mark_down(p, err.message != NULL ? err.message : "no answer");
-    else
+    } else {
+      p->broken_fresh = 0; /* it answered a call */
       mark_up(p);
+    }
   }
   hbc_close(conn);
   hb_error_clear(&err);

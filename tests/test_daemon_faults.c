@@ -595,15 +595,22 @@ static bool start_daemon_on(dh_daemon *d, const hbc_options *gw, const char *tab
 
 typedef struct phase {
   int64_t on_ms, off_ms, steady_ms, end_ms;
+  long connections; /* the daemon made while the fault was on */
 } phase;
+
+/* A gateway that breaks every call on a new connection is taken out after 8 and probed with
+ * backoff (100 ms doubling to 1 s here): a few dozen connections in a fault, not thousands. */
+#define FAULT_MAX_CONNECTIONS 60
 
 /* One fault on for FAULT_MS, then off until the load has been steady for STEADY_MS. */
 static void run_phase(faultproxy *fp, fp_fault f, phase *ph) {
   ph->on_ms = mono_ms();
+  long accepted = fp_accepted(fp);
   fp_set(fp, f);
   sleep_ms(FAULT_MS);
   ph->off_ms = mono_ms();
   fp_set(fp, FP_NONE);
+  ph->connections = fp_accepted(fp) - accepted;
   ph->steady_ms = ph->off_ms + FAULT_SETTLE_MS;
   sleep_ms(FAULT_SETTLE_MS + STEADY_MS);
   ph->end_ms = mono_ms();
@@ -613,6 +620,11 @@ static void run_phase(faultproxy *fp, fp_fault f, phase *ph) {
  * FAULT_RECOVERY_MS, and after the settling time every request succeeded. */
 static void check_phase(const load *l, fp_fault f, const phase *ph) {
   print_codes(l, fp_name(f), ph->on_ms, ph->off_ms);
+  printf("test_daemon_faults: %s: %ld connections made during it\n", fp_name(f), ph->connections);
+  if (f == FP_RESET || f == FP_HALF_CLOSE || f == FP_GARBAGE)
+    ck_assert_msg(ph->connections <= FAULT_MAX_CONNECTIONS,
+                  "%s: %ld connections made in %d ms: the gateway was not taken out", fp_name(f),
+                  ph->connections, FAULT_MS);
   int n;
   int failed = failures_between(l, ph->on_ms, ph->off_ms, INT64_MAX, &n);
   if (f == FP_LATENCY || f == FP_TRICKLE) /* slow, not broken: some requests get through */
