@@ -10,11 +10,13 @@ static json_t *run_tables(hbc_conn *c, call *k, hb_error *herr) {
   if (hbc_table_names(c, &res, herr) < 0)
     return NULL;
   json_t *list = json_array();
-  size_t plen = strlen(k->table);
+  size_t plen = strlen(k->table), clen = k->confine != NULL ? strlen(k->confine) : 0;
   for (size_t i = 0; i < res.nnames; i++) {
     hbc_bytes name = res.names[i];
     if (plen > 0 && (name.len < plen || memcmp(name.data, k->table, plen) != 0))
       continue;
+    if (clen > 0 && (name.len < clen || memcmp(name.data, k->confine, clen) != 0))
+      continue; /* [access] confines the client to other tables */
     hbc_bytes shown = {name.data + plen, name.len - plen};
     json_t *s = proto_bytes_to_json(shown, PROTO_UTF8, "a table name", &k->err);
     if (s == NULL) {
@@ -206,20 +208,23 @@ static const char *const DELETE_TABLE_PARAMS[] = {"table", "use_prefix", "disabl
 static const char *const COMPACT_PARAMS[] = {"table", "use_prefix", "major", NULL};
 
 const method admin_methods[] = {
-  {"tables", prepare_tables, run_tables, POOL_RETRY_ON_STALE, TABLES_PARAMS, NULL, NULL},
+  {"tables", prepare_tables, run_tables, POOL_RETRY_ON_STALE, TABLES_PARAMS, NULL, NULL,
+   METHOD_READS},
   {"create_table", prepare_create_table, run_create_table, POOL_RETRY_NEVER, CREATE_PARAMS, NULL,
-   NULL},
+   NULL, METHOD_WRITES},
   {"delete_table", prepare_delete_table, run_delete_table, POOL_RETRY_NEVER, DELETE_TABLE_PARAMS,
-   NULL, NULL},
-  {"enable_table", call_prepare_table, run_enable_table, POOL_RETRY_NEVER, TABLE_PARAMS, NULL,
-   NULL},
+   NULL, NULL, METHOD_WRITES},
+  {"enable_table", call_prepare_table, run_enable_table, POOL_RETRY_NEVER, TABLE_PARAMS, NULL, NULL,
+   METHOD_WRITES},
   {"disable_table", call_prepare_table, run_disable_table, POOL_RETRY_NEVER, TABLE_PARAMS, NULL,
-   NULL},
+   NULL, METHOD_WRITES},
   {"is_table_enabled", call_prepare_table, run_is_table_enabled, POOL_RETRY_ON_STALE, TABLE_PARAMS,
-   NULL, NULL},
+   NULL, NULL, METHOD_READS},
   {"compact_table", prepare_compact_table, run_compact_table, POOL_RETRY_NEVER, COMPACT_PARAMS,
-   NULL, NULL},
-  {"families", call_prepare_table, run_families, POOL_RETRY_ON_STALE, TABLE_PARAMS, NULL, NULL},
-  {"regions", call_prepare_table, run_regions, POOL_RETRY_ON_STALE, TABLE_PARAMS, NULL, NULL},
-  {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL},
+   NULL, NULL, METHOD_WRITES},
+  {"families", call_prepare_table, run_families, POOL_RETRY_ON_STALE, TABLE_PARAMS, NULL, NULL,
+   METHOD_READS},
+  {"regions", call_prepare_table, run_regions, POOL_RETRY_ON_STALE, TABLE_PARAMS, NULL, NULL,
+   METHOD_READS},
+  {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL, METHOD_WRITES},
 };

@@ -31,9 +31,9 @@ struct api {
 enum { DAEMON_PING, DAEMON_VERSION, DAEMON_STATS, DAEMON_END };
 static const char *const NO_PARAMS[] = {NULL};
 static const method daemon_methods[] = {
-  [DAEMON_PING] = {"ping", NULL, NULL, POOL_RETRY_NEVER, NO_PARAMS, NULL, NULL},
-  [DAEMON_VERSION] = {"version", NULL, NULL, POOL_RETRY_NEVER, NO_PARAMS, NULL, NULL},
-  [DAEMON_STATS] = {"stats", NULL, NULL, POOL_RETRY_NEVER, NO_PARAMS, NULL, NULL},
+  [DAEMON_PING] = {"ping", NULL, NULL, POOL_RETRY_NEVER, NO_PARAMS, NULL, NULL, METHOD_READS},
+  [DAEMON_VERSION] = {"version", NULL, NULL, POOL_RETRY_NEVER, NO_PARAMS, NULL, NULL, METHOD_READS},
+  [DAEMON_STATS] = {"stats", NULL, NULL, POOL_RETRY_NEVER, NO_PARAMS, NULL, NULL, METHOD_READS},
   [DAEMON_END] = {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL},
 };
 
@@ -223,12 +223,55 @@ static void answer_locally(api *a, call *k) {
   call_finish(k);
 }
 
-void api_call(api *a, json_t *msg, uint64_t client_id, api_reply_fn reply, void *owner) {
-  assert(a != NULL && msg != NULL && reply != NULL);
+/* The caller's [access] rule lets it run the method at all (its tables are checked as prepare
+ * reads them). Returns 0, or -1 with e set. */
+static int check_access(const call *k, proto_error *e) {
+  const config_access_rule *r = k->rule;
+  if (r == NULL || r->verdict == CONFIG_ACCESS_ALLOW)
+    return 0;
+  if (r->verdict == CONFIG_ACCESS_DENY)
+    return proto_fail(e, PROTO_FORBIDDEN, "forbidden: [access] denies this client (%s)", r->text);
+  if (k->m->access != METHOD_READS)
+    return proto_fail(e, PROTO_FORBIDDEN,
+                      "forbidden: [access] lets this client read only, and %s is not a read (%s)",
+                      k->m->name, r->text);
+  return 0;
+}
+
+/* Checks the request and runs its method. Returns false if the caller's rule forbade it. */
+static bool run_request(api *a, call *k) {
+  int i = find_method(a, k->req.method);
+  if (i < 0) {
+    proto_fail(&k->err, PROTO_METHOD_NOT_FOUND, "method not found: \"%.60s\"", k->req.method);
+    api_count_refused(a, k->err.code);
+    call_finish(k);
+    return true;
+  }
+  k->m = a->methods[i];
+  k->counter = &a->counters[i];
+  if (check_access(k, &k->err) < 0 || proto_check_params(&k->req, k->m->params, &k->err) < 0 ||
+      (k->m->prepare != NULL && k->m->prepare(k, &k->err) < 0)) {
+    bool forbidden = k->err.code == PROTO_FORBIDDEN;
+    call_finish(k);
+    return !forbidden;
+  }
+  k->rule = NULL; /* a reload may free it from here on */
+  if (k->m->run == NULL)
+    answer_locally(a, k);
+  else
+    call_start(k);
+  return true;
+}
+
+bool api_call(api *a, json_t *msg, const api_caller *who, api_reply_fn reply, void *owner) {
+  assert(a != NULL && msg != NULL && who != NULL && reply != NULL);
   call *k = xcalloc(1, sizeof *k);
   k->started_ns = call_now_ns();
   k->env = &a->env;
-  k->client_id = client_id;
+  k->client_id = who->client_id;
+  k->rule = who->rule;
+  if (who->rule != NULL && who->rule->tables != NULL)
+    k->confine = xstrdup(who->rule->tables); /* run (tables) may outlive the rule: a reload */
   k->reply = reply;
   k->owner = owner;
   int rc = proto_request_init(&k->req, msg, &k->err);
@@ -239,27 +282,9 @@ void api_call(api *a, json_t *msg, uint64_t client_id, api_reply_fn reply, void 
     k->invalid = k->err.code == PROTO_INVALID_REQUEST;
     api_count_refused(a, k->err.code);
     call_finish(k);
-    return;
+    return true;
   }
-  int i = find_method(a, k->req.method);
-  if (i < 0) {
-    proto_fail(&k->err, PROTO_METHOD_NOT_FOUND, "method not found: \"%.60s\"", k->req.method);
-    api_count_refused(a, k->err.code);
-    call_finish(k);
-    return;
-  }
-  k->m = a->methods[i];
-  k->counter = &a->counters[i];
-  if (proto_check_params(&k->req, k->m->params, &k->err) < 0 ||
-      (k->m->prepare != NULL && k->m->prepare(k, &k->err) < 0)) {
-    call_finish(k);
-    return;
-  }
-  if (k->m->run == NULL) {
-    answer_locally(a, k);
-    return;
-  }
-  call_start(k);
+  return run_request(a, k);
 }
 
 void api_client_closed(api *a, uint64_t client_id) {

@@ -5,6 +5,7 @@
 #define HBPOOL_API_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cluster.h"
@@ -22,8 +23,16 @@ typedef void (*api_stats_fn)(void *arg, json_t *stats);
 
 api *api_new(cluster *gateways, const config *cfg, api_stats_fn stats, void *stats_arg);
 void api_free(api *a);
-/* Runs one request object (steals msg) that came on client connection client_id. */
-void api_call(api *a, json_t *msg, uint64_t client_id, api_reply_fn reply, void *owner);
+/* Who sent a request: its client connection, and the [access] rule that applies to the client
+ * (NULL: no [access] section, anything goes). */
+typedef struct api_caller {
+  uint64_t client_id;
+  const config_access_rule *rule;
+} api_caller;
+
+/* Runs one request object (steals msg). Returns false if the caller's rule forbade it (the
+ * reply says so), for the client's log; true otherwise, however the request ended. */
+bool api_call(api *a, json_t *msg, const api_caller *who, api_reply_fn reply, void *owner);
 /* The client connection has gone: close its scanners. */
 void api_client_closed(api *a, uint64_t client_id);
 /* Closes scanners idle longer than scanner_idle_timeout_ms; the janitor calls it. */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "access.h"
 #include "cluster.h"
 #include "task.h"
 #include "xmalloc.h"
@@ -21,6 +22,7 @@ static void call_free(call *k) {
   proto_error_clear(&k->err);
   hb_error_clear(&k->job.err);
   free(k->table);
+  free(k->confine);
   free(k->line);
   proto_text_free(&k->text);
   free(k);
@@ -179,6 +181,11 @@ int call_prepare_table(call *k, proto_error *e) {
     return proto_fail(e, PROTO_INVALID_PARAMS, "invalid params: \"table\" must not be empty");
   const char *prefix = use_prefix ? k->env->prefix : "";
   k->table = xasprintf("%s%s", prefix, table);
+  if (!access_table_allowed(k->rule, k->table))
+    return proto_fail(e, PROTO_FORBIDDEN,
+                      "forbidden: table \"%.200s\" is outside the tables [access] allows "
+                      "(%s)",
+                      k->table, k->rule->text);
   return 0;
 }
 

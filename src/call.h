@@ -24,6 +24,12 @@ struct api_method_stats;
  * pool worker's task (waits yield to the loop) and returns the result (NULL: failed, herr or
  * k->err says why); after runs on the loop thread once run is over, failed or not. A method
  * without run is answered on the loop. */
+/* What a method does, for [access] rules: read-only clients may run only reads. */
+typedef enum method_access {
+  METHOD_WRITES = 0, /* writes or administers (the default: a method must be marked a read) */
+  METHOD_READS,      /* reads only: no cell, table or counter changes on the gateway */
+} method_access;
+
 typedef struct method {
   const char *name;
   int (*prepare)(call *k, proto_error *e);
@@ -34,6 +40,7 @@ typedef struct method {
   /* Holds a call back behind another (calls on one scanner): true when k was queued and will
    * be submitted later; false when it may go now. NULL: never held. */
   bool (*wait)(call *k);
+  method_access access;
 } method;
 
 /* Each module's methods, ended by an entry without a name. */
@@ -72,6 +79,9 @@ struct call {
   void (*reply)(void *owner, char *line); /* as api.h's api_reply_fn */
   void *owner;
   uint64_t client_id; /* the client connection it came on (client.c's id) */
+  /* The client's [access] rule while prepare runs (NULL: none); its tables, copied for run. */
+  const struct config_access_rule *rule;
+  char *confine;
   /* arguments */
   char *table;
   hbc_bytes row, column;

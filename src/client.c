@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "clock.h"
 #include "decoder.h"
 #include "log.h"
@@ -46,8 +47,8 @@ struct client {
   client_hub *hub;
   uint64_t id;
   struct bufferevent *bev; /* NULL once closed */
-  pid_t pid;               /* the peer's, from SO_PEERCRED (0 over TCP) */
-  uid_t uid;
+  access_peer peer;        /* pid, uid and groups from the socket (none over TCP) */
+  bool denial_logged;      /* [access] refused a request: logged once per client */
   client_state state;
   int in_flight;        /* requests whose reply has not come back: max_requests_per_client */
   int holds;            /* code that runs past a callback which could free the client */
@@ -68,6 +69,7 @@ struct client_hub {
   int counts[CLIENT_NSTATES];
   bool draining; /* the daemon is stopping: new requests are refused */
   uint64_t next_id, accepted, refused;
+  uint64_t denied;                     /* requests [access] refused */
   uint64_t received_bytes, sent_bytes; /* request lines taken, replies queued */
 };
 
@@ -120,8 +122,8 @@ static void client_free(client *c) {
 static void client_close(client *c, const char *why) {
   if (c->state == CLIENT_CLOSED)
     return;
-  log_info("client %llu (pid %d uid %d): closed: %s", (unsigned long long)c->id, (int)c->pid,
-           (int)c->uid, why);
+  log_info("client %llu (pid %d uid %d): closed: %s", (unsigned long long)c->id, (int)c->peer.pid,
+           (int)c->peer.uid, why);
   client_set_state(c, CLIENT_CLOSED);
   api_client_closed(c->hub->api, c->id);
   bufferevent_free(c->bev);
@@ -227,11 +229,27 @@ static void on_reply(void *owner, char *line) {
   request_done(c);
 }
 
+/* A request [access] refused: counted, and logged once per client. */
+static void note_denial(client *c, const config_access_rule *rule) {
+  c->hub->denied++;
+  if (c->denial_logged)
+    return;
+  c->denial_logged = true;
+  log_warning("client %llu (pid %d uid %d): a request was forbidden by [access] (%s); further "
+              "refusals of this client are counted, not logged",
+              (unsigned long long)c->id, (int)c->peer.pid, (int)c->peer.uid, rule->text);
+}
+
 static void dispatch(client *c, json_t *msg, rpc_batch *b, size_t index) {
   route *r = xmalloc(sizeof *r);
   *r = (route){c, b, index};
   c->in_flight++;
-  api_call(c->hub->api, msg, c->id, on_reply, r);
+  /* The rule is found per request: a reload applies to connected clients at once. */
+  api_caller who = {c->id, access_rule_for(c->hub->cfg, &c->peer)};
+  hold(c); /* the reply may come, and the client go, before api_call returns */
+  if (!api_call(c->hub->api, msg, &who, on_reply, r))
+    note_denial(c, who.rule);
+  release(c);
 }
 
 /* The reply refusing a request over the client's in-flight limit, or any request once the daemon
@@ -441,12 +459,7 @@ void client_accept(client_hub *hub, int fd, const char *listener) {
   client *c = xcalloc(1, sizeof *c);
   c->hub = hub;
   c->id = ++hub->next_id;
-  struct ucred cred;
-  socklen_t len = sizeof cred;
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-    c->pid = cred.pid;
-    c->uid = cred.uid;
-  }
+  access_peer_read(&c->peer, fd);
   evutil_make_socket_nonblocking(fd);
   c->bev = bufferevent_socket_new(hub->base, fd, BEV_OPT_CLOSE_ON_FREE);
   /* Reading stops once max_line_bytes + 1 are buffered without a newline: a flood is bounded. */
@@ -458,8 +471,8 @@ void client_accept(client_hub *hub, int fd, const char *listener) {
   TAILQ_INSERT_TAIL(&hub->lists[CLIENT_READING], c, link);
   hub->counts[CLIENT_READING]++;
   hub->accepted++;
-  log_debug("client %llu (pid %d uid %d): connected on %s", (unsigned long long)c->id, (int)c->pid,
-            (int)c->uid, listener);
+  log_debug("client %llu (pid %d uid %d): connected on %s", (unsigned long long)c->id,
+            (int)c->peer.pid, (int)c->peer.uid, listener);
 }
 
 client_hub *client_hub_new(struct event_base *base, api *a, decoder *dec, const config *cfg) {
@@ -510,6 +523,7 @@ void client_hub_get_counts(client_hub *hub, client_hub_counts *out) {
     .closing = hub->counts[CLIENT_CLOSED],
     .accepted = hub->accepted,
     .refused = hub->refused,
+    .denied = hub->denied,
     .received_bytes = hub->received_bytes,
     .sent_bytes = hub->sent_bytes,
   };
@@ -519,10 +533,10 @@ void client_hub_stats(client_hub *hub, json_t *stats) {
   client_hub_counts n;
   client_hub_get_counts(hub, &n);
   json_object_set_new(stats, "clients",
-                      json_pack("{s:i,s:i,s:I,s:I,s:I,s:I}", "connected", n.connected, "closing",
-                                n.closing, "accepted", (json_int_t)n.accepted, "refused",
-                                (json_int_t)n.refused, "received_bytes",
-                                (json_int_t)n.received_bytes, "sent_bytes",
+                      json_pack("{s:i,s:i,s:I,s:I,s:I,s:I,s:I}", "connected", n.connected,
+                                "closing", n.closing, "accepted", (json_int_t)n.accepted, "refused",
+                                (json_int_t)n.refused, "access_denied", (json_int_t)n.denied,
+                                "received_bytes", (json_int_t)n.received_bytes, "sent_bytes",
                                 (json_int_t)n.sent_bytes));
 }
 

@@ -37,6 +37,7 @@ void client_hub_stats(client_hub *hub, json_t *stats);
 typedef struct client_hub_counts {
   int connected, closing;     /* open connections; closed ones awaiting replies in flight */
   uint64_t accepted, refused; /* refused: over max_clients */
+  uint64_t denied;            /* requests refused by [access] */
   uint64_t received_bytes;    /* request lines read, newlines included */
   uint64_t sent_bytes;        /* replies queued for sending */
 } client_hub_counts;

@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <glib.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -175,6 +177,11 @@ void config_free(config *c) {
   for (size_t i = 0; i < c->ngateways; i++)
     gateway_free(&c->gateways[i]);
   free(c->gateways);
+  for (size_t i = 0; i < c->naccess; i++) {
+    free(c->access[i].text);
+    free(c->access[i].tables);
+  }
+  free(c->access);
   memset(c, 0, sizeof *c);
 }
 
@@ -575,6 +582,120 @@ static void replace_gateways(config *c, size_t n) {
   c->ngateways = n;
 }
 
+/* ---- [access] ------------------------------------------------------------------------------ */
+
+/* A uid or gid: digits only, below (unsigned)-1, which the kernel uses for "none". */
+static bool parse_id(const char *s, unsigned *id) {
+  long long v;
+  if (parse_integer(s, 10, &v) < 0 || v < 0 || v >= UINT32_MAX)
+    return false;
+  *id = (unsigned)v;
+  return true;
+}
+
+/* A user or group name, looked up now: rules hold ids, so that checking a client asks nobody.
+ * (A lookup may wait on NSS, LDAP say; it happens at start and on SIGHUP only.) */
+static bool lookup_name(bool group, const char *name, unsigned *id) {
+  char buf[4096];
+  if (group) {
+    struct group gr, *found = NULL;
+    if (getgrnam_r(name, &gr, buf, sizeof buf, &found) != 0 || found == NULL)
+      return false;
+    *id = (unsigned)found->gr_gid;
+  } else {
+    struct passwd pw, *found = NULL;
+    if (getpwnam_r(name, &pw, buf, sizeof buf, &found) != 0 || found == NULL)
+      return false;
+    *id = (unsigned)found->pw_uid;
+  }
+  return true;
+}
+
+/* Who a key matches: "*", "tcp", "uid:N", "gid:N", "user:NAME" or "group:NAME". */
+static bool parse_access_who(const char *key, config_access_rule *r, char *why, size_t why_size) {
+  const char *colon = strchr(key, ':');
+  if (strcmp(key, "*") == 0) {
+    r->who = CONFIG_ACCESS_ANYONE;
+    return true;
+  }
+  if (strcmp(key, "tcp") == 0) {
+    r->who = CONFIG_ACCESS_TCP;
+    return true;
+  }
+  size_t kind = colon != NULL ? (size_t)(colon - key) : 0;
+  const char *arg = colon != NULL ? colon + 1 : "";
+  bool is_uid = kind == 3 && strncmp(key, "uid", 3) == 0;
+  bool is_gid = kind == 3 && strncmp(key, "gid", 3) == 0;
+  bool is_user = kind == 4 && strncmp(key, "user", 4) == 0;
+  bool is_group = kind == 5 && strncmp(key, "group", 5) == 0;
+  r->who = is_uid || is_user ? CONFIG_ACCESS_UID : CONFIG_ACCESS_GID;
+  if ((is_uid || is_gid) && !parse_id(arg, &r->id))
+    return why_fail(why, why_size, "\"%s\" is not a numeric id", arg);
+  if ((is_user || is_group) && !lookup_name(is_group, arg, &r->id))
+    return why_fail(why, why_size, "no %s named \"%s\" on this host", is_group ? "group" : "user",
+                    arg);
+  if (!is_uid && !is_gid && !is_user && !is_group)
+    return why_fail(why, why_size,
+                    "unknown kind of rule; allowed: uid:N, gid:N, user:NAME, group:NAME, tcp, *");
+  return true;
+}
+
+/* What a value grants: "allow", "read-only" or "deny", then optionally "tables=PREFIX". */
+static bool parse_access_grant(const char *value, config_access_rule *r, char *why,
+                               size_t why_size) {
+  char **words = g_strsplit_set(value, " \t", -1);
+  static const char *const verdicts[] = {"deny", "read-only", "allow"};
+  bool ok = true;
+  int nwords = 0;
+  r->verdict = -1;
+  for (char **w = words; *w != NULL && ok; w++) {
+    if (**w == '\0')
+      continue;
+    if (nwords++ == 0) {
+      for (int i = 0; i < 3; i++)
+        r->verdict = strcmp(*w, verdicts[i]) == 0 ? i : r->verdict;
+      ok = r->verdict >= 0 ||
+        why_fail(why, why_size, "\"%s\" is not a grant; allowed: allow, read-only, deny", *w);
+    } else if (nwords == 2 && strncmp(*w, "tables=", 7) == 0 && (*w)[7] != '\0' &&
+               r->verdict != CONFIG_ACCESS_DENY) {
+      r->tables = xstrdup(*w + 7);
+    } else {
+      ok = why_fail(why, why_size,
+                    "unexpected \"%s\"; allowed after allow or read-only: tables=PREFIX", *w);
+    }
+  }
+  g_strfreev(words);
+  if (ok && nwords == 0)
+    return why_fail(why, why_size, "empty; allowed: allow, read-only or deny [tables=PREFIX]");
+  return ok;
+}
+
+static int parse_access(GKeyFile *kf, const char *source, const char *group, config *c,
+                        hb_error *err) {
+  gsize nkeys = 0;
+  char **keys = g_key_file_get_keys(kf, group, &nkeys, NULL);
+  c->access_rules = true;
+  c->access = xcalloc(nkeys > 0 ? nkeys : 1, sizeof *c->access);
+  int rc = 0;
+  for (gsize i = 0; i < nkeys && rc == 0; i++) {
+    char *value = g_key_file_get_string(kf, group, keys[i], NULL);
+    char why[CONFIG_WHY_SIZE];
+    config_access_rule *r = &c->access[c->naccess++];
+    if (value == NULL)
+      rc = located_error(err, source, group, keys[i], "the value is not valid UTF-8");
+    else if (appears_twice(keys, nkeys, i))
+      rc = located_error(err, source, group, keys[i], "set twice in this section; set it once");
+    else if (!parse_access_who(keys[i], r, why, sizeof why) ||
+             !parse_access_grant(g_strstrip(value), r, why, sizeof why))
+      rc = located_error(err, source, group, keys[i], "%s", why);
+    else
+      r->text = xasprintf("%s = %s", keys[i], value);
+    g_free(value);
+  }
+  g_strfreev(keys);
+  return rc;
+}
+
 static int parse_sections(GKeyFile *kf, const char *source, config *c, hb_error *err) {
   gsize ngroups = 0;
   char **groups = g_key_file_get_groups(kf, &ngroups);
@@ -588,10 +709,12 @@ static int parse_sections(GKeyFile *kf, const char *source, config *c, hb_error 
       rc = parse_keys(kf, source, groups[i], DAEMON_KEYS, NKEYS(DAEMON_KEYS), c, err);
     else if (gateway_name(groups[i]) != NULL)
       rc = parse_gateway(kf, source, groups[i], c, gi++, err);
+    else if (strcmp(groups[i], "access") == 0)
+      rc = parse_access(kf, source, groups[i], c, err);
     else
       rc = located_error(err, source, groups[i], NULL,
                          "unknown section; allowed: [daemon], "
-                         "[gateway], [gateway NAME]");
+                         "[gateway], [gateway NAME], [access]");
   }
   g_strfreev(groups);
   return rc;

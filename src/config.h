@@ -19,6 +19,28 @@ const char *config_transport_name(int transport);
 /* The longest path accepted. */
 #define CONFIG_HTTP_PATH_MAX 256
 
+/* A rule of [access]: who it matches, and what it lets them do. */
+typedef enum config_access_who {
+  CONFIG_ACCESS_ANYONE, /* "*" */
+  CONFIG_ACCESS_TCP,    /* "tcp": a client of listen_tcp, which has no credentials */
+  CONFIG_ACCESS_UID,    /* "uid:N", "user:NAME" (resolved when the file is read) */
+  CONFIG_ACCESS_GID,    /* "gid:N", "group:NAME": the peer's group or one of its groups */
+} config_access_who;
+
+typedef enum config_access_verdict {
+  CONFIG_ACCESS_DENY,
+  CONFIG_ACCESS_READ_ONLY, /* reads only: no writes, no admin */
+  CONFIG_ACCESS_ALLOW,
+} config_access_verdict;
+
+typedef struct config_access_rule {
+  char *text;   /* "KEY = VALUE" as written, for messages and the log */
+  int who;      /* a config_access_who */
+  unsigned id;  /* the uid or gid */
+  int verdict;  /* a config_access_verdict */
+  char *tables; /* NULL: any table; else every table name (prefix included) must start so */
+} config_access_rule;
+
 /* All durations are in milliseconds, sizes in bytes. docs/configuration.md gives every range. */
 typedef struct config_gateway {
   char *name; /* "main" for [gateway]; NAME for [gateway NAME] */
@@ -70,6 +92,11 @@ typedef struct config {
   config_gateway *gateways;
   /* At least one; default: one "main" gateway with defaults. The file's order is kept. */
   size_t ngateways;
+  /* [access], in the file's order; without the section (access_rules false) anyone who can
+   * open the socket may do anything. With it, a client no rule matches is denied. */
+  bool access_rules;
+  config_access_rule *access;
+  size_t naccess;
 } config;
 
 /* hbpoold with no config file: localhost:9090. Overwrites *c without freeing what it held. */

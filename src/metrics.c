@@ -295,6 +295,8 @@ static void render_clients(metrics *m, struct evbuffer *b) {
          "", n.accepted);
   single(b, "hbpool_client_connections_refused_total", "counter",
          "Client connections refused because max_clients were open.", "", n.refused);
+  single(b, "hbpool_access_denied_total", "counter",
+         "Requests refused by the [access] rules (error forbidden).", "", n.denied);
   single(b, "hbpool_client_received_bytes_total", "counter",
          "Bytes of request lines read from clients, newlines included.", "", n.received_bytes);
   single(b, "hbpool_client_sent_bytes_total", "counter", "Bytes of replies queued for clients.", "",

@@ -29,6 +29,7 @@ static const char *code_name(proto_code code) {
   case PROTO_TOO_MANY_REQUESTS: return "too_many_requests";
   case PROTO_GATEWAY_ERROR: return "gateway_error";
   case PROTO_SHUTTING_DOWN: return "shutting_down";
+  case PROTO_FORBIDDEN: return "forbidden";
   }
   return NULL;
 }

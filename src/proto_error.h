@@ -27,6 +27,7 @@ typedef enum proto_code {
   PROTO_TOO_MANY_REQUESTS = -32009,
   PROTO_GATEWAY_ERROR = -32010, /* the gateway connection failed mid-call */
   PROTO_SHUTTING_DOWN = -32011, /* the daemon is stopping: the request was not run */
+  PROTO_FORBIDDEN = -32012,     /* the [access] rule of the client does not allow it */
 } proto_code;
 
 /* The stable name of a code ("parse_error", "hbase_io_error", ...), used in error.data.error. */

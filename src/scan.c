@@ -195,6 +195,7 @@ static const char *const SCAN_PARAMS[] = {"table",      "use_prefix",
                                           "reverse",    NULL};
 
 const method scan_methods[] = {
-  {"scan", prepare_scan, run_scan, POOL_RETRY_ON_STALE, SCAN_PARAMS, after_scan, scanner_wait},
-  {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL},
+  {"scan", prepare_scan, run_scan, POOL_RETRY_ON_STALE, SCAN_PARAMS, after_scan, scanner_wait,
+   METHOD_READS},
+  {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL, METHOD_WRITES},
 };

@@ -355,7 +355,8 @@ static const method read_ahead_method = {"scanner_next (read-ahead)",
                                          POOL_RETRY_NEVER,
                                          NULL,
                                          after_read_ahead,
-                                         NULL};
+                                         NULL,
+                                         METHOD_READS};
 
 /* Starts a read-ahead of n rows on sc, which stays held until it is over. */
 static void read_ahead(call_env *env, scanner *sc, int32_t n) {
@@ -440,11 +441,11 @@ bool scanner_wait(call *k) {
 enum { SCANNER_OPEN, SCANNER_NEXT, SCANNER_CLOSE, SCANNER_END };
 const method scanner_methods[] = {
   [SCANNER_OPEN] = {"scanner_open", prepare_scanner_open, run_scanner_open, POOL_RETRY_NEVER,
-                    SCANNER_OPEN_PARAMS, after_scanner_open, scanner_wait},
+                    SCANNER_OPEN_PARAMS, after_scanner_open, scanner_wait, METHOD_READS},
   [SCANNER_NEXT] = {"scanner_next", prepare_scanner_next, run_scanner_next, POOL_RETRY_NEVER,
-                    SCANNER_NEXT_PARAMS, after_scanner_use, scanner_wait},
+                    SCANNER_NEXT_PARAMS, after_scanner_use, scanner_wait, METHOD_READS},
   [SCANNER_CLOSE] = {"scanner_close", prepare_scanner_close, run_scanner_close, POOL_RETRY_NEVER,
-                     SCANNER_CLOSE_PARAMS, after_scanner_close, scanner_wait},
+                     SCANNER_CLOSE_PARAMS, after_scanner_close, scanner_wait, METHOD_READS},
   [SCANNER_END] = {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL},
 };
 

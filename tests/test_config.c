@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "config.h"
 
 /* Every field of two configs, one assertion each, so that a failure names the field. */
@@ -679,6 +680,75 @@ START_TEST(test_bad_string_encoding) {
 }
 END_TEST
 
+/* [access]: rules in the file's order, names resolved to ids, and the first match applies. */
+START_TEST(test_access_rules) {
+  config c;
+  load_ok("[access]\n"
+          "uid:0 = allow\n"
+          "user:nobody = deny\n"
+          "gid:54010 = read-only tables=app_\n"
+          "group:daemon = allow   tables=d_\n"
+          "tcp = read-only\n"
+          "uid:54002 = allow tables=app_\n",
+          &c);
+  ck_assert(c.access_rules);
+  ck_assert_uint_eq(c.naccess, 6);
+  ck_assert_int_eq(c.access[1].who, CONFIG_ACCESS_UID);
+  ck_assert_uint_eq(c.access[1].id, 65534); /* Debian's nobody */
+  ck_assert_int_eq(c.access[1].verdict, CONFIG_ACCESS_DENY);
+  ck_assert_ptr_null(c.access[1].tables);
+  ck_assert_int_eq(c.access[3].who, CONFIG_ACCESS_GID);
+  ck_assert_uint_eq(c.access[3].id, 1);
+  ck_assert_str_eq(c.access[3].tables, "d_");
+  ck_assert_str_eq(c.access[3].text, "group:daemon = allow   tables=d_");
+  access_peer root = {.uid = 0, .gid = 0}, nobody = {.uid = 65534, .gid = 65534};
+  access_peer grouped = {.uid = 54004, .gid = 100, .groups = {7, 54010}, .ngroups = 2};
+  access_peer stranger = {.uid = 54003, .gid = 54003}, tcp = {.tcp = true, .uid = (uid_t)-1};
+  access_peer confined = {.uid = 54002, .gid = 1}; /* gid 1: the group rule comes first */
+  ck_assert_ptr_eq(access_rule_for(&c, &root), &c.access[0]);
+  ck_assert_ptr_eq(access_rule_for(&c, &nobody), &c.access[1]);
+  ck_assert_ptr_eq(access_rule_for(&c, &grouped), &c.access[2]);
+  ck_assert_ptr_eq(access_rule_for(&c, &stranger), &access_no_rule);
+  ck_assert_int_eq(access_no_rule.verdict, CONFIG_ACCESS_DENY);
+  ck_assert_ptr_eq(access_rule_for(&c, &tcp), &c.access[4]);
+  ck_assert_ptr_eq(access_rule_for(&c, &confined), &c.access[3]);
+  ck_assert(access_table_allowed(&c.access[2], "app_t"));
+  ck_assert(!access_table_allowed(&c.access[2], "ap"));
+  ck_assert(!access_table_allowed(&c.access[2], "other_app_t"));
+  ck_assert(access_table_allowed(&c.access[0], "anything"));
+  config_free(&c);
+  /* Without the section anything goes; an empty section denies everyone. */
+  load_ok("[daemon]\n", &c);
+  ck_assert_ptr_null(access_rule_for(&c, &stranger));
+  config_free(&c);
+  load_ok("[access]\n", &c);
+  ck_assert_ptr_eq(access_rule_for(&c, &root), &access_no_rule);
+  config_free(&c);
+}
+END_TEST
+
+START_TEST(test_access_errors) {
+  expect_error("[access]\nuser:no-such-user-here = allow\n",
+               "(string): [access] user:no-such-user-here: no user named "
+               "\"no-such-user-here\" on this host");
+  expect_error("[access]\ngroup:no-such-group = allow\n", "no group named \"no-such-group\"");
+  expect_error("[access]\nuid:abc = allow\n", "[access] uid:abc: \"abc\" is not a numeric id");
+  expect_error("[access]\nuid:-1 = allow\n", "\"-1\" is not a numeric id");
+  expect_error("[access]\nhost:x = allow\n",
+               "[access] host:x: unknown kind of rule; allowed: uid:N, gid:N, user:NAME, "
+               "group:NAME, tcp, *");
+  expect_error("[access]\nuid:5 = maybe\n",
+               "[access] uid:5: \"maybe\" is not a grant; allowed: allow, read-only, deny");
+  expect_error("[access]\nuid:5 =\n", "[access] uid:5: empty; allowed: allow, read-only or deny");
+  expect_error("[access]\nuid:5 = deny tables=a\n",
+               "unexpected \"tables=a\"; allowed after allow or read-only: tables=PREFIX");
+  expect_error("[access]\nuid:5 = allow tables=\n", "unexpected \"tables=\"");
+  expect_error("[access]\nuid:5 = allow tables=a tables=b\n", "unexpected \"tables=b\"");
+  expect_error("[access]\nuid:5 = allow\nuid:5 = deny\n",
+               "[access] uid:5: set twice in this section; set it once");
+}
+END_TEST
+
 static Suite *config_suite(void) {
   Suite *s = suite_create("config");
   TCase *tc = tcase_create("config");
@@ -721,6 +791,8 @@ static Suite *config_suite(void) {
   tcase_add_test(tc, test_reconnect_min_above_max);
   tcase_add_test(tc, test_bad_gateway_name);
   tcase_add_test(tc, test_bad_string_encoding);
+  tcase_add_test(tc, test_access_rules);
+  tcase_add_test(tc, test_access_errors);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -371,22 +371,30 @@ static int64_t first_success_done(const load *l, int64_t since_ms) {
   return first;
 }
 
-/* How the requests sent in [from_ms, to_ms) ended, for the log. */
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* How the requests sent in [from_ms, to_ms) ended, and their p99 time to answer, for the log. */
 static void print_codes(const load *l, const char *what, int64_t from_ms, int64_t to_ms) {
   static const int codes[] = {-32004, -32005, -32006, -32010};
   int n[4] = {0}, ok = 0, all = 0;
+  int64_t *took = malloc((l->nrecs + 1) * sizeof *took);
   for (size_t i = 0; i < l->nrecs; i++) {
     const rec *q = &l->recs[i];
     if (q->sent_ms < from_ms || q->sent_ms >= to_ms)
       continue;
-    all++;
+    took[all++] = q->done_ms - q->sent_ms;
     for (int k = 0; k < 4; k++)
       n[k] += q->code == codes[k];
     ok += q->ok;
   }
+  qsort(took, (size_t)all, sizeof *took, cmp_i64);
   printf("test_daemon_faults: %s: %d requests: %d succeeded; failed with -32004: %d, "
-         "-32005: %d, -32006: %d, -32010: %d\n",
-         what, all, ok, n[0], n[1], n[2], n[3]);
+         "-32005: %d, -32006: %d, -32010: %d; p99 %lld ms\n",
+         what, all, ok, n[0], n[1], n[2], n[3], all > 0 ? (long long)took[all * 99 / 100] : 0LL);
+  free(took);
 }
 
 /* Every row of the load's table, as {key: {column: value}}, following "next" from page to

@@ -228,7 +228,7 @@ static json_t *call(const char *request) {
   json_t *msg = json_loads(request, 0, &je);
   ck_assert_msg(msg != NULL, "bad request in the test: %s", je.text);
   char *line = NULL;
-  api_call(g_api, msg, 1, on_reply, &line);
+  api_call(g_api, msg, &(api_caller){1, NULL}, on_reply, &line);
   for (int i = 0; i < 5000 && line == NULL; i++)
     event_base_loop(g_base, EVLOOP_ONCE | EVLOOP_NONBLOCK), usleep(1000);
   ck_assert_msg(line != NULL, "no reply within 5 s to %s", request);
