@@ -2,7 +2,7 @@
 
 __all__ = [
     "HBPoolError", "IOError", "IllegalArgument", "AlreadyExists", "GatewayError",
-    "RequestError", "DaemonUnavailable", "DaemonTimeout", "NoConnectionsAvailable",
+    "RequestError", "Forbidden", "DaemonUnavailable", "DaemonTimeout", "NoConnectionsAvailable",
 ]
 
 
@@ -54,6 +54,11 @@ class RequestError(HBPoolError, ValueError):
     cannot carry...): the arguments need fixing, resending will not help."""
 
 
+class Forbidden(HBPoolError, PermissionError):
+    """hbpoold's [access] rules do not let this process do that (``forbidden``): it is denied,
+    read-only, or the table is outside the ones it may use. Nothing was sent to HBase."""
+
+
 class DaemonUnavailable(HBPoolError, ConnectionError):
     """hbpoold could not be reached, or the connection to it was lost (is it running? is
     HBPOOL_SOCKET right?)."""
@@ -77,6 +82,7 @@ _BY_CODE = {
     -32009: GatewayError,
     -32010: GatewayError,
     -32011: GatewayError,
+    -32012: Forbidden,
 }
 
 

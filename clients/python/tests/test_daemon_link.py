@@ -217,6 +217,28 @@ def test_gateway_errors_carry_the_daemons_code(hb, aio, own_daemon, hbpool_error
     asyncio.run(run())
 
 
+def test_access_rules_raise_forbidden(hb, aio, own_daemon, hbpool_errors, table):
+    table.put(b"f1", {b"cf1:a": b"v"})
+    ro = own_daemon(extra_config="[access]\n* = read-only\n")
+    c = hb.Connection(socket=ro.socket)
+    t = c.table(table.name)
+    assert t.row(b"f1") == {b"cf1:a": b"v"}
+    with pytest.raises(hbpool_errors.Forbidden) as e:
+        t.put(b"f2", {b"cf1:a": b"x"})
+    assert isinstance(e.value, PermissionError)
+    assert e.value.error == "forbidden" and e.value.code == -32012
+    assert e.value.retryable is False and "read only, and put is not a read" in str(e.value)
+    assert t.row(b"f1") == {b"cf1:a": b"v"}  # a refusal does not break the connection
+    c.close()
+
+    async def run():
+        async with aio.Connection(socket=ro.socket) as ac:
+            with pytest.raises(hbpool_errors.Forbidden):
+                await ac.table(table.name).delete(b"f1")
+    asyncio.run(run())
+    assert table.row(b"f1") == {b"cf1:a": b"v"} and table.row(b"f2") == {}
+
+
 def test_a_refused_line_raises_and_the_connection_recovers(hb, aio, own_daemon, hbpool_errors,
                                                            table_name):
     d = own_daemon(extra_config="max_line_bytes = 65536\n")
