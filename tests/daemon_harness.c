@@ -57,6 +57,24 @@ static bool wait_for_socket(dh_daemon *d) {
   return false;
 }
 
+/* Runs $top_builddir/daemon/hbpoold -c d->conf (under $HBPOOL_TEST_DAEMON_WRAPPER, e.g.
+ * "valgrind -q"); d->pid 0 if it could not fork. */
+static void spawn(dh_daemon *d) {
+  const char *builddir = getenv("top_builddir");
+  const char *wrapper = getenv("HBPOOL_TEST_DAEMON_WRAPPER");
+  char command[1024];
+  snprintf(command, sizeof command, "exec %s %s/daemon/hbpoold -c %s",
+           wrapper != NULL ? wrapper : "", builddir != NULL ? builddir : "..", d->conf);
+  fflush(NULL);
+  d->pid = fork();
+  if (d->pid < 0)
+    d->pid = 0;
+  if (d->pid == 0) {
+    execl("/bin/sh", "sh", "-c", command, (char *)NULL);
+    _exit(127);
+  }
+}
+
 bool dh_start(dh_daemon *d, const char *prog, const hbc_options *gw, const char *daemon_keys,
               const char *gateway_keys) {
   memset(d, 0, sizeof *d);
@@ -71,24 +89,27 @@ bool dh_start(dh_daemon *d, const char *prog, const hbc_options *gw, const char 
     fprintf(stderr, "%s: cannot write %s\n", prog, d->conf);
     return false;
   }
-  const char *builddir = getenv("top_builddir");
-  /* HBPOOL_TEST_DAEMON_WRAPPER runs the daemon under a tool, e.g. "valgrind -q". */
-  const char *wrapper = getenv("HBPOOL_TEST_DAEMON_WRAPPER");
-  char command[1024];
-  snprintf(command, sizeof command, "exec %s %s/daemon/hbpoold -c %s",
-           wrapper != NULL ? wrapper : "", builddir != NULL ? builddir : "..", d->conf);
-  fflush(NULL);
-  d->pid = fork();
-  if (d->pid < 0)
-    return false;
-  if (d->pid == 0) {
-    execl("/bin/sh", "sh", "-c", command, (char *)NULL);
-    _exit(127);
-  }
-  if (wait_for_socket(d))
+  spawn(d);
+  if (d->pid > 0 && wait_for_socket(d))
     return true;
-  fprintf(stderr, "%s: hbpoold (%s) did not create %s\n", prog, command, d->socket);
+  fprintf(stderr, "%s: hbpoold -c %s did not create %s\n", prog, d->conf, d->socket);
   dh_stop(d);
+  return false;
+}
+
+bool dh_restart(dh_daemon *d) {
+  spawn(d);
+  for (int i = 0; i < 400 && d->pid > 0; i++) {
+    dh_conn *c = dh_try_connect(d);
+    if (c != NULL) {
+      dh_close(c);
+      return true;
+    }
+    int status;
+    if (waitpid(d->pid, &status, WNOHANG) == d->pid)
+      d->pid = 0;
+    sleep_ms(50);
+  }
   return false;
 }
 

@@ -27,6 +27,9 @@ bool dh_start(dh_daemon *d, const char *prog, const hbc_options *gw, const char 
               const char *gateway_keys);
 /* The gateway's transport as the config names it: "buffered", "framed" or "http". */
 const char *dh_transport(const hbc_options *gw);
+/* Starts the daemon again on its config after it died (kill -9): returns once a connection to
+ * its socket succeeds (the dead one's socket file is still there), false after 20 s. */
+bool dh_restart(dh_daemon *d);
 /* SIGTERM, waits for it, removes its files; returns its exit status (128 + signal if killed). */
 int dh_stop(dh_daemon *d);
 /* A field of /proc/PID/status in kB ("VmRSS", "VmHWM"), or -1. */

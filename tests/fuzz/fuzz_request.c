@@ -19,6 +19,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static api *g_api;
 static const api_caller g_caller = {1, NULL}; /* no [access]: every method runs */
+/* Inputs of odd length run as a client that [access] confines and makes read-only, so that the
+ * checks of the rule and of every table parameter against it run on whatever parses. */
+static const config_access_rule g_confined_rule = {
+  .text = "uid:1 = read-only tables=fz_a",
+  .who = CONFIG_ACCESS_UID,
+  .id = 1,
+  .verdict = CONFIG_ACCESS_READ_ONLY,
+  .tables = "fz_a",
+};
+static const api_caller g_confined = {2, &g_confined_rule};
 
 static void on_reply(void *owner, char *line) {
   (void)owner;
@@ -54,12 +64,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   proto_error_clear(&e);
   if (v == NULL)
     return 0;
+  const api_caller *who = size % 2 == 1 ? &g_confined : &g_caller;
   if (!json_is_array(v)) {
-    api_call(g_api, v, &g_caller, on_reply, NULL);
+    api_call(g_api, v, who, on_reply, NULL);
     return 0;
   }
   for (size_t i = 0; i < json_array_size(v); i++)
-    api_call(g_api, json_incref(json_array_get(v, i)), &g_caller, on_reply, NULL);
+    api_call(g_api, json_incref(json_array_get(v, i)), who, on_reply, NULL);
   json_decref(v);
   return 0;
 }
