@@ -157,6 +157,30 @@ def test_connection_survives_a_daemon_restart(hb, aio, own_daemon, hbpool_errors
     c.close()
 
 
+def test_connection_survives_a_daemon_killed(hb, aio, own_daemon, hbpool_errors, table_name):
+    """kill -9: no goodbye from the daemon, and its socket file stays behind."""
+    d = own_daemon()
+    c = hb.Connection(socket=d.socket)
+    t = c.table(table_name)
+    t.put(b"killed", {b"cf1:a": b"1"})
+
+    async def aio_call():
+        async with aio.Connection(socket=d.socket) as ac:
+            at = ac.table(table_name)
+            assert await at.row(b"killed") == {b"cf1:a": b"1"}
+            d.proc.kill()
+            d.proc.wait()
+            with pytest.raises(hbpool_errors.DaemonUnavailable):
+                await at.row(b"killed")
+            with pytest.raises(hbpool_errors.DaemonUnavailable):
+                t.row(b"killed")
+            d.start()
+            assert await at.row(b"killed") == {b"cf1:a": b"1"}
+    asyncio.run(aio_call())
+    assert t.row(b"killed") == {b"cf1:a": b"1"}
+    c.close()
+
+
 def test_sync_timeout_raises_and_the_connection_recovers(hb, proxy, hbpool_errors, table):
     table.put(b"t1", {b"cf1:a": b"one"})
     c = hb.Connection(socket=proxy.path, timeout=150)
