@@ -34,7 +34,7 @@ static const method daemon_methods[] = {
   [DAEMON_PING] = {"ping", NULL, NULL, POOL_RETRY_NEVER, NO_PARAMS, NULL, NULL, METHOD_READS},
   [DAEMON_VERSION] = {"version", NULL, NULL, POOL_RETRY_NEVER, NO_PARAMS, NULL, NULL, METHOD_READS},
   [DAEMON_STATS] = {"stats", NULL, NULL, POOL_RETRY_NEVER, NO_PARAMS, NULL, NULL, METHOD_READS},
-  [DAEMON_END] = {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL},
+  [DAEMON_END] = {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL, METHOD_WRITES},
 };
 
 static const method *const MODULES[] = {daemon_methods, admin_methods, read_methods,

@@ -446,7 +446,7 @@ const method scanner_methods[] = {
                     SCANNER_NEXT_PARAMS, after_scanner_use, scanner_wait, METHOD_READS},
   [SCANNER_CLOSE] = {"scanner_close", prepare_scanner_close, run_scanner_close, POOL_RETRY_NEVER,
                      SCANNER_CLOSE_PARAMS, after_scanner_close, scanner_wait, METHOD_READS},
-  [SCANNER_END] = {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL},
+  [SCANNER_END] = {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL, METHOD_WRITES},
 };
 
 /* Closes a scanner on the gateway on the daemon's own account (no reply to anyone). */
