@@ -55,6 +55,7 @@ struct client {
   bool line_at_decoder; /* a large line is being parsed: the lines after it wait */
   size_t searched;      /* input bytes known to hold no newline */
   int64_t last_active_ms;
+  int64_t output_moved_ms; /* when its unsent replies last began or drained, for the timeout */
   TAILQ_ENTRY(client) link;
 };
 
@@ -69,7 +70,9 @@ struct client_hub {
   int counts[CLIENT_NSTATES];
   bool draining; /* the daemon is stopping: new requests are refused */
   uint64_t next_id, accepted, refused;
-  uint64_t denied;                     /* requests [access] refused */
+  uint64_t denied;          /* requests [access] refused */
+  uint64_t output_timeouts; /* clients closed by client_output_timeout_ms */
+  int64_t next_output_check_ms;
   uint64_t received_bytes, sent_bytes; /* request lines taken, replies queued */
 };
 
@@ -409,6 +412,15 @@ static void on_read(struct bufferevent *bev, void *arg) {
 }
 
 /* The output has drained: resume a paused reader, or finish a close. */
+/* The clock of client_output_timeout_ms: it starts when replies begin to wait, and starts again
+ * whenever some of their bytes leave. */
+static void on_output_change(struct evbuffer *out, const struct evbuffer_cb_info *info, void *arg) {
+  (void)out;
+  client *c = arg;
+  if (info->n_deleted > 0 || (info->orig_size == 0 && info->n_added > 0))
+    c->output_moved_ms = clock_now_ms();
+}
+
 static void on_write(struct bufferevent *bev, void *arg) {
   client *c = arg;
   if (c->state == CLIENT_FLUSHING) {
@@ -465,6 +477,7 @@ void client_accept(client_hub *hub, int fd, const char *listener) {
   /* Reading stops once max_line_bytes + 1 are buffered without a newline: a flood is bounded. */
   bufferevent_setwatermark(c->bev, EV_READ, 0, hub->cfg->max_line_bytes + 1);
   bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+  evbuffer_add_cb(bufferevent_get_output(c->bev), on_output_change, c);
   bufferevent_enable(c->bev, EV_READ | EV_WRITE);
   c->last_active_ms = clock_now_ms();
   c->state = CLIENT_READING;
@@ -509,12 +522,30 @@ static void close_if_idle_since(client *c, void *arg) {
     client_close(c, "idle timeout");
 }
 
-void client_hub_expire(client_hub *hub) {
-  int timeout = hub->cfg->client_idle_timeout_ms;
-  if (timeout <= 0)
+/* Closes c if it has had replies waiting, none of whose bytes left, since *arg. */
+static void close_if_unread_since(client *c, void *arg) {
+  if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 ||
+      c->output_moved_ms >= *(int64_t *)arg)
     return;
-  int64_t since = clock_now_ms() - timeout;
-  each_connected(hub, close_if_idle_since, &since);
+  char why[96];
+  snprintf(why, sizeof why, "its replies went unread for %d ms (client_output_timeout_ms)",
+           c->hub->cfg->client_output_timeout_ms);
+  c->hub->output_timeouts++;
+  client_close(c, why);
+}
+
+void client_hub_expire(client_hub *hub) {
+  int64_t now = clock_now_ms();
+  if (hub->cfg->client_idle_timeout_ms > 0) {
+    int64_t since = now - hub->cfg->client_idle_timeout_ms;
+    each_connected(hub, close_if_idle_since, &since);
+  }
+  /* Once a second: the walk covers every client, and the timeout is seconds long. */
+  if (hub->cfg->client_output_timeout_ms > 0 && now >= hub->next_output_check_ms) {
+    hub->next_output_check_ms = now + 1000;
+    int64_t since = now - hub->cfg->client_output_timeout_ms;
+    each_connected(hub, close_if_unread_since, &since);
+  }
 }
 
 void client_hub_get_counts(client_hub *hub, client_hub_counts *out) {
@@ -524,6 +555,7 @@ void client_hub_get_counts(client_hub *hub, client_hub_counts *out) {
     .accepted = hub->accepted,
     .refused = hub->refused,
     .denied = hub->denied,
+    .output_timeouts = hub->output_timeouts,
     .received_bytes = hub->received_bytes,
     .sent_bytes = hub->sent_bytes,
   };
@@ -533,10 +565,11 @@ void client_hub_stats(client_hub *hub, json_t *stats) {
   client_hub_counts n;
   client_hub_get_counts(hub, &n);
   json_object_set_new(stats, "clients",
-                      json_pack("{s:i,s:i,s:I,s:I,s:I,s:I,s:I}", "connected", n.connected,
+                      json_pack("{s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I}", "connected", n.connected,
                                 "closing", n.closing, "accepted", (json_int_t)n.accepted, "refused",
                                 (json_int_t)n.refused, "access_denied", (json_int_t)n.denied,
-                                "received_bytes", (json_int_t)n.received_bytes, "sent_bytes",
+                                "output_timeouts", (json_int_t)n.output_timeouts, "received_bytes",
+                                (json_int_t)n.received_bytes, "sent_bytes",
                                 (json_int_t)n.sent_bytes));
 }
 

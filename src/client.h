@@ -21,7 +21,8 @@ client_hub *client_hub_new(struct event_base *base, api *a, decoder *dec, const 
 void client_hub_free(client_hub *hub);
 /* Takes an accepted, connected socket. */
 void client_accept(client_hub *hub, int fd, const char *listener);
-/* Closes clients idle longer than client_idle_timeout_ms; the janitor calls it. */
+/* Closes clients idle longer than client_idle_timeout_ms, and those whose replies have waited
+ * unread longer than client_output_timeout_ms; the janitor calls it. */
 void client_hub_expire(client_hub *hub);
 int client_hub_count(const client_hub *hub);
 /* Bytes of replies queued and not yet written to their clients. */
@@ -38,6 +39,7 @@ typedef struct client_hub_counts {
   int connected, closing;     /* open connections; closed ones awaiting replies in flight */
   uint64_t accepted, refused; /* refused: over max_clients */
   uint64_t denied;            /* requests refused by [access] */
+  uint64_t output_timeouts;   /* clients closed by client_output_timeout_ms */
   uint64_t received_bytes;    /* request lines read, newlines included */
   uint64_t sent_bytes;        /* replies queued for sending */
 } client_hub_counts;

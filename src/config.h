@@ -78,7 +78,9 @@ typedef struct config {
   int max_requests_per_client; /* default 256 in flight */
   /* default 67108864: stop reading a client whose unread replies exceed this */
   size_t max_output_bytes_per_client;
-  int client_idle_timeout_ms;   /* default 0 = never */
+  int client_idle_timeout_ms; /* default 0 = never */
+  /* default 60000: close a client whose unsent replies have not moved this long (0 = never) */
+  int client_output_timeout_ms;
   char *log_level;              /* error | warning | info | debug, default info */
   bool log_syslog;              /* default false: also log to syslog (facility daemon) */
   char *table_prefix;           /* default "" (none) */

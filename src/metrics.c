@@ -297,6 +297,9 @@ static void render_clients(metrics *m, struct evbuffer *b) {
          "Client connections refused because max_clients were open.", "", n.refused);
   single(b, "hbpool_access_denied_total", "counter",
          "Requests refused by the [access] rules (error forbidden).", "", n.denied);
+  single(b, "hbpool_client_output_timeouts_total", "counter",
+         "Clients closed because their replies went unread for client_output_timeout_ms.", "",
+         n.output_timeouts);
   single(b, "hbpool_client_received_bytes_total", "counter",
          "Bytes of request lines read from clients, newlines included.", "", n.received_bytes);
   single(b, "hbpool_client_sent_bytes_total", "counter", "Bytes of replies queued for clients.", "",

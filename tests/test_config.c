@@ -40,6 +40,7 @@ static void assert_config_eq(const config *a, const config *b) {
   ck_assert_int_eq(a->max_requests_per_client, b->max_requests_per_client);
   ck_assert_uint_eq(a->max_output_bytes_per_client, b->max_output_bytes_per_client);
   ck_assert_int_eq(a->client_idle_timeout_ms, b->client_idle_timeout_ms);
+  ck_assert_int_eq(a->client_output_timeout_ms, b->client_output_timeout_ms);
   ck_assert_str_eq(a->log_level, b->log_level);
   ck_assert_int_eq(a->log_syslog, b->log_syslog);
   ck_assert_str_eq(a->table_prefix, b->table_prefix);
@@ -100,6 +101,7 @@ START_TEST(test_defaults) {
   ck_assert_int_eq(c.max_requests_per_client, 256);
   ck_assert_uint_eq(c.max_output_bytes_per_client, 67108864);
   ck_assert_int_eq(c.client_idle_timeout_ms, 0);
+  ck_assert_int_eq(c.client_output_timeout_ms, 60000);
   ck_assert_str_eq(c.log_level, "info");
   ck_assert(!c.log_syslog);
   ck_assert_str_eq(c.table_prefix, "");
@@ -219,6 +221,7 @@ static const char ALL_KEYS[] = "# every key, none at its default\n"
                                "max_requests_per_client = 16\n"
                                "max_output_bytes_per_client = 8192\n"
                                "client_idle_timeout_ms = 60000\n"
+                               "client_output_timeout_ms = 3000\n"
                                "log_level = debug\n"
                                "log_syslog = true\n"
                                "table_prefix = app\n"
@@ -259,6 +262,7 @@ START_TEST(test_every_key_is_parsed) {
   ck_assert_int_eq(c.max_requests_per_client, 16);
   ck_assert_uint_eq(c.max_output_bytes_per_client, 8192);
   ck_assert_int_eq(c.client_idle_timeout_ms, 60000);
+  ck_assert_int_eq(c.client_output_timeout_ms, 3000);
   ck_assert_str_eq(c.log_level, "debug");
   ck_assert(c.log_syslog);
   ck_assert_str_eq(c.table_prefix, "app");

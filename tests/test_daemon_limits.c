@@ -1,5 +1,6 @@
 /* End-to-end tests of hbpoold's listeners and limits: the TCP listener, a 100 MB request line,
- * the per-client in-flight limit and max_clients, against the real daemon and gateway. */
+ * the per-client in-flight limit, max_clients and clients that never read their replies,
+ * against the real daemon and gateway. */
 #include <check.h>
 #include <errno.h>
 #include <jansson.h>
@@ -20,6 +21,7 @@
 #define MAX_LINE (16 << 20)
 #define HUGE_LINE ((size_t)100 << 20)
 #define SCAN_ROWS 100 /* rows of 1 KiB the in-flight tests scan: slow-ish requests */
+#define OUTPUT_TIMEOUT_MS 1000
 
 static hbc_options g_gateway;
 static dh_daemon g_limits; /* max_clients and max_requests_per_client, one pooled connection */
@@ -462,6 +464,57 @@ START_TEST(test_max_clients_refuses_one_more) {
 END_TEST
 
 /* ---------------------------------------------------------------------------------------------
+ * Clients that do not read their replies (g_line: client_output_timeout_ms = OUTPUT_TIMEOUT_MS). */
+
+static json_int_t output_timeouts(dh_conn *c) {
+  json_t *st = dh_result(dh_call(c, "stats", NULL), "stats");
+  json_int_t n = json_integer_value(
+    json_object_get(json_object_get(st, "clients"), "output_timeouts"));
+  json_decref(st);
+  return n;
+}
+
+/* Sends 100 scans of 100 KiB and reads nothing: once the socket's buffers are full, its replies
+ * stop moving, and it is closed after client_output_timeout_ms; another client is served
+ * throughout. A slow reader that keeps taking bytes is not closed. */
+START_TEST(test_unread_replies_close_the_client) {
+  dh_conn *watcher = dh_connect(&g_line);
+  json_int_t before = output_timeouts(watcher);
+  dh_conn *slow = dh_connect(&g_line), *deaf = dh_connect(&g_line);
+  for (int i = 0; i < 100; i++) {
+    char *line = scan_line(1000 + i);
+    ck_assert_int_eq(dh_write(deaf, line, strlen(line)), 0);
+    ck_assert_int_eq(dh_write(slow, line, strlen(line)), 0);
+    free(line);
+  }
+  int64_t start = mono_ms(), closed_after = -1;
+  size_t slow_read = 0;
+  while (mono_ms() - start < 4 * OUTPUT_TIMEOUT_MS) {
+    /* 64 KiB per 100 ms: slow, but enough for the daemon to see progress, which it does only
+     * once the reader has emptied most of the socket's buffer (a Unix socket turns writable
+     * again when three quarters of its send buffer are free). */
+    char buf[65536];
+    ssize_t n = recv(slow->fd, buf, sizeof buf, MSG_DONTWAIT);
+    slow_read += n > 0 ? (size_t)n : 0;
+    dh_expect_json(dh_result(dh_call(watcher, "ping", NULL), "ping"), "\"pong\"");
+    if (closed_after < 0 && output_timeouts(watcher) > before)
+      closed_after = mono_ms() - start;
+    sleep_ms(100);
+  }
+  printf("test_daemon_limits: the client that read nothing was closed after %lld ms; the slow "
+         "one read %zu bytes and was not\n",
+         (long long)closed_after, slow_read);
+  ck_assert_msg(closed_after >= OUTPUT_TIMEOUT_MS && closed_after <= 3 * OUTPUT_TIMEOUT_MS,
+                "closed after %lld ms", (long long)closed_after);
+  ck_assert_int_eq(output_timeouts(watcher), before + 1); /* not the slow reader */
+  ck_assert_uint_gt(slow_read, 0);
+  dh_close(deaf);
+  dh_close(slow);
+  dh_close(watcher);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------------
  * The daemons and the table, made outside any test so that failures are printed. */
 
 static bool call_ok(const char *method, json_t *params) {
@@ -496,8 +549,8 @@ static bool start_daemons(const char *prefix) {
   g_tcp_port = dh_free_tcp_port();
   snprintf(keys, sizeof keys,
            "table_prefix = %s\nmax_line_bytes = %d\n"
-           "listen_tcp = 127.0.0.1:%d\n",
-           prefix, MAX_LINE, g_tcp_port);
+           "listen_tcp = 127.0.0.1:%d\nclient_output_timeout_ms = %d\n",
+           prefix, MAX_LINE, g_tcp_port, OUTPUT_TIMEOUT_MS);
   return g_tcp_port > 0 &&
     dh_start(&g_line, "test_daemon_limits", &g_gateway, keys, "pool_size = 2\n");
 }
@@ -513,6 +566,7 @@ static Suite *limits_suite(void) {
   tcase_add_test(tc, test_batch_members_count_toward_in_flight_limit);
   tcase_add_test(tc, test_large_line_not_counted_as_a_request);
   tcase_add_test(tc, test_max_clients_refuses_one_more);
+  tcase_add_test(tc, test_unread_replies_close_the_client);
   suite_add_tcase(s, tc);
   return s;
 }
