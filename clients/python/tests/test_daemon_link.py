@@ -131,7 +131,19 @@ def test_socket_comes_from_hbpool_socket(hb, daemon, monkeypatch, table_name):
         hb.Connection()
 
 
-def test_connection_survives_a_daemon_restart(hb, aio, own_daemon, hbpool_errors, table_name):
+def _stop(d):
+    assert d.stop() == 0
+
+
+def _kill(d):
+    """kill -9: no goodbye from the daemon, and its socket file stays behind."""
+    d.proc.kill()
+    d.proc.wait()
+
+
+@pytest.mark.parametrize("take_down", [_stop, _kill], ids=["stopped", "killed"])
+def test_connection_survives_the_daemon_going(hb, aio, own_daemon, hbpool_errors, table_name,
+                                               take_down):
     d = own_daemon()
     c = hb.Connection(socket=d.socket)
     t = c.table(table_name)
@@ -141,43 +153,16 @@ def test_connection_survives_a_daemon_restart(hb, aio, own_daemon, hbpool_errors
         async with aio.Connection(socket=d.socket) as ac:
             at = ac.table(table_name)
             assert await at.row(b"restart") == {b"cf1:a": b"1"}
-            assert d.stop() == 0
+            take_down(d)
             with pytest.raises(hbpool_errors.DaemonUnavailable):
                 await at.row(b"restart")
+            with pytest.raises(hbpool_errors.DaemonUnavailable):
+                t.row(b"restart")
             d.start()
-            # The same Connection object connects again on its next call.
+            # The same Connection objects connect again on their next call.
             assert await at.row(b"restart") == {b"cf1:a": b"1"}
     asyncio.run(aio_call())
-
-    assert d.stop() == 0
-    with pytest.raises(hbpool_errors.DaemonUnavailable):
-        t.row(b"restart")
-    d.start()
     assert t.row(b"restart") == {b"cf1:a": b"1"}
-    c.close()
-
-
-def test_connection_survives_a_daemon_killed(hb, aio, own_daemon, hbpool_errors, table_name):
-    """kill -9: no goodbye from the daemon, and its socket file stays behind."""
-    d = own_daemon()
-    c = hb.Connection(socket=d.socket)
-    t = c.table(table_name)
-    t.put(b"killed", {b"cf1:a": b"1"})
-
-    async def aio_call():
-        async with aio.Connection(socket=d.socket) as ac:
-            at = ac.table(table_name)
-            assert await at.row(b"killed") == {b"cf1:a": b"1"}
-            d.proc.kill()
-            d.proc.wait()
-            with pytest.raises(hbpool_errors.DaemonUnavailable):
-                await at.row(b"killed")
-            with pytest.raises(hbpool_errors.DaemonUnavailable):
-                t.row(b"killed")
-            d.start()
-            assert await at.row(b"killed") == {b"cf1:a": b"1"}
-    asyncio.run(aio_call())
-    assert t.row(b"killed") == {b"cf1:a": b"1"}
     c.close()
 
 
