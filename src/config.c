@@ -595,22 +595,36 @@ static bool parse_id(const char *s, unsigned *id) {
   return true;
 }
 
-/* A user or group name, looked up now: rules hold ids, so that checking a client asks nobody.
- * (A lookup may wait on NSS, LDAP say; it happens at start and on SIGHUP only.) */
-static bool lookup_name(bool group, const char *name, unsigned *id) {
-  char buf[4096];
+/* One lookup into buf; its errno-style result (ERANGE: buf is too small for the entry). */
+static int lookup_in(bool group, const char *name, char *buf, size_t size, unsigned *id,
+                     bool *found) {
+  int rc;
   if (group) {
-    struct group gr, *found = NULL;
-    if (getgrnam_r(name, &gr, buf, sizeof buf, &found) != 0 || found == NULL)
-      return false;
-    *id = (unsigned)found->gr_gid;
+    struct group gr, *g = NULL;
+    rc = getgrnam_r(name, &gr, buf, size, &g);
+    *found = rc == 0 && g != NULL;
+    *id = *found ? (unsigned)g->gr_gid : 0;
   } else {
-    struct passwd pw, *found = NULL;
-    if (getpwnam_r(name, &pw, buf, sizeof buf, &found) != 0 || found == NULL)
-      return false;
-    *id = (unsigned)found->pw_uid;
+    struct passwd pw, *p = NULL;
+    rc = getpwnam_r(name, &pw, buf, size, &p);
+    *found = rc == 0 && p != NULL;
+    *id = *found ? (unsigned)p->pw_uid : 0;
   }
-  return true;
+  return rc;
+}
+
+/* A user or group name, looked up now: rules hold ids, so that checking a client asks nobody.
+ * (A lookup may wait on NSS, LDAP say; it happens at start and on SIGHUP only.) A group of many
+ * members needs a larger buffer than the usual entry: it grows up to 16 MiB. */
+static bool lookup_name(bool group, const char *name, unsigned *id) {
+  bool found = false;
+  int rc = ERANGE;
+  for (size_t size = 16384; rc == ERANGE && size <= ((size_t)16 << 20); size *= 4) {
+    char *buf = xmalloc(size);
+    rc = lookup_in(group, name, buf, size, id, &found);
+    free(buf);
+  }
+  return found;
 }
 
 /* Who a key matches: "*", "tcp", "uid:N", "gid:N", "user:NAME" or "group:NAME". */
