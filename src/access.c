@@ -61,6 +61,11 @@ const config_access_rule *access_rule_for(const config *cfg, const access_peer *
   return &access_no_rule;
 }
 
+bool access_name_allowed(const char *tables, const void *name, size_t len) {
+  size_t n = tables != NULL ? strlen(tables) : 0;
+  return n == 0 || (len >= n && memcmp(name, tables, n) == 0);
+}
+
 bool access_table_allowed(const config_access_rule *r, const char *table) {
-  return r == NULL || r->tables == NULL || strncmp(table, r->tables, strlen(r->tables)) == 0;
+  return r == NULL || access_name_allowed(r->tables, table, strlen(table));
 }

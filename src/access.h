@@ -31,5 +31,7 @@ extern const config_access_rule access_no_rule;
 
 /* The table name (prefix included) is one the rule lets its clients use. */
 bool access_table_allowed(const config_access_rule *r, const char *table);
+/* The same for a rule's tables (NULL: any) and a name of len bytes, which may hold NUL. */
+bool access_name_allowed(const char *tables, const void *name, size_t len);
 
 #endif

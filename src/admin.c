@@ -2,6 +2,7 @@
  * disable_table, is_table_enabled, compact_table, families, regions. */
 #include <string.h>
 
+#include "access.h"
 #include "call.h"
 #include "xmalloc.h"
 
@@ -10,12 +11,12 @@ static json_t *run_tables(hbc_conn *c, call *k, hb_error *herr) {
   if (hbc_table_names(c, &res, herr) < 0)
     return NULL;
   json_t *list = json_array();
-  size_t plen = strlen(k->table), clen = k->confine != NULL ? strlen(k->confine) : 0;
+  size_t plen = strlen(k->table);
   for (size_t i = 0; i < res.nnames; i++) {
     hbc_bytes name = res.names[i];
     if (plen > 0 && (name.len < plen || memcmp(name.data, k->table, plen) != 0))
       continue;
-    if (clen > 0 && (name.len < clen || memcmp(name.data, k->confine, clen) != 0))
+    if (!access_name_allowed(k->confine, name.data, name.len))
       continue; /* [access] confines the client to other tables */
     hbc_bytes shown = {name.data + plen, name.len - plen};
     json_t *s = proto_bytes_to_json(shown, PROTO_UTF8, "a table name", &k->err);
