@@ -1,8 +1,11 @@
 /* access: which [access] rule applies to a client, from the credentials of its socket. */
 #include "access.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+
+#include "xmalloc.h"
 
 const config_access_rule access_no_rule = {
   .text = "(no rule matches: denied)",
@@ -28,9 +31,19 @@ void access_peer_read(access_peer *p, int fd) {
   }
   /* The groups the process had when it connected (Linux 4.13); more than fit are not read, so
    * a group rule may miss one of those, never match one the process lacks. */
-  len = sizeof p->groups;
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, p->groups, &len) == 0)
-    p->ngroups = (int)(len / sizeof p->groups[0]);
+  gid_t groups[ACCESS_MAX_GROUPS];
+  len = sizeof groups;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0 || len == 0)
+    return;
+  p->ngroups = (int)(len / sizeof groups[0]);
+  p->groups = xmalloc(len);
+  memcpy(p->groups, groups, len);
+}
+
+void access_peer_free(access_peer *p) {
+  free(p->groups);
+  p->groups = NULL;
+  p->ngroups = 0;
 }
 
 static bool in_group(const access_peer *p, unsigned gid) {

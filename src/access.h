@@ -16,13 +16,15 @@ typedef struct access_peer {
   pid_t pid;
   uid_t uid;
   gid_t gid;
-  gid_t groups[ACCESS_MAX_GROUPS];
+  gid_t *groups; /* ngroups of them, malloc'd (NULL for none): kept per client, most have few */
   int ngroups;
 } access_peer;
 
 /* Reads the peer's pid, uid, gid (SO_PEERCRED) and groups (SO_PEERGROUPS) off a Unix socket;
  * any other socket is a tcp peer. */
 void access_peer_read(access_peer *p, int fd);
+/* Frees what access_peer_read allocated. */
+void access_peer_free(access_peer *p);
 
 /* The first rule of cfg's [access] that matches the peer; NULL without an [access] section
  * (anything goes). A peer that no rule matches gets access_no_rule, which denies. */

@@ -118,6 +118,7 @@ static void client_free(client *c) {
   client_hub *hub = c->hub;
   TAILQ_REMOVE(&hub->lists[c->state], c, link);
   hub->counts[c->state]--;
+  access_peer_free(&c->peer);
   free(c);
 }
 

@@ -706,7 +706,8 @@ START_TEST(test_access_rules) {
   ck_assert_str_eq(c.access[3].tables, "d_");
   ck_assert_str_eq(c.access[3].text, "group:daemon = allow   tables=d_");
   access_peer root = {.uid = 0, .gid = 0}, nobody = {.uid = 65534, .gid = 65534};
-  access_peer grouped = {.uid = 54004, .gid = 100, .groups = {7, 54010}, .ngroups = 2};
+  gid_t member_of[] = {7, 54010};
+  access_peer grouped = {.uid = 54004, .gid = 100, .groups = member_of, .ngroups = 2};
   access_peer stranger = {.uid = 54003, .gid = 54003}, tcp = {.tcp = true, .uid = (uid_t)-1};
   access_peer confined = {.uid = 54002, .gid = 1}; /* gid 1: the group rule comes first */
   ck_assert_ptr_eq(access_rule_for(&c, &root), &c.access[0]);
