@@ -3,7 +3,15 @@
  *
  * A client's state is one value, and the hub keeps a list per state (client_set_state moves it,
  * as PgBouncer's change_client_state does). A closed client has lost its socket and is freed once
- * nothing is in flight or held, so a late reply never touches freed memory. */
+ * nothing is in flight or held, so a late reply never touches freed memory.
+ *
+ * Every byte a client makes the daemon hold is counted, per client and in all: input not yet
+ * taken, each request line until the request is answered (its parsed and encoded forms live that
+ * long), and replies not yet written. When the total passes max_buffered_bytes, the clients
+ * holding the most stop being read (CLIENT_THROTTLED) until it falls to three quarters of that;
+ * a client whose replies have not moved for BUDGET_DEAF_MS meanwhile is closed, since stopping
+ * its reading cannot shrink what it holds. A throttled client is watched for a hang-up
+ * (EV_CLOSED): one that left is read to its end, so that what it held is let go. */
 #include "client.h"
 
 #include <assert.h>
@@ -25,6 +33,14 @@
 #include "protocol.h"
 #include "xmalloc.h"
 
+/* Over the budget, a client whose unsent replies have not moved this long is closed: the
+ * gateway's replies pile up meanwhile (a scan page every few ms), so it is short. A client
+ * reading a large reply moves it every few ms. */
+#define BUDGET_DEAF_MS 250
+/* Over the budget, a growing client is throttled at once when it holds this share of it (1/64);
+ * smaller holders are throttled by the janitor, only if the total stays over. */
+#define BUDGET_HEAVY_SHIFT 6
+
 typedef struct client client;
 
 /* One line holding a JSON-RPC batch (an array of requests; batch.c's batch is a method): its
@@ -32,11 +48,13 @@ typedef struct client client;
 typedef struct rpc_batch {
   char **members;
   size_t nmembers, pending;
+  size_t bytes; /* its line's length: held until the batch's reply goes */
 } rpc_batch;
 
 typedef enum client_state {
   CLIENT_READING,   /* reads lines and dispatches them */
   CLIENT_PAUSED,    /* reading stopped: its unsent replies passed max_output_bytes_per_client */
+  CLIENT_THROTTLED, /* reading stopped: over max_buffered_bytes, and it holds a large share */
   CLIENT_FINISHING, /* the peer shut its sending side: what it sent is answered, then it closes */
   CLIENT_FLUSHING,  /* an over-long line was refused: closes once that error is written */
   CLIENT_CLOSED,    /* the socket is gone: freed once nothing is in flight or held */
@@ -54,8 +72,13 @@ struct client {
   int holds;            /* code that runs past a callback which could free the client */
   bool line_at_decoder; /* a large line is being parsed: the lines after it wait */
   size_t searched;      /* input bytes known to hold no newline */
+  /* its buffered bytes: input, output, and the lines of requests not answered yet */
+  size_t held;
+  size_t decoding; /* the length of its line at the decoder */
   int64_t last_active_ms;
   int64_t output_moved_ms; /* when its unsent replies last began or drained, for the timeout */
+  struct event *hangup;    /* while throttled: the peer closing, seen without reading */
+  bool hung_up;            /* seen so: read to its end, whatever the budget */
   TAILQ_ENTRY(client) link;
 };
 
@@ -74,6 +97,10 @@ struct client_hub {
   uint64_t output_timeouts; /* clients closed by client_output_timeout_ms */
   int64_t next_output_check_ms;
   uint64_t received_bytes, sent_bytes; /* request lines taken, replies queued */
+  size_t held, held_peak;              /* every client's buffered bytes, for max_buffered_bytes */
+  uint64_t throttles;                  /* times a client was throttled by the budget */
+  uint64_t budget_closes;              /* clients closed over the budget, for unread replies */
+  bool over_budget;                    /* logged when it passes, and when it is back under */
 };
 
 /* What a reply is routed back to: a client, or a batch of one. */
@@ -81,12 +108,13 @@ typedef struct route {
   client *c;
   rpc_batch *b;
   size_t index;
+  size_t bytes; /* its line's length (0 in a batch): held until its reply goes */
 } route;
 
 /* The number of clients with a socket (every state but closed). */
 static int connected(const client_hub *hub) {
-  return hub->counts[CLIENT_READING] + hub->counts[CLIENT_PAUSED] + hub->counts[CLIENT_FINISHING] +
-    hub->counts[CLIENT_FLUSHING];
+  return hub->counts[CLIENT_READING] + hub->counts[CLIENT_PAUSED] + hub->counts[CLIENT_THROTTLED] +
+    hub->counts[CLIENT_FINISHING] + hub->counts[CLIENT_FLUSHING];
 }
 
 /* Moves c to state's list; the only place a client's state changes. */
@@ -110,6 +138,98 @@ static void each_connected(client_hub *hub, void (*fn)(client *c, void *arg), vo
   }
 }
 
+/* Every change in what a client holds goes through here. */
+static void count_held(client *c, size_t added, size_t removed) {
+  client_hub *hub = c->hub;
+  c->held = c->held + added - removed;
+  hub->held = hub->held + added - removed;
+  if (hub->held > hub->held_peak)
+    hub->held_peak = hub->held;
+}
+
+static void on_input_change(struct evbuffer *in, const struct evbuffer_cb_info *info, void *arg) {
+  (void)in;
+  count_held(arg, info->n_added, info->n_deleted);
+}
+
+/* The clock of client_output_timeout_ms: it starts when replies begin to wait, and starts again
+ * whenever some of their bytes leave. */
+static void on_output_change(struct evbuffer *out, const struct evbuffer_cb_info *info, void *arg) {
+  (void)out;
+  client *c = arg;
+  count_held(c, info->n_added, info->n_deleted);
+  if (info->n_deleted > 0 || (info->orig_size == 0 && info->n_added > 0))
+    c->output_moved_ms = clock_now_ms();
+}
+
+/* True while the total is over max_buffered_bytes; logs the crossing. */
+static bool over_budget(client_hub *hub) {
+  size_t budget = hub->cfg->max_buffered_bytes;
+  if (hub->held <= budget)
+    return false;
+  if (!hub->over_budget)
+    log_warning("clients' buffered bytes (%zu) passed max_buffered_bytes (%zu): reading stops "
+                "from the clients holding the most until they fall to %zu",
+                hub->held, budget, budget / 4 * 3);
+  hub->over_budget = true;
+  return true;
+}
+
+/* Reading stops only while the client is throttled. */
+static void unthrottle(client *c, client_state to) {
+  event_del(c->hangup);
+  client_set_state(c, to);
+  if (to == CLIENT_READING)
+    bufferevent_enable(c->bev, EV_READ);
+}
+
+/* A throttled client that hangs up is read again: its EOF closes it, and its bytes go. */
+static void on_hangup(evutil_socket_t fd, short what, void *arg) {
+  (void)fd;
+  (void)what;
+  client *c = arg;
+  c->hung_up = true;
+  if (c->state != CLIENT_THROTTLED)
+    return;
+  unthrottle(c, CLIENT_READING);
+}
+
+static void throttle(client *c) {
+  client_set_state(c, CLIENT_THROTTLED);
+  bufferevent_disable(c->bev, EV_READ);
+  c->hub->throttles++;
+  if (c->hangup == NULL)
+    c->hangup = event_new(c->hub->base, bufferevent_getfd(c->bev), EV_CLOSED, on_hangup, c);
+  event_add(c->hangup, NULL);
+}
+
+/* After a client's bytes grew: over the budget, a client holding a large share of it is not
+ * read any more, so that the others go on. */
+static void budget_check(client *c) {
+  client_hub *hub = c->hub;
+  if (c->state == CLIENT_READING && !c->hung_up &&
+      c->held >= hub->cfg->max_buffered_bytes >> BUDGET_HEAVY_SHIFT && over_budget(hub))
+    throttle(c);
+}
+
+/* Under three quarters of the budget again, throttled clients are read again (unless their own
+ * unsent replies keep them paused). Not called while a list is being walked: it moves clients. */
+static void budget_relax(client_hub *hub) {
+  if (!hub->over_budget || hub->held > hub->cfg->max_buffered_bytes / 4 * 3)
+    return;
+  hub->over_budget = false;
+  log_info("clients' buffered bytes (%zu) are back under three quarters of max_buffered_bytes: "
+           "every client is read again",
+           hub->held);
+  client *c;
+  while ((c = TAILQ_FIRST(&hub->lists[CLIENT_THROTTLED])) != NULL)
+    unthrottle(c,
+               evbuffer_get_length(bufferevent_get_output(c->bev)) >
+                   hub->cfg->max_output_bytes_per_client
+                 ? CLIENT_PAUSED
+                 : CLIENT_READING);
+}
+
 static bool is_free_to_go(const client *c) {
   return c->in_flight == 0 && c->holds == 0;
 }
@@ -119,6 +239,8 @@ static void client_free(client *c) {
   TAILQ_REMOVE(&hub->lists[c->state], c, link);
   hub->counts[c->state]--;
   access_peer_free(&c->peer);
+  if (c->hangup != NULL)
+    event_free(c->hangup);
   free(c);
 }
 
@@ -128,12 +250,31 @@ static void client_close(client *c, const char *why) {
     return;
   log_info("client %llu (pid %d uid %d): closed: %s", (unsigned long long)c->id, (int)c->peer.pid,
            (int)c->peer.uid, why);
+  if (c->hangup != NULL)
+    event_del(c->hangup);
   client_set_state(c, CLIENT_CLOSED);
   api_client_closed(c->hub->api, c->id);
+  /* What the buffers hold goes with them; a line at the decoder is let go when it is back. */
+  struct evbuffer *in = bufferevent_get_input(c->bev), *out = bufferevent_get_output(c->bev);
+  evbuffer_remove_cb(in, on_input_change, c);
+  evbuffer_remove_cb(out, on_output_change, c);
+  count_held(c, 0, evbuffer_get_length(in) + evbuffer_get_length(out));
   bufferevent_free(c->bev);
   c->bev = NULL;
   if (is_free_to_go(c))
     client_free(c);
+}
+
+/* Closes c for the budget if it has left replies unread since before deaf_since. */
+static bool close_if_deaf(client *c, int64_t deaf_since) {
+  if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 || c->output_moved_ms > deaf_since)
+    return false;
+  char why[96];
+  snprintf(why, sizeof why, "over max_buffered_bytes, and its replies went unread for %d ms",
+           BUDGET_DEAF_MS);
+  c->hub->budget_closes++;
+  client_close(c, why);
+  return true;
 }
 
 /* Sends what the socket takes now of a reply, when nothing is queued before it: most replies
@@ -150,24 +291,42 @@ static size_t send_now(client *c, struct evbuffer *out, const char *line, size_t
   return n > 0 ? (size_t)n : 0;
 }
 
-/* Sends or queues a reply line; stops reading from a client that does not read its replies. */
+static void free_line(const void *data, size_t len, void *line) {
+  (void)data;
+  (void)len;
+  free(line);
+}
+
+/* Sends or queues a reply line (taking it); stops reading from a client that does not read its
+ * replies. */
 static void client_send(client *c, char *line) {
   if (line == NULL)
     return;
-  if (c->state != CLIENT_CLOSED) {
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    size_t len = strlen(line);
-    size_t sent = send_now(c, out, line, len);
-    if (sent < len)
-      evbuffer_add(out, line + sent, len - sent);
-    c->hub->sent_bytes += len;
-    if (c->state == CLIENT_READING &&
-        evbuffer_get_length(out) > c->hub->cfg->max_output_bytes_per_client) {
-      client_set_state(c, CLIENT_PAUSED);
-      bufferevent_disable(c->bev, EV_READ);
-    }
+  if (c->state == CLIENT_CLOSED) {
+    free(line);
+    return;
   }
-  free(line);
+  /* Over the budget, a reply for a client that reads nothing is not kept: the client goes. */
+  if (over_budget(c->hub) && close_if_deaf(c, clock_now_ms() - BUDGET_DEAF_MS)) {
+    free(line);
+    return;
+  }
+  struct evbuffer *out = bufferevent_get_output(c->bev);
+  size_t len = strlen(line);
+  size_t sent = send_now(c, out, line, len);
+  c->hub->sent_bytes += len;
+  if (sent == len) {
+    free(line);
+    return;
+  }
+  /* The rest is queued where it lies: a large reply is not copied. */
+  evbuffer_add_reference(out, line + sent, len - sent, free_line, line);
+  if (c->state == CLIENT_READING &&
+      evbuffer_get_length(out) > c->hub->cfg->max_output_bytes_per_client) {
+    client_set_state(c, CLIENT_PAUSED);
+    bufferevent_disable(c->bev, EV_READ);
+  }
+  budget_check(c);
 }
 
 /* A client that half-closed (echo ... | socat) gets its replies before the connection goes.
@@ -215,6 +374,7 @@ static void rpc_batch_member_done(client *c, rpc_batch *b, size_t index, char *l
   for (size_t i = 0; i < b->nmembers; i++)
     if (b->members[i] != NULL)
       b->members[n++] = b->members[i];
+  count_held(c, 0, b->bytes);
   client_send(c, n > 0 ? proto_batch_line(b->members, n) : NULL);
   for (size_t i = 0; i < n; i++)
     free(b->members[i]);
@@ -225,6 +385,7 @@ static void rpc_batch_member_done(client *c, rpc_batch *b, size_t index, char *l
 static void on_reply(void *owner, char *line) {
   route *r = owner;
   client *c = r->c;
+  count_held(c, 0, r->bytes);
   if (r->b == NULL)
     client_send(c, line);
   else
@@ -244,9 +405,9 @@ static void note_denial(client *c, const config_access_rule *rule) {
               (unsigned long long)c->id, (int)c->peer.pid, (int)c->peer.uid, rule->text);
 }
 
-static void dispatch(client *c, json_t *msg, rpc_batch *b, size_t index) {
+static void dispatch(client *c, json_t *msg, rpc_batch *b, size_t index, size_t bytes) {
   route *r = xmalloc(sizeof *r);
-  *r = (route){c, b, index};
+  *r = (route){c, b, index, bytes};
   c->in_flight++;
   /* The rule is found per request: a reload applies to connected clients at once. */
   api_caller who = {c->id, access_rule_for(c->hub->cfg, &c->peer)};
@@ -282,36 +443,41 @@ static bool at_limit(const client *c) {
   return c->hub->draining || c->in_flight >= c->hub->cfg->max_requests_per_client;
 }
 
-/* One parsed line: a request, or a JSON-RPC batch of them. */
-static void handle_value(client *c, json_t *v) {
+/* One parsed line of bytes length: a request, or a JSON-RPC batch of them. */
+static void handle_value(client *c, json_t *v, size_t bytes) {
   if (!json_is_array(v)) {
-    if (at_limit(c))
-      client_send(c, refusal(c, v));
-    else
-      dispatch(c, v, NULL, 0);
+    if (!at_limit(c)) {
+      dispatch(c, v, NULL, 0, bytes);
+      return;
+    }
+    count_held(c, 0, bytes);
+    client_send(c, refusal(c, v));
     return;
   }
   size_t n = json_array_size(v);
   rpc_batch *b = xcalloc(1, sizeof *b);
   b->members = xcalloc(n, sizeof *b->members);
   b->nmembers = b->pending = n;
+  b->bytes = bytes;
   hold(c); /* the batch stays open until every member is dispatched */
   for (size_t i = 0; i < n; i++) {
     json_t *member = json_incref(json_array_get(v, i));
     if (at_limit(c))
       rpc_batch_member_done(c, b, i, refusal(c, member));
     else
-      dispatch(c, member, b, i);
+      dispatch(c, member, b, i, 0);
   }
   json_decref(v);
   release(c);
 }
 
-static void on_parsed(client *c, json_t *v, const proto_error *e) {
+/* A line of bytes length parsed: those bytes stay counted until what it asked is answered. */
+static void on_parsed(client *c, json_t *v, const proto_error *e, size_t bytes) {
   if (v != NULL) {
-    handle_value(c, v);
+    handle_value(c, v, bytes);
     return;
   }
+  count_held(c, 0, bytes);
   if (e->code == 0)
     return; /* a blank line, found so by the decoder */
   api_count_refused(c->hub->api, e->code);
@@ -325,9 +491,10 @@ static void on_decoded(void *owner, json_t *v, proto_error *e) {
   client *c = owner;
   c->line_at_decoder = false;
   if (c->state == CLIENT_CLOSED) {
+    count_held(c, 0, c->decoding);
     json_decref(v);
   } else {
-    on_parsed(c, v, e);
+    on_parsed(c, v, e, c->decoding);
     process_input(c);
   }
   release(c);
@@ -335,16 +502,20 @@ static void on_decoded(void *owner, json_t *v, proto_error *e) {
 
 /* Takes a line (malloc'd): small ones are parsed here, large ones on the decoder's thread. */
 static void take_line(client *c, char *line, size_t len) {
+  count_held(c, len, 0);
   if (len >= DECODER_MIN_BYTES) {
     c->line_at_decoder = true;
+    c->decoding = len;
     hold(c);
     decoder_parse(c->hub->decoder, line, len, on_decoded, c);
     return;
   }
-  if (!proto_line_blank(line, len)) {
+  if (proto_line_blank(line, len)) {
+    count_held(c, 0, len);
+  } else {
     proto_error e = PROTO_ERROR_INIT;
     json_t *v = proto_parse_line(line, len, &e);
-    on_parsed(c, v, &e);
+    on_parsed(c, v, &e, len);
     proto_error_clear(&e);
   }
   free(line);
@@ -358,6 +529,8 @@ static void refuse_long_line(client *c, size_t max) {
   api_count_refused(c->hub->api, e.code);
   client_send(c, proto_error_line(NULL, &e));
   proto_error_clear(&e);
+  if (c->state == CLIENT_CLOSED)
+    return; /* closed for the budget */
   bufferevent_disable(c->bev, EV_READ);
   struct evbuffer *in = bufferevent_get_input(c->bev);
   c->hub->received_bytes += evbuffer_get_length(in);
@@ -409,21 +582,16 @@ static void on_read(struct bufferevent *bev, void *arg) {
   (void)bev;
   client *c = arg;
   c->last_active_ms = clock_now_ms();
+  hold(c); /* an over-long line may close it */
   process_input(c);
+  budget_check(c);
+  release(c);
 }
 
 /* The output has drained: resume a paused reader, or finish a close. */
-/* The clock of client_output_timeout_ms: it starts when replies begin to wait, and starts again
- * whenever some of their bytes leave. */
-static void on_output_change(struct evbuffer *out, const struct evbuffer_cb_info *info, void *arg) {
-  (void)out;
-  client *c = arg;
-  if (info->n_deleted > 0 || (info->orig_size == 0 && info->n_added > 0))
-    c->output_moved_ms = clock_now_ms();
-}
-
 static void on_write(struct bufferevent *bev, void *arg) {
   client *c = arg;
+  budget_relax(c->hub);
   if (c->state == CLIENT_FLUSHING) {
     client_close(c, "request line too long");
     return;
@@ -478,6 +646,7 @@ void client_accept(client_hub *hub, int fd, const char *listener) {
   /* Reading stops once max_line_bytes + 1 are buffered without a newline: a flood is bounded. */
   bufferevent_setwatermark(c->bev, EV_READ, 0, hub->cfg->max_line_bytes + 1);
   bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+  evbuffer_add_cb(bufferevent_get_input(c->bev), on_input_change, c);
   evbuffer_add_cb(bufferevent_get_output(c->bev), on_output_change, c);
   bufferevent_enable(c->bev, EV_READ | EV_WRITE);
   c->last_active_ms = clock_now_ms();
@@ -535,8 +704,52 @@ static void close_if_unread_since(client *c, void *arg) {
   client_close(c, why);
 }
 
+/* A client and what it held when the janitor looked, for the budget's ordering. */
+typedef struct holder {
+  client *c;
+  size_t held;
+} holder;
+
+static int by_held_desc(const void *a, const void *b) {
+  size_t x = ((const holder *)a)->held, y = ((const holder *)b)->held;
+  return (x < y) - (x > y);
+}
+
+static void add_holder(client *c, void *arg) {
+  holder **next = arg;
+  if (c->held > 0)
+    *(*next)++ = (holder){c, c->held};
+}
+
+/* Still over the budget at a janitor tick: stopping reads cannot shrink replies nobody reads, so
+ * the clients holding such replies are closed, largest first, until it is under; then every
+ * client still read that holds more than the average holder stops being read. */
+static void budget_enforce(client_hub *hub, int64_t now) {
+  if (!over_budget(hub)) {
+    budget_relax(hub);
+    return;
+  }
+  holder *all = xmalloc(((size_t)connected(hub) + 1) * sizeof *all), *end = all;
+  each_connected(hub, add_holder, &end);
+  size_t n = (size_t)(end - all);
+  qsort(all, n, sizeof *all, by_held_desc);
+  size_t closed = 0;
+  for (size_t i = 0; i < n && over_budget(hub); i++)
+    if (close_if_deaf(all[i].c, now - BUDGET_DEAF_MS)) {
+      all[i].c = NULL; /* it may be freed */
+      closed++;
+    }
+  size_t average = n > closed ? hub->held / (n - closed) : 0;
+  for (size_t i = 0; i < n && over_budget(hub); i++)
+    if (all[i].c != NULL && all[i].c->state == CLIENT_READING && !all[i].c->hung_up &&
+        all[i].held >= average)
+      throttle(all[i].c);
+  free(all);
+}
+
 void client_hub_expire(client_hub *hub) {
   int64_t now = clock_now_ms();
+  budget_enforce(hub, now);
   if (hub->cfg->client_idle_timeout_ms > 0) {
     int64_t since = now - hub->cfg->client_idle_timeout_ms;
     each_connected(hub, close_if_idle_since, &since);
@@ -557,6 +770,11 @@ void client_hub_get_counts(client_hub *hub, client_hub_counts *out) {
     .refused = hub->refused,
     .denied = hub->denied,
     .output_timeouts = hub->output_timeouts,
+    .buffered_bytes = hub->held,
+    .buffered_bytes_peak = hub->held_peak,
+    .throttled = hub->counts[CLIENT_THROTTLED],
+    .throttles = hub->throttles,
+    .budget_closes = hub->budget_closes,
     .received_bytes = hub->received_bytes,
     .sent_bytes = hub->sent_bytes,
   };
@@ -565,13 +783,18 @@ void client_hub_get_counts(client_hub *hub, client_hub_counts *out) {
 void client_hub_stats(client_hub *hub, json_t *stats) {
   client_hub_counts n;
   client_hub_get_counts(hub, &n);
-  json_object_set_new(stats, "clients",
-                      json_pack("{s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I}", "connected", n.connected,
-                                "closing", n.closing, "accepted", (json_int_t)n.accepted, "refused",
-                                (json_int_t)n.refused, "access_denied", (json_int_t)n.denied,
-                                "output_timeouts", (json_int_t)n.output_timeouts, "received_bytes",
-                                (json_int_t)n.received_bytes, "sent_bytes",
-                                (json_int_t)n.sent_bytes));
+  json_t *o = json_pack("{s:i,s:i,s:I,s:I,s:I,s:I,s:I,s:I}", "connected", n.connected, "closing",
+                        n.closing, "accepted", (json_int_t)n.accepted, "refused",
+                        (json_int_t)n.refused, "access_denied", (json_int_t)n.denied,
+                        "output_timeouts", (json_int_t)n.output_timeouts, "received_bytes",
+                        (json_int_t)n.received_bytes, "sent_bytes", (json_int_t)n.sent_bytes);
+  json_object_update_new(o,
+                         json_pack("{s:I,s:I,s:i,s:I,s:I}", "buffered_bytes",
+                                   (json_int_t)n.buffered_bytes, "buffered_bytes_peak",
+                                   (json_int_t)n.buffered_bytes_peak, "throttled", n.throttled,
+                                   "throttles", (json_int_t)n.throttles, "budget_closes",
+                                   (json_int_t)n.budget_closes));
+  json_object_set_new(stats, "clients", o);
 }
 
 int client_hub_count(const client_hub *hub) {

@@ -22,7 +22,8 @@ void client_hub_free(client_hub *hub);
 /* Takes an accepted, connected socket. */
 void client_accept(client_hub *hub, int fd, const char *listener);
 /* Closes clients idle longer than client_idle_timeout_ms, and those whose replies have waited
- * unread longer than client_output_timeout_ms; the janitor calls it. */
+ * unread longer than client_output_timeout_ms; over max_buffered_bytes, throttles the clients
+ * holding the most and closes those that read nothing; the janitor calls it. */
 void client_hub_expire(client_hub *hub);
 int client_hub_count(const client_hub *hub);
 /* Bytes of replies queued and not yet written to their clients. */
@@ -42,6 +43,12 @@ typedef struct client_hub_counts {
   uint64_t output_timeouts;   /* clients closed by client_output_timeout_ms */
   uint64_t received_bytes;    /* request lines read, newlines included */
   uint64_t sent_bytes;        /* replies queued for sending */
+  /* max_buffered_bytes: what clients hold now (input, lines at the decoder, unsent replies), the
+   * most they held at once, clients not read now for it, times one was stopped, and clients
+   * closed for replies left unread while over it */
+  size_t buffered_bytes, buffered_bytes_peak;
+  int throttled;
+  uint64_t throttles, budget_closes;
 } client_hub_counts;
 
 void client_hub_get_counts(client_hub *hub, client_hub_counts *out);

@@ -72,6 +72,7 @@ static const key_spec DAEMON_KEYS[] = {
   {DKEY(max_line_bytes, KEY_SIZE), .min = 1024, .max = BYTES_MAX},
   {DKEY(max_requests_per_client, KEY_INT), .min = 1, .max = 65536},
   {DKEY(max_output_bytes_per_client, KEY_SIZE), .min = 1024, .max = BYTES_MAX},
+  {DKEY(max_buffered_bytes, KEY_SIZE), .min = 2048, .max = 1099511627776LL},
   {DKEY(client_idle_timeout_ms, KEY_INT), .min = 0, .max = INT32_MAX},
   {DKEY(client_output_timeout_ms, KEY_INT), .min = 0, .max = INT32_MAX},
   {DKEY(log_level, KEY_CHOICE), .choices = LOG_LEVELS},
@@ -148,6 +149,7 @@ void config_defaults(config *c) {
     .max_line_bytes = 16777216,
     .max_requests_per_client = 256,
     .max_output_bytes_per_client = 67108864,
+    .max_buffered_bytes = 268435456,
     .client_output_timeout_ms = 60000,
     .log_level = xstrdup("info"),
     .table_prefix = xstrdup(""),
@@ -712,6 +714,16 @@ static int parse_access(GKeyFile *kf, const char *source, const char *group, con
   return rc;
 }
 
+/* A client throttled by the budget in the middle of a line waits for the total to fall: the budget
+ * must leave room for lines being read while others are held. */
+static int check_daemon(const char *source, const config *c, hb_error *err) {
+  if (c->max_buffered_bytes / 2 < c->max_line_bytes)
+    return located_error(err, source, "daemon", "max_buffered_bytes",
+                         "%zu is less than twice max_line_bytes (%zu); allowed at least %zu",
+                         c->max_buffered_bytes, c->max_line_bytes, 2 * c->max_line_bytes);
+  return 0;
+}
+
 static int parse_sections(GKeyFile *kf, const char *source, config *c, hb_error *err) {
   gsize ngroups = 0;
   char **groups = g_key_file_get_groups(kf, &ngroups);
@@ -733,7 +745,7 @@ static int parse_sections(GKeyFile *kf, const char *source, config *c, hb_error 
                          "[gateway], [gateway NAME], [access]");
   }
   g_strfreev(groups);
-  return rc;
+  return rc == 0 ? check_daemon(source, c, err) : rc;
 }
 
 /* GKeyFile silently merges a section written twice; refuse it instead, since the second copy is

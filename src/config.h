@@ -78,6 +78,9 @@ typedef struct config {
   int max_requests_per_client; /* default 256 in flight */
   /* default 67108864: stop reading a client whose unread replies exceed this */
   size_t max_output_bytes_per_client;
+  /* default 268435456: when every client's buffered bytes together pass this, reading stops
+   * from the clients that hold the most (client.c) */
+  size_t max_buffered_bytes;
   int client_idle_timeout_ms; /* default 0 = never */
   /* default 60000: close a client whose unsent replies have not moved this long (0 = never) */
   int client_output_timeout_ms;

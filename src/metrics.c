@@ -300,6 +300,21 @@ static void render_clients(metrics *m, struct evbuffer *b) {
   single(b, "hbpool_client_output_timeouts_total", "counter",
          "Clients closed because their replies went unread for client_output_timeout_ms.", "",
          n.output_timeouts);
+  single(b, "hbpool_client_buffered_bytes", "gauge",
+         "Bytes clients make the daemon hold: requests not yet parsed and replies not yet sent.",
+         "", (uint64_t)n.buffered_bytes);
+  single(b, "hbpool_client_buffered_bytes_peak", "gauge",
+         "The most bytes clients made the daemon hold at once since it started.", "",
+         (uint64_t)n.buffered_bytes_peak);
+  single(b, "hbpool_clients_throttled", "gauge",
+         "Clients not read because the buffered bytes passed max_buffered_bytes.", "",
+         (uint64_t)n.throttled);
+  single(b, "hbpool_client_throttles_total", "counter",
+         "Times a client stopped being read because the buffered bytes passed max_buffered_bytes.",
+         "", n.throttles);
+  single(b, "hbpool_client_budget_closes_total", "counter",
+         "Clients closed over max_buffered_bytes because they left their replies unread.", "",
+         n.budget_closes);
   single(b, "hbpool_client_received_bytes_total", "counter",
          "Bytes of request lines read from clients, newlines included.", "", n.received_bytes);
   single(b, "hbpool_client_sent_bytes_total", "counter", "Bytes of replies queued for clients.", "",

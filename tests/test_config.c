@@ -39,6 +39,7 @@ static void assert_config_eq(const config *a, const config *b) {
   ck_assert_uint_eq(a->max_line_bytes, b->max_line_bytes);
   ck_assert_int_eq(a->max_requests_per_client, b->max_requests_per_client);
   ck_assert_uint_eq(a->max_output_bytes_per_client, b->max_output_bytes_per_client);
+  ck_assert_uint_eq(a->max_buffered_bytes, b->max_buffered_bytes);
   ck_assert_int_eq(a->client_idle_timeout_ms, b->client_idle_timeout_ms);
   ck_assert_int_eq(a->client_output_timeout_ms, b->client_output_timeout_ms);
   ck_assert_str_eq(a->log_level, b->log_level);
@@ -100,6 +101,7 @@ START_TEST(test_defaults) {
   ck_assert_uint_eq(c.max_line_bytes, 16777216);
   ck_assert_int_eq(c.max_requests_per_client, 256);
   ck_assert_uint_eq(c.max_output_bytes_per_client, 67108864);
+  ck_assert_uint_eq(c.max_buffered_bytes, 268435456);
   ck_assert_int_eq(c.client_idle_timeout_ms, 0);
   ck_assert_int_eq(c.client_output_timeout_ms, 60000);
   ck_assert_str_eq(c.log_level, "info");
@@ -220,6 +222,7 @@ static const char ALL_KEYS[] = "# every key, none at its default\n"
                                "max_line_bytes = 4096\n"
                                "max_requests_per_client = 16\n"
                                "max_output_bytes_per_client = 8192\n"
+                               "max_buffered_bytes = 65536\n"
                                "client_idle_timeout_ms = 60000\n"
                                "client_output_timeout_ms = 3000\n"
                                "log_level = debug\n"
@@ -261,6 +264,7 @@ START_TEST(test_every_key_is_parsed) {
   ck_assert_uint_eq(c.max_line_bytes, 4096);
   ck_assert_int_eq(c.max_requests_per_client, 16);
   ck_assert_uint_eq(c.max_output_bytes_per_client, 8192);
+  ck_assert_uint_eq(c.max_buffered_bytes, 65536);
   ck_assert_int_eq(c.client_idle_timeout_ms, 60000);
   ck_assert_int_eq(c.client_output_timeout_ms, 3000);
   ck_assert_str_eq(c.log_level, "debug");
@@ -299,13 +303,14 @@ END_TEST
 START_TEST(test_values_at_the_edges) {
   config c;
   load_ok("[daemon]\nlisten_socket_mode = 777\nclient_idle_timeout_ms = 2147483647\n"
-          "max_line_bytes = 2147483647\nlisten_tcp = [::1]:1\n"
+          "max_line_bytes = 2147483647\nmax_buffered_bytes = 1099511627776\nlisten_tcp = [::1]:1\n"
           "[gateway]\nport = 65535\npool_size = 1024\nreconnect_min_ms = 7\n"
           "reconnect_max_ms = 7\nlazy_connect = false\ntransport = buffered\nprotocol = binary\n",
           &c);
   ck_assert_int_eq(c.listen_socket_mode, 0777);
   ck_assert_int_eq(c.client_idle_timeout_ms, 2147483647);
   ck_assert_uint_eq(c.max_line_bytes, 2147483647u);
+  ck_assert_uint_eq(c.max_buffered_bytes, 1099511627776u);
   ck_assert_str_eq(c.listen_tcp, "[::1]:1");
   ck_assert_int_eq(c.gateways[0].port, 65535);
   ck_assert_int_eq(c.gateways[0].pool_size, 1024);
@@ -461,6 +466,20 @@ START_TEST(test_not_a_number) {
   expect_error("[daemon]\nmax_line_bytes = 64M\n",
                "[daemon] max_line_bytes: \"64M\" is not a "
                "whole number");
+}
+END_TEST
+
+/* A throttled client waits in the middle of its line for the total to fall: the budget must
+ * hold more than one line. */
+START_TEST(test_budget_below_two_lines) {
+  expect_error("[daemon]\nmax_buffered_bytes = 33554431\n",
+               "[daemon] max_buffered_bytes: 33554431 is less than twice max_line_bytes "
+               "(16777216); allowed at least 33554432");
+  config c;
+  load_ok("[daemon]\nmax_buffered_bytes = 33554432\n", &c);
+  ck_assert_uint_eq(c.max_buffered_bytes, 33554432);
+  config_free(&c);
+  expect_error("[daemon]\nmax_buffered_bytes = 1099511627777\n", "out of range");
 }
 END_TEST
 
@@ -774,6 +793,7 @@ static Suite *config_suite(void) {
   tcase_add_test(tc, test_unknown_key);
   tcase_add_test(tc, test_key_in_wrong_section);
   tcase_add_test(tc, test_not_a_number);
+  tcase_add_test(tc, test_budget_below_two_lines);
   tcase_add_test(tc, test_inline_comment_is_explained);
   tcase_add_test(tc, test_not_a_boolean);
   tcase_add_test(tc, test_out_of_range);
