@@ -33,7 +33,8 @@ typedef struct api_caller {
 /* Runs one request object (steals msg). Returns false if the caller's rule forbade it (the
  * reply says so), for the client's log; true otherwise, however the request ended. */
 bool api_call(api *a, json_t *msg, const api_caller *who, api_reply_fn reply, void *owner);
-/* The client connection has gone: close its scanners. */
+/* The client connection has gone: its reads still queued are dropped unsent (their replies
+ * would be read by no one), and its scanners closed. */
 void api_client_closed(api *a, uint64_t client_id);
 /* Closes scanners idle longer than scanner_idle_timeout_ms; the janitor calls it. */
 void api_expire(api *a);

@@ -299,6 +299,13 @@ void cluster_expire(cluster *cl) {
   cl->nremoved = kept;
 }
 
+void cluster_cancel(cluster *cl, pool_match_fn match, void *arg) {
+  for (size_t i = 0; i < cl->n; i++)
+    pool_cancel(cl->members[i]->pool, match, arg);
+  for (size_t i = 0; i < cl->nremoved; i++)
+    pool_cancel(cl->removed[i]->pool, match, arg);
+}
+
 size_t cluster_size(const cluster *cl) {
   return cl->n;
 }

@@ -49,6 +49,7 @@ const char *hb_errcode_name(hb_errcode code) {
   case HB_ERR_UNAVAILABLE: return "gateway_unavailable";
   case HB_ERR_QUEUE_TIMEOUT: return "no_connection_available";
   case HB_ERR_OVERLOADED: return "too_many_requests";
+  case HB_ERR_CANCELLED: return "cancelled";
   }
   return "unknown";
 }

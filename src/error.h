@@ -16,6 +16,7 @@ typedef enum hb_errcode {
   HB_ERR_UNAVAILABLE,      /* the gateway cannot be reached: the request was not sent */
   HB_ERR_QUEUE_TIMEOUT,    /* no connection became free in time: the request was not sent */
   HB_ERR_OVERLOADED,       /* too many requests already wait: the request was not sent */
+  HB_ERR_CANCELLED,        /* its client left before it was sent: it was not */
 } hb_errcode;
 
 typedef struct hb_error {

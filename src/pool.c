@@ -643,6 +643,19 @@ void pool_expire(pool *p) {
   }
 }
 
+void pool_cancel(pool *p, pool_match_fn match, void *arg) {
+  pool_job *job, *next;
+  for (job = TAILQ_FIRST(&p->queue); job != NULL; job = next) {
+    next = TAILQ_NEXT(job, link);
+    if (!match(job, arg))
+      continue;
+    TAILQ_REMOVE(&p->queue, job, link);
+    p->waiting--;
+    hb_error_set(&job->err, HB_ERR_CANCELLED, "its client left before it was sent");
+    finish(p, job);
+  }
+}
+
 void pool_get_stats(pool *p, pool_stats *out) {
   *out = p->counters;
   out->size = p->opts.size;

@@ -118,6 +118,10 @@ bool pool_reconfigure(pool *p, const pool_options *opts);
 /* Fails queued jobs whose wait passed queue_timeout_ms, and frees retired workers; the daemon's
  * janitor calls it. */
 void pool_expire(pool *p);
+/* Picks queued jobs: true for those to drop. */
+typedef bool (*pool_match_fn)(const pool_job *job, void *arg);
+/* Fails the queued jobs match picks as cancelled (HB_ERR_CANCELLED): they were never sent. */
+void pool_cancel(pool *p, pool_match_fn match, void *arg);
 void pool_get_stats(pool *p, pool_stats *out);
 /* The gateway is not known to be down, and the pool takes jobs. */
 bool pool_is_up(const pool *p);

@@ -30,6 +30,7 @@ static const char *code_name(proto_code code) {
   case PROTO_GATEWAY_ERROR: return "gateway_error";
   case PROTO_SHUTTING_DOWN: return "shutting_down";
   case PROTO_FORBIDDEN: return "forbidden";
+  case PROTO_CANCELLED: return "cancelled";
   }
   return NULL;
 }
@@ -205,6 +206,10 @@ int proto_fail_hb(proto_error *e, const hb_error *err, bool applied) {
     break;
   case HB_ERR_OVERLOADED:
     code = PROTO_TOO_MANY_REQUESTS;
+    retryable = true;
+    break;
+  case HB_ERR_CANCELLED:
+    code = PROTO_CANCELLED;
     retryable = true;
     break;
   /* The call may have reached HBase: a write (or an increment) may already have been applied. */

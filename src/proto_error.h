@@ -28,6 +28,7 @@ typedef enum proto_code {
   PROTO_GATEWAY_ERROR = -32010, /* the gateway connection failed mid-call */
   PROTO_SHUTTING_DOWN = -32011, /* the daemon is stopping: the request was not run */
   PROTO_FORBIDDEN = -32012,     /* the [access] rule of the client does not allow it */
+  PROTO_CANCELLED = -32013,     /* a read dropped unsent because its client left: no one sees it */
 } proto_code;
 
 /* The stable name of a code ("parse_error", "hbase_io_error", ...), used in error.data.error. */

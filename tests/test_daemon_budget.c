@@ -46,6 +46,16 @@ static json_int_t clients_figure(dh_conn *c, const char *key) {
   return n;
 }
 
+/* Scans dropped unsent because their client had left (stats: methods.scan.error_codes). */
+static json_int_t scans_cancelled(dh_conn *c) {
+  json_t *st = dh_result(dh_call(c, "stats", NULL), "stats");
+  json_t *codes = json_object_get(json_object_get(json_object_get(st, "methods"), "scan"),
+                                  "error_codes");
+  json_int_t n = json_integer_value(json_object_get(codes, "cancelled"));
+  json_decref(st);
+  return n;
+}
+
 /* A client that does what clients should: one get after another, on a thread, counting what
  * failed and the slowest; no Check assertion off the main thread. */
 typedef struct steady {
@@ -153,6 +163,51 @@ START_TEST(test_deaf_scanners_closed_memory_bounded) {
 END_TEST
 
 /* ---------------------------------------------------------------------------------------------
+ * A client that leaves with reads queued. */
+
+static json_int_t in_flight(dh_conn *c) {
+  json_t *st = dh_result(dh_call(c, "stats", NULL), "stats");
+  json_int_t n = json_integer_value(json_object_get(st, "in_flight"));
+  json_decref(st);
+  return n;
+}
+
+/* A client pipelines 40 scans (a second or more of the pool's time) and resets its connection:
+ * the scans still waiting for a connection are dropped unsent, counted as cancelled, and the
+ * daemon is idle again long before those 40 scans could have run. */
+START_TEST(test_queued_reads_of_a_gone_client_dropped) {
+  dh_conn *watcher = dh_connect(&g_daemon);
+  json_int_t before = scans_cancelled(watcher);
+  dh_conn *c = dh_connect(&g_daemon);
+  for (int k = 0; k < 40; k++) {
+    char *line = dh_request(json_integer(k + 1), "scan",
+                            json_pack("{s:s,s:s,s:i}", "table", g_table, "row_prefix", "s", "limit",
+                                      SCAN_ROWS));
+    ck_assert_int_eq(dh_write(c, line, strlen(line)), 0);
+    free(line);
+  }
+  for (int i = 0; i < 100 && in_flight(watcher) < 40; i++)
+    sleep_ms(5);
+  struct linger reset = {1, 0};
+  setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+  int64_t start = mono_ms();
+  dh_close(c);
+  json_int_t left = -1;
+  while (mono_ms() - start < 10000 && (left = in_flight(watcher)) > 0)
+    sleep_ms(10);
+  int64_t took = mono_ms() - start;
+  json_int_t cancelled = scans_cancelled(watcher) - before;
+  printf("test_daemon_budget: a client left with 40 scans sent: %lld dropped unsent, the daemon "
+         "idle %lld ms later\n",
+         (long long)cancelled, (long long)took);
+  ck_assert_msg(left == 0, "%lld requests still in flight after 10 s", (long long)left);
+  /* The pool (4) had at most a few of them under way. */
+  ck_assert_msg(cancelled >= 30, "only %lld scans dropped", (long long)cancelled);
+  dh_close(watcher);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------------
  * Clients holding half-sent lines. */
 
 /* Sends what the socket takes now of PARTIAL spaces (JSON allows them before a request), up to
@@ -254,6 +309,7 @@ static Suite *budget_suite(void) {
   tcase_set_timeout(tc, 300);
   tcase_add_test(tc, test_deaf_scanners_closed_memory_bounded);
   tcase_add_test(tc, test_half_sent_lines_throttled_then_read_again);
+  tcase_add_test(tc, test_queued_reads_of_a_gone_client_dropped);
   suite_add_tcase(s, tc);
   return s;
 }
