@@ -6,18 +6,13 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "hbase_client.h"
 
 #define TABLE "hbpool_bench"
 #define GET_ROUNDS 3000
 #define SCAN_ROUNDS 40
 #define SCAN_ROWS 1000
-
-static double now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
 
 /* CPU time (user + system) this process has used, in microseconds. */
 static double cpu_us(void) {
@@ -84,16 +79,11 @@ static void load(hbc_conn *c) {
   free(rows);
 }
 
-static int compare_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 static void report(const char *name, double *samples, int n) {
   double sum = 0;
   for (int i = 0; i < n; i++)
     sum += samples[i];
-  qsort(samples, (size_t)n, sizeof *samples, compare_double);
+  qsort(samples, (size_t)n, sizeof *samples, bench_compare_double);
   printf("%s_mean_us=%.1f\n%s_p50_us=%.1f\n%s_p99_us=%.1f\n", name, sum / n, name, samples[n / 2],
          name, samples[n * 99 / 100]);
 }
@@ -107,10 +97,10 @@ static void bench_gets(hbc_conn *c) {
     if (i == 0)
       cpu0 = cpu_us();
     hbc_result res = HBC_RESULT_INIT;
-    double t0 = now_us();
+    double t0 = bench_now_us();
     check(hbc_get_rows(c, hbc_str(TABLE), &row, 1, NULL, 0, HBC_LATEST, &res, &err), &err, "get");
     if (i >= 0)
-      t[i] = now_us() - t0;
+      t[i] = bench_now_us() - t0;
     if (res.nrows != 1 || res.rows[0].ncells != 10)
       check(-1, &err, "get returned the wrong row");
     hbc_result_free(&res);
@@ -134,14 +124,14 @@ static void bench_scans(hbc_conn *c) {
       cpu0 = cpu_us();
     int32_t id;
     hbc_result res = HBC_RESULT_INIT;
-    double t0 = now_us();
+    double t0 = bench_now_us();
     check(hbc_scanner_open(c, hbc_str(TABLE), &s, &id, &err), &err, "scanner open");
-    double t1 = now_us();
+    double t1 = bench_now_us();
     check(hbc_scanner_get_list(c, id, SCAN_ROWS, &res, &err), &err, "scanner get");
-    double t2 = now_us();
+    double t2 = bench_now_us();
     check(hbc_scanner_close(c, id, &err), &err, "scanner close");
     if (i >= 0) {
-      whole[i] = now_us() - t0;
+      whole[i] = bench_now_us() - t0;
       list[i] = t2 - t1;
     }
     if (res.nrows != SCAN_ROWS)

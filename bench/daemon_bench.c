@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "hbase_client.h"
 
 #define NCOLUMNS 10
@@ -67,29 +68,6 @@ static long g_next_id;
 /* ---------------------------------------------------------------------------------------------
  * Small helpers. */
 
-static double now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static void sleep_s(double s) {
-  struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
-  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
-  }
-}
-
-static void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void fatal(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "daemon_bench: ");
-  vfprintf(stderr, fmt, ap);
-  fprintf(stderr, "\n");
-  va_end(ap);
-  exit(1);
-}
-
 /* Counts a failed request; the first few are shown, so that a failing run says why. */
 static void note_error(const char *what, const hb_error *err) {
   long n = __atomic_add_fetch(&g_errors, 1, __ATOMIC_RELAXED);
@@ -118,7 +96,7 @@ static double daemon_cpu_us(void) {
   snprintf(path, sizeof path, "/proc/%d/stat", g_opts.pid);
   FILE *f = fopen(path, "r");
   if (f == NULL)
-    fatal("hbpoold (pid %d) is gone: %s", g_opts.pid, strerror(errno));
+    bench_fatal("hbpoold (pid %d) is gone: %s", g_opts.pid, strerror(errno));
   size_t n = fread(buf, 1, sizeof buf - 1, f);
   fclose(f);
   buf[n] = '\0';
@@ -127,7 +105,7 @@ static double daemon_cpu_us(void) {
   unsigned long long utime, stime;
   if (p == NULL ||
       sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
-    fatal("cannot parse %s", path);
+    bench_fatal("cannot parse %s", path);
   return (double)(utime + stime) * 1e6 / (double)sysconf(_SC_CLK_TCK);
 }
 
@@ -140,19 +118,9 @@ static double self_cpu_us(void) {
 }
 
 static long daemon_rss_kib(void) {
-  char path[64], line[256];
-  snprintf(path, sizeof path, "/proc/%d/status", g_opts.pid);
-  FILE *f = fopen(path, "r");
-  if (f == NULL)
-    fatal("hbpoold (pid %d) is gone: %s", g_opts.pid, strerror(errno));
-  long kib = -1;
-  while (fgets(line, sizeof line, f) != NULL) {
-    if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-      break;
-  }
-  fclose(f);
+  long kib = bench_status_kib(g_opts.pid, "VmRSS");
   if (kib < 0)
-    fatal("no VmRSS in %s", path);
+    bench_fatal("hbpoold (pid %d) is gone", g_opts.pid);
   return kib;
 }
 
@@ -162,11 +130,11 @@ static void check_daemon_pid(void) {
   snprintf(path, sizeof path, "/proc/%d/comm", g_opts.pid);
   FILE *f = fopen(path, "r");
   if (f == NULL || fgets(comm, sizeof comm, f) == NULL)
-    fatal("no process %d: %s", g_opts.pid, strerror(errno));
+    bench_fatal("no process %d: %s", g_opts.pid, strerror(errno));
   fclose(f);
   comm[strcspn(comm, "\n")] = '\0';
   if (strcmp(comm, "hbpoold") != 0)
-    fatal("process %d is \"%s\", not hbpoold", g_opts.pid, comm);
+    bench_fatal("process %d is \"%s\", not hbpoold", g_opts.pid, comm);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -238,7 +206,7 @@ static int dconn_line(dconn *c, size_t *len, hb_error *err) {
       c->cap = c->cap == 0 ? 4096 : c->cap * 2;
       c->buf = realloc(c->buf, c->cap);
       if (c->buf == NULL)
-        fatal("out of memory");
+        bench_fatal("out of memory");
     }
     ssize_t r = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
     if (r < 0 && errno == EINTR)
@@ -387,7 +355,7 @@ static void record(worker *w, double us) {
     w->cap = w->cap == 0 ? 4096 : w->cap * 2;
     w->lat_us = realloc(w->lat_us, w->cap * sizeof *w->lat_us);
     if (w->lat_us == NULL)
-      fatal("out of memory");
+      bench_fatal("out of memory");
   }
   w->lat_us[w->nlat++] = us;
 }
@@ -441,13 +409,13 @@ static void *worker_main(void *arg) {
       if (!w->direct)
         request_body(body, sizeof body, w->op, row);
     }
-    double t0 = now_us();
+    double t0 = bench_now_us();
     int rc;
     if (w->direct)
       rc = w->op == OP_GET ? direct_get(w->hc, row, &err) : direct_put(w->hc, row, &err);
     else
       rc = daemon_request(&w->dc, w->op, body, &err);
-    double t1 = now_us();
+    double t1 = bench_now_us();
     if (rc == 0) {
       if (__atomic_load_n(&g_state, __ATOMIC_RELAXED) == STATE_MEASURE)
         record(w, t1 - t0);
@@ -459,19 +427,6 @@ static void *worker_main(void *arg) {
   }
   worker_disconnect(w);
   return NULL;
-}
-
-static int compare_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile of sorted samples: a latency that some request really had. */
-static double percentile(const double *sorted, size_t n, int pct) {
-  if (n == 0)
-    return 0;
-  size_t rank = (n * (size_t)pct + 99) / 100;
-  return sorted[rank == 0 ? 0 : rank - 1];
 }
 
 static void print_header(void) {
@@ -493,17 +448,17 @@ static phase_result run_phase(bench_op op, bool direct, int nclients) {
   for (int i = 0; i < nclients; i++) {
     w[i] = (worker){.index = i, .op = op, .direct = direct, .ready = &ready, .dc.fd = -1};
     if (pthread_create(&w[i].thread, NULL, worker_main, &w[i]) != 0)
-      fatal("pthread_create failed");
+      bench_fatal("pthread_create failed");
   }
   long errors0 = __atomic_load_n(&g_errors, __ATOMIC_RELAXED);
   pthread_barrier_wait(&ready); /* every client connected: the clock starts */
-  sleep_s(g_opts.warmup);
+  bench_sleep_s(g_opts.warmup);
   /* Direct phases show the clients' own CPU instead: the Thrift work the daemon's workers do. */
-  double cpu0 = direct ? self_cpu_us() : daemon_cpu_us(), t0 = now_us();
+  double cpu0 = direct ? self_cpu_us() : daemon_cpu_us(), t0 = bench_now_us();
   __atomic_store_n(&g_state, STATE_MEASURE, __ATOMIC_RELAXED);
-  sleep_s(g_opts.seconds);
+  bench_sleep_s(g_opts.seconds);
   __atomic_store_n(&g_state, STATE_STOP, __ATOMIC_RELAXED);
-  double t1 = now_us(), cpu1 = direct ? self_cpu_us() : daemon_cpu_us();
+  double t1 = bench_now_us(), cpu1 = direct ? self_cpu_us() : daemon_cpu_us();
   size_t n = 0;
   for (int i = 0; i < nclients; i++) {
     pthread_join(w[i].thread, NULL);
@@ -516,9 +471,9 @@ static phase_result run_phase(bench_op op, bool direct, int nclients) {
     k += w[i].nlat;
     free(w[i].lat_us);
   }
-  qsort(all, n, sizeof *all, compare_double);
+  qsort(all, n, sizeof *all, bench_compare_double);
   phase_result r = {.rps = (double)n / ((t1 - t0) / 1e6),
-                    .p50_us = percentile(all, n, 50),
+                    .p50_us = bench_percentile(all, n, 50),
                     .cpu_us = n > 0 ? (cpu1 - cpu0) / (double)n : 0};
   char cpu[32] = "-";
   if (n > 0)
@@ -526,7 +481,7 @@ static phase_result run_phase(bench_op op, bool direct, int nclients) {
   long errors = __atomic_load_n(&g_errors, __ATOMIC_RELAXED) - errors0;
   const char *who = direct ? "direct" : g_coalesce ? "daemon" : "nocoal";
   printf("%s %-4s %7d %9zu %9.1f %9.1f %9.1f %18s", who, op == OP_GET ? "get" : "put", nclients, n,
-         r.rps, r.p50_us, percentile(all, n, 99), cpu);
+         r.rps, r.p50_us, bench_percentile(all, n, 99), cpu);
   if (errors > 0)
     printf("  <- %ld ERRORS", errors);
   printf("\n");
@@ -596,7 +551,8 @@ static idle_result run_idle_clients(void) {
     note_error("idle clients", &err);
     hb_error_clear(&err);
   }
-  sleep_s(0.5); /* idle for a moment: what the daemon keeps per idle client, not per request */
+  bench_sleep_s(
+    0.5); /* idle for a moment: what the daemon keeps per idle client, not per request */
   r.rss_with = daemon_rss_kib();
   json_t *stats = daemon_call("\"method\":\"stats\"");
   r.connected = stats_int(stats, "clients", "connected");
@@ -686,7 +642,7 @@ static char *scan_body(const char *method, json_t *params) {
   char *p = json_dumps(params, JSON_COMPACT);
   char *body = NULL;
   if (asprintf(&body, "\"method\":\"%s\",\"params\":%s", method, p) < 0)
-    fatal("out of memory");
+    bench_fatal("out of memory");
   free(p);
   return body;
 }
@@ -770,7 +726,7 @@ static void *sample_rss(void *arg) {
     long kib = daemon_rss_kib();
     if (kib > __atomic_load_n(&g_rss_peak, __ATOMIC_RELAXED))
       __atomic_store_n(&g_rss_peak, kib, __ATOMIC_RELAXED);
-    sleep_s(0.02);
+    bench_sleep_s(0.02);
   }
   return NULL;
 }
@@ -782,11 +738,11 @@ static const char *const SCAN_SIDE_NAMES[] = {"direct scannerGetList", "daemon s
 /* One whole scan; returns rows per second (0 when it failed or missed rows). */
 static double scan_pass(scan_side side) {
   hb_error err = HB_ERROR_INIT;
-  double t0 = now_us();
+  double t0 = bench_now_us();
   long seen = side == SCAN_DIRECT ? direct_scan(&err)
     : side == SCAN_PAGES          ? daemon_scan_pages(&err)
                                   : daemon_scanner(&err);
-  double t1 = now_us();
+  double t1 = bench_now_us();
   if (seen >= 0 && seen != g_opts.scan_rows)
     hb_error_set(&err, HB_ERR_INVALID, "%s returned %ld rows of %ld", SCAN_SIDE_NAMES[side], seen,
                  g_opts.scan_rows);
@@ -809,7 +765,7 @@ static scan_figures run_scans(void) {
   __atomic_store_n(&g_sampling, 1, __ATOMIC_RELAXED);
   pthread_t sampler;
   if (pthread_create(&sampler, NULL, sample_rss, NULL) != 0)
-    fatal("pthread_create failed");
+    bench_fatal("pthread_create failed");
   printf("\nwhole scans of %ld rows (%d columns of %zu bytes), %d rows per gateway call:\n",
          g_opts.scan_rows, SCAN_COLUMNS, strlen(VALUE), SCAN_BATCH);
   /* A warm-up pass of each, then two measured rounds, the sides in turn. */
@@ -894,11 +850,11 @@ static bystander bystander_gets(double seconds) {
   size_t cap = 1 << 16, n = 0;
   double *lat = malloc(cap * sizeof *lat);
   char body[512], row[32];
-  double end = now_us() + seconds * 1e6;
-  for (long i = 0; now_us() < end; i++) {
+  double end = bench_now_us() + seconds * 1e6;
+  for (long i = 0; bench_now_us() < end; i++) {
     get_row_name(row, sizeof row, i);
     request_body(body, sizeof body, OP_GET, row);
-    double t0 = now_us();
+    double t0 = bench_now_us();
     if (daemon_request(&c, OP_GET, body, &err) < 0) {
       note_error("bystander get", &err);
       hb_error_clear(&err);
@@ -906,12 +862,12 @@ static bystander bystander_gets(double seconds) {
     }
     if (n == cap)
       lat = realloc(lat, (cap *= 2) * sizeof *lat);
-    lat[n++] = now_us() - t0;
+    lat[n++] = bench_now_us() - t0;
   }
   dconn_close(&c);
-  qsort(lat, n, sizeof *lat, compare_double);
-  b = (bystander){.p50_us = percentile(lat, n, 50),
-                  .p99_us = percentile(lat, n, 99),
+  qsort(lat, n, sizeof *lat, bench_compare_double);
+  b = (bystander){.p50_us = bench_percentile(lat, n, 50),
+                  .p99_us = bench_percentile(lat, n, 99),
                   .max_us = n > 0 ? lat[n - 1] : 0,
                   .gets = n};
   free(lat);
@@ -933,8 +889,8 @@ static stall_figures run_stall(void) {
   __atomic_store_n(&g_huge_pages, 0, __ATOMIC_RELAXED);
   pthread_t scanner;
   if (pthread_create(&scanner, NULL, scan_huge_pages, NULL) != 0)
-    fatal("pthread_create failed");
-  sleep_s(0.5); /* the first page is on its way */
+    bench_fatal("pthread_create failed");
+  bench_sleep_s(0.5); /* the first page is on its way */
   f.during = bystander_gets(g_opts.seconds);
   __atomic_store_n(&g_scanning, 0, __ATOMIC_RELAXED);
   pthread_join(scanner, NULL);
@@ -966,15 +922,15 @@ static void raise_nofile(void) {
   rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
   setrlimit(RLIMIT_NOFILE, &rl);
   if (rl.rlim_cur < need)
-    fatal("the open-files limit (hard %llu) is below the %llu this run needs: lower "
-          "--idle-clients or raise ulimit -Hn",
-          (unsigned long long)rl.rlim_max, (unsigned long long)need);
+    bench_fatal("the open-files limit (hard %llu) is below the %llu this run needs: lower "
+                "--idle-clients or raise ulimit -Hn",
+                (unsigned long long)rl.rlim_max, (unsigned long long)need);
 }
 
 static void check_setup(int rc, hb_error *err, const char *what) {
   if (rc == 0)
     return;
-  fatal("%s: %s: %s", what, hb_errcode_name(err->code), err->message);
+  bench_fatal("%s: %s: %s", what, hb_errcode_name(err->code), err->message);
 }
 
 /* The rows the scans read, LOAD_BATCH rows per mutateRows. */
@@ -1094,34 +1050,34 @@ static const int g_clients[] = {1, 16, 128};
 static void set_coalesce(bool on) {
   FILE *f = fopen(g_opts.conf, "r+");
   if (f == NULL)
-    fatal("cannot open %s: %s", g_opts.conf, strerror(errno));
+    bench_fatal("cannot open %s: %s", g_opts.conf, strerror(errno));
   char text[8192];
   size_t n = fread(text, 1, sizeof text - 1, f);
   text[n] = '\0';
   char *at = strstr(text, on ? "coalesce = false" : "coalesce = true ");
   if (at == NULL)
-    fatal("%s has no \"coalesce = %s\" line to switch", g_opts.conf, on ? "false" : "true ");
+    bench_fatal("%s has no \"coalesce = %s\" line to switch", g_opts.conf, on ? "false" : "true ");
   memcpy(at, on ? "coalesce = true " : "coalesce = false", 16);
   if (fseek(f, 0, SEEK_SET) != 0 || fwrite(text, 1, n, f) != n || fclose(f) != 0)
-    fatal("cannot rewrite %s", g_opts.conf);
+    bench_fatal("cannot rewrite %s", g_opts.conf);
   json_t *stats = daemon_call("\"method\":\"stats\"");
   long long reloads = stats_int(stats, "daemon", "reloads");
   json_decref(stats);
   kill(g_opts.pid, SIGHUP);
   for (int i = 0; i < 100; i++) {
-    sleep_s(0.1);
+    bench_sleep_s(0.1);
     stats = daemon_call("\"method\":\"stats\"");
     long long now = stats_int(stats, "daemon", "reloads");
     long long failed = stats_int(stats, "daemon", "reload_failures");
     json_decref(stats);
     if (failed > 0)
-      fatal("hbpoold refused the reloaded %s", g_opts.conf);
+      bench_fatal("hbpoold refused the reloaded %s", g_opts.conf);
     if (now > reloads) {
       g_coalesce = on;
       return;
     }
   }
-  fatal("hbpoold did not reload %s within 10 s", g_opts.conf);
+  bench_fatal("hbpoold did not reload %s within 10 s", g_opts.conf);
 }
 
 static op_figures run_op(bench_op op) {
@@ -1219,7 +1175,7 @@ static int run_one_phase(const char *spec) {
   char op_name[16];
   int n = 0;
   if (sscanf(spec, "%15[a-z-]:%d", op_name, &n) != 2 || n < 1)
-    fatal("--phase wants OP:N, for example get:16, not %s", spec);
+    bench_fatal("--phase wants OP:N, for example get:16, not %s", spec);
   check_daemon_pid();
   for (int side = 0; side < SCAN_SIDES; side++) {
     if (strcmp(op_name, scans[side]) != 0)
@@ -1231,9 +1187,9 @@ static int run_one_phase(const char *spec) {
   bool direct = strncmp(op_name, "direct-", 7) == 0;
   const char *name = direct ? op_name + 7 : op_name;
   if (strcmp(name, "get") != 0 && strcmp(name, "put") != 0)
-    fatal("--phase: OP is get, put, direct-get, direct-put, scan-direct, scan-pages or "
-          "scan-scanner, not %s",
-          op_name);
+    bench_fatal("--phase: OP is get, put, direct-get, direct-put, scan-direct, scan-pages or "
+                "scan-scanner, not %s",
+                op_name);
   print_header();
   phase_result r = run_phase(strcmp(name, "get") == 0 ? OP_GET : OP_PUT, direct, n);
   return r.rps > 0 && __atomic_load_n(&g_errors, __ATOMIC_RELAXED) == 0 ? 0 : 1;
@@ -1244,7 +1200,7 @@ static int run(void) {
   raise_nofile();
   json_t *pong = daemon_call("\"method\":\"ping\"");
   if (pong == NULL)
-    fatal("hbpoold does not answer on %s", g_opts.socket_path);
+    bench_fatal("hbpoold does not answer on %s", g_opts.socket_path);
   json_decref(pong);
   /* First, on a fresh daemon: memory freed by the load phases would hide part of the cost. */
   idle_result idle = run_idle_clients();

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #define SCAN_ROWS 1000 /* rows of 1 KiB: a deaf client's scan reply is about 1 MB */
 #define LOAD_BATCH 200
 #define GET_ROWS 100
@@ -48,26 +50,7 @@ static bench_opts g_opts = {.seconds = 10,
 static volatile int g_stop_hostile, g_stop_steady, g_stop_sampler;
 
 static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static void sleep_ms(double ms) {
-  struct timespec ts = {(time_t)(ms / 1000),
-                        (long)((ms - (double)(time_t)(ms / 1000) * 1000) * 1e6)};
-  nanosleep(&ts, NULL);
-}
-
-static void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void fatal(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "hostile_bench: ");
-  vfprintf(stderr, fmt, ap);
-  fprintf(stderr, "\n");
-  va_end(ap);
-  exit(1);
+  return bench_now_us() / 1000;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -88,7 +71,7 @@ static int open_conn(void) {
       return fd;
     if (errno != EAGAIN)
       break;
-    sleep_ms(10); /* the listen backlog is full for a moment */
+    bench_sleep_s(0.01); /* the listen backlog is full for a moment */
   }
   close(fd);
   return -1;
@@ -117,7 +100,7 @@ static int read_line(int fd, char **buf, size_t *cap) {
       *cap = *cap ? *cap * 2 : 131072;
       *buf = realloc(*buf, *cap);
       if (*buf == NULL)
-        fatal("out of memory");
+        bench_fatal("out of memory");
     }
     ssize_t n = recv(fd, *buf + len, *cap - len - 1, 0);
     if (n <= 0)
@@ -152,17 +135,9 @@ static int call(int fd, const char *line, char *why, size_t why_size) {
  * The daemon's memory and stats. */
 
 static long daemon_status_kib(const char *field) {
-  char path[64], line[256];
-  snprintf(path, sizeof path, "/proc/%d/status", g_opts.pid);
-  FILE *f = fopen(path, "r");
-  if (f == NULL)
-    fatal("hbpoold (pid %d) is gone: %s", g_opts.pid, strerror(errno));
-  long kib = -1;
-  size_t flen = strlen(field);
-  while (fgets(line, sizeof line, f) != NULL)
-    if (strncmp(line, field, flen) == 0 && line[flen] == ':')
-      kib = atol(line + flen + 1);
-  fclose(f);
+  long kib = bench_status_kib(g_opts.pid, field);
+  if (kib < 0)
+    bench_fatal("hbpoold (pid %d) is gone", g_opts.pid);
   return kib;
 }
 
@@ -181,7 +156,7 @@ static void *sample_daemon(void *arg) {
       long long b = clients_stat("buffered_bytes");
       g_buffered_peak = b > g_buffered_peak ? b : g_buffered_peak;
     }
-    sleep_ms(20);
+    bench_sleep_s(0.02);
   }
   return NULL;
 }
@@ -190,18 +165,18 @@ static void *sample_daemon(void *arg) {
 static long long clients_stat(const char *key) {
   int fd = open_conn();
   if (fd < 0)
-    fatal("cannot connect for stats");
+    bench_fatal("cannot connect for stats");
   char *buf = NULL;
   size_t cap = 0;
   const char *req = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"stats\"}\n";
   if (send_all(fd, req, strlen(req)) < 0 || read_line(fd, &buf, &cap) < 0)
-    fatal("stats: no reply");
+    bench_fatal("stats: no reply");
   close(fd);
   json_t *v = json_loads(buf, 0, NULL);
   free(buf);
   json_t *n = json_object_get(json_object_get(json_object_get(v, "result"), "clients"), key);
   if (!json_is_integer(n))
-    fatal("stats has no clients.%s", key);
+    bench_fatal("stats has no clients.%s", key);
   long long x = json_integer_value(n);
   json_decref(v);
   return x;
@@ -244,18 +219,13 @@ static void *steady_main(void *arg) {
     next += g_opts.pace_ms;
     double wait = next - now_ms();
     if (wait > 0)
-      sleep_ms(wait);
+      bench_sleep_s(wait / 1000);
     else
       next = now_ms();
   }
   if (fd >= 0)
     close(fd);
   return NULL;
-}
-
-static int compare_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
 }
 
 typedef struct figures {
@@ -270,6 +240,14 @@ typedef struct figures {
 
 /* ---------------------------------------------------------------------------------------------
  * Hostile sets: each runs on a thread of its own until g_stop_hostile, and cleans up. */
+
+/* Closes the connections of a hostile set and frees their array. */
+static void close_all(int *fds, int n) {
+  for (int i = 0; i < n; i++)
+    if (fds[i] >= 0)
+      close(fds[i]);
+  free(fds);
+}
 
 /* Clients that each send one byte a second of a ping, forever. */
 static void *slowloris_main(void *arg) {
@@ -288,12 +266,9 @@ static void *slowloris_main(void *arg) {
         fds[i] = open_conn();
       }
     while (!g_stop_hostile && now_ms() - start < 1000)
-      sleep_ms(50);
+      bench_sleep_s(0.05);
   }
-  for (int i = 0; i < n; i++)
-    if (fds[i] >= 0)
-      close(fds[i]);
-  free(fds);
+  close_all(fds, n);
   return NULL;
 }
 
@@ -323,12 +298,9 @@ static void *deaf_main(void *arg) {
         fds[i] = -1;
       }
     }
-    sleep_ms(100);
+    bench_sleep_s(0.1);
   }
-  for (int i = 0; i < n; i++)
-    if (fds[i] >= 0)
-      close(fds[i]);
-  free(fds);
+  close_all(fds, n);
   return NULL;
 }
 
@@ -341,11 +313,8 @@ static void *idle_main(void *arg) {
   if (open < n)
     fprintf(stderr, "hostile_bench: only %d of %d idle connections opened\n", open, n);
   while (!g_stop_hostile)
-    sleep_ms(50);
-  for (int i = 0; i < n; i++)
-    if (fds[i] >= 0)
-      close(fds[i]);
-  free(fds);
+    bench_sleep_s(0.05);
+  close_all(fds, n);
   return NULL;
 }
 
@@ -399,14 +368,14 @@ static figures run_set(const char *name, void *(*hostile)(void *)) {
   pthread_create(&sampler, NULL, sample_daemon, NULL);
   if (hostile != NULL) {
     pthread_create(&host, NULL, hostile, NULL);
-    sleep_ms(2000); /* the hostile set connects and starts */
+    bench_sleep_s(2); /* the hostile set connects and starts */
   }
   steady *s = calloc((size_t)g_opts.steady, sizeof *s);
   for (int i = 0; i < g_opts.steady; i++) {
     s[i].lat = malloc(MAX_SAMPLES / 16 * sizeof(double));
     pthread_create(&s[i].thread, NULL, steady_main, &s[i]);
   }
-  sleep_ms(g_opts.seconds * 1000);
+  bench_sleep_s(g_opts.seconds);
   g_stop_steady = 1;
   double *all = malloc((size_t)g_opts.steady * (MAX_SAMPLES / 16) * sizeof *all);
   for (int i = 0; i < g_opts.steady; i++) {
@@ -423,10 +392,10 @@ static figures run_set(const char *name, void *(*hostile)(void *)) {
     pthread_join(host, NULL);
   g_stop_sampler = 1;
   pthread_join(sampler, NULL);
-  qsort(all, f.gets, sizeof *all, compare_double);
+  qsort(all, f.gets, sizeof *all, bench_compare_double);
   if (f.gets > 0) {
-    f.p50 = all[f.gets / 2];
-    f.p99 = all[(size_t)((double)(f.gets - 1) * 0.99)];
+    f.p50 = bench_percentile(all, f.gets, 50);
+    f.p99 = bench_percentile(all, f.gets, 99);
     f.max = all[f.gets - 1];
   }
   f.rss_peak_kib = g_rss_peak;
@@ -438,7 +407,7 @@ static figures run_set(const char *name, void *(*hostile)(void *)) {
   free(s);
   /* The daemon lets go of the hostile set's connections before the next one. */
   for (int i = 0; i < 100 && clients_stat("connected") > 1; i++)
-    sleep_ms(100);
+    bench_sleep_s(0.1);
   return f;
 }
 
@@ -459,13 +428,13 @@ static void print_set(const figures *f, const figures *quiet) {
 static void must_call(int fd, const char *line) {
   char why[256];
   if (call(fd, line, why, sizeof why) < 0)
-    fatal("%.80s...: %s", line, why);
+    bench_fatal("%.80s...: %s", line, why);
 }
 
 static void load_table(void) {
   int fd = open_conn();
   if (fd < 0)
-    fatal("cannot connect to %s", g_opts.socket_path);
+    bench_fatal("cannot connect to %s", g_opts.socket_path);
   char *line = malloc(LOAD_BATCH * 1200 + 4096);
   snprintf(line, 4096,
            "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"create_table\",\"params\":{\"table\":"

@@ -369,6 +369,27 @@ bool dh_try_ok(const dh_daemon *d, const char *prog, const char *method, json_t 
   return ok;
 }
 
+bool dh_make_kib_rows(const dh_daemon *d, const char *prog, const char *table, int rows) {
+  if (!dh_try_ok(d, prog, "create_table",
+                 json_pack("{s:s,s:{s:{}}}", "table", table, "families", "cf")))
+    return false;
+  char value[1025], row[16];
+  memset(value, 'v', 1024);
+  value[1024] = '\0';
+  for (int from = 0; from < rows; from += 200) {
+    json_t *ops = json_array();
+    for (int i = from; i < from + 200 && i < rows; i++) {
+      snprintf(row, sizeof row, "s%03d", i);
+      json_array_append_new(ops,
+                            json_pack("{s:s,s:s,s:{s:s}}", "op", "put", "row", row, "data", "cf:v",
+                                      value));
+    }
+    if (!dh_try_ok(d, prog, "batch", json_pack("{s:s,s:o}", "table", table, "operations", ops)))
+      return false;
+  }
+  return true;
+}
+
 int dh_pipelined(const dh_daemon *d, const char *table, const char *method, const char *tag,
                  int n) {
   dh_conn *c = dh_connect(d);

@@ -82,6 +82,10 @@ json_t *dh_try_call(const dh_daemon *d, const char *method, json_t *params);
 json_t *dh_try_call_on(dh_conn *c, const char *method, json_t *params);
 /* dh_try_call that must succeed: false, with a message naming prog, if it did not. */
 bool dh_try_ok(const dh_daemon *d, const char *prog, const char *method, json_t *params);
+/* Creates table (family cf) with rows s000, s001... of 1 KiB each in cf:v, put in batches of
+ * 200 (a line well under 1 MiB): large scan replies. Uses no Check assertion; false, with a
+ * message naming prog, on failure. */
+bool dh_make_kib_rows(const dh_daemon *d, const char *prog, const char *table, int rows);
 /* n requests sent at once on one connection, so that they run on every pooled connection
  * together: "put" of rows TAG0.. (value: the key, in cf:a) or "row" of them, in table. Every
  * reply must carry one of their ids; failures are printed. Returns how many succeeded. */

@@ -21,7 +21,6 @@
 #define BUDGET (16 * MIB)
 #define MAX_LINE MIB
 #define SCAN_ROWS 1000 /* rows of 1 KiB: one scan's reply is about 1 MB */
-#define LOAD_BATCH 200
 #define DEAF_CLIENTS 60
 #define DEAF_SCANS 3 /* each: 180 MB of replies in all, unread, without the budget */
 /* What the gateway may return in the 250 ms before a deaf client is closed, and more: 1,000-row
@@ -282,27 +281,6 @@ static bool call_ok(const char *method, json_t *params) {
   return dh_try_ok(&g_daemon, "test_daemon_budget", method, params);
 }
 
-/* Table t with SCAN_ROWS rows s000.. of 1 KiB each, in batches under max_line_bytes. */
-static bool make_table(void) {
-  if (!call_ok("create_table", json_pack("{s:s,s:{s:{}}}", "table", g_table, "families", "cf")))
-    return false;
-  char value[1025], row[8];
-  memset(value, 'v', 1024);
-  value[1024] = '\0';
-  for (int from = 0; from < SCAN_ROWS; from += LOAD_BATCH) {
-    json_t *ops = json_array();
-    for (int i = from; i < from + LOAD_BATCH; i++) {
-      snprintf(row, sizeof row, "s%03d", i);
-      json_array_append_new(ops,
-                            json_pack("{s:s,s:s,s:{s:s}}", "op", "put", "row", row, "data", "cf:v",
-                                      value));
-    }
-    if (!call_ok("batch", json_pack("{s:s,s:o}", "table", g_table, "operations", ops)))
-      return false;
-  }
-  return true;
-}
-
 static Suite *budget_suite(void) {
   Suite *s = suite_create("hbpoold max_buffered_bytes");
   TCase *tc = tcase_create("budget");
@@ -325,7 +303,7 @@ int main(void) {
            (int)getpid(), BUDGET, MAX_LINE);
   int failed = 1;
   if (dh_start(&g_daemon, "test_daemon_budget", &g_gateway, keys, "pool_size = 4\n") &&
-      make_table()) {
+      dh_make_kib_rows(&g_daemon, "test_daemon_budget", g_table, SCAN_ROWS)) {
     SRunner *sr = srunner_create(budget_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);

@@ -521,23 +521,6 @@ static bool call_ok(const char *method, json_t *params) {
   return dh_try_ok(&g_limits, "test_daemon_limits", method, params);
 }
 
-/* Table t with SCAN_ROWS rows s000.. of 1 KiB each. */
-static bool make_table(void) {
-  if (!call_ok("create_table", json_pack("{s:s,s:{s:{}}}", "table", g_table, "families", "cf")))
-    return false;
-  char value[1025], row[8];
-  memset(value, 'v', 1024);
-  value[1024] = '\0';
-  json_t *ops = json_array();
-  for (int i = 0; i < SCAN_ROWS; i++) {
-    snprintf(row, sizeof row, "s%03d", i);
-    json_array_append_new(ops,
-                          json_pack("{s:s,s:s,s:{s:s}}", "op", "put", "row", row, "data", "cf:v",
-                                    value));
-  }
-  return call_ok("batch", json_pack("{s:s,s:o}", "table", g_table, "operations", ops));
-}
-
 static bool start_daemons(const char *prefix) {
   char keys[256];
   snprintf(keys, sizeof keys,
@@ -578,7 +561,8 @@ int main(void) {
   char prefix[32];
   snprintf(prefix, sizeof prefix, "lim%d", (int)getpid());
   int failed = 1;
-  if (start_daemons(prefix) && make_table()) {
+  if (start_daemons(prefix) &&
+      dh_make_kib_rows(&g_limits, "test_daemon_limits", g_table, SCAN_ROWS)) {
     SRunner *sr = srunner_create(limits_suite());
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);

@@ -1,0 +1,58 @@
+/* bench_util: what the benchmark programs share (bench_util.h). */
+#include "bench_util.h"
+
+#include <errno.h> /* program_invocation_short_name (GNU, as configure sets up) */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+double bench_now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+void bench_sleep_s(double s) {
+  struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+  while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+  }
+}
+
+void bench_fatal(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "%s: ", program_invocation_short_name);
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\n");
+  va_end(ap);
+  exit(1);
+}
+
+int bench_compare_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+double bench_percentile(const double *sorted, size_t n, int pct) {
+  if (n == 0)
+    return 0;
+  size_t rank = (n * (size_t)pct + 99) / 100;
+  return sorted[rank == 0 ? 0 : rank - 1];
+}
+
+long bench_status_kib(int pid, const char *field) {
+  char path[64], line[256];
+  snprintf(path, sizeof path, "/proc/%d/status", pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return -1;
+  long kib = -1;
+  size_t flen = strlen(field);
+  while (fgets(line, sizeof line, f) != NULL)
+    if (strncmp(line, field, flen) == 0 && line[flen] == ':')
+      kib = atol(line + flen + 1);
+  fclose(f);
+  return kib;
+}
