@@ -8,13 +8,14 @@
 # else starts a local HBase.
 # Usage: bench/run-hostile-bench.sh [BUILDDIR (build) [OPTS]]; OPTS go to hostile_bench:
 # --seconds S (10) per set, --steady N, --pace-ms MS, --slowloris N, --deaf N, --deaf-scans N,
-# --idle N, --line-mib N.
+# --idle N, --line-mib N. HBPOOLD=PATH measures another build's daemon (one from before
+# max_buffered_bytes shows what the budget changes; the budget's own figures then read -1).
 set -euo pipefail
 top=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 builddir=$(cd -- "${1:-$top/build}" && pwd -P)
 [ $# -gt 0 ] && shift
 bench="$builddir/bench/hostile_bench"
-hbpoold="$builddir/daemon/hbpoold"
+hbpoold=${HBPOOLD:-$builddir/daemon/hbpoold}
 for prog in "$bench" "$hbpoold"; do
   [ -x "$prog" ] || { echo "no $prog: build first (tests/check.sh or make)" >&2; exit 2; }
 done
@@ -33,7 +34,12 @@ if [ "$soft" != unlimited ] && [ "$soft" -lt "$need" ]; then
 fi
 
 dir=$(mktemp -d /tmp/hbpool-hbench.XXXXXX)
+budget_line="max_buffered_bytes = $budget"
+if ! grep -q max_buffered_bytes "$hbpoold"; then
+  budget_line=""
+  echo "$hbpoold has no max_buffered_bytes: measuring without a budget"
+fi
 bench_start_daemon "$hbpoold" 8 "max_clients = 12000
-max_buffered_bytes = $budget"
-echo "max_buffered_bytes = $budget ($((budget >> 20)) MiB)"
+$budget_line"
+[ -z "$budget_line" ] || echo "$budget_line ($((budget >> 20)) MiB)"
 "$bench" --socket "$dir/hbpoold.sock" --pid "$daemon_pid" --table "hbpool_hbench_$$" "$@"
