@@ -32,10 +32,13 @@ struct api {
 enum { DAEMON_PING, DAEMON_VERSION, DAEMON_STATS, DAEMON_END };
 static const char *const NO_PARAMS[] = {NULL};
 static const method daemon_methods[] = {
-  [DAEMON_PING] = {"ping", NULL, NULL, POOL_RETRY_NEVER, NO_PARAMS, NULL, NULL, METHOD_READS},
-  [DAEMON_VERSION] = {"version", NULL, NULL, POOL_RETRY_NEVER, NO_PARAMS, NULL, NULL, METHOD_READS},
-  [DAEMON_STATS] = {"stats", NULL, NULL, POOL_RETRY_NEVER, NO_PARAMS, NULL, NULL, METHOD_READS},
-  [DAEMON_END] = {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL, METHOD_WRITES},
+  [DAEMON_PING] = {"ping", NULL, NULL, POOL_RETRY_NEVER, NO_PARAMS, NULL, NULL, METHOD_READS,
+                   false},
+  [DAEMON_VERSION] = {"version", NULL, NULL, POOL_RETRY_NEVER, NO_PARAMS, NULL, NULL, METHOD_READS,
+                      false},
+  [DAEMON_STATS] = {"stats", NULL, NULL, POOL_RETRY_NEVER, NO_PARAMS, NULL, NULL, METHOD_READS,
+                    false},
+  [DAEMON_END] = {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL, METHOD_WRITES, false},
 };
 
 static const method *const MODULES[] = {daemon_methods, admin_methods, read_methods,

@@ -326,6 +326,7 @@ static const char *const BATCH_PARAMS[] = {"table", "use_prefix", "operations", 
                                            "wal",   "batch_size", NULL};
 
 const method batch_methods[] = {
-  {"batch", prepare_batch, run_batch, POOL_RETRY_NEVER, BATCH_PARAMS, NULL, NULL, METHOD_WRITES},
-  {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL, METHOD_WRITES},
+  {"batch", prepare_batch, run_batch, POOL_RETRY_NEVER, BATCH_PARAMS, NULL, NULL, METHOD_WRITES,
+   false},
+  {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL, METHOD_WRITES, false},
 };

@@ -149,6 +149,7 @@ void call_submit(call *k) {
                       .retry = k->m->retry,
                       .group = k->group,
                       .order_key = k->order_key,
+                      .scans = k->m->scans,
                       .route.prefer = k->prefer_gateway};
   hb_error err = HB_ERROR_INIT;
   if (cluster_submit(k->env->cluster, &k->job, &err) < 0) {

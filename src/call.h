@@ -41,6 +41,7 @@ typedef struct method {
    * be submitted later; false when it may go now. NULL: never held. */
   bool (*wait)(call *k);
   method_access access;
+  bool scans; /* reads a scan page: counts toward max_scan_connections */
 } method;
 
 /* Each module's methods, ended by an entry without a name. */

@@ -28,6 +28,13 @@ struct cluster {
   uint64_t moves;
 };
 
+/* max_scan_connections, within the pool; 0: half of it (rounded up), so that scans never take
+ * every connection of a pool of two or more. */
+static int scan_connections(const config_gateway *g) {
+  int n = g->max_scan_connections > 0 ? g->max_scan_connections : (g->pool_size + 1) / 2;
+  return n < g->pool_size ? n : g->pool_size;
+}
+
 static pool_options pool_options_from(const config_gateway *g) {
   pool_options o = {
     .name = g->name,
@@ -40,6 +47,7 @@ static pool_options pool_options_from(const config_gateway *g) {
     .reconnect_max_ms = g->reconnect_max_ms,
     .coalesce = g->coalesce,
     .coalesce_max_rows = g->coalesce_max_rows,
+    .max_scans = scan_connections(g),
   };
   hbc_options_init(&o.gateway);
   o.gateway.host = g->host;

@@ -112,6 +112,7 @@ static const key_spec GATEWAY_KEYS[] = {
   {GKEY(max_message_bytes, KEY_SIZE), .min = 1024, .max = BYTES_MAX},
   {GKEY(coalesce, KEY_BOOL)},
   {GKEY(coalesce_max_rows, KEY_INT), .min = 1, .max = 10000},
+  {GKEY(max_scan_connections, KEY_INT), .min = 0, .max = 1024},
 };
 
 #define NKEYS(a) (sizeof(a) / sizeof((a)[0]))

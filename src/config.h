@@ -62,6 +62,8 @@ typedef struct config_gateway {
   size_t max_message_bytes;               /* default 268435456 */
   bool coalesce;         /* default true: queued row and rows reads share gateway calls */
   int coalesce_max_rows; /* default 100, 1..10000: rows in one shared call */
+  /* default 0: half of pool_size, rounded up; connections serving scan pages at once */
+  int max_scan_connections;
 } config_gateway;
 
 typedef struct config {

@@ -66,7 +66,8 @@ struct pool {
   int backoff_ms;
   char *down_reason;
 
-  bool holding;        /* a job was held back for an earlier one of its order key */
+  bool holding;        /* a job was held back for an earlier one of its key, or for max_scans */
+  int nscans;          /* scan jobs at the gateway */
   pool_stats counters; /* jobs, failed, reconnects, retries, refreshes */
   worker **workers;    /* the retiring ones too, until reap frees them */
   int nworkers;
@@ -371,6 +372,10 @@ static size_t take(worker *w) {
       p->holding = true;
       continue;
     }
+    if (j->scans && p->nscans >= p->opts.max_scans) {
+      p->holding = true;
+      continue;
+    }
     if (n > 0) {
       size_t weight = j->group == g ? g->weight(j) : 0;
       if (j->group != g || rows + weight > most || !g->joins(w->members, n, j))
@@ -470,10 +475,15 @@ static void serve(worker *w, size_t n) {
   pool *p = w->pool;
   w->busy = true;
   p->nbusy++;
+  int scans = 0; /* scans never share a call, but count each as one anyway */
+  for (size_t i = 0; i < n; i++)
+    scans += w->members[i]->scans;
+  p->nscans += scans;
   snapshot(w);
   run_job(w, w->members, n);
   w->busy = false;
   p->nbusy--;
+  p->nscans -= scans;
   count_call(p, n);
   for (size_t i = 0; i < n; i++)
     finish(p, w->members[i]);

@@ -25,6 +25,7 @@ typedef struct pool_options {
   int reconnect_max_ms;
   bool coalesce;         /* queued jobs of one group may share a gateway call */
   int coalesce_max_rows; /* the most rows (weight) one shared call carries */
+  int max_scans;         /* connections that serve scan jobs at once (1..size) */
 } pool_options;
 
 typedef struct pool pool;
@@ -64,6 +65,9 @@ struct pool_job {
   /* Nonzero: jobs with the same key (writes of one row) start in the order they were queued,
    * never at once and never in one shared call: a later one waits for the earlier's call. */
   uint64_t order_key;
+  /* Reads a scan page: at most max_scans of them are at the gateway at once, so that a flood of
+   * scans leaves the other connections to single-row work. */
+  bool scans;
   hb_error err; /* HB_OK, or why the job failed */
   int retries;  /* how often it was retried (0 or 1) */
   /* The cluster's (cluster.h), which routes jobs between pools; a pool leaves it alone. */

@@ -211,8 +211,10 @@ static const char *const CELLS_PARAMS[] =
   {"table", "use_prefix", "row", "column", "versions", "timestamp", "include_timestamp", NULL};
 
 const method read_methods[] = {
-  {"row", prepare_row, run_row, POOL_RETRY_ON_STALE, ROW_PARAMS, NULL, NULL, METHOD_READS},
-  {"rows", prepare_rows, run_rows, POOL_RETRY_ON_STALE, ROWS_PARAMS, NULL, NULL, METHOD_READS},
-  {"cells", prepare_cells, run_cells, POOL_RETRY_ON_STALE, CELLS_PARAMS, NULL, NULL, METHOD_READS},
-  {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL, METHOD_WRITES},
+  {"row", prepare_row, run_row, POOL_RETRY_ON_STALE, ROW_PARAMS, NULL, NULL, METHOD_READS, false},
+  {"rows", prepare_rows, run_rows, POOL_RETRY_ON_STALE, ROWS_PARAMS, NULL, NULL, METHOD_READS,
+   false},
+  {"cells", prepare_cells, run_cells, POOL_RETRY_ON_STALE, CELLS_PARAMS, NULL, NULL, METHOD_READS,
+   false},
+  {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL, METHOD_WRITES, false},
 };

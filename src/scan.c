@@ -196,6 +196,6 @@ static const char *const SCAN_PARAMS[] = {"table",      "use_prefix",
 
 const method scan_methods[] = {
   {"scan", prepare_scan, run_scan, POOL_RETRY_ON_STALE, SCAN_PARAMS, after_scan, scanner_wait,
-   METHOD_READS},
-  {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL, METHOD_WRITES},
+   METHOD_READS, true},
+  {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL, METHOD_WRITES, false},
 };

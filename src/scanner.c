@@ -356,7 +356,8 @@ static const method read_ahead_method = {"scanner_next (read-ahead)",
                                          NULL,
                                          after_read_ahead,
                                          NULL,
-                                         METHOD_READS};
+                                         METHOD_READS,
+                                         false};
 
 /* Starts a read-ahead of n rows on sc, which stays held until it is over. */
 static void read_ahead(call_env *env, scanner *sc, int32_t n) {
@@ -441,12 +442,12 @@ bool scanner_wait(call *k) {
 enum { SCANNER_OPEN, SCANNER_NEXT, SCANNER_CLOSE, SCANNER_END };
 const method scanner_methods[] = {
   [SCANNER_OPEN] = {"scanner_open", prepare_scanner_open, run_scanner_open, POOL_RETRY_NEVER,
-                    SCANNER_OPEN_PARAMS, after_scanner_open, scanner_wait, METHOD_READS},
+                    SCANNER_OPEN_PARAMS, after_scanner_open, scanner_wait, METHOD_READS, false},
   [SCANNER_NEXT] = {"scanner_next", prepare_scanner_next, run_scanner_next, POOL_RETRY_NEVER,
-                    SCANNER_NEXT_PARAMS, after_scanner_use, scanner_wait, METHOD_READS},
+                    SCANNER_NEXT_PARAMS, after_scanner_use, scanner_wait, METHOD_READS, true},
   [SCANNER_CLOSE] = {"scanner_close", prepare_scanner_close, run_scanner_close, POOL_RETRY_NEVER,
-                     SCANNER_CLOSE_PARAMS, after_scanner_close, scanner_wait, METHOD_READS},
-  [SCANNER_END] = {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL, METHOD_WRITES},
+                     SCANNER_CLOSE_PARAMS, after_scanner_close, scanner_wait, METHOD_READS, false},
+  [SCANNER_END] = {NULL, NULL, NULL, POOL_RETRY_NEVER, NULL, NULL, NULL, METHOD_WRITES, false},
 };
 
 /* Closes a scanner on the gateway on the daemon's own account (no reply to anyone). */

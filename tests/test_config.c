@@ -134,6 +134,7 @@ START_TEST(test_defaults) {
   ck_assert_uint_eq(g->max_message_bytes, 268435456);
   ck_assert(g->coalesce);
   ck_assert_int_eq(g->coalesce_max_rows, 100);
+  ck_assert_int_eq(g->max_scan_connections, 0);
   config_free(&c);
   ck_assert_ptr_null(c.gateways);
   config_free(&c); /* twice is harmless */
@@ -252,7 +253,8 @@ static const char ALL_KEYS[] = "# every key, none at its default\n"
                                "reconnect_max_ms = 400\n"
                                "max_message_bytes = 1048576\n"
                                "coalesce = false\n"
-                               "coalesce_max_rows = 7\n";
+                               "coalesce_max_rows = 7\n"
+                               "max_scan_connections = 2\n";
 
 START_TEST(test_every_key_is_parsed) {
   config c;
@@ -296,6 +298,7 @@ START_TEST(test_every_key_is_parsed) {
   ck_assert_uint_eq(g->max_message_bytes, 1048576);
   ck_assert(!g->coalesce);
   ck_assert_int_eq(g->coalesce_max_rows, 7);
+  ck_assert_int_eq(g->max_scan_connections, 2);
   config_free(&c);
 }
 END_TEST

@@ -207,6 +207,42 @@ START_TEST(test_queued_reads_of_a_gone_client_dropped) {
 END_TEST
 
 /* ---------------------------------------------------------------------------------------------
+ * Scans leave connections to single-row work. */
+
+/* One client pipelines 12 scans of 1,000 rows; another's get, sent just after, is answered while
+ * most of them still wait: max_scan_connections (by default half the pool of 4) keeps two
+ * connections from scans. First come, first served, the get would wait for the scans ahead. */
+START_TEST(test_scans_leave_connections_for_gets) {
+  dh_conn *watcher = dh_connect(&g_daemon);
+  dh_conn *scanner = dh_connect(&g_daemon), *getter = dh_connect(&g_daemon);
+  for (int k = 0; k < 12; k++) {
+    char *line = dh_request(json_integer(k + 1), "scan",
+                            json_pack("{s:s,s:s,s:i}", "table", g_table, "row_prefix", "s",
+                                      "limit", SCAN_ROWS));
+    ck_assert_int_eq(dh_write(scanner, line, strlen(line)), 0);
+    free(line);
+  }
+  for (int i = 0; i < 100 && in_flight(watcher) < 12; i++)
+    sleep_ms(2);
+  json_t *row = dh_result(dh_call(getter, "row",
+                                  json_pack("{s:s,s:s,s:[s]}", "table", g_table, "row", "s001",
+                                            "columns", "cf:v")),
+                          "row");
+  json_int_t left = in_flight(watcher);
+  printf("test_daemon_budget: a get sent behind 12 scans was answered with %lld of them still "
+         "in flight\n",
+         (long long)left);
+  ck_assert_msg(left >= 6, "only %lld scans were still in flight", (long long)left);
+  json_decref(row);
+  for (int k = 0; k < 12; k++)
+    json_decref(dh_result(dh_json(scanner), "scan"));
+  dh_close(getter);
+  dh_close(scanner);
+  dh_close(watcher);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------------
  * Clients holding half-sent lines. */
 
 /* Sends what the socket takes now of PARTIAL spaces (JSON allows them before a request), up to
@@ -288,6 +324,7 @@ static Suite *budget_suite(void) {
   tcase_add_test(tc, test_deaf_scanners_closed_memory_bounded);
   tcase_add_test(tc, test_half_sent_lines_throttled_then_read_again);
   tcase_add_test(tc, test_queued_reads_of_a_gone_client_dropped);
+  tcase_add_test(tc, test_scans_leave_connections_for_gets);
   suite_add_tcase(s, tc);
   return s;
 }
