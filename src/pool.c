@@ -51,7 +51,10 @@ struct pool {
   struct event_base *base;
   struct event *completion_ev;
 
-  struct job_list queue; /* waiting for a connection */
+  /* Waiting for a connection: scan jobs apart, so that those held back by max_scans never stand
+   * between a free connection and the jobs behind them; seq says which came first. */
+  struct job_list queue, scan_queue;
+  uint64_t next_seq;
   int waiting;
   struct job_list done; /* finished, for the loop thread */
   bool stopping;
@@ -132,14 +135,33 @@ static void run_completions(evutil_socket_t fd, short what, void *arg) {
 /* ---------------------------------------------------------------------------------------------
  * Gateway state: up, or down with a backoff before the next connection attempt. */
 
-static void fail_queue(pool *p, hb_errcode code, const char *why) {
-  pool_job *job;
-  while ((job = TAILQ_FIRST(&p->queue)) != NULL) {
-    TAILQ_REMOVE(&p->queue, job, link);
-    p->waiting--;
-    hb_error_set(&job->err, code, "%s", why);
-    finish(p, job);
+static struct job_list *queue_of(pool *p, const pool_job *job) {
+  return job->scans ? &p->scan_queue : &p->queue;
+}
+
+static void unqueue(pool *p, pool_job *job) {
+  TAILQ_REMOVE(queue_of(p, job), job, link);
+  p->waiting--;
+}
+
+/* Fails the queued jobs pick chooses (every one when pick is NULL), in both queues. */
+static void fail_queued(pool *p, pool_match_fn pick, void *arg, hb_errcode code, const char *why) {
+  struct job_list *lists[] = {&p->queue, &p->scan_queue};
+  for (size_t l = 0; l < 2; l++) {
+    pool_job *job, *next;
+    for (job = TAILQ_FIRST(lists[l]); job != NULL; job = next) {
+      next = TAILQ_NEXT(job, link);
+      if (pick != NULL && !pick(job, arg))
+        continue;
+      unqueue(p, job);
+      hb_error_set(&job->err, code, "%s", why);
+      finish(p, job);
+    }
   }
+}
+
+static void fail_queue(pool *p, hb_errcode code, const char *why) {
+  fail_queued(p, NULL, NULL, code, why);
 }
 
 static void mark_down(pool *p, const char *reason) {
@@ -348,14 +370,26 @@ static void held_build(worker *w) {
 
 /* Takes the oldest queued job that may start now, and the later ones of its group that may
  * share its call. A job may not start while an earlier job of its order key is at
- * the gateway or still queued; it may not share a call with one of its key either. Returns how
- * many are in w->members: 0 when every queued job looked at must wait. */
+ * the gateway or still queued; it may not share a call with one of its key either. A scan may
+ * not start while max_scans are at the gateway, and always goes alone. Returns how many are in
+ * w->members: 0 when every queued job looked at must wait. */
 static size_t take(worker *w) {
   pool *p = w->pool;
   size_t n = 0, rows = 0, most = (size_t)(p->opts.coalesce ? p->opts.coalesce_max_rows : 1);
   if (w->cap < most + 1) {
     w->members = xrealloc(w->members, (most + 1) * sizeof *w->members);
     w->cap = most + 1;
+  }
+  /* The oldest scan goes first if it is older than the other queue's head and max_scans allow. */
+  pool_job *scan = TAILQ_FIRST(&p->scan_queue), *other = TAILQ_FIRST(&p->queue);
+  if (scan != NULL && (other == NULL || scan->seq < other->seq)) {
+    if (p->nscans < p->opts.max_scans) {
+      unqueue(p, scan);
+      w->members[0] = scan;
+      w->nmembers = 1;
+      return 1;
+    }
+    p->holding = true; /* the end of a scan wakes the workers */
   }
   bool built = false;
   const pool_group *g = NULL;
@@ -372,10 +406,6 @@ static size_t take(worker *w) {
       p->holding = true;
       continue;
     }
-    if (j->scans && p->nscans >= p->opts.max_scans) {
-      p->holding = true;
-      continue;
-    }
     if (n > 0) {
       size_t weight = j->group == g ? g->weight(j) : 0;
       if (j->group != g || rows + weight > most || !g->joins(w->members, n, j))
@@ -385,8 +415,7 @@ static size_t take(worker *w) {
       g = p->opts.coalesce ? j->group : NULL;
       rows = g != NULL ? g->weight(j) : 1;
     }
-    TAILQ_REMOVE(&p->queue, j, link);
-    p->waiting--;
+    unqueue(p, j);
     w->members[n++] = j;
     if (g == NULL || rows >= most)
       break;
@@ -507,7 +536,7 @@ static void worker_main(void *arg) {
       probe(w);
       continue;
     }
-    if (!p->gateway_up || TAILQ_EMPTY(&p->queue)) {
+    if (!p->gateway_up || (TAILQ_EMPTY(&p->queue) && TAILQ_EMPTY(&p->scan_queue))) {
       /* Woken by a submit, or when the gateway's state changes (a probe ends). */
       park(w, p->gateway_up || p->probing ? TASK_NO_DEADLINE : p->next_attempt_ms);
       continue;
@@ -565,6 +594,7 @@ pool *pool_new(struct event_base *base, const pool_options *opts, hb_error *err)
   p->base = base;
   p->completion_ev = event_new(base, -1, 0, run_completions, p);
   TAILQ_INIT(&p->queue);
+  TAILQ_INIT(&p->scan_queue);
   TAILQ_INIT(&p->done);
   TAILQ_INIT(&p->idle);
   /* Optimistic until a connection attempt says otherwise, so the first requests are tried. */
@@ -617,7 +647,8 @@ int pool_submit(pool *p, pool_job *job, hb_error *err) {
                         "the queue of requests waiting for a connection to gateway %s is full "
                         "(max_queue %d)",
                         p->name, p->opts.max_queue);
-  TAILQ_INSERT_TAIL(&p->queue, job, link);
+  job->seq = ++p->next_seq;
+  TAILQ_INSERT_TAIL(queue_of(p, job), job, link);
   p->waiting++;
   wake_one(p);
   return 0;
@@ -636,34 +667,21 @@ static void reap(pool *p) {
   p->nworkers = kept;
 }
 
+static bool is_overdue(const pool_job *job, void *now) {
+  return job->deadline_ms <= *(const int64_t *)now;
+}
+
 void pool_expire(pool *p) {
   int64_t now = clock_now_ms();
   reap(p);
-  pool_job *job, *next;
-  for (job = TAILQ_FIRST(&p->queue); job != NULL; job = next) {
-    next = TAILQ_NEXT(job, link);
-    if (job->deadline_ms > now)
-      continue;
-    TAILQ_REMOVE(&p->queue, job, link);
-    p->waiting--;
-    hb_error_set(&job->err, HB_ERR_QUEUE_TIMEOUT,
-                 "no connection to gateway %s became free within %d ms", p->name,
-                 p->opts.queue_timeout_ms);
-    finish(p, job);
-  }
+  char why[160];
+  snprintf(why, sizeof why, "no connection to gateway %s became free within %d ms", p->name,
+           p->opts.queue_timeout_ms);
+  fail_queued(p, is_overdue, &now, HB_ERR_QUEUE_TIMEOUT, why);
 }
 
 void pool_cancel(pool *p, pool_match_fn match, void *arg) {
-  pool_job *job, *next;
-  for (job = TAILQ_FIRST(&p->queue); job != NULL; job = next) {
-    next = TAILQ_NEXT(job, link);
-    if (!match(job, arg))
-      continue;
-    TAILQ_REMOVE(&p->queue, job, link);
-    p->waiting--;
-    hb_error_set(&job->err, HB_ERR_CANCELLED, "its client left before it was sent");
-    finish(p, job);
-  }
+  fail_queued(p, match, arg, HB_ERR_CANCELLED, "its client left before it was sent");
 }
 
 void pool_get_stats(pool *p, pool_stats *out) {
@@ -711,7 +729,8 @@ void pool_retire(pool *p) {
 
 bool pool_is_idle(pool *p) {
   reap(p);
-  return p->retired && p->nworkers == 0 && TAILQ_EMPTY(&p->queue) && TAILQ_EMPTY(&p->done);
+  return p->retired && p->nworkers == 0 && TAILQ_EMPTY(&p->queue) && TAILQ_EMPTY(&p->scan_queue) &&
+    TAILQ_EMPTY(&p->done);
 }
 
 static bool gateway_differs(const pool *p, const pool_options *o) {

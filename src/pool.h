@@ -81,6 +81,7 @@ struct pool_job {
   } route;
   /* private to the pool */
   int64_t deadline_ms;
+  uint64_t seq; /* its place in the order of submission */
   TAILQ_ENTRY(pool_job) link;
 };
 
