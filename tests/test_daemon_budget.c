@@ -217,8 +217,8 @@ START_TEST(test_scans_leave_connections_for_gets) {
   dh_conn *scanner = dh_connect(&g_daemon), *getter = dh_connect(&g_daemon);
   for (int k = 0; k < 12; k++) {
     char *line = dh_request(json_integer(k + 1), "scan",
-                            json_pack("{s:s,s:s,s:i}", "table", g_table, "row_prefix", "s",
-                                      "limit", SCAN_ROWS));
+                            json_pack("{s:s,s:s,s:i}", "table", g_table, "row_prefix", "s", "limit",
+                                      SCAN_ROWS));
     ck_assert_int_eq(dh_write(scanner, line, strlen(line)), 0);
     free(line);
   }
