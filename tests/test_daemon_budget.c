@@ -55,6 +55,17 @@ static json_int_t scans_cancelled(dh_conn *c) {
   return n;
 }
 
+/* Pipelines n scans of the SCAN_ROWS rows on c (ids 1..n), reading nothing. */
+static void send_scans(dh_conn *c, int n) {
+  for (int k = 0; k < n; k++) {
+    char *line = dh_request(json_integer(k + 1), "scan",
+                            json_pack("{s:s,s:s,s:i}", "table", g_table, "row_prefix", "s", "limit",
+                                      SCAN_ROWS));
+    ck_assert_int_eq(dh_write(c, line, strlen(line)), 0);
+    free(line);
+  }
+}
+
 /* A client that does what clients should: one get after another, on a thread, counting what
  * failed and the slowest; no Check assertion off the main thread. */
 typedef struct steady {
@@ -123,13 +134,7 @@ START_TEST(test_deaf_scanners_closed_memory_bounded) {
   dh_conn *deaf[DEAF_CLIENTS];
   for (int i = 0; i < DEAF_CLIENTS; i++) {
     deaf[i] = dh_connect(&g_daemon);
-    for (int k = 0; k < DEAF_SCANS; k++) {
-      char *line = dh_request(json_integer(k + 1), "scan",
-                              json_pack("{s:s,s:s,s:i}", "table", g_table, "row_prefix", "s",
-                                        "limit", SCAN_ROWS));
-      ck_assert_int_eq(dh_write(deaf[i], line, strlen(line)), 0);
-      free(line);
-    }
+    send_scans(deaf[i], DEAF_SCANS);
   }
   /* Until every scan has run (or its client is gone) and the daemon is back under its budget. */
   int64_t start = mono_ms();
@@ -181,13 +186,7 @@ START_TEST(test_queued_reads_of_a_gone_client_dropped) {
   dh_conn *watcher = dh_connect(&g_daemon);
   json_int_t before = scans_cancelled(watcher);
   dh_conn *c = dh_connect(&g_daemon);
-  for (int k = 0; k < 40; k++) {
-    char *line = dh_request(json_integer(k + 1), "scan",
-                            json_pack("{s:s,s:s,s:i}", "table", g_table, "row_prefix", "s", "limit",
-                                      SCAN_ROWS));
-    ck_assert_int_eq(dh_write(c, line, strlen(line)), 0);
-    free(line);
-  }
+  send_scans(c, 40);
   for (int i = 0; i < 100 && in_flight(watcher) < 40; i++)
     sleep_ms(5);
   struct linger reset = {1, 0};
@@ -218,13 +217,7 @@ END_TEST
 START_TEST(test_scans_leave_connections_for_gets) {
   dh_conn *watcher = dh_connect(&g_daemon);
   dh_conn *scanner = dh_connect(&g_daemon), *getter = dh_connect(&g_daemon);
-  for (int k = 0; k < 12; k++) {
-    char *line = dh_request(json_integer(k + 1), "scan",
-                            json_pack("{s:s,s:s,s:i}", "table", g_table, "row_prefix", "s", "limit",
-                                      SCAN_ROWS));
-    ck_assert_int_eq(dh_write(scanner, line, strlen(line)), 0);
-    free(line);
-  }
+  send_scans(scanner, 12);
   for (int i = 0; i < 100 && in_flight(watcher) < 12; i++)
     sleep_ms(2);
   json_t *row = dh_result(dh_call(getter, "row",
