@@ -56,3 +56,20 @@ long bench_status_kib(int pid, const char *field) {
   fclose(f);
   return kib;
 }
+
+static int env_int(const char *name, int dflt) {
+  const char *v = getenv(name);
+  return v != NULL && *v != '\0' ? atoi(v) : dflt;
+}
+
+void bench_gateway_options(hbc_options *o, int call_timeout_ms) {
+  hbc_options_init(o);
+  const char *host = getenv("HBPOOL_TEST_THRIFT_HOST");
+  o->host = host != NULL ? host : "127.0.0.1";
+  o->port = env_int("HBPOOL_TEST_THRIFT_PORT", 9090);
+  o->framed = env_int("HBPOOL_TEST_THRIFT_FRAMED", 0) != 0;
+  o->http = env_int("HBPOOL_TEST_THRIFT_HTTP", 0) != 0;
+  o->protocol = env_int("HBPOOL_TEST_THRIFT_COMPACT", 0) ? HBC_PROTOCOL_COMPACT
+                                                         : HBC_PROTOCOL_BINARY;
+  o->call_timeout_ms = call_timeout_ms;
+}

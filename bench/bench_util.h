@@ -1,9 +1,11 @@
-/* bench_util: what the benchmark programs share: a clock, sleeping, failing, percentiles and a
- * process's memory. */
+/* bench_util: what the benchmark programs share: a clock, sleeping, failing, percentiles, a
+ * process's memory and the gateway under test. */
 #ifndef HBPOOL_BENCH_UTIL_H
 #define HBPOOL_BENCH_UTIL_H
 
 #include <stddef.h>
+
+#include "hbase_client.h"
 
 /* CLOCK_MONOTONIC in microseconds. */
 double bench_now_us(void);
@@ -17,5 +19,9 @@ int bench_compare_double(const void *a, const void *b);
 double bench_percentile(const double *sorted, size_t n, int pct);
 /* A field of /proc/PID/status in KiB ("VmRSS", "VmHWM"), or -1 if the process is gone. */
 long bench_status_kib(int pid, const char *field);
+
+/* The gateway the scripts name in $HBPOOL_TEST_THRIFT_HOST/PORT/FRAMED/COMPACT/HTTP
+ * (127.0.0.1:9090, buffered binary, when unset), with call_timeout_ms. */
+void bench_gateway_options(hbc_options *o, int call_timeout_ms);
 
 #endif

@@ -29,20 +29,9 @@ static void check(int rc, hb_error *err, const char *what) {
   exit(1);
 }
 
-static int env_int(const char *name, int dflt) {
-  const char *v = getenv(name);
-  return v != NULL && *v != '\0' ? atoi(v) : dflt;
-}
-
 static hbc_conn *connect_env(void) {
   hbc_options o;
-  hbc_options_init(&o);
-  const char *host = getenv("HBPOOL_TEST_THRIFT_HOST");
-  o.host = host != NULL ? host : "127.0.0.1";
-  o.port = env_int("HBPOOL_TEST_THRIFT_PORT", 9090);
-  o.framed = env_int("HBPOOL_TEST_THRIFT_FRAMED", 0) != 0;
-  o.protocol = env_int("HBPOOL_TEST_THRIFT_COMPACT", 0) ? HBC_PROTOCOL_COMPACT
-                                                        : HBC_PROTOCOL_BINARY;
+  bench_gateway_options(&o, 60000);
   hb_error err = HB_ERROR_INIT;
   hbc_conn *c = hbc_connect(&o, &err);
   if (c == NULL)

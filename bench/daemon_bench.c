@@ -82,11 +82,6 @@ static const char *str_or(const char *s, const char *dflt) {
   return s != NULL ? s : dflt;
 }
 
-static int env_int(const char *name, int dflt) {
-  const char *v = getenv(name);
-  return v != NULL && *v != '\0' ? atoi(v) : dflt;
-}
-
 /* ---------------------------------------------------------------------------------------------
  * The daemon process, seen through /proc. */
 
@@ -1255,18 +1250,6 @@ static void usage(FILE *to) {
           "\"coalesce = true \" (the space too) that this switches and reloads.\n");
 }
 
-static void gateway_from_env(void) {
-  hbc_options_init(&g_gateway);
-  const char *host = getenv("HBPOOL_TEST_THRIFT_HOST");
-  g_gateway.host = host != NULL ? host : "127.0.0.1";
-  g_gateway.port = env_int("HBPOOL_TEST_THRIFT_PORT", 9090);
-  g_gateway.framed = env_int("HBPOOL_TEST_THRIFT_FRAMED", 0) != 0;
-  g_gateway.http = env_int("HBPOOL_TEST_THRIFT_HTTP", 0) != 0;
-  g_gateway.protocol = env_int("HBPOOL_TEST_THRIFT_COMPACT", 0) ? HBC_PROTOCOL_COMPACT
-                                                                : HBC_PROTOCOL_BINARY;
-  g_gateway.call_timeout_ms = IO_TIMEOUT_S * 1000;
-}
-
 /* The table name goes into JSON unescaped: keep it to characters that need no escaping. */
 static bool plain_name(const char *s) {
   return *s != '\0' &&
@@ -1322,7 +1305,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
-  gateway_from_env();
+  bench_gateway_options(&g_gateway, IO_TIMEOUT_S * 1000);
   hbc_init();
   if (mode == 'l') {
     load_table();

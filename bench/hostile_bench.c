@@ -3,7 +3,10 @@
  * turn: clients sending a byte a second (slowloris), clients asking for large scans and never
  * reading (deaf), idle connections, and one client sending a 15 MiB line after another. Prints
  * each set's steady p50/p99 and its ratio to the baseline, steady failures, and the daemon's
- * peak RSS and buffered bytes; ends with "summary: {json}". */
+ * peak RSS and buffered bytes. Beside the steady clients, a few direct clients make the same gets
+ * on private Thrift connections to the gateway: their p99 against their own quiet run is what
+ * the hostile load costs the gateway itself, which no proxy in front of it can take back. Ends
+ * with "summary: {json}". */
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -34,20 +37,23 @@ typedef struct bench_opts {
   const char *socket_path, *table;
   int pid;
   double seconds;
-  int steady, pace_ms;
+  int steady, direct, pace_ms;
   int slowloris, deaf, deaf_scans, idle;
   bool deaf_reconnect;
+  const char *sets; /* comma-separated names of the hostile sets to run; NULL runs all */
   int line_mib;
 } bench_opts;
 
 static bench_opts g_opts = {.seconds = 10,
                             .steady = 16,
+                            .direct = 4,
                             .pace_ms = 10,
                             .slowloris = 1000,
                             .deaf = 500,
                             .deaf_scans = 4,
                             .idle = 10000,
                             .line_mib = 15};
+static hbc_options g_gateway;
 static volatile int g_stop_hostile, g_stop_steady, g_stop_sampler;
 
 static double now_ms(void) {
@@ -187,25 +193,69 @@ static long long clients_stat(const char *key) {
 
 typedef struct steady {
   pthread_t thread;
+  bool direct; /* on a private Thrift connection, not through the daemon */
   double *lat;
   size_t n;
   long failures;
   char first_failure[256];
 } steady;
 
-static void *steady_main(void *arg) {
-  steady *s = arg;
-  int fd = open_conn();
-  char line[256], why[256];
-  unsigned seed = (unsigned)(uintptr_t)s;
-  double next = now_ms();
-  while (!g_stop_steady) {
+/* One get of row gNNN: through the daemon on fd, or directly on hc; -1 with why on failure. */
+static int steady_get(const steady *s, int fd, hbc_conn *hc, int row, char *why, size_t size) {
+  if (!s->direct) {
+    char line[256];
     snprintf(line, sizeof line,
              "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"row\",\"params\":{\"table\":\"%s\","
              "\"row\":\"g%03d\"}}\n",
-             g_opts.table, (int)(rand_r(&seed) % GET_ROWS));
-    int rc = fd >= 0 ? call(fd, line, why, sizeof why) : -1;
-    if (fd < 0)
+             g_opts.table, row);
+    return call(fd, line, why, size);
+  }
+  char name[16];
+  snprintf(name, sizeof name, "g%03d", row);
+  hbc_bytes key = hbc_str(name);
+  hbc_result res = HBC_RESULT_INIT;
+  hb_error err = HB_ERROR_INIT;
+  int rc = hbc_get_rows(hc, hbc_str(g_opts.table), &key, 1, NULL, 0, HBC_LATEST, &res, &err);
+  if (rc == 0 && res.nrows != 1)
+    rc = hb_error_set(&err, HB_ERR_INVALID, "%s: %zu rows", name, res.nrows);
+  if (rc < 0)
+    snprintf(why, size, "%s: %s", hb_errcode_name(err.code), err.message);
+  hbc_result_free(&res);
+  hb_error_clear(&err);
+  return rc;
+}
+
+static void steady_connect(const steady *s, int *fd, hbc_conn **hc) {
+  hb_error err = HB_ERROR_INIT;
+  if (s->direct)
+    *hc = hbc_connect(&g_gateway, &err);
+  else
+    *fd = open_conn();
+  hb_error_clear(&err);
+}
+
+static void steady_close(int *fd, hbc_conn **hc) {
+  if (*fd >= 0)
+    close(*fd);
+  if (*hc != NULL)
+    hbc_close(*hc);
+  *fd = -1;
+  *hc = NULL;
+}
+
+static void *steady_main(void *arg) {
+  steady *s = arg;
+  int fd = -1;
+  hbc_conn *hc = NULL;
+  steady_connect(s, &fd, &hc);
+  char why[256];
+  unsigned seed = (unsigned)(uintptr_t)s;
+  double next = now_ms();
+  while (!g_stop_steady) {
+    bool connected = fd >= 0 || hc != NULL;
+    int rc = connected ? steady_get(s, fd, hc, (int)(rand_r(&seed) % GET_ROWS), why, sizeof why)
+                       : -1;
+    if (!connected)
       snprintf(why, sizeof why, "cannot connect");
     /* From when the get was due, not when it went: gets a stall held back count as late, so a
      * stall weighs what it cost the client (as wrk2 measures), not one slow sample. */
@@ -213,29 +263,52 @@ static void *steady_main(void *arg) {
       s->lat[s->n++] = now_ms() - next;
     if (rc < 0 && s->failures++ == 0)
       snprintf(s->first_failure, sizeof s->first_failure, "%s", why);
-    if (rc < 0 && fd >= 0) {
-      close(fd);
-      fd = open_conn();
+    if (rc < 0) {
+      steady_close(&fd, &hc);
+      steady_connect(s, &fd, &hc);
     }
     next += g_opts.pace_ms; /* on schedule: after a stall, the late ones go at once */
     double wait = next - now_ms();
     if (wait > 0)
       bench_sleep_s(wait / 1000);
   }
-  if (fd >= 0)
-    close(fd);
+  steady_close(&fd, &hc);
   return NULL;
 }
 
-typedef struct figures {
-  const char *name;
+/* The gets of a kind of steady client in a set. */
+typedef struct latencies {
   size_t gets;
   long failures;
   double p50, p99, max;
+  char first_failure[256];
+} latencies;
+
+typedef struct figures {
+  const char *name;
+  latencies steady, direct;
   long rss_peak_kib, rss_before_kib;
   long long buffered_peak, throttles, budget_closes, output_timeouts;
-  char first_failure[256];
 } figures;
+
+/* The latencies of the n steady clients s. */
+static void gather(latencies *l, const steady *s, int n) {
+  double *all = malloc(((size_t)n * (MAX_SAMPLES / 16) + 1) * sizeof *all);
+  for (int i = 0; i < n; i++) {
+    memcpy(all + l->gets, s[i].lat, s[i].n * sizeof *all);
+    l->gets += s[i].n;
+    if (s[i].failures > 0 && l->failures == 0)
+      snprintf(l->first_failure, sizeof l->first_failure, "%s", s[i].first_failure);
+    l->failures += s[i].failures;
+  }
+  qsort(all, l->gets, sizeof *all, bench_compare_double);
+  if (l->gets > 0) {
+    l->p50 = bench_percentile(all, l->gets, 50);
+    l->p99 = bench_percentile(all, l->gets, 99);
+    l->max = all[l->gets - 1];
+  }
+  free(all);
+}
 
 /* ---------------------------------------------------------------------------------------------
  * Hostile sets: each runs on a thread of its own until g_stop_hostile, and cleans up. */
@@ -372,40 +445,31 @@ static figures run_set(const char *name, void *(*hostile)(void *)) {
     pthread_create(&host, NULL, hostile, NULL);
     bench_sleep_s(2); /* the hostile set connects and starts */
   }
-  steady *s = calloc((size_t)g_opts.steady, sizeof *s);
-  for (int i = 0; i < g_opts.steady; i++) {
+  int n = g_opts.steady + g_opts.direct;
+  steady *s = calloc((size_t)n, sizeof *s);
+  for (int i = 0; i < n; i++) {
+    s[i].direct = i >= g_opts.steady;
     s[i].lat = malloc(MAX_SAMPLES / 16 * sizeof(double));
     pthread_create(&s[i].thread, NULL, steady_main, &s[i]);
   }
   bench_sleep_s(g_opts.seconds);
   g_stop_steady = 1;
-  double *all = malloc((size_t)g_opts.steady * (MAX_SAMPLES / 16) * sizeof *all);
-  for (int i = 0; i < g_opts.steady; i++) {
+  for (int i = 0; i < n; i++)
     pthread_join(s[i].thread, NULL);
-    memcpy(all + f.gets, s[i].lat, s[i].n * sizeof *all);
-    f.gets += s[i].n;
-    if (s[i].failures > 0 && f.failures == 0)
-      snprintf(f.first_failure, sizeof f.first_failure, "%s", s[i].first_failure);
-    f.failures += s[i].failures;
-    free(s[i].lat);
-  }
   g_stop_hostile = 1;
   if (hostile != NULL)
     pthread_join(host, NULL);
   g_stop_sampler = 1;
   pthread_join(sampler, NULL);
-  qsort(all, f.gets, sizeof *all, bench_compare_double);
-  if (f.gets > 0) {
-    f.p50 = bench_percentile(all, f.gets, 50);
-    f.p99 = bench_percentile(all, f.gets, 99);
-    f.max = all[f.gets - 1];
-  }
+  gather(&f.steady, s, g_opts.steady);
+  gather(&f.direct, s + g_opts.steady, g_opts.direct);
+  for (int i = 0; i < n; i++)
+    free(s[i].lat);
   f.rss_peak_kib = g_rss_peak;
   f.buffered_peak = g_buffered_peak;
   f.throttles = clients_stat("throttles") - throttles;
   f.budget_closes = clients_stat("budget_closes") - closes;
   f.output_timeouts = clients_stat("output_timeouts") - timeouts;
-  free(all);
   free(s);
   /* The daemon lets go of the hostile set's connections before the next one. */
   for (int i = 0; i < 100 && clients_stat("connected") > 1; i++)
@@ -414,13 +478,18 @@ static figures run_set(const char *name, void *(*hostile)(void *)) {
 }
 
 static void print_set(const figures *f, const figures *quiet) {
-  printf("%-10s gets %7zu  failed %ld  p50 %7.2f ms  p99 %8.2f ms (x%.2f quiet)  max %8.1f ms  "
-         "RSS peak %7.1f MiB (+%.1f)  buffered peak %6.1f MiB  throttles %lld  closes %lld\n",
-         f->name, f->gets, f->failures, f->p50, f->p99, f->p99 / quiet->p99, f->max,
-         f->rss_peak_kib / 1024.0, (f->rss_peak_kib - f->rss_before_kib) / 1024.0,
-         f->buffered_peak / 1048576.0, f->throttles, f->budget_closes);
-  if (f->failures > 0)
-    printf("           first failure: %s\n", f->first_failure);
+  const latencies *l = &f->steady, *d = &f->direct;
+  printf("%-10s gets %6zu  failed %ld  p50 %6.2f ms  p99 %7.2f ms (x%.2f quiet)  max %6.1f ms  "
+         "direct: p99 %6.2f ms (x%.2f) failed %ld  RSS peak %6.1f MiB (+%.1f)  buffered peak "
+         "%5.1f MiB  throttles %lld  closes %lld\n",
+         f->name, l->gets, l->failures, l->p50, l->p99, l->p99 / quiet->steady.p99, l->max, d->p99,
+         d->p99 / quiet->direct.p99, d->failures, f->rss_peak_kib / 1024.0,
+         (f->rss_peak_kib - f->rss_before_kib) / 1024.0, f->buffered_peak / 1048576.0, f->throttles,
+         f->budget_closes);
+  if (l->failures > 0)
+    printf("           first failure: %s\n", l->first_failure);
+  if (d->failures > 0)
+    printf("           first direct failure: %s\n", d->first_failure);
   fflush(stdout);
 }
 
@@ -491,30 +560,38 @@ static void raise_nofile(void) {
   }
 }
 
+/* Whether --sets names this set (every set runs without --sets). */
+static bool set_chosen(const char *name) {
+  if (g_opts.sets == NULL)
+    return true;
+  size_t len = strlen(name);
+  for (const char *p = g_opts.sets; (p = strstr(p, name)) != NULL; p += len)
+    if ((p == g_opts.sets || p[-1] == ',') && (p[len] == ',' || p[len] == '\0'))
+      return true;
+  return false;
+}
+
 static void usage(FILE *to) {
-  fprintf(to,
-          "usage: hostile_bench --socket PATH --pid PID --table TABLE [--seconds S (10)] "
-          "[--steady N (16)] [--pace-ms MS (10)] [--slowloris N (1000)] [--deaf N (500)] "
-          "[--deaf-scans N (4)] [--deaf-reconnect] [--idle N (10000)] [--line-mib N (15)]\n"
-          "hbpoold (PID) serves PATH; TABLE is created, loaded, and deleted at the end.\n");
+  fprintf(
+    to,
+    "usage: hostile_bench --socket PATH --pid PID --table TABLE [--seconds S (10)] "
+    "[--steady N (16)] [--direct N (4)] [--pace-ms MS (10)] [--slowloris N (1000)] [--deaf N (500)] "
+    "[--deaf-scans N (4)] [--deaf-reconnect] [--idle N (10000)] [--line-mib N (15)] "
+    "[--sets slowloris,deaf,idle,big-line (all)]\n"
+    "hbpoold (PID) serves PATH; TABLE is created, loaded, and deleted at the end. The "
+    "direct clients' gateway is $HBPOOL_TEST_THRIFT_HOST/PORT/FRAMED/COMPACT/HTTP.\n");
 }
 
 int main(int argc, char **argv) {
   static const struct option longopts[] = {
-    {"socket", required_argument, NULL, 's'},
-    {"pid", required_argument, NULL, 'p'},
-    {"table", required_argument, NULL, 't'},
-    {"seconds", required_argument, NULL, 'S'},
-    {"steady", required_argument, NULL, 'n'},
-    {"pace-ms", required_argument, NULL, 'm'},
-    {"slowloris", required_argument, NULL, 'l'},
-    {"deaf", required_argument, NULL, 'd'},
-    {"deaf-scans", required_argument, NULL, 'k'},
-    {"idle", required_argument, NULL, 'i'},
-    {"line-mib", required_argument, NULL, 'L'},
-    {"deaf-reconnect", no_argument, NULL, 'r'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
+    {"socket", required_argument, NULL, 's'},   {"pid", required_argument, NULL, 'p'},
+    {"table", required_argument, NULL, 't'},    {"seconds", required_argument, NULL, 'S'},
+    {"steady", required_argument, NULL, 'n'},   {"direct", required_argument, NULL, 'D'},
+    {"pace-ms", required_argument, NULL, 'm'},  {"slowloris", required_argument, NULL, 'l'},
+    {"deaf", required_argument, NULL, 'd'},     {"deaf-scans", required_argument, NULL, 'k'},
+    {"idle", required_argument, NULL, 'i'},     {"line-mib", required_argument, NULL, 'L'},
+    {"deaf-reconnect", no_argument, NULL, 'r'}, {"sets", required_argument, NULL, 'x'},
+    {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
   };
   int opt;
   while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -524,6 +601,7 @@ int main(int argc, char **argv) {
     case 't': g_opts.table = optarg; break;
     case 'S': g_opts.seconds = atof(optarg); break;
     case 'n': g_opts.steady = atoi(optarg); break;
+    case 'D': g_opts.direct = atoi(optarg); break;
     case 'm': g_opts.pace_ms = atoi(optarg); break;
     case 'l': g_opts.slowloris = atoi(optarg); break;
     case 'd': g_opts.deaf = atoi(optarg); break;
@@ -531,42 +609,57 @@ int main(int argc, char **argv) {
     case 'i': g_opts.idle = atoi(optarg); break;
     case 'L': g_opts.line_mib = atoi(optarg); break;
     case 'r': g_opts.deaf_reconnect = true; break;
+    case 'x': g_opts.sets = optarg; break;
     case 'h': usage(stdout); return 0;
     default: usage(stderr); return 2;
     }
   }
   if (optind != argc || g_opts.socket_path == NULL || g_opts.pid <= 0 || g_opts.table == NULL ||
-      g_opts.seconds <= 0 || g_opts.steady < 1 || g_opts.steady > 256 || g_opts.pace_ms < 1) {
+      g_opts.seconds <= 0 || g_opts.steady < 1 || g_opts.steady > 256 || g_opts.direct < 1 ||
+      g_opts.direct > 256 || g_opts.pace_ms < 1) {
     usage(stderr);
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
   raise_nofile();
+  bench_gateway_options(&g_gateway, IO_TIMEOUT_S * 1000);
   load_table();
   run_set("warm-up", NULL); /* the gateway's JIT and the daemon's connections settle */
   figures quiet = run_set("quiet", NULL);
-  figures sets[] = {
-    run_set("slowloris", slowloris_main),
-    run_set("deaf", deaf_main),
-    run_set("idle", idle_main),
-    run_set("big-line", big_line_main),
+  static const struct {
+    const char *name;
+    void *(*main)(void *);
+  } hostile[] = {
+    {"slowloris", slowloris_main},
+    {"deaf", deaf_main},
+    {"idle", idle_main},
+    {"big-line", big_line_main},
   };
+  figures sets[sizeof hostile / sizeof hostile[0]];
+  size_t nsets = 0;
+  for (size_t i = 0; i < sizeof hostile / sizeof hostile[0]; i++)
+    if (set_chosen(hostile[i].name))
+      sets[nsets++] = run_set(hostile[i].name, hostile[i].main);
   figures quiet_after = run_set("quiet-end", NULL);
   print_set(&quiet, &quiet);
-  for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
+  for (size_t i = 0; i < nsets; i++)
     print_set(&sets[i], &quiet);
   print_set(&quiet_after, &quiet);
-  printf("big-line: %ld lines of %d MiB sent, %ld answered with an error\n", g_big_lines,
-         g_opts.line_mib, g_big_failures);
+  if (set_chosen("big-line"))
+    printf("big-line: %ld lines of %d MiB sent, %ld answered with an error\n", g_big_lines,
+           g_opts.line_mib, g_big_failures);
   drop_table();
-  json_t *summary = json_pack("{s:f,s:f}", "quiet_p50_ms", quiet.p50, "quiet_p99_ms", quiet.p99);
-  long steady_failures = quiet.failures + quiet_after.failures;
-  for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
+  json_t *summary = json_pack("{s:f,s:f,s:f}", "quiet_p50_ms", quiet.steady.p50, "quiet_p99_ms",
+                              quiet.steady.p99, "quiet_direct_p99_ms", quiet.direct.p99);
+  long steady_failures = quiet.steady.failures + quiet_after.steady.failures;
+  for (size_t i = 0; i < nsets; i++) {
     char key[64];
     const figures *f = &sets[i];
-    steady_failures += f->failures;
+    steady_failures += f->steady.failures;
     snprintf(key, sizeof key, "%s_p99_ratio", f->name);
-    json_object_set_new(summary, key, json_real(f->p99 / quiet.p99));
+    json_object_set_new(summary, key, json_real(f->steady.p99 / quiet.steady.p99));
+    snprintf(key, sizeof key, "%s_direct_p99_ratio", f->name);
+    json_object_set_new(summary, key, json_real(f->direct.p99 / quiet.direct.p99));
     snprintf(key, sizeof key, "%s_rss_peak_mib", f->name);
     json_object_set_new(summary, key, json_real(f->rss_peak_kib / 1024.0));
     snprintf(key, sizeof key, "%s_buffered_peak_mib", f->name);

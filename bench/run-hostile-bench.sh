@@ -8,7 +8,7 @@
 # else starts a local HBase.
 # Usage: bench/run-hostile-bench.sh [BUILDDIR (build) [OPTS]]; OPTS go to hostile_bench:
 # --seconds S (10) per set, --steady N, --pace-ms MS, --slowloris N, --deaf N, --deaf-scans N,
-# --deaf-reconnect,
+# --deaf-reconnect, --sets slowloris,deaf,idle,big-line (the hostile sets to run; all by default),
 # --idle N, --line-mib N. HBPOOLD=PATH measures another build's daemon (one from before
 # max_buffered_bytes shows what the budget changes; the budget's own figures then read -1).
 set -euo pipefail
