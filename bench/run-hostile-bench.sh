@@ -11,6 +11,7 @@
 # --deaf-reconnect, --sets slowloris,deaf,idle,big-line (the hostile sets to run; all by default),
 # --idle N, --line-mib N. HBPOOLD=PATH measures another build's daemon (one from before
 # max_buffered_bytes shows what the budget changes; the budget's own figures then read -1).
+# GATEWAY_SETTINGS="key = value..." adds lines to the daemon's [gateway] section (an A/B of one).
 set -euo pipefail
 top=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
 builddir=$(cd -- "${1:-$top/build}" && pwd -P)
@@ -41,6 +42,6 @@ if ! grep -q max_buffered_bytes "$hbpoold"; then
   echo "$hbpoold has no max_buffered_bytes: measuring without a budget"
 fi
 bench_start_daemon "$hbpoold" 8 "max_clients = 12000
-$budget_line"
+$budget_line" "${GATEWAY_SETTINGS:-}"
 [ -z "$budget_line" ] || echo "$budget_line ($((budget >> 20)) MiB)"
 "$bench" --socket "$dir/hbpoold.sock" --pid "$daemon_pid" --table "hbpool_hbench_$$" "$@"
