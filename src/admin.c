@@ -1,9 +1,11 @@
 /* admin: table administration methods: tables, create_table, delete_table, enable_table,
  * disable_table, is_table_enabled, compact_table, families, regions. */
+#include <stdio.h>
 #include <string.h>
 
 #include "access.h"
 #include "call.h"
+#include "limits.h"
 #include "xmalloc.h"
 
 static json_t *run_tables(hbc_conn *c, call *k, hb_error *herr) {
@@ -42,6 +44,10 @@ static int prepare_tables(call *k, proto_error *e) {
 
 /* create_table's family options, in HappyBase's names. */
 static int prepare_family(hbc_family *f, const char *name, json_t *opts, proto_error *e) {
+  char what[96];
+  snprintf(what, sizeof what, "\"families\".\"%.40s\"", name);
+  if (limits_column(hbc_str(name), what, e) < 0) /* the gateway takes "cf:" as "cf" */
+    return -1;
   hbc_family_init(f, hbc_str(name));
   if (json_is_null(opts))
     return 0;

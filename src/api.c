@@ -144,6 +144,7 @@ static json_t *pool_json(const pool_stats *ps) {
                           (json_int_t)ps->coalesced_jobs, "requests_per_call",
                           calls_by_size_json(ps));
   assert(out != NULL);
+  json_object_set_new(out, "longest_client_queue", json_integer(ps->longest_client_queue));
   return out;
 }
 
@@ -300,7 +301,12 @@ static bool is_read_of(const pool_job *job, void *arg) {
 
 void api_client_closed(api *a, uint64_t client_id) {
   cluster_cancel(a->env.cluster, is_read_of, &client_id);
+  cluster_hold_reads(a->env.cluster, client_id, false);
   scanner_client_closed(a->env.scanners, client_id);
+}
+
+void api_client_hold_reads(api *a, uint64_t client_id, bool hold) {
+  cluster_hold_reads(a->env.cluster, client_id, hold);
 }
 
 void api_expire(api *a) {

@@ -36,6 +36,9 @@ bool api_call(api *a, json_t *msg, const api_caller *who, api_reply_fn reply, vo
 /* The client connection has gone: its reads still queued are dropped unsent (their replies
  * would be read by no one), and its scanners closed. */
 void api_client_closed(api *a, uint64_t client_id);
+/* The client's unsent replies passed client_reply_window_bytes (hold) or fell back under half of
+ * it: its reads wait meanwhile (pool_hold_reads). */
+void api_client_hold_reads(api *a, uint64_t client_id, bool hold);
 /* Closes scanners idle longer than scanner_idle_timeout_ms; the janitor calls it. */
 void api_expire(api *a);
 /* The daemon is stopping: closes every scanner on the gateway (as calls in flight). */

@@ -10,6 +10,7 @@
 
 #include "access.h"
 #include "cluster.h"
+#include "limits.h"
 #include "task.h"
 #include "xmalloc.h"
 
@@ -150,6 +151,7 @@ void call_submit(call *k) {
                       .group = k->group,
                       .order_key = k->order_key,
                       .scans = k->m->scans,
+                      .owner = k->client_id,
                       .route.prefer = k->prefer_gateway};
   hb_error err = HB_ERROR_INIT;
   if (cluster_submit(k->env->cluster, &k->job, &err) < 0) {
@@ -182,11 +184,57 @@ int call_prepare_table(call *k, proto_error *e) {
     return proto_fail(e, PROTO_INVALID_PARAMS, "invalid params: \"table\" must not be empty");
   const char *prefix = use_prefix ? k->env->prefix : "";
   k->table = xasprintf("%s%s", prefix, table);
+  /* [access] first: an escape attempt is reported as one, whatever else is wrong with it. */
   if (!access_table_allowed(k->rule, k->table))
     return proto_fail(e, PROTO_FORBIDDEN,
                       "forbidden: table \"%.200s\" is outside the tables [access] allows "
                       "(%s)",
                       k->table, k->rule->text);
+  return limits_table(k->table, *prefix != '\0' ? "\"table\" (with the table prefix)" : "\"table\"",
+                      e);
+}
+
+/* "\"name\"", as errors name a parameter. */
+#define QUOTED(name) (snprintf(quoted, sizeof quoted, "\"%s\"", name), quoted)
+
+int call_param_row(call *k, const char *name, hbc_bytes *out, proto_error *e) {
+  char quoted[64];
+  if (proto_param_bytes(&k->req, name, true, &k->mem, out, e) < 0)
+    return -1;
+  return limits_row(*out, k->table, QUOTED(name), e);
+}
+
+int call_param_bound(call *k, const char *name, hbc_bytes *out, proto_error *e) {
+  char quoted[64];
+  if (proto_param_bytes(&k->req, name, false, &k->mem, out, e) < 0)
+    return -1;
+  return limits_bound(*out, k->table, QUOTED(name), e);
+}
+
+int call_param_column(call *k, const char *name, hbc_bytes *out, proto_error *e) {
+  char quoted[64];
+  if (proto_param_bytes(&k->req, name, true, &k->mem, out, e) < 0)
+    return -1;
+  return limits_column(*out, QUOTED(name), e);
+}
+
+int call_param_columns(call *k, const char *name, bool required, hbc_bytes **out, size_t *n,
+                       proto_error *e) {
+  char quoted[64];
+  if (proto_param_bytes_list(&k->req, name, required, &k->mem, out, n, e) < 0)
+    return -1;
+  return limits_columns(*out, *n, QUOTED(name), e);
+}
+
+int call_param_rows(call *k, const char *name, hbc_bytes **out, size_t *n, proto_error *e) {
+  char quoted[64], at[96];
+  if (proto_param_bytes_list(&k->req, name, true, &k->mem, out, n, e) < 0)
+    return -1;
+  for (size_t i = 0; i < *n; i++) {
+    snprintf(at, sizeof at, "%s[%zu]", QUOTED(name), i);
+    if (limits_row((*out)[i], k->table, at, e) < 0)
+      return -1;
+  }
   return 0;
 }
 
@@ -203,7 +251,7 @@ int call_prepare_read(call *k, proto_error *e) {
   if (call_prepare_table(k, e) < 0 || call_prepare_timestamp(k, e) < 0 ||
       proto_param_bool(&k->req, "include_timestamp", false, &k->include_timestamp, e) < 0)
     return -1;
-  return proto_param_bytes_list(&k->req, "columns", false, &k->mem, &k->columns, &k->ncolumns, e);
+  return call_param_columns(k, "columns", false, &k->columns, &k->ncolumns, e);
 }
 
 int call_parse_data(call *k, json_t *data, const char *what, hbc_mutation **out, size_t *n,
@@ -230,7 +278,8 @@ int call_parse_data(call *k, json_t *data, const char *what, hbc_mutation **out,
       rc = proto_json_to_bytes(name, k->req.encoding, "a column name", &k->mem, &m->column, e);
       json_decref(name);
     }
-    if (rc < 0 || proto_json_to_bytes(value, k->req.encoding, vwhat, &k->mem, &m->value, e) < 0)
+    if (rc < 0 || limits_column(m->column, vwhat, e) < 0 ||
+        proto_json_to_bytes(value, k->req.encoding, vwhat, &k->mem, &m->value, e) < 0)
       return -1;
     m->is_delete = false;
     m->wal = k->wal;

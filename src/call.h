@@ -162,6 +162,14 @@ int call_prepare_table(call *k, proto_error *e);     /* table, use_prefix */
 int call_prepare_timestamp(call *k, proto_error *e); /* timestamp */
 /* table, timestamp, include_timestamp, columns */
 int call_prepare_read(call *k, proto_error *e);
+/* Byte parameters within HBase's limits (limits.h): a required row key; an optional scan bound;
+ * a required column; a list of columns; a list of row keys. */
+int call_param_row(call *k, const char *name, hbc_bytes *out, proto_error *e);
+int call_param_bound(call *k, const char *name, hbc_bytes *out, proto_error *e);
+int call_param_column(call *k, const char *name, hbc_bytes *out, proto_error *e);
+int call_param_columns(call *k, const char *name, bool required, hbc_bytes **out, size_t *n,
+                       proto_error *e);
+int call_param_rows(call *k, const char *name, hbc_bytes **out, size_t *n, proto_error *e);
 /* A {column: value, ...} object as put mutations (with k->wal); what names it in errors. */
 int call_parse_data(call *k, json_t *data, const char *what, hbc_mutation **out, size_t *n,
                     proto_error *e);

@@ -80,6 +80,7 @@ struct client {
   size_t decoding; /* the length of its line at the decoder */
   int64_t last_active_ms;
   int64_t output_moved_ms; /* when its unsent replies last began or drained, for the timeout */
+  bool reads_held;         /* its unsent replies passed client_reply_window_bytes */
   struct event *hangup;    /* while throttled: the peer closing, seen without reading */
   bool hung_up;            /* seen so: read to its end, whatever the budget */
   TAILQ_ENTRY(client) link;
@@ -104,6 +105,8 @@ struct client_hub {
   size_t held, held_peak;              /* every client's buffered bytes, for max_buffered_bytes */
   uint64_t throttles;                  /* times a client was throttled by the budget */
   uint64_t budget_closes;              /* clients closed over the budget, for unread replies */
+  int reads_held;                      /* clients past client_reply_window_bytes now */
+  uint64_t reads_holds;                /* times a client passed it */
   bool over_budget;                    /* logged when it passes, and when it is back under */
 };
 
@@ -156,6 +159,19 @@ static void on_input_change(struct evbuffer *in, const struct evbuffer_cb_info *
   count_held(arg, info->n_added, info->n_deleted);
 }
 
+/* client_reply_window_bytes: a client not reading its replies gets none of its reads started
+ * (its reads would only fetch more for it not to read), until it has read half of the window. */
+static void window_check(client *c, size_t unsent) {
+  size_t window = c->hub->cfg->client_reply_window_bytes;
+  bool hold = window > 0 && (c->reads_held ? unsent > window / 2 : unsent >= window);
+  if (hold == c->reads_held)
+    return;
+  c->reads_held = hold;
+  c->hub->reads_held += hold ? 1 : -1;
+  c->hub->reads_holds += hold;
+  api_client_hold_reads(c->hub->api, c->id, hold);
+}
+
 /* The clock of client_output_timeout_ms: it starts when replies begin to wait, and starts again
  * whenever some of their bytes leave. */
 static void on_output_change(struct evbuffer *out, const struct evbuffer_cb_info *info, void *arg) {
@@ -164,6 +180,7 @@ static void on_output_change(struct evbuffer *out, const struct evbuffer_cb_info
   count_held(c, info->n_added, info->n_deleted);
   if (info->n_deleted > 0 || (info->orig_size == 0 && info->n_added > 0))
     c->output_moved_ms = clock_now_ms();
+  window_check(c, info->orig_size + info->n_added - info->n_deleted);
 }
 
 /* True while the total is over max_buffered_bytes; logs the crossing. */
@@ -265,6 +282,8 @@ static void client_close(client *c, const char *why) {
   if (c->hangup != NULL)
     event_del(c->hangup);
   client_set_state(c, CLIENT_CLOSED);
+  c->hub->reads_held -= c->reads_held;
+  c->reads_held = false;
   if (!c->hub->freeing)
     api_client_closed(c->hub->api, c->id);
   /* What the buffers hold goes with them; a line at the decoder is let go when it is back. */
@@ -803,6 +822,8 @@ void client_hub_get_counts(client_hub *hub, client_hub_counts *out) {
     .throttled = hub->counts[CLIENT_THROTTLED],
     .throttles = hub->throttles,
     .budget_closes = hub->budget_closes,
+    .reads_held = hub->reads_held,
+    .reads_holds = hub->reads_holds,
     .received_bytes = hub->received_bytes,
     .sent_bytes = hub->sent_bytes,
   };
@@ -822,6 +843,9 @@ void client_hub_stats(client_hub *hub, json_t *stats) {
                                    (json_int_t)n.buffered_bytes_peak, "throttled", n.throttled,
                                    "throttles", (json_int_t)n.throttles, "budget_closes",
                                    (json_int_t)n.budget_closes));
+  json_object_update_new(o,
+                         json_pack("{s:i,s:I}", "reads_held", n.reads_held, "reads_holds",
+                                   (json_int_t)n.reads_holds));
   json_object_set_new(stats, "clients", o);
 }
 

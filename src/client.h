@@ -49,6 +49,9 @@ typedef struct client_hub_counts {
   size_t buffered_bytes, buffered_bytes_peak;
   int throttled;
   uint64_t throttles, budget_closes;
+  /* client_reply_window_bytes: clients whose reads wait now, and times one began to */
+  int reads_held;
+  uint64_t reads_holds;
 } client_hub_counts;
 
 void client_hub_get_counts(client_hub *hub, client_hub_counts *out);

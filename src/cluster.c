@@ -28,10 +28,10 @@ struct cluster {
   uint64_t moves;
 };
 
-/* max_scan_connections, within the pool; 0: half of it (rounded up), so that scans never take
- * every connection of a pool of two or more. */
-static int scan_connections(const config_gateway *g) {
-  int n = g->max_scan_connections > 0 ? g->max_scan_connections : (g->pool_size + 1) / 2;
+/* A share of the pool (max_scan_connections, max_pool_share), within it; 0: half of it (rounded
+ * up), so that neither scans nor one client take every connection of a pool of two or more. */
+static int pool_share(const config_gateway *g, int setting) {
+  int n = setting > 0 ? setting : (g->pool_size + 1) / 2;
   return n < g->pool_size ? n : g->pool_size;
 }
 
@@ -47,7 +47,8 @@ static pool_options pool_options_from(const config_gateway *g) {
     .reconnect_max_ms = g->reconnect_max_ms,
     .coalesce = g->coalesce,
     .coalesce_max_rows = g->coalesce_max_rows,
-    .max_scans = scan_connections(g),
+    .max_scans = pool_share(g, g->max_scan_connections),
+    .max_share = pool_share(g, g->max_pool_share),
   };
   hbc_options_init(&o.gateway);
   o.gateway.host = g->host;
@@ -314,6 +315,13 @@ void cluster_cancel(cluster *cl, pool_match_fn match, void *arg) {
     pool_cancel(cl->removed[i]->pool, match, arg);
 }
 
+void cluster_hold_reads(cluster *cl, uint64_t owner, bool hold) {
+  for (size_t i = 0; i < cl->n; i++)
+    pool_hold_reads(cl->members[i]->pool, owner, hold);
+  for (size_t i = 0; i < cl->nremoved; i++)
+    pool_hold_reads(cl->removed[i]->pool, owner, hold);
+}
+
 size_t cluster_size(const cluster *cl) {
   return cl->n;
 }
@@ -340,6 +348,8 @@ void cluster_get_total(const cluster *cl, pool_stats *out) {
     out->idle += s.idle;
     out->broken += s.broken;
     out->waiting += s.waiting;
+    if (s.longest_client_queue > out->longest_client_queue) /* a client's, at one gateway */
+      out->longest_client_queue = s.longest_client_queue;
     out->gateway_up = out->gateway_up || s.gateway_up;
     out->jobs += s.jobs;
     out->failed += s.failed;

@@ -35,6 +35,8 @@ void cluster_reconfigure(cluster *cl, const config *cfg);
 void cluster_expire(cluster *cl);
 /* pool_cancel on every pool, removed ones too. */
 void cluster_cancel(cluster *cl, pool_match_fn match, void *arg);
+/* pool_hold_reads on every gateway. */
+void cluster_hold_reads(cluster *cl, uint64_t owner, bool hold);
 
 /* The gateways in service (removed ones excluded), in the file's order. */
 size_t cluster_size(const cluster *cl);

@@ -72,6 +72,7 @@ static const key_spec DAEMON_KEYS[] = {
   {DKEY(max_line_bytes, KEY_SIZE), .min = 1024, .max = BYTES_MAX},
   {DKEY(max_requests_per_client, KEY_INT), .min = 1, .max = 65536},
   {DKEY(max_output_bytes_per_client, KEY_SIZE), .min = 1024, .max = BYTES_MAX},
+  {DKEY(client_reply_window_bytes, KEY_SIZE), .min = 0, .max = BYTES_MAX},
   {DKEY(max_buffered_bytes, KEY_SIZE), .min = 2048, .max = 1099511627776LL},
   {DKEY(client_idle_timeout_ms, KEY_INT), .min = 0, .max = INT32_MAX},
   {DKEY(client_output_timeout_ms, KEY_INT), .min = 0, .max = INT32_MAX},
@@ -113,6 +114,7 @@ static const key_spec GATEWAY_KEYS[] = {
   {GKEY(coalesce, KEY_BOOL)},
   {GKEY(coalesce_max_rows, KEY_INT), .min = 1, .max = 10000},
   {GKEY(max_scan_connections, KEY_INT), .min = 0, .max = 1024},
+  {GKEY(max_pool_share, KEY_INT), .min = 0, .max = 1024},
 };
 
 #define NKEYS(a) (sizeof(a) / sizeof((a)[0]))
@@ -150,6 +152,7 @@ void config_defaults(config *c) {
     .max_line_bytes = 16777216,
     .max_requests_per_client = 256,
     .max_output_bytes_per_client = 67108864,
+    .client_reply_window_bytes = 262144,
     .max_buffered_bytes = 268435456,
     .client_output_timeout_ms = 60000,
     .log_level = xstrdup("info"),

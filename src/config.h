@@ -64,6 +64,8 @@ typedef struct config_gateway {
   int coalesce_max_rows; /* default 100, 1..10000: rows in one shared call */
   /* default 0: half of pool_size, rounded up; connections serving scan pages at once */
   int max_scan_connections;
+  /* default 0: half of pool_size, rounded up; connections one client's requests hold at once */
+  int max_pool_share;
 } config_gateway;
 
 typedef struct config {
@@ -80,6 +82,9 @@ typedef struct config {
   int max_requests_per_client; /* default 256 in flight */
   /* default 67108864: stop reading a client whose unread replies exceed this */
   size_t max_output_bytes_per_client;
+  /* default 262144: a client's reads wait while this many bytes of its replies are unsent,
+   * until they fall under half of it (0 = never) */
+  size_t client_reply_window_bytes;
   /* default 268435456: when every client's buffered bytes together pass this, reading stops
    * from the clients that hold the most (client.c) */
   size_t max_buffered_bytes;

@@ -126,6 +126,9 @@ static uint64_t fig_size(const pool_stats *s) {
 static uint64_t fig_waiting(const pool_stats *s) {
   return (uint64_t)s->waiting;
 }
+static uint64_t fig_longest(const pool_stats *s) {
+  return (uint64_t)s->longest_client_queue;
+}
 static uint64_t fig_connects(const pool_stats *s) {
   return s->reconnects;
 }
@@ -202,6 +205,9 @@ static void render_pool(metrics *m, struct evbuffer *b) {
   render_connections(b, &f);
   per_gateway(b, &f, "hbpool_pool_waiting_requests", "gauge",
               "Requests queued for a free connection (at most max_queue).", fig_waiting);
+  per_gateway(b, &f, "hbpool_pool_longest_client_queue", "gauge",
+              "The most requests one client connection has queued for a free connection.",
+              fig_longest);
   per_gateway(b, &f, "hbpool_pool_connects_total", "counter",
               "Connections opened to the gateway: at start, after a failure and on refresh.",
               fig_connects);
@@ -315,6 +321,12 @@ static void render_clients(metrics *m, struct evbuffer *b) {
   single(b, "hbpool_client_budget_closes_total", "counter",
          "Clients closed over max_buffered_bytes because they left their replies unread.", "",
          n.budget_closes);
+  single(b, "hbpool_clients_reads_held", "gauge",
+         "Clients whose reads wait because their unsent replies passed client_reply_window_bytes.",
+         "", (uint64_t)n.reads_held);
+  single(b, "hbpool_client_reads_holds_total", "counter",
+         "Times a client's reads began to wait for its unsent replies (client_reply_window_bytes).",
+         "", n.reads_holds);
   single(b, "hbpool_client_received_bytes_total", "counter",
          "Bytes of request lines read from clients, newlines included.", "", n.received_bytes);
   single(b, "hbpool_client_sent_bytes_total", "counter", "Bytes of replies queued for clients.", "",

@@ -13,11 +13,33 @@
 #include <string.h>
 
 #include "clock.h"
+#include "idmap.h"
 #include "log.h"
 #include "task.h"
 #include "xmalloc.h"
 
 TAILQ_HEAD(job_list, pool_job);
+
+/* A client's waiting jobs. It exists while it has jobs waiting or at the gateway, or while its
+ * reads are held. */
+typedef struct pool_owner {
+  uint64_t id;
+  struct job_list jobs; /* waiting, oldest first */
+  int waiting, reads;   /* jobs waiting, and how many of them are reads */
+  int calls;            /* calls at the gateway carrying its jobs: the connections it holds */
+  bool reads_held;      /* pool_hold_reads */
+  bool in_ring;         /* it has jobs waiting that may start, and takes turns with the others */
+  uint64_t stamp;       /* the take or release that last counted it */
+  TAILQ_ENTRY(pool_owner) ring_link, all_link;
+} pool_owner;
+TAILQ_HEAD(owner_list, pool_owner);
+
+/* The jobs of one order key: only the oldest may start, once none of them is at the gateway. */
+typedef struct pool_key {
+  uint64_t key;
+  struct job_list jobs; /* waiting, in the order queued */
+  int running;          /* at the gateway (0 or 1) */
+} pool_key;
 
 typedef struct worker worker;
 TAILQ_HEAD(worker_list, worker);
@@ -40,8 +62,6 @@ struct worker {
   unsigned settings_seen; /* the pool's settings_version these copies are of */
   pool_job **members;     /* the jobs of the call at hand (while busy) */
   size_t nmembers, cap;
-  uint64_t *held; /* take's set of order keys that may not start now */
-  size_t held_cap, held_alloc;
 };
 
 struct pool {
@@ -51,10 +71,13 @@ struct pool {
   struct event_base *base;
   struct event *completion_ev;
 
-  /* Waiting for a connection: scan jobs apart, so that those held back by max_scans never stand
-   * between a free connection and the jobs behind them; seq says which came first. */
-  struct job_list queue, scan_queue;
-  uint64_t next_seq;
+  /* Waiting for a connection: a queue per client, the clients taking turns (the ring), so that
+   * one client's hundreds of requests do not push everyone else's back by as many. */
+  idmap *owners;          /* owner id -> pool_owner */
+  struct owner_list ring; /* owners with jobs that may start, the next to be served first */
+  struct owner_list all;  /* every pool_owner */
+  idmap *keys;            /* order key -> pool_key, while a job of it waits or runs */
+  uint64_t stamp;
   int waiting;
   struct job_list done; /* finished, for the loop thread */
   bool stopping;
@@ -69,7 +92,9 @@ struct pool {
   int backoff_ms;
   char *down_reason;
 
-  bool holding;        /* a job was held back for an earlier one of its key, or for max_scans */
+  /* A job was held back for an earlier one of its key, for max_scans or for max_share: the end
+   * of a call wakes the workers. */
+  bool holding;
   int nscans;          /* scan jobs at the gateway */
   pool_stats counters; /* jobs, failed, reconnects, retries, refreshes */
   worker **workers;    /* the retiring ones too, until reap frees them */
@@ -135,25 +160,105 @@ static void run_completions(evutil_socket_t fd, short what, void *arg) {
 /* ---------------------------------------------------------------------------------------------
  * Gateway state: up, or down with a backoff before the next connection attempt. */
 
-static struct job_list *queue_of(pool *p, const pool_job *job) {
-  return job->scans ? &p->scan_queue : &p->queue;
+/* ---------------------------------------------------------------------------------------------
+ * The queues: a client's, an order key's. */
+
+static pool_owner *owner_of(pool *p, uint64_t id) {
+  pool_owner *o = idmap_get(p->owners, id);
+  if (o != NULL)
+    return o;
+  o = xcalloc(1, sizeof *o);
+  o->id = id;
+  TAILQ_INIT(&o->jobs);
+  TAILQ_INSERT_TAIL(&p->all, o, all_link);
+  idmap_put(p->owners, id, o);
+  return o;
 }
 
+static void owner_release(pool *p, pool_owner *o) {
+  if (o->waiting > 0 || o->calls > 0 || o->reads_held)
+    return;
+  idmap_remove(p->owners, o->id);
+  TAILQ_REMOVE(&p->all, o, all_link);
+  free(o);
+}
+
+/* In the ring while it has jobs waiting that are not held: a client whose reads are held and who
+ * has nothing else waiting is not looked at until they are released. */
+static void owner_place(pool *p, pool_owner *o) {
+  bool want = o->waiting > (o->reads_held ? o->reads : 0);
+  if (want == o->in_ring)
+    return;
+  if (want)
+    TAILQ_INSERT_TAIL(&p->ring, o, ring_link);
+  else
+    TAILQ_REMOVE(&p->ring, o, ring_link);
+  o->in_ring = want;
+}
+
+static bool is_read(const pool_job *job) {
+  return job->retry == POOL_RETRY_ON_STALE;
+}
+
+static void key_release(pool *p, pool_job *job) {
+  pool_key *k = job->keyed;
+  job->keyed = NULL;
+  if (k == NULL || k->running > 0 || !TAILQ_EMPTY(&k->jobs))
+    return;
+  idmap_remove(p->keys, k->key);
+  free(k);
+}
+
+static void enqueue(pool *p, pool_job *job) {
+  pool_owner *o = owner_of(p, job->owner);
+  TAILQ_INSERT_TAIL(&o->jobs, job, link);
+  job->queued_by = o;
+  o->waiting++;
+  o->reads += is_read(job);
+  owner_place(p, o);
+  p->waiting++;
+  if (job->order_key == 0)
+    return;
+  pool_key *k = idmap_get(p->keys, job->order_key);
+  if (k == NULL) {
+    k = xcalloc(1, sizeof *k);
+    k->key = job->order_key;
+    TAILQ_INIT(&k->jobs);
+    idmap_put(p->keys, k->key, k);
+  }
+  TAILQ_INSERT_TAIL(&k->jobs, job, key_link);
+  job->keyed = k;
+}
+
+/* Out of its client's queue and its key's (whose hold it keeps: started, or failed after). */
 static void unqueue(pool *p, pool_job *job) {
-  TAILQ_REMOVE(queue_of(p, job), job, link);
+  pool_owner *o = job->queued_by;
+  TAILQ_REMOVE(&o->jobs, job, link);
+  job->queued_by = NULL;
+  o->waiting--;
+  o->reads -= is_read(job);
+  owner_place(p, o);
+  if (job->keyed != NULL)
+    TAILQ_REMOVE(&job->keyed->jobs, job, key_link);
   p->waiting--;
+  owner_release(p, o);
 }
 
-/* Fails the queued jobs pick chooses (every one when pick is NULL), in both queues. */
+/* Fails the queued jobs pick chooses (every one when pick is NULL). */
 static void fail_queued(pool *p, pool_match_fn pick, void *arg, hb_errcode code, const char *why) {
-  struct job_list *lists[] = {&p->queue, &p->scan_queue};
-  for (size_t l = 0; l < 2; l++) {
+  pool_owner *o, *next_owner;
+  for (o = TAILQ_FIRST(&p->all); o != NULL; o = next_owner) {
+    next_owner = TAILQ_NEXT(o, all_link);
+    /* Held, it survives its jobs: the loop ends before unqueue could free it. */
+    bool last = false;
     pool_job *job, *next;
-    for (job = TAILQ_FIRST(lists[l]); job != NULL; job = next) {
+    for (job = TAILQ_FIRST(&o->jobs); job != NULL && !last; job = next) {
       next = TAILQ_NEXT(job, link);
       if (pick != NULL && !pick(job, arg))
         continue;
+      last = next == NULL;
       unqueue(p, job);
+      key_release(p, job);
       hb_error_set(&job->err, code, "%s", why);
       finish(p, job);
     }
@@ -303,11 +408,14 @@ static void run_job(worker *w, pool_job **jobs, size_t n) {
   }
 }
 
-/* At most this many queued jobs are looked at, so that a long queue does not hold the loop long. */
+/* At most this many queued jobs are looked at for a call, and this many of one client's for its
+ * turn, so that long queues do not hold the loop long. */
 #define GATHER_SCAN_LIMIT 512
+#define TAKE_LOOK_LIMIT 4096
+#define OWNER_LOOK_LIMIT 32
 
 /* ---------------------------------------------------------------------------------------------
- * Order keys: a set of them (open addressing; 0 marks a free slot), rebuilt by each take. */
+ * Order keys. */
 
 uint64_t pool_order_key(const void *a, size_t alen, const void *b, size_t blen) {
   /* FNV-1a over a, a separator and b: a collision only holds a job back a little. */
@@ -322,106 +430,123 @@ uint64_t pool_order_key(const void *a, size_t alen, const void *b, size_t blen) 
   return h != 0 ? h : 1;
 }
 
-/* Room for most keys at half load; only the part in use is cleared. */
-static void held_reset(worker *w, size_t most) {
-  size_t cap = 64;
-  while (cap < 2 * most)
-    cap <<= 1;
-  if (cap > w->held_alloc) {
-    free(w->held);
-    w->held = xmalloc(cap * sizeof *w->held);
-    w->held_alloc = cap;
-  }
-  w->held_cap = cap;
-  memset(w->held, 0, cap * sizeof *w->held);
+/* ---------------------------------------------------------------------------------------------
+ * Taking jobs for a call. */
+
+/* Whether a waiting job may start now. A job may not start while an earlier job of its order key
+ * is at the gateway or still queued; a scan may not while max_scans are at the gateway; a held
+ * read may not until it is released. */
+static bool may_start(pool *p, const pool_job *j) {
+  if (j->queued_by->reads_held && is_read(j))
+    return false; /* the release wakes the workers */
+  bool may = (!j->scans || p->nscans < p->opts.max_scans) &&
+    (j->keyed == NULL || (j->keyed->running == 0 && TAILQ_FIRST(&j->keyed->jobs) == j));
+  p->holding |= !may;
+  return may;
 }
 
-/* Adds key; returns whether it was there already. */
-static bool held_add(worker *w, uint64_t key) {
-  size_t mask = w->held_cap - 1;
-  for (size_t i = key & mask;; i = (i + 1) & mask) {
-    if (w->held[i] == key)
-      return true;
-    if (w->held[i] == 0) {
-      w->held[i] = key;
-      return false;
+/* Adds j to the worker's call; its client holds one more connection, once per call. */
+static void start(pool *p, worker *w, pool_job *j) {
+  pool_owner *o = j->queued_by;
+  if (o->stamp != p->stamp) {
+    o->stamp = p->stamp;
+    o->calls++;
+  }
+  if (j->keyed != NULL)
+    j->keyed->running++;
+  unqueue(p, j);
+  j->queued_by = o; /* kept while it runs: release below uncounts it */
+  w->members[w->nmembers++] = j;
+}
+
+/* The later jobs of g, from any client, that join the call of w's members, oldest first within
+ * each client, while their weights sum to at most most. */
+static void gather(worker *w, const pool_group *g, size_t most) {
+  pool *p = w->pool;
+  size_t rows = g->weight(w->members[0]);
+  int looked = 0;
+  pool_owner *o, *next_owner;
+  for (o = TAILQ_FIRST(&p->ring); o != NULL && rows < most; o = next_owner) {
+    next_owner = TAILQ_NEXT(o, ring_link);
+    pool_job *j, *next;
+    for (j = TAILQ_FIRST(&o->jobs); j != NULL && rows < most; j = next) {
+      next = TAILQ_NEXT(j, link);
+      if (++looked > GATHER_SCAN_LIMIT)
+        return;
+      if (j->group != g || !may_start(p, j))
+        continue;
+      size_t weight = g->weight(j);
+      if (rows + weight > most || !g->joins(w->members, w->nmembers, j))
+        continue;
+      rows += weight;
+      start(p, w, j);
     }
   }
 }
 
-/* The keys of the calls other workers have at the gateway, plus room for the queued jobs this
- * take may look at (sized by them: the set is cleared on every take that meets a key). */
-static void held_build(worker *w) {
-  pool *p = w->pool;
-  size_t n = (size_t)(p->waiting < GATHER_SCAN_LIMIT ? p->waiting : GATHER_SCAN_LIMIT) + 1;
-  for (int i = 0; i < p->nworkers; i++)
-    n += p->workers[i]->busy ? p->workers[i]->nmembers : 0;
-  held_reset(w, n);
-  for (int i = 0; i < p->nworkers; i++) {
-    worker *o = p->workers[i];
-    for (size_t m = 0; o->busy && m < o->nmembers; m++)
-      if (o->members[m]->order_key != 0)
-        held_add(w, o->members[m]->order_key);
-  }
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Taking jobs for a call. */
-
-/* Takes the oldest queued job that may start now, and the later ones of its group that may
- * share its call. A job may not start while an earlier job of its order key is at
- * the gateway or still queued; it may not share a call with one of its key either. A scan may
- * not start while max_scans are at the gateway, and always goes alone. Returns how many are in
- * w->members: 0 when every queued job looked at must wait. */
+/* Takes the next job that may start now, from the first client in the ring whose turn it can
+ * take (fewer than max_share connections held; the daemon's own jobs have no share), and the
+ * jobs of its group that may share its call; that client goes to the back of the ring. Scans
+ * always go alone. Returns how many are in w->members: 0 when every job looked at must wait. */
 static size_t take(worker *w) {
   pool *p = w->pool;
-  size_t n = 0, rows = 0, most = (size_t)(p->opts.coalesce ? p->opts.coalesce_max_rows : 1);
+  size_t most = (size_t)(p->opts.coalesce ? p->opts.coalesce_max_rows : 1);
   if (w->cap < most + 1) {
     w->members = xrealloc(w->members, (most + 1) * sizeof *w->members);
     w->cap = most + 1;
   }
-  /* The oldest scan goes first if it is older than the other queue's head and max_scans allow. */
-  pool_job *scan = TAILQ_FIRST(&p->scan_queue), *other = TAILQ_FIRST(&p->queue);
-  if (scan != NULL && (other == NULL || scan->seq < other->seq)) {
-    if (p->nscans < p->opts.max_scans) {
-      unqueue(p, scan);
-      w->members[0] = scan;
-      w->nmembers = 1;
-      return 1;
-    }
-    p->holding = true; /* the end of a scan wakes the workers */
-  }
-  bool built = false;
-  const pool_group *g = NULL;
-  pool_job *j, *next;
+  w->nmembers = 0;
+  p->stamp++;
   int looked = 0;
-  for (j = TAILQ_FIRST(&p->queue); j != NULL && looked < GATHER_SCAN_LIMIT; j = next, looked++) {
-    next = TAILQ_NEXT(j, link);
-    if (j->order_key != 0 && !built) {
-      held_build(w);
-      built = true;
-    }
-    /* Once seen, a key stays in the set: what follows of it waits for this one. */
-    if (j->order_key != 0 && held_add(w, j->order_key)) {
+  for (pool_owner *o = TAILQ_FIRST(&p->ring); o != NULL; o = TAILQ_NEXT(o, ring_link)) {
+    if (o->id != 0 && o->calls >= p->opts.max_share) {
       p->holding = true;
       continue;
     }
-    if (n > 0) {
-      size_t weight = j->group == g ? g->weight(j) : 0;
-      if (j->group != g || rows + weight > most || !g->joins(w->members, n, j))
-        continue;
-      rows += weight;
-    } else {
-      g = p->opts.coalesce ? j->group : NULL;
-      rows = g != NULL ? g->weight(j) : 1;
+    pool_job *j;
+    int mine = 0;
+    TAILQ_FOREACH(j, &o->jobs, link) {
+      if (++looked > TAKE_LOOK_LIMIT)
+        return 0;
+      if (may_start(p, j) || ++mine == OWNER_LOOK_LIMIT)
+        break;
     }
-    unqueue(p, j);
-    w->members[n++] = j;
-    if (g == NULL || rows >= most)
-      break;
+    if (j == NULL || mine == OWNER_LOOK_LIMIT)
+      continue;
+    start(p, w, j);
+    if (o->in_ring) {
+      TAILQ_REMOVE(&p->ring, o, ring_link);
+      TAILQ_INSERT_TAIL(&p->ring, o, ring_link);
+    }
+    if (p->opts.coalesce && j->group != NULL)
+      gather(w, j->group, most);
+    return w->nmembers;
   }
-  w->nmembers = n;
-  return n;
+  return 0;
+}
+
+/* After the call: each client it carried jobs of holds one connection less, and the jobs' keys
+ * let the next of theirs start. */
+static void release(pool *p, pool_job **jobs, size_t n) {
+  p->stamp++;
+  for (size_t i = 0; i < n; i++) {
+    pool_owner *o = jobs[i]->queued_by;
+    if (o->stamp == p->stamp) {
+      jobs[i]->queued_by = NULL; /* counted for an earlier member */
+      continue;
+    }
+    o->stamp = p->stamp;
+    o->calls--;
+  }
+  for (size_t i = 0; i < n; i++) {
+    pool_owner *o = jobs[i]->queued_by;
+    jobs[i]->queued_by = NULL;
+    if (jobs[i]->keyed != NULL)
+      jobs[i]->keyed->running--;
+    key_release(p, jobs[i]);
+    if (o != NULL)
+      owner_release(p, o);
+  }
 }
 
 /* Counts one gateway call of n jobs. */
@@ -513,6 +638,7 @@ static void serve(worker *w, size_t n) {
   w->busy = false;
   p->nbusy--;
   p->nscans -= scans;
+  release(p, w->members, n);
   count_call(p, n);
   for (size_t i = 0; i < n; i++)
     finish(p, w->members[i]);
@@ -536,17 +662,20 @@ static void worker_main(void *arg) {
       probe(w);
       continue;
     }
-    if (!p->gateway_up || (TAILQ_EMPTY(&p->queue) && TAILQ_EMPTY(&p->scan_queue))) {
+    if (!p->gateway_up || p->waiting == 0) {
       /* Woken by a submit, or when the gateway's state changes (a probe ends). */
       park(w, p->gateway_up || p->probing ? TASK_NO_DEADLINE : p->next_attempt_ms);
       continue;
     }
     size_t n = take(w);
-    if (n == 0) { /* all held back behind calls at the gateway: their end wakes us */
+    if (n == 0) { /* all held back: the end of a call, a submit or a release wakes us */
       park(w, TASK_NO_DEADLINE);
       continue;
     }
     serve(w, n);
+    /* Its replies reach their clients before the next take: one past its client's
+     * client_reply_window_bytes holds that client's next reads now, not after another call. */
+    task_yield();
   }
   if (w->retiring && !p->stopping && w->conn != NULL)
     drop_connection(w, LOG_LVL_INFO,
@@ -573,7 +702,6 @@ static void worker_free(worker *w) {
   free(w->host);
   free(w->http_path);
   free(w->members);
-  free(w->held);
   free(w);
 }
 
@@ -593,8 +721,10 @@ pool *pool_new(struct event_base *base, const pool_options *opts, hb_error *err)
   p->opts.gateway.http_path = p->http_path;
   p->base = base;
   p->completion_ev = event_new(base, -1, 0, run_completions, p);
-  TAILQ_INIT(&p->queue);
-  TAILQ_INIT(&p->scan_queue);
+  p->owners = idmap_new();
+  p->keys = idmap_new();
+  TAILQ_INIT(&p->ring);
+  TAILQ_INIT(&p->all);
   TAILQ_INIT(&p->done);
   TAILQ_INIT(&p->idle);
   /* Optimistic until a connection attempt says otherwise, so the first requests are tried. */
@@ -621,6 +751,13 @@ void pool_free(pool *p) {
     worker_free(p->workers[i]);
   fail_queue(p, HB_ERR_UNAVAILABLE, "the daemon is shutting down");
   run_completions(-1, 0, p);
+  pool_owner *o;
+  while ((o = TAILQ_FIRST(&p->all)) != NULL) { /* held ones, with nothing queued */
+    TAILQ_REMOVE(&p->all, o, all_link);
+    free(o);
+  }
+  idmap_free(p->owners);
+  idmap_free(p->keys);
   event_free(p->completion_ev);
   free(p->down_reason);
   free(p->workers);
@@ -647,9 +784,7 @@ int pool_submit(pool *p, pool_job *job, hb_error *err) {
                         "the queue of requests waiting for a connection to gateway %s is full "
                         "(max_queue %d)",
                         p->name, p->opts.max_queue);
-  job->seq = ++p->next_seq;
-  TAILQ_INSERT_TAIL(queue_of(p, job), job, link);
-  p->waiting++;
+  enqueue(p, job);
   wake_one(p);
   return 0;
 }
@@ -667,8 +802,9 @@ static void reap(pool *p) {
   p->nworkers = kept;
 }
 
+/* A held read does not expire: its client is not reading, and a reply no one reads may wait. */
 static bool is_overdue(const pool_job *job, void *now) {
-  return job->deadline_ms <= *(const int64_t *)now;
+  return job->deadline_ms <= *(const int64_t *)now && !(job->queued_by->reads_held && is_read(job));
 }
 
 void pool_expire(pool *p) {
@@ -684,10 +820,33 @@ void pool_cancel(pool *p, pool_match_fn match, void *arg) {
   fail_queued(p, match, arg, HB_ERR_CANCELLED, "its client left before it was sent");
 }
 
+void pool_hold_reads(pool *p, uint64_t owner, bool hold) {
+  pool_owner *o = hold ? owner_of(p, owner) : idmap_get(p->owners, owner);
+  if (o == NULL || o->reads_held == hold)
+    return;
+  o->reads_held = hold;
+  owner_place(p, o);
+  if (!hold) {
+    int64_t deadline = clock_now_ms() + p->opts.queue_timeout_ms;
+    pool_job *job;
+    TAILQ_FOREACH(job, &o->jobs, link)
+    if (is_read(job) && job->deadline_ms < deadline)
+      job->deadline_ms = deadline;
+    if (o->reads > 0)
+      wake_all(p);
+  }
+  owner_release(p, o);
+}
+
 void pool_get_stats(pool *p, pool_stats *out) {
   *out = p->counters;
   out->size = p->opts.size;
   out->waiting = p->waiting;
+  out->longest_client_queue = 0;
+  const pool_owner *o;
+  TAILQ_FOREACH(o, &p->all, all_link)
+  if (o->waiting > out->longest_client_queue)
+    out->longest_client_queue = o->waiting;
   out->gateway_up = p->gateway_up;
   out->busy = out->idle = out->broken = 0;
   for (int i = 0; i < p->nworkers; i++) {
@@ -729,8 +888,7 @@ void pool_retire(pool *p) {
 
 bool pool_is_idle(pool *p) {
   reap(p);
-  return p->retired && p->nworkers == 0 && TAILQ_EMPTY(&p->queue) && TAILQ_EMPTY(&p->scan_queue) &&
-    TAILQ_EMPTY(&p->done);
+  return p->retired && p->nworkers == 0 && p->waiting == 0 && TAILQ_EMPTY(&p->done);
 }
 
 static bool gateway_differs(const pool *p, const pool_options *o) {

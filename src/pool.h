@@ -26,6 +26,7 @@ typedef struct pool_options {
   bool coalesce;         /* queued jobs of one group may share a gateway call */
   int coalesce_max_rows; /* the most rows (weight) one shared call carries */
   int max_scans;         /* connections that serve scan jobs at once (1..size) */
+  int max_share;         /* connections one client's jobs may hold at once (1..size) */
 } pool_options;
 
 typedef struct pool pool;
@@ -68,6 +69,10 @@ struct pool_job {
   /* Reads a scan page: at most max_scans of them are at the gateway at once, so that a flood of
    * scans leaves the other connections to single-row work. */
   bool scans;
+  /* The client connection that sent it (0: the daemon's own). Waiting jobs start round robin
+   * across clients, oldest first within each, and one client's jobs hold at most max_share
+   * connections at once (the daemon's own are not limited). */
+  uint64_t owner;
   hb_error err; /* HB_OK, or why the job failed */
   int retries;  /* how often it was retried (0 or 1) */
   /* The cluster's (cluster.h), which routes jobs between pools; a pool leaves it alone. */
@@ -81,8 +86,9 @@ struct pool_job {
   } route;
   /* private to the pool */
   int64_t deadline_ms;
-  uint64_t seq; /* its place in the order of submission */
-  TAILQ_ENTRY(pool_job) link;
+  struct pool_owner *queued_by; /* its client's queue, while it waits */
+  struct pool_key *keyed;       /* the jobs of its order key, while it waits or runs */
+  TAILQ_ENTRY(pool_job) link, key_link;
 };
 
 /* Calls by the jobs they carried: 1, 2, 3-4, 5-8, ... 129-256, more. */
@@ -91,6 +97,7 @@ struct pool_job {
 typedef struct pool_stats {
   int size, busy, idle, broken; /* broken: workers without a connection */
   int waiting;                  /* jobs queued for a connection */
+  int longest_client_queue;     /* the most jobs one client has queued */
   bool gateway_up;
   uint64_t jobs, failed, reconnects, retries, refreshes;
   uint64_t calls_by_size[POOL_CALL_SIZES]; /* gateway calls made for jobs, by jobs carried */
@@ -127,6 +134,10 @@ void pool_expire(pool *p);
 typedef bool (*pool_match_fn)(const pool_job *job, void *arg);
 /* Fails the queued jobs match picks as cancelled (HB_ERR_CANCELLED): they were never sent. */
 void pool_cancel(pool *p, pool_match_fn match, void *arg);
+/* While hold is true, none of owner's reads (POOL_RETRY_ON_STALE) start, queued or to come, nor
+ * do they expire: its replies go unread, so what they would fetch would only wait in memory.
+ * Its writes go on. Released, the held reads get a fresh queue_timeout_ms. */
+void pool_hold_reads(pool *p, uint64_t owner, bool hold);
 void pool_get_stats(pool *p, pool_stats *out);
 /* The gateway is not known to be down, and the pool takes jobs. */
 bool pool_is_up(const pool *p);

@@ -30,8 +30,7 @@ static json_t *row_text(call *k, const hbc_row *row) {
 }
 
 static int prepare_row(call *k, proto_error *e) {
-  if (call_prepare_read(k, e) < 0 ||
-      proto_param_bytes(&k->req, "row", true, &k->mem, &k->row, e) < 0)
+  if (call_prepare_read(k, e) < 0 || call_param_row(k, "row", &k->row, e) < 0)
     return -1;
   read_group_unless_ts(k);
   return 0;
@@ -48,8 +47,7 @@ static json_t *run_row(hbc_conn *c, call *k, hb_error *herr) {
 }
 
 static int prepare_rows(call *k, proto_error *e) {
-  if (call_prepare_read(k, e) < 0 ||
-      proto_param_bytes_list(&k->req, "rows", true, &k->mem, &k->rows, &k->nrows, e) < 0)
+  if (call_prepare_read(k, e) < 0 || call_param_rows(k, "rows", &k->rows, &k->nrows, e) < 0)
     return -1;
   read_group_unless_ts(k);
   return 0;
@@ -173,8 +171,7 @@ static const pool_group read_group = {read_joins, read_weight, read_work};
 static int prepare_cells(call *k, proto_error *e) {
   if (call_prepare_table(k, e) < 0 || call_prepare_timestamp(k, e) < 0 ||
       proto_param_bool(&k->req, "include_timestamp", false, &k->include_timestamp, e) < 0 ||
-      proto_param_bytes(&k->req, "row", true, &k->mem, &k->row, e) < 0 ||
-      proto_param_bytes(&k->req, "column", true, &k->mem, &k->column, e) < 0)
+      call_param_row(k, "row", &k->row, e) < 0 || call_param_column(k, "column", &k->column, e) < 0)
     return -1;
   k->arg.cells.versions = READS_MAX_VERSIONS;
   return proto_param_int(&k->req, "versions", false, 1, READS_MAX_VERSIONS, &k->arg.cells.versions,

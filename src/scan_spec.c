@@ -24,9 +24,9 @@ bool scan_spec_has_prefix(hbc_bytes key, hbc_bytes prefix) {
 
 static int prepare_scan_range(call *k, proto_error *e) {
   hbc_bytes start = {0}, stop = {0};
-  if (proto_param_bytes(&k->req, "row_start", false, &k->mem, &start, e) < 0 ||
-      proto_param_bytes(&k->req, "row_stop", false, &k->mem, &stop, e) < 0 ||
-      proto_param_bytes(&k->req, "row_prefix", false, &k->mem, &k->prefix, e) < 0 ||
+  if (call_param_bound(k, "row_start", &start, e) < 0 ||
+      call_param_bound(k, "row_stop", &stop, e) < 0 ||
+      call_param_bound(k, "row_prefix", &k->prefix, e) < 0 ||
       proto_param_bool(&k->req, "row_start_exclusive", false, &k->start_exclusive, e) < 0 ||
       proto_param_bool(&k->req, "reverse", false, &k->scan.reversed, e) < 0)
     return -1;
@@ -59,8 +59,7 @@ int scan_spec_prepare(call *k, proto_error *e) {
       prepare_scan_range(k, e) < 0 ||
       proto_param_bool(&k->req, "include_timestamp", false, &k->include_timestamp, e) < 0 ||
       proto_param_bool(&k->req, "sorted_columns", false, &k->sorted_columns, e) < 0 ||
-      proto_param_bytes_list(&k->req, "columns", false, &k->mem, &k->columns, &k->ncolumns, e) <
-        0 ||
+      call_param_columns(k, "columns", false, &k->columns, &k->ncolumns, e) < 0 ||
       proto_param_bytes(&k->req, "filter", false, &k->mem, &k->scan.filter, e) < 0 ||
       proto_param_int(&k->req, "batch_size", false, 1, INT32_MAX, &batch_size, e) < 0 ||
       proto_param_int(&k->req, "scan_batching", false, 1, INT32_MAX, &scan_batching, e) < 0 ||

@@ -280,6 +280,18 @@ void task_pause(void) {
   t->waiting = false;
 }
 
+void task_yield(void) {
+  task *t = current;
+  if (t == NULL || t->cancelled)
+    return;
+  /* Active events run in the order they were made active: those before this one go first. */
+  rearm(t, -1, 0);
+  t->waiting = true;
+  event_active(t->ev, EV_TIMEOUT, 0);
+  yield(t);
+  t->waiting = false;
+}
+
 void task_wake(task *t) {
   if (t->waiting && t->parked && !t->cancelled)
     event_active(t->ev, EV_READ, 0);

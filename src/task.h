@@ -56,6 +56,10 @@ bool task_is_cancelled(const task *t);
 #define TASK_SLICE_MS 2
 void task_pause(void);
 
+/* In a task: lets the callbacks already made active (a pool's completions) run first, in this
+ * same loop pass, before going on. Elsewhere a no-op. */
+void task_yield(void);
+
 /* In a task: runs fn(arg) on the tasks' helper thread while the task waits, and returns when it
  * is done: for CPU work too long to hold the loop with (rendering a huge reply). fn must touch
  * nothing the loop owns. Outside a task, or in a cancelled one, fn runs here and now. */

@@ -19,15 +19,12 @@ static int prepare_write(call *k, proto_error *e) {
   if (call_prepare_table(k, e) < 0 || call_prepare_timestamp(k, e) < 0 ||
       proto_param_bool(&k->req, "wal", false, &k->wal, e) < 0)
     return -1;
-  return proto_param_bytes(&k->req, "row", true, &k->mem, &k->row, e);
+  return call_param_row(k, "row", &k->row, e);
 }
 
 static const pool_group write_group;
 
-/* HBase's limits on a row key and a family name, and a value size well under the gateway's
- * hbase.client.keyvalue.maxsize (10 MiB by default). */
-#define WRITES_MAX_ROW 32767
-#define WRITES_MAX_FAMILY 127
+/* A value size well under the gateway's hbase.client.keyvalue.maxsize (10 MiB by default). */
 #define WRITES_MAX_SHARED_VALUE 1048576
 
 static json_t *run_delete(hbc_conn *c, call *k, hb_error *herr);
@@ -47,22 +44,17 @@ static size_t ncolumns_of(const call *k) {
 
 /* A single-row put or delete is ordered behind earlier ones of its row (pool order keys). It
  * may share a mutateRows call only when nothing in it can fail the whole call for the others:
- * a key, a family or a value that HBase refuses fails every row of the call. */
+ * a value HBase refuses fails every row of the call (keys and families past HBase's limits were
+ * refused before, limits.h). */
 static uint64_t row_order_key(const call *k) {
   return pool_order_key(k->table, strlen(k->table), k->row.data, k->row.len);
 }
 
 static void write_order_and_group(call *k) {
   k->order_key = row_order_key(k);
-  if (k->row.len == 0 || k->row.len > WRITES_MAX_ROW)
-    return;
-  for (size_t i = 0; i < ncolumns_of(k); i++) {
-    hbc_bytes fam = hbc_column_family(column_at(k, i));
-    if (fam.len == 0 || fam.len > WRITES_MAX_FAMILY)
+  for (size_t i = 0; !is_delete(k) && i < k->nmutations; i++)
+    if (k->mutations[i].value.len > WRITES_MAX_SHARED_VALUE)
       return;
-    if (!is_delete(k) && k->mutations[i].value.len > WRITES_MAX_SHARED_VALUE)
-      return;
-  }
   k->group = &write_group;
 }
 
@@ -80,7 +72,7 @@ static json_t *run_mutations(hbc_conn *c, call *k, hb_error *herr) {
 
 static int prepare_delete(call *k, proto_error *e) {
   if (prepare_write(k, e) < 0 ||
-      proto_param_bytes_list(&k->req, "columns", false, &k->mem, &k->columns, &k->ncolumns, e) < 0)
+      call_param_columns(k, "columns", false, &k->columns, &k->ncolumns, e) < 0)
     return -1;
   if (json_object_get(k->req.params, "columns") != NULL && k->ncolumns == 0)
     return proto_fail(e, PROTO_INVALID_PARAMS,
@@ -179,9 +171,8 @@ static int write_work(hbc_conn *c, pool_job **members, size_t n) {
 static const pool_group write_group = {write_joins, write_weight, write_work};
 
 static int prepare_counter(call *k, proto_error *e) {
-  if (call_prepare_table(k, e) < 0 ||
-      proto_param_bytes(&k->req, "row", true, &k->mem, &k->row, e) < 0 ||
-      proto_param_bytes(&k->req, "column", true, &k->mem, &k->column, e) < 0)
+  if (call_prepare_table(k, e) < 0 || call_param_row(k, "row", &k->row, e) < 0 ||
+      call_param_column(k, "column", &k->column, e) < 0)
     return -1;
   return 0;
 }
@@ -253,7 +244,7 @@ static json_t *run_counter_set(hbc_conn *c, call *k, hb_error *herr) {
 static int prepare_append(call *k, proto_error *e) {
   if (call_prepare_table(k, e) < 0 ||
       proto_param_bool(&k->req, "include_timestamp", false, &k->include_timestamp, e) < 0 ||
-      proto_param_bytes(&k->req, "row", true, &k->mem, &k->row, e) < 0)
+      call_param_row(k, "row", &k->row, e) < 0)
     return -1;
   return prepare_data(k, e);
 }
@@ -292,8 +283,7 @@ static json_t *run_append(hbc_conn *c, call *k, hb_error *herr) {
  * ordered behind earlier writes of its row, like a put, but never shares a call. */
 static int prepare_check_and_put(call *k, proto_error *e) {
   /* prepare_write's timestamp stays HBC_LATEST: check_and_put does not take one. */
-  if (prepare_write(k, e) < 0 ||
-      proto_param_bytes(&k->req, "column", true, &k->mem, &k->column, e) < 0 ||
+  if (prepare_write(k, e) < 0 || call_param_column(k, "column", &k->column, e) < 0 ||
       prepare_data(k, e) < 0)
     return -1;
   if (k->nmutations != 1)

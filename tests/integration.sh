@@ -18,7 +18,7 @@ readonly bytes_prog=$top_builddir/tests/test_daemon_bytes
 # The daemon's other end-to-end programs: listeners and limits, the memory budget, 200 clients
 # at once, coalescing,
 # [access] rules, the metrics endpoint, the hbpool command line.
-readonly daemon_more=("$top_builddir"/tests/test_daemon_{limits,budget,load,coalesce,access} \
+readonly daemon_more=("$top_builddir"/tests/test_daemon_{limits,hbase_limits,budget,share,load,coalesce,access} \
   "$top_builddir"/tests/test_systemd "$top_builddir"/tests/test_metrics \
   "$top_builddir"/tests/test_cli)
 # Gateway restarts and faults injected by a proxy, on a gateway of its own.
