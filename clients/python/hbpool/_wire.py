@@ -4,6 +4,7 @@ import binascii
 import json
 import os
 import socket as _socket
+import time
 
 from . import errors
 
@@ -21,15 +22,45 @@ def socket_path(socket):
 
 
 def connect(path, timeout_ms):
-    """A blocking socket connected to hbpoold; ``timeout_ms`` (None: none) bounds each wait."""
+    """A blocking socket connected to hbpoold; ``timeout_ms`` (None: none) bounds each wait, the
+    connect's too."""
+    delays = retry_delays(path, timeout_ms)
+    while True:
+        sock = try_connect(path)
+        if sock is not None:
+            sock.settimeout(timeout_ms / 1000.0 if timeout_ms else None)
+            return sock
+        time.sleep(next(delays))
+
+
+def try_connect(path):
+    """A non-blocking socket connected to hbpoold, or None if its listen queue is full (EAGAIN:
+    it is busy accepting others): try again. A Unix socket connects at once or not at all."""
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-    sock.settimeout(timeout_ms / 1000.0 if timeout_ms else None)
+    sock.setblocking(False)
     try:
         sock.connect(path)
+        return sock
+    except BlockingIOError:
+        sock.close()
+        return None
     except OSError as e:
         sock.close()
         raise cannot_connect(path, e) from None
-    return sock
+
+
+def retry_delays(path, timeout_ms):
+    """The waits between connects while hbpoold's listen queue is full: 5 ms, doubling up to
+    100 ms, for timeout_ms (None: for ever); then DaemonUnavailable."""
+    deadline = time.monotonic() + timeout_ms / 1000.0 if timeout_ms else None
+    delay = 0.005
+    while deadline is None or time.monotonic() < deadline:
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        yield delay if left is None else min(delay, left)
+        delay = min(delay * 2, 0.1)
+    raise errors.DaemonUnavailable(
+        "cannot connect to hbpoold at %s: its listen queue stayed full for %d ms (it is too busy "
+        "accepting connections)" % (path, timeout_ms))
 
 
 def cannot_connect(path, e):

@@ -44,7 +44,7 @@ class HoldingProxy:
     """A Unix-socket proxy in front of hbpoold that can hold replies back (test equipment: the
     requests and replies are hbpoold's own, only delayed)."""
 
-    def __init__(self, target):
+    def __init__(self, target, backlog=16, accepting=True):
         self.target = target
         self.path = os.path.join(tempfile.mkdtemp(prefix="hbpool-proxy."), "proxy.sock")
         self.released = threading.Event()
@@ -52,8 +52,25 @@ class HoldingProxy:
         self.accepted = 0
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(self.path)
-        self.listener.listen(16)
+        self.listener.listen(backlog)
+        if accepting:
+            self.start_accepting()
+
+    def start_accepting(self):
         threading.Thread(target=self._accept, daemon=True).start()
+
+    def fill_listen_queue(self):
+        """Connections the proxy has not accepted, until the next one gets EAGAIN."""
+        waiting = []
+        while True:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.setblocking(False)
+            try:
+                s.connect(self.path)
+            except BlockingIOError:
+                s.close()
+                return waiting
+            waiting.append(s)
 
     def hold(self):
         self.released.clear()
@@ -117,6 +134,50 @@ def test_no_daemon_raises_daemon_unavailable(hb, aio, hbpool_errors, tmp_path):
                 pass
         assert path in str(e.value)
     asyncio.run(run())
+
+
+def test_connect_waits_while_the_listen_queue_is_full(hb, aio, daemon, hbpool_errors, table):
+    """A connect with a timeout is non-blocking, and a Unix socket refuses it with EAGAIN while
+    the daemon's listen queue is full (a burst of clients while it is busy): the clients try
+    again within their timeout (asyncio on its own would return a socket that is not connected)."""
+    table.put(b"q1", {b"cf1:a": b"queued"})
+    p = HoldingProxy(daemon.socket, backlog=1, accepting=False)
+    waiting = p.fill_listen_queue()
+    threading.Timer(0.3, p.start_accepting).start()
+    start = time.monotonic()
+    c = hb.Connection(socket=p.path, timeout=5000)
+    assert time.monotonic() - start >= 0.25
+    assert c.table(table.name).row(b"q1") == {b"cf1:a": b"queued"}
+    c.close()
+    p.close()
+
+    p = HoldingProxy(daemon.socket, backlog=1, accepting=False)
+    waiting += p.fill_listen_queue()
+
+    async def run():
+        asyncio.get_running_loop().call_later(0.3, p.start_accepting)
+        async with aio.Connection(socket=p.path, timeout=5000) as c:
+            assert await c.table(table.name).row(b"q1") == {b"cf1:a": b"queued"}
+    asyncio.run(run())
+    p.close()
+
+    p = HoldingProxy(daemon.socket, backlog=1, accepting=False)
+    waiting += p.fill_listen_queue()
+    start = time.monotonic()
+    with pytest.raises(hbpool_errors.DaemonUnavailable) as e:
+        hb.Connection(socket=p.path, timeout=200)
+    assert "listen queue stayed full for 200 ms" in str(e.value)
+    assert 0.15 < time.monotonic() - start < 2
+
+    async def refused():
+        with pytest.raises(hbpool_errors.DaemonUnavailable) as e:
+            async with aio.Connection(socket=p.path, timeout=200):
+                pass
+        assert "listen queue stayed full" in str(e.value)
+    asyncio.run(refused())
+    p.close()
+    for s in waiting:
+        s.close()
 
 
 def test_socket_comes_from_hbpool_socket(hb, daemon, monkeypatch, table_name):

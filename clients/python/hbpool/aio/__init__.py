@@ -44,6 +44,18 @@ def _not_in_running_loop(message):
     raise RuntimeError(message)
 
 
+async def _connect(path, timeout_ms):
+    """A socket connected to hbpoold. asyncio takes a connect refused with EAGAIN (hbpoold's
+    listen queue is full) for one under way, and returns a socket that is not connected: so
+    connect here, and try again while the queue is full, within timeout_ms (None: for ever)."""
+    delays = _wire.retry_delays(path, timeout_ms)
+    while True:
+        sock = _wire.try_connect(path)
+        if sock is not None:
+            return sock
+        await asyncio.sleep(next(delays))
+
+
 class Link:
     """One socket to hbpoold: what ``connection.client`` is.
 
@@ -53,8 +65,9 @@ class Link:
     connected before any loop ran (autoconnect, ``with``) starts in the first loop that uses it.
     """
 
-    def __init__(self, path, sock=None):
+    def __init__(self, path, sock=None, connect_timeout_ms=None):
         self.path = path
+        self.connect_timeout_ms = connect_timeout_ms
         self.closed = False
         self.loop = None
         self._sock = sock
@@ -81,7 +94,11 @@ class Link:
                         sock=self._sock, limit=_READ_LIMIT)
                 else:
                     reader, writer = await asyncio.open_unix_connection(
-                        self.path, limit=_READ_LIMIT)
+                        sock=await _connect(self.path, self.connect_timeout_ms),
+                        limit=_READ_LIMIT)
+            except errors.DaemonUnavailable:
+                self._fail(None)
+                raise
             except OSError as e:
                 self._fail(None)
                 raise _wire.cannot_connect(self.path, e) from None
@@ -226,7 +243,7 @@ class Connection(_ops.AioFlavour, _ops.ConnectionBase):
         self._wanted = True
         link = self.client
         if link is None or link.closed:
-            link = self.client = Link(self._path)
+            link = self.client = Link(self._path, connect_timeout_ms=self.timeout)
         try:
             await link.start()
         except errors.DaemonUnavailable:
