@@ -40,8 +40,11 @@ static int endpoint_start(endpoint *ep, struct event_base *base, int fd, client_
                           hb_error *err) {
   ep->hub = hub;
   evutil_make_socket_nonblocking(fd);
+  /* Backlog 0: fd listens already, with the backlog sockets.c or systemd gave it. (-1 would
+   * listen again with 128: a burst of clients would meet EAGAIN while the loop is busy.) Each
+   * wake-up accepts every connection waiting (libevent loops until EAGAIN). */
   ep->evl = evconnlistener_new(base, on_accept, ep, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-                               -1, fd);
+                               0, fd);
   if (ep->evl == NULL) {
     close(fd);
     return hb_error_set(err, HB_ERR_INVALID, "cannot listen on %s", ep->name);

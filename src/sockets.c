@@ -19,7 +19,9 @@
 #include "log.h"
 #include "xmalloc.h"
 
-#define SOCKETS_BACKLOG 1024
+/* Connections waiting to be accepted (the kernel caps it at net.core.somaxconn, 4096 by default):
+ * a burst of clients while the loop is busy waits here instead of failing with EAGAIN. */
+#define SOCKETS_BACKLOG 4096
 #define SOCKETS_EMFILE_PAUSE_MS 1000
 
 /* Closes fd (if open) and reports why listening on it failed, from errno. */

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "daemon_harness.h"
@@ -538,6 +540,52 @@ static bool start_daemons(const char *prefix) {
     dh_start(&g_line, "test_daemon_limits", &g_gateway, keys, "pool_size = 2\n");
 }
 
+#define BURST 1100
+
+/* 1,100 clients connect at once, non-blocking, while the daemon cannot accept (SIGSTOP: a loop
+ * busy for a moment): every connect succeeds, waiting in the listen queue, and once the daemon
+ * runs again it accepts and answers each. With the listen queue libevent sets when asked to
+ * (128), the 130th connect failed with EAGAIN. */
+START_TEST(test_connect_burst_waits_in_listen_queue) {
+  struct rlimit rl;
+  ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+  ck_assert_msg(rl.rlim_cur >= BURST + 64, "open-files limit %lu too low",
+                (unsigned long)rl.rlim_cur);
+  dh_daemon d;
+  ck_assert(
+    dh_start(&d, "test_daemon_limits", &g_gateway, "max_clients = 2000\n", "pool_size = 1\n"));
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", d.socket);
+  dh_conn *conns[BURST];
+  int refused = 0;
+  kill(d.pid, SIGSTOP);
+  for (int i = 0; i < BURST; i++) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ck_assert_int_ge(fd, 0);
+    conns[i] = NULL;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+      ck_assert_msg(errno == EAGAIN, "connect %d: %s", i, strerror(errno));
+      refused++;
+      close(fd);
+      continue;
+    }
+    conns[i] = calloc(1, sizeof *conns[i]);
+    conns[i]->fd = fd;
+  }
+  kill(d.pid, SIGCONT);
+  printf("test_daemon_limits: %d connects at once to a stopped daemon: %d refused\n", BURST,
+         refused);
+  ck_assert_int_eq(refused, 0);
+  for (int i = 0; i < BURST; i++)
+    dh_send(conns[i], "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}\n");
+  for (int i = 0; i < BURST; i++) {
+    dh_expect_json(dh_result(dh_json(conns[i]), "ping"), "\"pong\"");
+    dh_close(conns[i]);
+  }
+  ck_assert_int_eq(dh_stop(&d), 0);
+}
+END_TEST
+
 static Suite *limits_suite(void) {
   Suite *s = suite_create("hbpoold limits");
   TCase *tc = tcase_create("limits");
@@ -550,6 +598,7 @@ static Suite *limits_suite(void) {
   tcase_add_test(tc, test_large_line_not_counted_as_a_request);
   tcase_add_test(tc, test_max_clients_refuses_one_more);
   tcase_add_test(tc, test_unread_replies_close_the_client);
+  tcase_add_test(tc, test_connect_burst_waits_in_listen_queue);
   suite_add_tcase(s, tc);
   return s;
 }
@@ -558,6 +607,12 @@ int main(void) {
   if (!gateway_env_load(&g_gateway, "test_daemon_limits"))
     return 2;
   signal(SIGPIPE, SIG_IGN);
+  /* The connect burst needs 1,100 descriptors here and in the daemon (which inherits this). */
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096) {
+    rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
   char prefix[32];
   snprintf(prefix, sizeof prefix, "lim%d", (int)getpid());
   int failed = 1;
