@@ -180,6 +180,47 @@ def test_connect_waits_while_the_listen_queue_is_full(hb, aio, daemon, hbpool_er
         s.close()
 
 
+def test_a_thousand_clients_with_a_timeout_connect_at_once(hb, aio, own_daemon):
+    """1,000 sync clients (threads) and 1,000 aio clients, each with timeout=, connect at once
+    while the daemon is stopped (SIGSTOP: a loop busy for a moment), then are served."""
+    import resource
+    import signal
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 4096:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    d = own_daemon(extra_config="max_clients = 2200\n")
+    n = 1000
+    d.proc.send_signal(signal.SIGSTOP)
+    threading.Timer(0.3, d.proc.send_signal, (signal.SIGCONT,)).start()
+    conns, failures = [None] * n, []
+
+    def connect(i):
+        try:
+            conns[i] = hb.Connection(socket=d.socket, timeout=10000)
+        except Exception as e:  # counted and reported below
+            failures.append(repr(e))
+    threads = [threading.Thread(target=connect, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == [], "%d of %d failed, first: %s" % (len(failures), n, failures[:1])
+    assert all(c.tables() is not None for c in conns)
+    for c in conns:
+        c.close()
+
+    async def run():
+        d.proc.send_signal(signal.SIGSTOP)
+        asyncio.get_running_loop().call_later(0.3, d.proc.send_signal, signal.SIGCONT)
+        clients = [aio.Connection(socket=d.socket, timeout=10000) for _ in range(n)]
+        await asyncio.gather(*(c.open() for c in clients))
+        tables = await asyncio.gather(*(c.tables() for c in clients))
+        assert all(t is not None for t in tables)
+        for c in clients:
+            c.close()
+    asyncio.run(run())
+
+
 def test_socket_comes_from_hbpool_socket(hb, daemon, monkeypatch, table_name):
     monkeypatch.setenv("HBPOOL_SOCKET", daemon.socket)
     c = hb.Connection()
