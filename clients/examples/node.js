@@ -8,12 +8,25 @@ if (!process.env.HBPOOL_SOCKET || !table) {
   console.error('usage: HBPOOL_SOCKET=... node node.js TABLE');
   process.exit(2);
 }
-const sock = net.createConnection(process.env.HBPOOL_SOCKET);
 const pending = new Map();
-let nextId = 1, buffered = '';
+let sock, nextId = 1, buffered = '';
+
+// While hbpoold's listen queue is full (a burst of clients while it is busy), a Unix socket
+// refuses a connect with EAGAIN at once: try again, 5 ms apart doubling to 100 ms, for up to 5 s.
+function connect(path, deadline = Date.now() + 5000, delay = 5) {
+  return new Promise((resolve, reject) => {
+    const s = net.createConnection(path);
+    s.once('connect', () => resolve(s));
+    s.once('error', (e) => {
+      if (e.code !== 'EAGAIN' || Date.now() >= deadline) return reject(e);
+      setTimeout(() => connect(path, deadline, Math.min(2 * delay, 100)).then(resolve, reject),
+                 delay);
+    });
+  });
+}
 
 // Replies come back in the order they complete: match each to its request by id.
-sock.on('data', (chunk) => {
+function onData(chunk) {
   buffered += chunk;
   let nl;
   while ((nl = buffered.indexOf('\n')) >= 0) {
@@ -24,7 +37,7 @@ sock.on('data', (chunk) => {
     pending.delete(reply.id);
     waiter(reply);
   }
-});
+}
 
 // call resolves with the whole reply (result or error).
 function call(method, params) {
@@ -45,6 +58,8 @@ function expect(what, got, want) {
 }
 
 async function main() {
+  sock = await connect(process.env.HBPOOL_SOCKET);
+  sock.on('data', onData);
   expect('ping', await ok('ping'), 'pong');
   // Pipelined: both puts are written before either reply is read.
   await Promise.all([

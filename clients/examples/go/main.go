@@ -5,10 +5,13 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"reflect"
+	"syscall"
+	"time"
 )
 
 type reply struct {
@@ -77,6 +80,20 @@ func (c *client) ok(method string, params any, out any) {
 func fail(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "go example: "+format+"\n", args...)
 	os.Exit(1)
+}
+
+// dial connects to hbpoold. While its listen queue is full (a burst of clients while it is
+// busy), a Unix socket refuses a connect with EAGAIN at once, and Go does not wait: try again,
+// 5 ms apart doubling to 100 ms, for up to 5 s.
+func dial(sock string) (net.Conn, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for delay := 5 * time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
+		conn, err := dial(sock)
+		if err == nil || !errors.Is(err, syscall.EAGAIN) || time.Now().After(deadline) {
+			return conn, err
+		}
+		time.Sleep(delay)
+	}
 }
 
 func main() {
