@@ -1,7 +1,8 @@
 /* hostile_bench: what hostile clients cost the well-behaved ones. Steady clients make paced
  * single-row gets through hbpoold, first alone (the baseline), then beside each hostile set in
  * turn: clients sending a byte a second (slowloris), clients asking for large scans and never
- * reading (deaf), idle connections, and one client sending a 15 MiB line after another. Prints
+ * reading (deaf), idle connections, one client sending a 15 MiB line after another, and one
+ * keeping 404 slow scans in flight (hog). Prints
  * each set's steady p50/p99 and its ratio to the baseline, steady failures, and the daemon's
  * peak RSS and buffered bytes. Beside the steady clients, a few direct clients make the same gets
  * on private Thrift connections to the gateway: their p99 against their own quiet run is what
@@ -393,6 +394,46 @@ static void *idle_main(void *arg) {
   return NULL;
 }
 
+#define HOG_DEPTH                                                                                  \
+  404 /* the hog's requests in flight: its share of the pool of 8, and 400 queued                  \
+       */
+static long g_hog_replies, g_hog_failures;
+
+/* One client that keeps HOG_DEPTH slow requests in flight, sending another for each reply: scans
+ * whose filter matches nothing, so that the region server reads every row (1 MB) for a reply of
+ * none. Its replies are small and read at once: its requests wait at the pool, not in its socket.
+ * So it holds as many connections as the daemon lets one client hold, with 400 more queued. */
+/* The hog's request number id. */
+static int hog_send(int fd, long id) {
+  char req[512];
+  snprintf(req, sizeof req,
+           "{\"jsonrpc\":\"2.0\",\"id\":%ld,\"method\":\"scan\",\"params\":{\"table\":\"%s\","
+           "\"row_prefix\":\"s\",\"filter\":\"ValueFilter(=,'binary:none')\",\"limit\":1}}\n",
+           id, g_opts.table);
+  return send_all(fd, req, strlen(req));
+}
+
+static void *hog_main(void *arg) {
+  (void)arg;
+  int fd = open_conn();
+  long sent = 0;
+  while (fd >= 0 && sent < HOG_DEPTH && hog_send(fd, sent) == 0)
+    sent++;
+  /* Every reply read (several may come in one recv) sends the next request. */
+  char in[65536];
+  ssize_t n;
+  while (fd >= 0 && !g_stop_hostile && (n = recv(fd, in, sizeof in - 1, 0)) > 0) {
+    in[n] = '\0';
+    g_hog_failures += strstr(in, "\"error\"") != NULL;
+    for (ssize_t i = 0; i < n; i++)
+      if (in[i] == '\n' && (g_hog_replies++, hog_send(fd, sent++) < 0))
+        break;
+  }
+  if (fd >= 0)
+    close(fd);
+  return NULL;
+}
+
 static long g_big_lines, g_big_failures;
 
 /* One client putting a line_mib MiB value, again and again, reading each reply. */
@@ -577,7 +618,7 @@ static void usage(FILE *to) {
     "usage: hostile_bench --socket PATH --pid PID --table TABLE [--seconds S (10)] "
     "[--steady N (16)] [--direct N (4)] [--pace-ms MS (10)] [--slowloris N (1000)] [--deaf N (500)] "
     "[--deaf-scans N (4)] [--deaf-reconnect] [--idle N (10000)] [--line-mib N (15)] "
-    "[--sets slowloris,deaf,idle,big-line (all)]\n"
+    "[--sets slowloris,deaf,idle,big-line,hog (all)]\n"
     "hbpoold (PID) serves PATH; TABLE is created, loaded, and deleted at the end. The "
     "direct clients' gateway is $HBPOOL_TEST_THRIFT_HOST/PORT/FRAMED/COMPACT/HTTP.\n");
 }
@@ -630,10 +671,8 @@ int main(int argc, char **argv) {
     const char *name;
     void *(*main)(void *);
   } hostile[] = {
-    {"slowloris", slowloris_main},
-    {"deaf", deaf_main},
-    {"idle", idle_main},
-    {"big-line", big_line_main},
+    {"slowloris", slowloris_main}, {"deaf", deaf_main}, {"idle", idle_main},
+    {"big-line", big_line_main},   {"hog", hog_main},
   };
   figures sets[sizeof hostile / sizeof hostile[0]];
   size_t nsets = 0;
@@ -645,6 +684,9 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < nsets; i++)
     print_set(&sets[i], &quiet);
   print_set(&quiet_after, &quiet);
+  if (set_chosen("hog"))
+    printf("hog: %ld replies (%.0f/s while measured), errors in %ld reads\n", g_hog_replies,
+           g_hog_replies / (g_opts.seconds + 2), g_hog_failures);
   if (set_chosen("big-line"))
     printf("big-line: %ld lines of %d MiB sent, %ld answered with an error\n", g_big_lines,
            g_opts.line_mib, g_big_failures);

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Measures what hostile clients cost well-behaved ones: 16 steady clients make a get every 10 ms
 # through hbpoold, alone, then beside 1,000 slowloris clients (a byte a second each), 500 clients
-# that ask for large scans and never read, 10,000 idle connections, and one client putting a
-# 15 MiB line again and again; prints their p99 against the quiet run's, steady failures, and
+# that ask for large scans and never read, 10,000 idle connections, one client putting a 15 MiB
+# line again and again, and one client keeping 404 slow scans in flight (hog); prints their p99 against the quiet run's, steady failures, and
 # the daemon's peak RSS and buffered bytes under max_buffered_bytes (64 MiB here, so that the
 # deaf clients pass it). The last line is "summary: {json}". Uses $HBPOOL_TEST_THRIFT_* when set,
 # else starts a local HBase.
 # Usage: bench/run-hostile-bench.sh [BUILDDIR (build) [OPTS]]; OPTS go to hostile_bench:
 # --seconds S (10) per set, --steady N, --pace-ms MS, --slowloris N, --deaf N, --deaf-scans N,
-# --deaf-reconnect, --sets slowloris,deaf,idle,big-line (the hostile sets to run; all by default),
+# --deaf-reconnect, --sets slowloris,deaf,idle,big-line,hog (the hostile sets to run; all by
+# default; hog: one client keeping slow scans on every connection max_pool_share lets it hold
+# and 400 more queued),
 # --idle N, --line-mib N. HBPOOLD=PATH measures another build's daemon (one from before
 # max_buffered_bytes shows what the budget changes; the budget's own figures then read -1).
 # GATEWAY_SETTINGS="key = value..." adds lines to the daemon's [gateway] section (an A/B of one).
@@ -42,6 +44,7 @@ if ! grep -q max_buffered_bytes "$hbpoold"; then
   echo "$hbpoold has no max_buffered_bytes: measuring without a budget"
 fi
 bench_start_daemon "$hbpoold" 8 "max_clients = 12000
+max_requests_per_client = 1024
 $budget_line" "${GATEWAY_SETTINGS:-}"
 [ -z "$budget_line" ] || echo "$budget_line ($((budget >> 20)) MiB)"
 "$bench" --socket "$dir/hbpoold.sock" --pid "$daemon_pid" --table "hbpool_hbench_$$" "$@"
