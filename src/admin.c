@@ -5,7 +5,7 @@
 
 #include "access.h"
 #include "call.h"
-#include "limits.h"
+#include "hblimits.h"
 #include "xmalloc.h"
 
 static json_t *run_tables(hbc_conn *c, call *k, hb_error *herr) {
@@ -46,7 +46,7 @@ static int prepare_tables(call *k, proto_error *e) {
 static int prepare_family(hbc_family *f, const char *name, json_t *opts, proto_error *e) {
   char what[96];
   snprintf(what, sizeof what, "\"families\".\"%.40s\"", name);
-  if (limits_column(hbc_str(name), what, e) < 0) /* the gateway takes "cf:" as "cf" */
+  if (hblimits_column(hbc_str(name), what, e) < 0) /* the gateway takes "cf:" as "cf" */
     return -1;
   hbc_family_init(f, hbc_str(name));
   if (json_is_null(opts))

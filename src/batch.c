@@ -6,7 +6,7 @@
 #include <time.h>
 
 #include "call.h"
-#include "limits.h"
+#include "hblimits.h"
 #include "xmalloc.h"
 
 /* A chunk is also sent once its bytes reach this: framed gateways refuse frames over 2 MB
@@ -63,7 +63,7 @@ static int parse_columns(call *k, json_t *cols, batch_op *b, size_t i, proto_err
     b->mutations[j] = (hbc_mutation){.is_delete = true, .wal = b->wal};
     if (proto_json_to_bytes(json_array_get(cols, j), k->req.encoding, what, &k->mem,
                             &b->mutations[j].column, e) < 0 ||
-        limits_column(b->mutations[j].column, what, e) < 0)
+        hblimits_column(b->mutations[j].column, what, e) < 0)
       return -1;
   }
   return 0;
@@ -78,7 +78,7 @@ static int parse_op(call *k, json_t *op, size_t i, batch_op *b, proto_error *e) 
                       "invalid params: \"operations\"[%zu] must be an object with \"op\"", i);
   if (proto_json_to_bytes(json_object_get(op, "row"), k->req.encoding, what, &k->mem, &b->row, e) <
         0 ||
-      limits_row(b->row, k->table, what, e) < 0)
+      hblimits_row(b->row, k->table, what, e) < 0)
     return -1;
   json_t *wal = json_object_get(op, "wal");
   if (wal != NULL && !json_is_boolean(wal))
@@ -113,7 +113,7 @@ static int parse_op(call *k, json_t *op, size_t i, batch_op *b, proto_error *e) 
   if (check_op_keys(op, COUNTER_OP_KEYS, i, e) < 0 ||
       proto_json_to_bytes(json_object_get(op, "column"), k->req.encoding, what, &k->mem, &b->column,
                           e) < 0 ||
-      limits_column(b->column, what, e) < 0)
+      hblimits_column(b->column, what, e) < 0)
     return -1;
   if (value != NULL && !json_is_integer(value))
     return proto_fail(e, PROTO_INVALID_PARAMS,

@@ -10,7 +10,7 @@
 
 #include "access.h"
 #include "cluster.h"
-#include "limits.h"
+#include "hblimits.h"
 #include "task.h"
 #include "xmalloc.h"
 
@@ -190,8 +190,8 @@ int call_prepare_table(call *k, proto_error *e) {
                       "forbidden: table \"%.200s\" is outside the tables [access] allows "
                       "(%s)",
                       k->table, k->rule->text);
-  return limits_table(k->table, *prefix != '\0' ? "\"table\" (with the table prefix)" : "\"table\"",
-                      e);
+  return hblimits_table(k->table,
+                        *prefix != '\0' ? "\"table\" (with the table prefix)" : "\"table\"", e);
 }
 
 /* "\"name\"", as errors name a parameter. */
@@ -201,21 +201,21 @@ int call_param_row(call *k, const char *name, hbc_bytes *out, proto_error *e) {
   char quoted[64];
   if (proto_param_bytes(&k->req, name, true, &k->mem, out, e) < 0)
     return -1;
-  return limits_row(*out, k->table, QUOTED(name), e);
+  return hblimits_row(*out, k->table, QUOTED(name), e);
 }
 
 int call_param_bound(call *k, const char *name, hbc_bytes *out, proto_error *e) {
   char quoted[64];
   if (proto_param_bytes(&k->req, name, false, &k->mem, out, e) < 0)
     return -1;
-  return limits_bound(*out, k->table, QUOTED(name), e);
+  return hblimits_bound(*out, k->table, QUOTED(name), e);
 }
 
 int call_param_column(call *k, const char *name, hbc_bytes *out, proto_error *e) {
   char quoted[64];
   if (proto_param_bytes(&k->req, name, true, &k->mem, out, e) < 0)
     return -1;
-  return limits_column(*out, QUOTED(name), e);
+  return hblimits_column(*out, QUOTED(name), e);
 }
 
 int call_param_columns(call *k, const char *name, bool required, hbc_bytes **out, size_t *n,
@@ -223,7 +223,7 @@ int call_param_columns(call *k, const char *name, bool required, hbc_bytes **out
   char quoted[64];
   if (proto_param_bytes_list(&k->req, name, required, &k->mem, out, n, e) < 0)
     return -1;
-  return limits_columns(*out, *n, QUOTED(name), e);
+  return hblimits_columns(*out, *n, QUOTED(name), e);
 }
 
 int call_param_rows(call *k, const char *name, hbc_bytes **out, size_t *n, proto_error *e) {
@@ -232,7 +232,7 @@ int call_param_rows(call *k, const char *name, hbc_bytes **out, size_t *n, proto
     return -1;
   for (size_t i = 0; i < *n; i++) {
     snprintf(at, sizeof at, "%s[%zu]", QUOTED(name), i);
-    if (limits_row((*out)[i], k->table, at, e) < 0)
+    if (hblimits_row((*out)[i], k->table, at, e) < 0)
       return -1;
   }
   return 0;
@@ -278,7 +278,7 @@ int call_parse_data(call *k, json_t *data, const char *what, hbc_mutation **out,
       rc = proto_json_to_bytes(name, k->req.encoding, "a column name", &k->mem, &m->column, e);
       json_decref(name);
     }
-    if (rc < 0 || limits_column(m->column, vwhat, e) < 0 ||
+    if (rc < 0 || hblimits_column(m->column, vwhat, e) < 0 ||
         proto_json_to_bytes(value, k->req.encoding, vwhat, &k->mem, &m->value, e) < 0)
       return -1;
     m->is_delete = false;

@@ -162,7 +162,7 @@ int call_prepare_table(call *k, proto_error *e);     /* table, use_prefix */
 int call_prepare_timestamp(call *k, proto_error *e); /* timestamp */
 /* table, timestamp, include_timestamp, columns */
 int call_prepare_read(call *k, proto_error *e);
-/* Byte parameters within HBase's limits (limits.h): a required row key; an optional scan bound;
+/* Byte parameters within HBase's limits (hblimits.h): a required row key; an optional scan bound;
  * a required column; a list of columns; a list of row keys. */
 int call_param_row(call *k, const char *name, hbc_bytes *out, proto_error *e);
 int call_param_bound(call *k, const char *name, hbc_bytes *out, proto_error *e);

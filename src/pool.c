@@ -249,14 +249,12 @@ static void fail_queued(pool *p, pool_match_fn pick, void *arg, hb_errcode code,
   pool_owner *o, *next_owner;
   for (o = TAILQ_FIRST(&p->all); o != NULL; o = next_owner) {
     next_owner = TAILQ_NEXT(o, all_link);
-    /* Held, it survives its jobs: the loop ends before unqueue could free it. */
-    bool last = false;
     pool_job *job, *next;
-    for (job = TAILQ_FIRST(&o->jobs); job != NULL && !last; job = next) {
+    /* unqueue may free o with its last job: then next is NULL, and o is not looked at again. */
+    for (job = TAILQ_FIRST(&o->jobs); job != NULL; job = next) {
       next = TAILQ_NEXT(job, link);
       if (pick != NULL && !pick(job, arg))
         continue;
-      last = next == NULL;
       unqueue(p, job);
       key_release(p, job);
       hb_error_set(&job->err, code, "%s", why);

@@ -45,7 +45,7 @@ static size_t ncolumns_of(const call *k) {
 /* A single-row put or delete is ordered behind earlier ones of its row (pool order keys). It
  * may share a mutateRows call only when nothing in it can fail the whole call for the others:
  * a value HBase refuses fails every row of the call (keys and families past HBase's limits were
- * refused before, limits.h). */
+ * refused before, hblimits.h). */
 static uint64_t row_order_key(const call *k) {
   return pool_order_key(k->table, strlen(k->table), k->row.data, k->row.len);
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "daemon_harness.h"
@@ -118,8 +119,32 @@ static json_int_t busiest(dh_conn *watcher) {
   return most;
 }
 
+/* Replaces from with to in the daemon's config and reloads it (SIGHUP); returns once stats count
+ * the reload. */
+static void reload_replacing(dh_daemon *d, dh_conn *watcher, const char *from, const char *to) {
+  json_int_t before = figure(watcher, "daemon", "reloads");
+  FILE *f = fopen(d->conf, "r");
+  ck_assert_ptr_nonnull(f);
+  char text[4096], out[4096];
+  size_t n = fread(text, 1, sizeof text - 1, f);
+  fclose(f);
+  text[n] = '\0';
+  char *at = strstr(text, from);
+  ck_assert_ptr_nonnull(at);
+  snprintf(out, sizeof out, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+  f = fopen(d->conf, "w");
+  ck_assert_ptr_nonnull(f);
+  fputs(out, f);
+  fclose(f);
+  ck_assert_int_eq(kill(d->pid, SIGHUP), 0);
+  for (int i = 0; i < 200 && figure(watcher, "daemon", "reloads") == before; i++)
+    sleep_ms(10);
+  ck_assert_int_gt(figure(watcher, "daemon", "reloads"), before);
+}
+
 /* With max_pool_share 1 on a pool of 4 (scans may take all 4), one client's 8 pipelined scans
- * run one at a time; two clients' run two at a time. */
+ * run one at a time; two clients' run two at a time. Reloaded with 2, one client's run two at a
+ * time. */
 START_TEST(test_one_client_holds_its_share) {
   dh_daemon d;
   start(&d, "client_reply_window_bytes = 0\n",
@@ -133,11 +158,16 @@ START_TEST(test_one_client_holds_its_share) {
   json_int_t two = busiest(watcher);
   expect_results(a, 8, "scan");
   expect_results(b, 8, "scan");
+  reload_replacing(&d, watcher, "max_pool_share = 1", "max_pool_share = 2");
+  pipeline(a, 8, "scan", scan_params());
+  json_int_t reloaded = busiest(watcher);
+  expect_results(a, 8, "scan");
   printf("test_daemon_share: max_pool_share 1: one client's scans held %lld connections at "
-         "most, two clients' %lld\n",
-         (long long)alone, (long long)two);
+         "most, two clients' %lld; reloaded with 2, one client's %lld\n",
+         (long long)alone, (long long)two, (long long)reloaded);
   ck_assert_int_eq(alone, 1);
   ck_assert_int_eq(two, 2);
+  ck_assert_int_eq(reloaded, 2);
   dh_close(b);
   dh_close(a);
   dh_close(watcher);

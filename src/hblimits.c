@@ -1,13 +1,13 @@
-/* limits: HBase's fixed limits on keys and names (limits.h). The rules are HBase 2.x's own:
+/* hblimits: HBase's fixed limits on keys and names (hblimits.h). The rules are HBase 2.x's own:
  * Mutation.checkRow and Scan for row keys, ColumnFamilyDescriptorBuilder.isLegalColumnFamilyName
  * and the one-byte family length of a cell for families, TableName for table names. */
-#include "limits.h"
+#include "hblimits.h"
 
 #include <stdio.h>
 #include <string.h>
 
 /* At most this much of a name goes into an error message. */
-#define LIMITS_QUOTE 40
+#define HBLIMITS_QUOTE 40
 
 static int check_length(size_t len, size_t min, size_t max, const char *what, const char *part,
                         proto_error *e) {
@@ -20,19 +20,19 @@ static int check_length(size_t len, size_t min, size_t max, const char *what, co
                            len, min, max);
 }
 
-size_t limits_max_row(const char *table) {
+size_t hblimits_max_row(const char *table) {
   static const char default_ns[] = "default:"; /* HBase names such a table without it */
   size_t name = strlen(table);
   if (strncmp(table, default_ns, sizeof default_ns - 1) == 0)
     name -= sizeof default_ns - 1;
   size_t meta_key = name + 2 + 14; /* two ',' and HConstants.NINES */
-  return meta_key < LIMITS_MAX_ROW ? LIMITS_MAX_ROW - meta_key : 0;
+  return meta_key < HBLIMITS_MAX_ROW ? HBLIMITS_MAX_ROW - meta_key : 0;
 }
 
-/* A row key or bound of min..limits_max_row(table) bytes. */
+/* A row key or bound of min..hblimits_max_row(table) bytes. */
 static int check_row(hbc_bytes row, size_t min, const char *table, const char *what,
                      proto_error *e) {
-  size_t max = limits_max_row(table);
+  size_t max = hblimits_max_row(table);
   if (row.len >= min && row.len <= max)
     return 0;
   if (row.len == 0)
@@ -41,20 +41,20 @@ static int check_row(hbc_bytes row, size_t min, const char *table, const char *w
                            "%s is %zu bytes long; HBase takes %zu to %zu bytes in table "
                            "\"%.*s%s\" (32767 less the table name and 16: the key HBase finds "
                            "the row's region by must fit in 32767)",
-                           what, row.len, min, max, LIMITS_QUOTE, table,
-                           strlen(table) > LIMITS_QUOTE ? "..." : "");
+                           what, row.len, min, max, HBLIMITS_QUOTE, table,
+                           strlen(table) > HBLIMITS_QUOTE ? "..." : "");
 }
 
-int limits_row(hbc_bytes row, const char *table, const char *what, proto_error *e) {
+int hblimits_row(hbc_bytes row, const char *table, const char *what, proto_error *e) {
   return check_row(row, 1, table, what, e);
 }
 
-int limits_bound(hbc_bytes row, const char *table, const char *what, proto_error *e) {
+int hblimits_bound(hbc_bytes row, const char *table, const char *what, proto_error *e) {
   return check_row(row, 0, table, what, e);
 }
 
-int limits_family(hbc_bytes family, const char *what, proto_error *e) {
-  if (check_length(family.len, 1, LIMITS_MAX_FAMILY, what, "'s family", e) < 0)
+int hblimits_family(hbc_bytes family, const char *what, proto_error *e) {
+  if (check_length(family.len, 1, HBLIMITS_MAX_FAMILY, what, "'s family", e) < 0)
     return -1;
   if (family.data[0] == '.')
     return proto_fail_params(e, "%s: a family name may not start with '.'", what);
@@ -72,15 +72,15 @@ int limits_family(hbc_bytes family, const char *what, proto_error *e) {
   return 0;
 }
 
-int limits_column(hbc_bytes column, const char *what, proto_error *e) {
-  return limits_family(hbc_column_family(column), what, e);
+int hblimits_column(hbc_bytes column, const char *what, proto_error *e) {
+  return hblimits_family(hbc_column_family(column), what, e);
 }
 
-int limits_columns(const hbc_bytes *columns, size_t n, const char *what, proto_error *e) {
+int hblimits_columns(const hbc_bytes *columns, size_t n, const char *what, proto_error *e) {
   for (size_t i = 0; i < n; i++) {
     char at[96];
     snprintf(at, sizeof at, "%s[%zu]", what, i);
-    if (limits_column(columns[i], at, e) < 0)
+    if (hblimits_column(columns[i], at, e) < 0)
       return -1;
   }
   return 0;
@@ -107,7 +107,7 @@ static const char *part_fault(const char *s, size_t len, bool qualifier) {
   return NULL;
 }
 
-int limits_table(const char *table, const char *what, proto_error *e) {
+int hblimits_table(const char *table, const char *what, proto_error *e) {
   const char *colon = strchr(table, ':');
   const char *qualifier = colon != NULL ? colon + 1 : table;
   const char *fault = NULL, *part = "";
@@ -124,6 +124,6 @@ int limits_table(const char *table, const char *what, proto_error *e) {
                            "%s%s %s (\"%.*s\"%s); HBase table names are [namespace:]name, the "
                            "namespace of letters, digits and '_', the name also of '-' and '.' "
                            "(not first)",
-                           what, part, fault, LIMITS_QUOTE, table,
-                           strlen(table) > LIMITS_QUOTE ? "..." : "");
+                           what, part, fault, HBLIMITS_QUOTE, table,
+                           strlen(table) > HBLIMITS_QUOTE ? "..." : "");
 }

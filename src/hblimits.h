@@ -1,0 +1,33 @@
+/* hblimits: HBase's fixed limits on row keys, column families and table names, checked before any
+ * gateway call, so that a request HBase would refuse (or, for atomicIncrement with a family over
+ * 127 bytes, never answer) gets invalid_params naming the parameter and the limit. */
+#ifndef HBPOOL_HBLIMITS_H
+#define HBPOOL_HBLIMITS_H
+
+#include <stdbool.h>
+
+#include "hbase_client.h"
+#include "proto_error.h"
+
+#define HBLIMITS_MAX_ROW 32767  /* a row key's length is a short in HBase's cells */
+#define HBLIMITS_MAX_FAMILY 127 /* a family name's length is a byte */
+
+/* The longest row key of table that HBase serves: to find a row's region, its client scans
+ * hbase:meta from the key "TABLE,ROW,99999999999999", which must itself fit in HBLIMITS_MAX_ROW;
+ * a longer one fails in that lookup, which the gateway retries until the call times out. */
+size_t hblimits_max_row(const char *table);
+/* A row key of table: 1..hblimits_max_row bytes; what names the parameter ("\"row\""). */
+int hblimits_row(hbc_bytes row, const char *table, const char *what, proto_error *e);
+/* A scan bound or prefix: 0..hblimits_max_row bytes (empty: an open end). */
+int hblimits_bound(hbc_bytes row, const char *table, const char *what, proto_error *e);
+/* A column, "family" or "family:qualifier": the family as hblimits_family; any qualifier. */
+int hblimits_column(hbc_bytes column, const char *what, proto_error *e);
+/* Each of n columns, named what[i]. */
+int hblimits_columns(const hbc_bytes *columns, size_t n, const char *what, proto_error *e);
+/* A family name: 1..HBLIMITS_MAX_FAMILY bytes, no control character, no ':', not starting with
+ * '.'. */
+int hblimits_family(hbc_bytes family, const char *what, proto_error *e);
+/* A table name as HBase takes it (the prefix applied): [namespace:]qualifier. */
+int hblimits_table(const char *table, const char *what, proto_error *e);
+
+#endif
