@@ -20,7 +20,10 @@ static int check_length(size_t len, size_t min, size_t max, const char *what, co
                            len, min, max);
 }
 
-size_t hblimits_max_row(const char *table) {
+/* The longest row key of table that HBase serves: to find a row's region, its client scans
+ * hbase:meta from the key "TABLE,ROW,99999999999999", which must itself fit in HBLIMITS_MAX_ROW;
+ * a longer one fails in that lookup, which the gateway retries until the call times out. */
+static size_t max_row(const char *table) {
   static const char default_ns[] = "default:"; /* HBase names such a table without it */
   size_t name = strlen(table);
   if (strncmp(table, default_ns, sizeof default_ns - 1) == 0)
@@ -29,10 +32,10 @@ size_t hblimits_max_row(const char *table) {
   return meta_key < HBLIMITS_MAX_ROW ? HBLIMITS_MAX_ROW - meta_key : 0;
 }
 
-/* A row key or bound of min..hblimits_max_row(table) bytes. */
+/* A row key or bound of min..max_row(table) bytes. */
 static int check_row(hbc_bytes row, size_t min, const char *table, const char *what,
                      proto_error *e) {
-  size_t max = hblimits_max_row(table);
+  size_t max = max_row(table);
   if (row.len >= min && row.len <= max)
     return 0;
   if (row.len == 0)

@@ -12,13 +12,10 @@
 #define HBLIMITS_MAX_ROW 32767  /* a row key's length is a short in HBase's cells */
 #define HBLIMITS_MAX_FAMILY 127 /* a family name's length is a byte */
 
-/* The longest row key of table that HBase serves: to find a row's region, its client scans
- * hbase:meta from the key "TABLE,ROW,99999999999999", which must itself fit in HBLIMITS_MAX_ROW;
- * a longer one fails in that lookup, which the gateway retries until the call times out. */
-size_t hblimits_max_row(const char *table);
-/* A row key of table: 1..hblimits_max_row bytes; what names the parameter ("\"row\""). */
+/* A row key of table, 1 byte up to the longest HBase serves in it: HBLIMITS_MAX_ROW less the
+ * table name and 16 (see hblimits.c); what names the parameter ("\"row\""). */
 int hblimits_row(hbc_bytes row, const char *table, const char *what, proto_error *e);
-/* A scan bound or prefix: 0..hblimits_max_row bytes (empty: an open end). */
+/* A scan bound or prefix: the same, or empty (an open end). */
 int hblimits_bound(hbc_bytes row, const char *table, const char *what, proto_error *e);
 /* A column, "family" or "family:qualifier": the family as hblimits_family; any qualifier. */
 int hblimits_column(hbc_bytes column, const char *what, proto_error *e);
