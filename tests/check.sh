@@ -61,5 +61,9 @@ done < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' tests/valgrin
 skipped=$(sed -n 's/^integration: skipped \([^:]*\):.*/\1/p' tests/integration.sh.log 2>/dev/null |
           sort -u | paste -sd' ' -)
 [ -z "$skipped" ] || echo "check: skipped by name, not counted as passed: $skipped"
+# What failed, again at the end, where a reader of the tail finds it: Check's failure and error
+# lines, the shell tests' failure lines, and the integration programs that failed.
+grep -hE '^[^ :]+:[0-9]+:[FE]:|^FAILED[: ]|^integration: .*FAILED|^(not ok|FAIL:) ' tests/*.log 2>/dev/null |
+  sed 's/^/check: failed: /' | head -n 40 || true
 echo "check: $passed passed, $failed failed"
 exit "$status"
