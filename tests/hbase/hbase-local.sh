@@ -185,7 +185,10 @@ pid_ours() {
   [[ $1 =~ ^[0-9]+$ ]] && kill -0 "$1" 2>/dev/null || return 1
   local args
   args=$(ps -ww -o args= -p "$1" 2>/dev/null) || return 1
-  [[ $args == *"$RUN_DIR/"* ]]
+  [[ $args == *"$RUN_DIR/"* ]] && return 0
+  # A child just launched may not have reached its exec yet: it still shows this script's own
+  # command line (a child that died shows "[java] <defunct>" instead).
+  [[ $(ps -o ppid= -p "$1" 2>/dev/null | tr -d ' ') == "$$" && $args == "$(ps -ww -o args= -p $$)" ]]
 }
 
 read_pid() { [[ -f $1 ]] && cat "$1" || echo ""; }
