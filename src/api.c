@@ -292,16 +292,8 @@ bool api_call(api *a, json_t *msg, const api_caller *who, api_reply_fn reply, vo
   return run_request(a, k);
 }
 
-/* A queued read of the client *arg: no one is left to read its reply. Writes still go: a client
- * may send writes and leave without waiting for them. */
-static bool is_read_of(const pool_job *job, void *arg) {
-  const call *k = job->ctx;
-  return k->client_id == *(const uint64_t *)arg && k->m->retry == POOL_RETRY_ON_STALE;
-}
-
 void api_client_closed(api *a, uint64_t client_id) {
-  cluster_cancel(a->env.cluster, is_read_of, &client_id);
-  cluster_hold_reads(a->env.cluster, client_id, false);
+  cluster_client_gone(a->env.cluster, client_id);
   scanner_client_closed(a->env.scanners, client_id);
 }
 

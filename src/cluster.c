@@ -308,11 +308,11 @@ void cluster_expire(cluster *cl) {
   cl->nremoved = kept;
 }
 
-void cluster_cancel(cluster *cl, pool_match_fn match, void *arg) {
+void cluster_client_gone(cluster *cl, uint64_t owner) {
   for (size_t i = 0; i < cl->n; i++)
-    pool_cancel(cl->members[i]->pool, match, arg);
+    pool_client_gone(cl->members[i]->pool, owner);
   for (size_t i = 0; i < cl->nremoved; i++)
-    pool_cancel(cl->removed[i]->pool, match, arg);
+    pool_client_gone(cl->removed[i]->pool, owner);
 }
 
 void cluster_hold_reads(cluster *cl, uint64_t owner, bool hold) {

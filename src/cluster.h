@@ -33,8 +33,8 @@ int cluster_submit(cluster *cl, pool_job *job, hb_error *err);
 void cluster_reconfigure(cluster *cl, const config *cfg);
 /* The janitor's: every pool's pool_expire, and removed pools freed once idle. */
 void cluster_expire(cluster *cl);
-/* pool_cancel on every pool, removed ones too. */
-void cluster_cancel(cluster *cl, pool_match_fn match, void *arg);
+/* pool_client_gone on every pool, removed ones too. */
+void cluster_client_gone(cluster *cl, uint64_t owner);
 /* pool_hold_reads on every gateway. */
 void cluster_hold_reads(cluster *cl, uint64_t owner, bool hold);
 

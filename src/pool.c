@@ -244,6 +244,16 @@ static void unqueue(pool *p, pool_job *job) {
   owner_release(p, o);
 }
 
+static void fail_one(pool *p, pool_job *job, hb_errcode code, const char *why) {
+  unqueue(p, job);
+  key_release(p, job);
+  hb_error_set(&job->err, code, "%s", why);
+  finish(p, job);
+}
+
+/* Picks queued jobs: true for those to fail. */
+typedef bool (*pool_match_fn)(const pool_job *job, void *arg);
+
 /* Fails the queued jobs pick chooses (every one when pick is NULL). */
 static void fail_queued(pool *p, pool_match_fn pick, void *arg, hb_errcode code, const char *why) {
   pool_owner *o, *next_owner;
@@ -253,12 +263,8 @@ static void fail_queued(pool *p, pool_match_fn pick, void *arg, hb_errcode code,
     /* unqueue may free o with its last job: then next is NULL, and o is not looked at again. */
     for (job = TAILQ_FIRST(&o->jobs); job != NULL; job = next) {
       next = TAILQ_NEXT(job, link);
-      if (pick != NULL && !pick(job, arg))
-        continue;
-      unqueue(p, job);
-      key_release(p, job);
-      hb_error_set(&job->err, code, "%s", why);
-      finish(p, job);
+      if (pick == NULL || pick(job, arg))
+        fail_one(p, job, code, why);
     }
   }
 }
@@ -814,8 +820,17 @@ void pool_expire(pool *p) {
   fail_queued(p, is_overdue, &now, HB_ERR_QUEUE_TIMEOUT, why);
 }
 
-void pool_cancel(pool *p, pool_match_fn match, void *arg) {
-  fail_queued(p, match, arg, HB_ERR_CANCELLED, "its client left before it was sent");
+void pool_client_gone(pool *p, uint64_t owner) {
+  pool_owner *o = idmap_get(p->owners, owner);
+  pool_job *job, *next;
+  /* Only its own queue: a client leaving does not walk everyone's. unqueue may free o with its
+   * last job (when not held): next is NULL then, and o is not looked at again. */
+  for (job = o != NULL ? TAILQ_FIRST(&o->jobs) : NULL; job != NULL; job = next) {
+    next = TAILQ_NEXT(job, link);
+    if (is_read(job))
+      fail_one(p, job, HB_ERR_CANCELLED, "its client left before it was sent");
+  }
+  pool_hold_reads(p, owner, false);
 }
 
 void pool_hold_reads(pool *p, uint64_t owner, bool hold) {

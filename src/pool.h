@@ -130,10 +130,10 @@ bool pool_reconfigure(pool *p, const pool_options *opts);
 /* Fails queued jobs whose wait passed queue_timeout_ms, and frees retired workers; the daemon's
  * janitor calls it. */
 void pool_expire(pool *p);
-/* Picks queued jobs: true for those to drop. */
-typedef bool (*pool_match_fn)(const pool_job *job, void *arg);
-/* Fails the queued jobs match picks as cancelled (HB_ERR_CANCELLED): they were never sent. */
-void pool_cancel(pool *p, pool_match_fn match, void *arg);
+/* owner's connection is gone: its queued reads fail as cancelled (HB_ERR_CANCELLED; they were
+ * never sent, and no one is left to read their replies) and its hold is released. Its writes
+ * still go: a client may send writes and leave without waiting for them. */
+void pool_client_gone(pool *p, uint64_t owner);
 /* While hold is true, none of owner's reads (POOL_RETRY_ON_STALE) start, queued or to come, nor
  * do they expire: its replies go unread, so what they would fetch would only wait in memory.
  * Its writes go on. Released, the held reads get a fresh queue_timeout_ms. */
