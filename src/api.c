@@ -324,6 +324,7 @@ void api_reconfigure(api *a, const config *cfg) {
     a->env.prefix = prefix;
   }
   a->env.scan_max_rows = cfg->scan_max_rows;
+  a->env.max_cell_bytes = cfg->max_cell_bytes;
   a->env.scanner_read_ahead = cfg->scanner_read_ahead;
   a->env.scan_keep_open_ms = cfg->scan_keep_open_ms;
   a->scanner_idle_timeout_ms = cfg->scanner_idle_timeout_ms;

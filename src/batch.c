@@ -89,7 +89,8 @@ static int parse_op(call *k, json_t *op, size_t i, batch_op *b, proto_error *e) 
     b->kind = BATCH_PUT;
     snprintf(what, sizeof what, "\"operations\"[%zu].data", i);
     if (check_op_keys(op, PUT_OP_KEYS, i, e) < 0 ||
-        call_parse_data(k, json_object_get(op, "data"), what, &b->mutations, &b->nmutations, e) < 0)
+        call_parse_data(k, b->row, json_object_get(op, "data"), what, &b->mutations, &b->nmutations,
+                        e) < 0)
       return -1;
     for (size_t j = 0; j < b->nmutations; j++)
       b->mutations[j].wal = b->wal;

@@ -254,8 +254,8 @@ int call_prepare_read(call *k, proto_error *e) {
   return call_param_columns(k, "columns", false, &k->columns, &k->ncolumns, e);
 }
 
-int call_parse_data(call *k, json_t *data, const char *what, hbc_mutation **out, size_t *n,
-                    proto_error *e) {
+int call_parse_data(call *k, hbc_bytes row, json_t *data, const char *what, hbc_mutation **out,
+                    size_t *n, proto_error *e) {
   if (!json_is_object(data) || json_object_size(data) == 0)
     return proto_fail(e, PROTO_INVALID_PARAMS,
                       "invalid params: %s must be a non-empty object {column: value}", what);
@@ -279,7 +279,8 @@ int call_parse_data(call *k, json_t *data, const char *what, hbc_mutation **out,
       json_decref(name);
     }
     if (rc < 0 || hblimits_column(m->column, vwhat, e) < 0 ||
-        proto_json_to_bytes(value, k->req.encoding, vwhat, &k->mem, &m->value, e) < 0)
+        proto_json_to_bytes(value, k->req.encoding, vwhat, &k->mem, &m->value, e) < 0 ||
+        hblimits_cell(k->env->max_cell_bytes, row, m->column, m->value.len, vwhat, e) < 0)
       return -1;
     m->is_delete = false;
     m->wal = k->wal;

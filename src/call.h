@@ -55,6 +55,7 @@ typedef struct call_env {
   /* "prefix" + separator, or "": read by prepare only (a reload frees the old one) */
   const char *prefix;
   int scan_max_rows;
+  size_t max_cell_bytes;     /* the largest cell a write may carry (0: unchecked) */
   bool scanner_read_ahead;   /* fetch a scanner's next page while the client reads the last one */
   int scan_keep_open_ms;     /* a scan page's scanner stays open this long for the next (0: no) */
   int in_flight;             /* calls in the pool or waiting for their scanner */
@@ -170,9 +171,10 @@ int call_param_column(call *k, const char *name, hbc_bytes *out, proto_error *e)
 int call_param_columns(call *k, const char *name, bool required, hbc_bytes **out, size_t *n,
                        proto_error *e);
 int call_param_rows(call *k, const char *name, hbc_bytes **out, size_t *n, proto_error *e);
-/* A {column: value, ...} object as put mutations (with k->wal); what names it in errors. */
-int call_parse_data(call *k, json_t *data, const char *what, hbc_mutation **out, size_t *n,
-                    proto_error *e);
+/* A {column: value, ...} object as put mutations of row (with k->wal), each cell within
+ * max_cell_bytes; what names it in errors. */
+int call_parse_data(call *k, hbc_bytes row, json_t *data, const char *what, hbc_mutation **out,
+                    size_t *n, proto_error *e);
 /* The table with its prefix, as the gateway knows it. */
 hbc_bytes call_table(const call *k);
 /* A copy of b in *mem. */

@@ -96,6 +96,7 @@ typedef struct config {
   char *table_prefix;           /* default "" (none) */
   char *table_prefix_separator; /* default "_" */
   int scan_max_rows;            /* default 1000: cap of one `scan` call */
+  size_t max_cell_bytes;        /* default 10485760: a write's largest cell (0: unchecked) */
   bool scanner_read_ahead; /* default true: fetch a scanner's next page during the client's read */
   int scanner_idle_timeout_ms; /* default 300000 */
   int scan_keep_open_ms;       /* default 10000: a scan page's scanner waits for the next page */

@@ -56,6 +56,20 @@ int hblimits_bound(hbc_bytes row, const char *table, const char *what, proto_err
   return check_row(row, 0, table, what, e);
 }
 
+int hblimits_cell(size_t max, hbc_bytes row, hbc_bytes column, size_t value_len, const char *what,
+                  proto_error *e) {
+  /* column is "family:qualifier" or "family": the ':' is not stored */
+  size_t names = column.len - (memchr(column.data, ':', column.len) != NULL);
+  size_t size = HBLIMITS_CELL_OVERHEAD + row.len + names + value_len;
+  if (max == 0 || size <= max)
+    return 0;
+  return proto_fail_params(e,
+                           "%s: the cell is %zu bytes (row, column and value, and %d more as "
+                           "HBase counts it); HBase's largest (hbase.server.keyvalue.maxsize, "
+                           "hbpoold's max_cell_bytes) is %zu",
+                           what, size, HBLIMITS_CELL_OVERHEAD, max);
+}
+
 int hblimits_family(hbc_bytes family, const char *what, proto_error *e) {
   if (check_length(family.len, 1, HBLIMITS_MAX_FAMILY, what, "'s family", e) < 0)
     return -1;

@@ -11,6 +11,10 @@
 
 #define HBLIMITS_MAX_ROW 32767  /* a row key's length is a short in HBase's cells */
 #define HBLIMITS_MAX_FAMILY 127 /* a family name's length is a byte */
+/* What a region server counts in a cell's size besides its row, family, qualifier and value
+ * (PrivateCellUtil.estimatedSerializedSizeOf): KeyValue's key and value lengths (4 + 4), row
+ * length (2), family length (1), timestamp (8) and type (1), and a length before it all (4). */
+#define HBLIMITS_CELL_OVERHEAD 24
 
 /* A row key of table, 1 byte up to the longest HBase serves in it: HBLIMITS_MAX_ROW less the
  * table name and 16 (see hblimits.c); what names the parameter ("\"row\""). */
@@ -24,6 +28,12 @@ int hblimits_columns(const hbc_bytes *columns, size_t n, const char *what, proto
 /* A family name: 1..HBLIMITS_MAX_FAMILY bytes, no control character, no ':', not starting with
  * '.'. */
 int hblimits_family(hbc_bytes family, const char *what, proto_error *e);
+/* A cell a write carries, against max (0: unchecked): its size as a region server counts it
+ * against hbase.server.keyvalue.maxsize, row, family, qualifier and value and
+ * HBLIMITS_CELL_OVERHEAD. (The gateway's own check, of hbase.client.keyvalue.maxsize, counts 4
+ * bytes less.) */
+int hblimits_cell(size_t max, hbc_bytes row, hbc_bytes column, size_t value_len, const char *what,
+                  proto_error *e);
 /* A table name as HBase takes it (the prefix applied): [namespace:]qualifier. */
 int hblimits_table(const char *table, const char *what, proto_error *e);
 

@@ -10,8 +10,8 @@
 
 /* The "data" parameter: {column: value, ...}. */
 static int prepare_data(call *k, proto_error *e) {
-  return call_parse_data(k, json_object_get(k->req.params, "data"), "\"data\"", &k->mutations,
-                         &k->nmutations, e);
+  return call_parse_data(k, k->row, json_object_get(k->req.params, "data"), "\"data\"",
+                         &k->mutations, &k->nmutations, e);
 }
 
 static int prepare_write(call *k, proto_error *e) {

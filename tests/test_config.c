@@ -47,6 +47,7 @@ static void assert_config_eq(const config *a, const config *b) {
   ck_assert_str_eq(a->table_prefix, b->table_prefix);
   ck_assert_str_eq(a->table_prefix_separator, b->table_prefix_separator);
   ck_assert_int_eq(a->scan_max_rows, b->scan_max_rows);
+  ck_assert_uint_eq(a->max_cell_bytes, b->max_cell_bytes);
   ck_assert_int_eq(a->scanner_read_ahead, b->scanner_read_ahead);
   ck_assert_int_eq(a->scanner_idle_timeout_ms, b->scanner_idle_timeout_ms);
   ck_assert_int_eq(a->shutdown_timeout_ms, b->shutdown_timeout_ms);
@@ -109,6 +110,7 @@ START_TEST(test_defaults) {
   ck_assert_str_eq(c.table_prefix, "");
   ck_assert_str_eq(c.table_prefix_separator, "_");
   ck_assert_int_eq(c.scan_max_rows, 1000);
+  ck_assert_uint_eq(c.max_cell_bytes, 10485760);
   ck_assert(c.scanner_read_ahead);
   ck_assert_int_eq(c.scanner_idle_timeout_ms, 300000);
   ck_assert_int_eq(c.scan_keep_open_ms, 10000);
@@ -231,6 +233,7 @@ static const char ALL_KEYS[] = "# every key, none at its default\n"
                                "table_prefix = app\n"
                                "table_prefix_separator = :\n"
                                "scan_max_rows = 50\n"
+                               "max_cell_bytes = 0\n"
                                "scanner_read_ahead = false\n"
                                "scanner_idle_timeout_ms = 2000\n"
                                "scan_keep_open_ms = 0\n"
@@ -274,6 +277,7 @@ START_TEST(test_every_key_is_parsed) {
   ck_assert_str_eq(c.table_prefix, "app");
   ck_assert_str_eq(c.table_prefix_separator, ":");
   ck_assert_int_eq(c.scan_max_rows, 50);
+  ck_assert_uint_eq(c.max_cell_bytes, 0);
   ck_assert(!c.scanner_read_ahead);
   ck_assert_int_eq(c.scanner_idle_timeout_ms, 2000);
   ck_assert_int_eq(c.scan_keep_open_ms, 0);

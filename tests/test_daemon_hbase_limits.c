@@ -3,7 +3,9 @@
  * region lookup key must fit in 32,767) and a family of 127 bytes work against the real gateway,
  * in every method and batch operation that takes them, in utf8 and in base64; one byte more, an
  * empty key, a family with a control character and table names HBase refuses get invalid_params
- * naming the parameter, and the pool runs no job for them (stats pool.jobs). */
+ * naming the parameter, and the pool runs no job for them (stats pool.jobs). The largest cell a
+ * region server takes by default is written in every method that writes values; one byte more is
+ * refused the same way (max_cell_bytes). */
 #include <check.h>
 #include <jansson.h>
 #include <signal.h>
@@ -18,15 +20,19 @@
 
 #define MAX_ROW 32767
 #define MAX_FAMILY 127
+/* hbase.server.keyvalue.maxsize, by default, and max_cell_bytes's default: the most a cell may
+ * count, as a region server counts it: row, family, qualifier, value and 24 bytes. */
+#define MAX_CELL 10485760
+#define CELL_OVERHEAD 24
 
 static hbc_options g_gateway;
 static dh_daemon g_daemon;
 static const char *g_table = "t";
 static char g_family[MAX_FAMILY + 1]; /* the table's second family: 127 'f's */
 
-/* A request of method on the table, with "@ROW@" and "@COL@" (values, and object keys) standing
- * for the row key and the column under test, and what the error must name when they are past
- * the limits. */
+/* A request of method on the table, with "@ROW@", "@COL@" and "@VAL@" (values, and object keys)
+ * standing for the row key, the column and the value under test, and what the error must name
+ * when they are past the limits. */
 typedef struct limit_case {
   const char *method;
   const char *params;
@@ -87,6 +93,22 @@ static const limit_case COLUMN_CASES[] = {
    "\"operations\"[1].column"},
 };
 
+/* Every method and batch operation that writes a value, on row "r1" and column "cf:q". */
+static const limit_case VALUE_CASES[] = {
+  {"put", "{\"row\":\"r1\",\"data\":{\"cf:q\":\"@VAL@\"}}", "\"data\"["},
+  {"append", "{\"row\":\"r1\",\"data\":{\"cf:q\":\"@VAL@\"}}", "\"data\"["},
+  {"check_and_put",
+   "{\"row\":\"r1\",\"column\":\"cf:q\",\"value\":null,\"data\":{\"cf:q\":\"@VAL@\"}}",
+   "\"data\"["},
+  {"batch",
+   "{\"operations\":[{\"op\":\"delete\",\"row\":\"r2\"},"
+   "{\"op\":\"put\",\"row\":\"r1\",\"data\":{\"cf:q\":\"@VAL@\"}}]}",
+   "\"operations\"[1].data["},
+};
+
+/* The value under test ("@VAL@"); NULL while the test is not about values. */
+static const char *g_value;
+
 /* s in the request's encoding. */
 static json_t *encoded(const char *s, size_t len, bool base64) {
   if (!base64)
@@ -100,7 +122,10 @@ static json_t *encoded(const char *s, size_t len, bool base64) {
 
 /* A bytes string of a template: "@ROW@" and "@COL@" stand for row and col; encoded. */
 static json_t *fill_bytes(const char *s, const char *row, const char *col, bool base64) {
-  const char *b = strcmp(s, "@ROW@") == 0 ? row : strcmp(s, "@COL@") == 0 ? col : s;
+  const char *b = strcmp(s, "@ROW@") == 0 ? row
+    : strcmp(s, "@COL@") == 0             ? col
+    : strcmp(s, "@VAL@") == 0             ? g_value
+                                          : s;
   return encoded(b, strlen(b), base64);
 }
 
@@ -237,6 +262,32 @@ START_TEST(test_family_limit) {
 }
 END_TEST
 
+/* The largest cell HBase takes is written by every method that writes values; a byte more is
+ * refused, by its size and the limit. */
+START_TEST(test_cell_limit) {
+  bool base64 = _i == 1;
+  dh_conn *c = dh_connect(&g_daemon);
+  size_t names = strlen("r1") + strlen("cfq"), largest = MAX_CELL - CELL_OVERHEAD - names;
+  char *value = repeat('v', largest + 1), past[64];
+  snprintf(past, sizeof past, "the cell is %d bytes", MAX_CELL + 1);
+  for (size_t i = 0; i < sizeof VALUE_CASES / sizeof VALUE_CASES[0]; i++) {
+    const limit_case *k = &VALUE_CASES[i];
+    g_value = value;
+    expect_refused(c, k, "r1", "cf:q", base64, k->names, past);
+    value[largest] = '\0';
+    /* A fresh row: an append to the cell the method before wrote would store twice as much. */
+    json_decref(
+      dh_result(dh_call(c, "delete", json_pack("{s:s,s:s}", "table", g_table, "row", "r1")),
+                "delete"));
+    expect_ok(c, k, "r1", "cf:q", base64);
+    value[largest] = 'v';
+  }
+  g_value = NULL;
+  free(value);
+  dh_close(c);
+}
+END_TEST
+
 /* Table names HBase refuses are refused, naming the rule; one in the default namespace, written
  * out, works. */
 START_TEST(test_table_names) {
@@ -271,6 +322,7 @@ static Suite *limits_suite(void) {
   tcase_set_timeout(tc, 120);
   tcase_add_loop_test(tc, test_row_key_limit, 0, 2); /* utf8, base64 */
   tcase_add_loop_test(tc, test_family_limit, 0, 2);
+  tcase_add_loop_test(tc, test_cell_limit, 0, 2);
   tcase_add_test(tc, test_table_names);
   suite_add_tcase(s, tc);
   return s;
