@@ -533,16 +533,9 @@ static void on_decoded(void *owner, json_t *v, proto_error *e) {
   release(c);
 }
 
-/* Takes a line (malloc'd): small ones are parsed here, large ones on the decoder's thread. */
+/* Takes a small line (malloc'd) and parses it here. */
 static void take_line(client *c, char *line, size_t len) {
   count_held(c, len, 0);
-  if (len >= DECODER_MIN_BYTES) {
-    c->line_at_decoder = true;
-    c->decoding = len;
-    hold(c);
-    decoder_parse(c->hub->decoder, line, len, on_decoded, c);
-    return;
-  }
   if (proto_line_blank(line, len)) {
     count_held(c, 0, len);
   } else {
@@ -587,6 +580,21 @@ static void keep_partial(client *c, struct evbuffer *in) {
   evbuffer_remove_buffer(in, c->partial, evbuffer_get_length(in));
 }
 
+/* Takes a large line, the first started bytes of it in c->partial and the next n in the input, to
+ * the decoder's thread as it lies: its chains move, and the thread pulls them together. Copying
+ * megabytes here would stall every client for milliseconds. */
+static void take_large_line(client *c, struct evbuffer *in, size_t started, size_t n) {
+  struct evbuffer *line = evbuffer_new();
+  if (started > 0)
+    evbuffer_remove_buffer(c->partial, line, started);
+  evbuffer_remove_buffer(in, line, n);
+  count_held(c, started + n, 0);
+  c->line_at_decoder = true;
+  c->decoding = started + n;
+  hold(c);
+  decoder_parse(c->hub->decoder, line, on_decoded, c);
+}
+
 /* Takes the complete lines buffered, in order; stops while a large line is being decoded, so
  * that a client's requests are dispatched in the order it sent them. After the client's EOF,
  * what is left is its last line, newline or not. */
@@ -610,13 +618,18 @@ static void process_input(client *c) {
       refuse_long_line(c, max);
       return;
     }
+    c->hub->received_bytes += started + n + eol_len;
+    if (started + n >= DECODER_MIN_BYTES) {
+      take_large_line(c, in, started, n);
+      evbuffer_drain(in, eol_len);
+      continue;
+    }
     char *line = xmalloc(started + n + 1);
     if (started > 0)
       evbuffer_remove(c->partial, line, started);
     evbuffer_remove(in, line + started, n);
     evbuffer_drain(in, eol_len);
     n += started;
-    c->hub->received_bytes += n + eol_len;
     line[n] = '\0';
     if (n > 0 && line[n - 1] == '\r')
       n--;

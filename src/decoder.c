@@ -4,6 +4,7 @@
 #include "decoder.h"
 
 #include <assert.h>
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -13,8 +14,7 @@
 #include "xmalloc.h"
 
 typedef struct decode_job {
-  char *line;
-  size_t len;
+  struct evbuffer *line;
   json_t *value;
   proto_error err;
   decoder_done_fn done;
@@ -34,10 +34,23 @@ struct decoder {
 };
 
 static void job_free(decode_job *job) {
-  free(job->line);
+  if (job->line != NULL)
+    evbuffer_free(job->line);
   json_decref(job->value);
   proto_error_clear(&job->err);
   free(job);
+}
+
+/* On the decoder's thread: the line pulled together in one piece, and parsed. */
+static void parse(decode_job *job) {
+  size_t len = evbuffer_get_length(job->line);
+  const char *text = len > 0 ? (const char *)evbuffer_pullup(job->line, -1) : "";
+  if (len > 0 && text[len - 1] == '\r')
+    len--;
+  if (!proto_line_blank(text, len))
+    job->value = proto_parse_line(text, len, &job->err);
+  evbuffer_free(job->line);
+  job->line = NULL;
 }
 
 static void *decoder_main(void *arg) {
@@ -51,10 +64,7 @@ static void *decoder_main(void *arg) {
     decode_job *job = TAILQ_FIRST(&d->queue);
     TAILQ_REMOVE(&d->queue, job, link);
     pthread_mutex_unlock(&d->lock);
-    if (!proto_line_blank(job->line, job->len))
-      job->value = proto_parse_line(job->line, job->len, &job->err);
-    free(job->line);
-    job->line = NULL;
+    parse(job);
     pthread_mutex_lock(&d->lock);
     TAILQ_INSERT_TAIL(&d->done, job, link);
     event_active(d->completion_ev, EV_READ, 0);
@@ -123,11 +133,10 @@ void decoder_free(decoder *d) {
   free(d);
 }
 
-void decoder_parse(decoder *d, char *line, size_t len, decoder_done_fn done, void *owner) {
+void decoder_parse(decoder *d, struct evbuffer *line, decoder_done_fn done, void *owner) {
   assert(d != NULL && line != NULL && done != NULL);
   decode_job *job = xcalloc(1, sizeof *job);
-  *job =
-    (decode_job){.line = line, .len = len, .done = done, .owner = owner, .err = PROTO_ERROR_INIT};
+  *job = (decode_job){.line = line, .done = done, .owner = owner, .err = PROTO_ERROR_INIT};
   pthread_mutex_lock(&d->lock);
   TAILQ_INSERT_TAIL(&d->queue, job, link);
   pthread_cond_signal(&d->wake);

@@ -10,6 +10,7 @@
 #include "protocol.h"
 
 struct event_base;
+struct evbuffer;
 
 /* Lines shorter than this are parsed on the loop: a thread hop costs more than parsing them. */
 #define DECODER_MIN_BYTES (64 * 1024)
@@ -26,7 +27,8 @@ decoder *decoder_new(struct event_base *base, hb_error *err);
 /* Stops the thread after the line it is parsing; lines still queued are dropped unparsed, their
  * done never runs (the daemon is stopping and their clients are gone). */
 void decoder_free(decoder *d);
-/* Parses line (malloc'd; the decoder frees it) off the loop; done runs later on the loop. */
-void decoder_parse(decoder *d, char *line, size_t len, decoder_done_fn done, void *owner);
+/* Parses line (a buffer of its own, without its newline; the decoder frees it) off the loop, a
+ * '\r' at its end ignored; done runs later on the loop. */
+void decoder_parse(decoder *d, struct evbuffer *line, decoder_done_fn done, void *owner);
 
 #endif
