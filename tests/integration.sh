@@ -106,7 +106,8 @@ start_gateway() {
 }
 
 # run_daemon_tests [--without-gateways]: test_daemon, its siblings (test_daemon_gateways too,
-# unless told) and test_pool on the exported gateway; runs them all, fails if any failed.
+# unless told), test_pool and the examples on the exported gateway; runs them all, fails if any
+# failed.
 run_daemon_tests() {
   local prog rc=0 progs=("$daemon_prog" "${daemon_more[@]}" "$pool_prog")
   [[ ${1:-} == --without-gateways ]] || progs+=("$gateways_prog")
@@ -115,7 +116,6 @@ run_daemon_tests() {
     run_tests "$prog" || rc=1
   done
   top_srcdir=$top_srcdir top_builddir=$top_builddir run_tests "$examples_prog" || rc=1
-  python_runs hbpool || rc=1
   return "$rc"
 }
 
@@ -133,11 +133,11 @@ python_runs() {
 }
 
 # run_all ENV_MAIN: test_hbase on the buffered+binary and framed+compact gateways (and the
-# daemon's large requests on the framed one), test_pool on the default-settings 'main', then the
-# daemon's tests and test_pool on a gateway with short idle and scanner timeouts. Unless
-# HBPOOL_TEST_HTTP_GATEWAY=0, test_hbase, test_daemon and test_daemon_gateways run (the last with
-# gateways of both transports) on one in HTTP mode with the same timeouts, beside them. Fails if
-# any failed.
+# daemon's large requests on the framed one), then the daemon's tests and test_pool on a gateway
+# with short idle and scanner timeouts; beside them test_pool on the default-settings 'main' and
+# the Python suite through the daemon on the framed one. Unless HBPOOL_TEST_HTTP_GATEWAY=0,
+# test_hbase, test_daemon and test_daemon_gateways run (the last with gateways of both transports)
+# on one in HTTP mode with the same timeouts, beside them too. Fails if any failed.
 run_all() {
   local env_main=$1 env_fc env_idle env_http="" rc=0
   env_fc=$(start_gateway fc --framed --compact) || return 1
@@ -167,6 +167,12 @@ run_all() {
   (load_env "$env_main" && export HBPOOL_TEST_GATEWAY_NAME=main && run_tests "$pool_prog") \
     >"$pool_log" 2>&1 &
   pool_pid=$!
+  # The Python suite through the daemon, on 'fc' now free: most of its time is the daemon's and
+  # the gateway's, and it is as long as a third of the daemon's tests.
+  local py_log=$run_dir/python.log py_pid
+  (load_env "$env_fc" && export HBPOOL_TEST_GATEWAY_NAME=fc && python_runs hbpool) \
+    >"$py_log" 2>&1 &
+  py_pid=$!
   local http_log=$run_dir/http.log http_pid="" without=()
   if [[ -n $env_http ]]; then
     without=(--without-gateways)
@@ -183,6 +189,8 @@ run_all() {
      run_daemon_tests "${without[@]}") || rc=1
   wait "$pool_pid" || rc=1
   cat "$pool_log"
+  wait "$py_pid" || rc=1
+  cat "$py_log"
   if [[ -n $http_pid ]]; then
     wait "$http_pid" || rc=1
     cat "$http_log"
@@ -206,7 +214,7 @@ main() {
     export HBPOOL_TEST_GATEWAY_NAME=${HBPOOL_TEST_GATEWAY_NAME:-main}
     run_tests || rc=$?
     run_daemon_tests || rc=$?
-    python_runs reference || rc=$?
+    python_runs hbpool reference || rc=$?
     if [[ ${HBPOOL_TEST_THRIFT_FRAMED:-0} == 1 ]]; then
       run_tests "$bytes_prog" || rc=$?
     else
