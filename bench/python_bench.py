@@ -6,8 +6,8 @@
 2. Concurrency: --procs processes (16) make such gets at once, each with its own connection, for
    --seconds (3) per round; the aggregate ops/s of each side, rounds alternating as above.
 3. Start-up: wall time of a short-lived process that makes one get: python -c with
-   hbpool.happybase, python -c with happybase, and the C command `hbpool get`; every run's output
-   is compared with the row written.
+   hbpool.happybase, python -c with happybase, the C command `hbpool get`, and with
+   --php-client php -r with the PHP client; every run's output is compared with the row written.
 
 Run by bench/run-python-bench.sh, which starts the daemon and provides the interpreter (a venv
 holding happybase) and PYTHONPATH (clients/python). The gateway comes from
@@ -41,6 +41,13 @@ import sys
 import hbpool.happybase as happybase
 conn = happybase.Connection(socket=sys.argv[1])
 print(sorted(conn.table(sys.argv[2]).row(sys.argv[3].encode()).items()))
+"""
+# php -r with the PHP client (clients/php/hbpool.php), when php is there.
+CHILD_PHP = """\
+require $argv[1];
+$row = (new Hbpool\\Client($argv[2]))->row($argv[3], $argv[4]);
+ksort($row);
+echo json_encode($row), "\\n";
 """
 CHILD_HAPPYBASE = """\
 import sys
@@ -223,13 +230,17 @@ def startup(args, expected, gw):
         "c": ("hbpool get (C CLI)",
               lambda key: [args.cli, "-s", args.socket, "--json", "get", args.table, key]),
     }
+    if args.php_client:
+        variants["d"] = ("php -r, hbpool.php", lambda key: [
+            "php", "-r", CHILD_PHP, "--", args.php_client, args.socket, args.table, key])
 
     def check(name, key, out):
         want = expected[key.encode()]
+        columns = {c.decode(): v.decode() for c, v in sorted(want.items())}
         if name == "c":
-            got = json.loads(out)
-            ok = got == {"row": key,
-                         "columns": {c.decode(): v.decode() for c, v in want.items()}}
+            ok = json.loads(out) == {"row": key, "columns": columns}
+        elif name == "d":
+            ok = json.loads(out) == columns
         else:
             ok = out.strip() == repr(sorted(want.items()))
         if not ok:
@@ -253,7 +264,7 @@ def startup(args, expected, gw):
         key = row_key((i * 37) % args.rows).decode()
         # Rotate the order so that no variant always follows the same one.
         names = list(variants)
-        names = names[i % 3:] + names[:i % 3]
+        names = names[i % len(names):] + names[:i % len(names)]
         for name in names:
             ms = run(name, key)
             if i >= 0:
@@ -270,6 +281,8 @@ def main():
     parser.add_argument("--rows", type=int, default=1000, help="rows written (1000)")
     parser.add_argument("--gets", type=int, default=10000, help="gets per round (10000)")
     parser.add_argument("--rounds", type=int, default=3, help="measured rounds per client (3)")
+    parser.add_argument("--php-client", help="the PHP client (clients/php/hbpool.php): also time "
+                        "php -r doing one get with it")
     parser.add_argument("--runs", type=int, default=20,
                         help="runs of each short-lived process (20)")
     parser.add_argument("--procs", type=int, default=16,
@@ -341,6 +354,8 @@ def main():
         "one_get_process_ms_happybase": round(one["b"], 1),
         "one_get_process_ms_cli": round(one["c"], 1),
     }
+    if "d" in one:
+        summary["one_get_process_ms_php"] = round(one["d"], 1)
     print("summary: " + json.dumps(summary, sort_keys=True, separators=(",", ":")))
 
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks hbpool's Python client (clients/python, through hbpoold) against HappyBase from PyPI
 # (straight to the gateway) in one run: single-row gets from one process and from 16 at once, and
-# the wall time of a short-lived process doing one get (python -c with each, and the C command
-# hbpool get); the last line is "summary: {json}" of the figures. Uses $HBPOOL_TEST_THRIFT_* when
+# the wall time of a short-lived process doing one get (python -c with each, the C command
+# hbpool get, and php -r with clients/php/hbpool.php where php is installed); the last line is "summary: {json}" of the figures. Uses $HBPOOL_TEST_THRIFT_* when
 # set, else starts a local HBase; starts its own hbpoold (pool_size 8).
 # usage: bench/run-python-bench.sh [BUILDDIR (build)] [--gets N] [--runs N] [--rounds N]
 #                                  [--procs N] [--seconds N] [--profile]
@@ -59,5 +59,7 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/hbpool-pybench.XXXXXX")
 unset PYTHONDONTWRITEBYTECODE
 export PYTHONPYCACHEPREFIX=$dir/pycache
 bench_start_daemon "$hbpoold" 8
+# php -r doing one get with the PHP client too, where php is installed.
+command -v php >/dev/null && bench_args+=(--php-client "$top/clients/php/hbpool.php")
 "$python" "$top/bench/python_bench.py" --socket "$dir/hbpoold.sock" --cli "$cli" \
   ${bench_args[@]+"${bench_args[@]}"}

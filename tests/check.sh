@@ -63,7 +63,8 @@ skipped=$(sed -n 's/^integration: skipped \([^:]*\):.*/\1/p' tests/integration.s
 [ -z "$skipped" ] || echo "check: skipped by name, not counted as passed: $skipped"
 # What failed, again at the end, where a reader of the tail finds it: Check's failure and error
 # lines, the shell tests' failure lines, and the integration programs that failed.
-grep -hE '^[^ :]+:[0-9]+:[FE]:|^FAILED[: ]|^integration: .*FAILED|^(not ok|FAIL:) ' tests/*.log 2>/dev/null |
+grep -hE '^[^ :]+:[0-9]+:[FE]:|^FAILED[: ]|^integration: .*FAILED|^(not ok|FAIL:) |^[0-9]+\) [A-Za-z]+::' \
+  tests/*.log 2>/dev/null |
   sed 's/^/check: failed: /' | head -n 40 || true
 echo "check: $passed passed, $failed failed"
 exit "$status"

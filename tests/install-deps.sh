@@ -7,7 +7,8 @@ build_pkgs=(build-essential autoconf automake pkg-config perl thrift-compiler
             libglib2.0-dev libthrift-c-glib-dev libevent-dev libjansson-dev libsystemd-dev)
 test_pkgs=(check valgrind openjdk-17-jdk-headless maven procps iproute2 curl socat
            python3-prometheus-client python3-pytest python3-venv clang-format
-           clang libclang-rt-14-dev)  # the last two: libFuzzer, for tests/fuzz/run.sh
+           clang libclang-rt-14-dev  # libFuzzer, for tests/fuzz/run.sh
+           php-cli phpunit ruby)     # the PHP client's suite, the Ruby example
 
 pkgs=("${build_pkgs[@]}")
 [ "${1:-}" = --runtime-only ] || pkgs+=("${test_pkgs[@]}")

@@ -29,6 +29,8 @@ readonly gateways_prog=$top_builddir/tests/test_daemon_gateways
 readonly examples_prog=$top_srcdir/tests/test_examples.sh
 # The Python client (clients/python), pip installed in a venv, under pytest.
 readonly python_prog=$top_srcdir/tests/test_python.sh
+# The PHP client (clients/php) under PHPUnit, against a daemon of its own.
+readonly php_prog=$top_srcdir/tests/test_php.sh
 # The third gateway drops idle connections and forgets unused scanners quickly, for the pool's
 # stale-socket tests and the daemon's idle and scanner-expiry tests (the gateway forgets a scanner
 # after twice hbase.client.scanner.timeout.period).
@@ -132,10 +134,12 @@ python_runs() {
     run_tests "$python_prog"
 }
 
+run_php() { top_srcdir=$top_srcdir top_builddir=$top_builddir run_tests "$php_prog"; }
+
 # run_all ENV_MAIN: test_hbase on the buffered+binary and framed+compact gateways (and the
 # daemon's large requests on the framed one), then the daemon's tests and test_pool on a gateway
 # with short idle and scanner timeouts; beside them test_pool on the default-settings 'main' and
-# the Python suite through the daemon on the framed one. Unless HBPOOL_TEST_HTTP_GATEWAY=0,
+# the Python and PHP suites through the daemon on the framed one. Unless HBPOOL_TEST_HTTP_GATEWAY=0,
 # test_hbase, test_daemon and test_daemon_gateways run (the last with gateways of both transports)
 # on one in HTTP mode with the same timeouts, beside them too. Fails if any failed.
 run_all() {
@@ -167,11 +171,11 @@ run_all() {
   (load_env "$env_main" && export HBPOOL_TEST_GATEWAY_NAME=main && run_tests "$pool_prog") \
     >"$pool_log" 2>&1 &
   pool_pid=$!
-  # The Python suite through the daemon, on 'fc' now free: most of its time is the daemon's and
-  # the gateway's, and it is as long as a third of the daemon's tests.
+  # The Python and PHP suites through the daemon, on 'fc' now free: most of their time is the
+  # daemon's and the gateway's, and together they are as long as a third of the daemon's tests.
   local py_log=$run_dir/python.log py_pid
-  (load_env "$env_fc" && export HBPOOL_TEST_GATEWAY_NAME=fc && python_runs hbpool) \
-    >"$py_log" 2>&1 &
+  (load_env "$env_fc" && export HBPOOL_TEST_GATEWAY_NAME=fc &&
+     { r=0; python_runs hbpool || r=1; run_php || r=1; exit "$r"; }) >"$py_log" 2>&1 &
   py_pid=$!
   local http_log=$run_dir/http.log http_pid="" without=()
   if [[ -n $env_http ]]; then
@@ -205,7 +209,7 @@ main() {
   local prog
   for prog in "$test_prog" "$pool_prog" "$daemon_prog" "${daemon_more[@]}" "$faults_prog" \
     "$gateways_prog" "$bytes_prog" \
-    "$examples_prog" "$python_prog"; do
+    "$examples_prog" "$python_prog" "$php_prog"; do
     [[ -x $prog ]] || { log "$prog is not built"; exit 2; }
   done
   export HBPOOL_HBASE_SCRIPT=${HBPOOL_HBASE_SCRIPT:-$hbase_local}
@@ -215,6 +219,7 @@ main() {
     run_tests || rc=$?
     run_daemon_tests || rc=$?
     python_runs hbpool reference || rc=$?
+    run_php || rc=$?
     if [[ ${HBPOOL_TEST_THRIFT_FRAMED:-0} == 1 ]]; then
       run_tests "$bytes_prog" || rc=$?
     else

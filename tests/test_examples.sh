@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs the client examples in clients/examples/ against a real hbpoold and gateway.
+# Runs the client examples in clients/examples/ (shell, Node.js, Go, Ruby) against a real hbpoold
+# and gateway.
 # Needs HBPOOL_TEST_THRIFT_HOST/PORT (FRAMED, COMPACT) and top_builddir.
-# Prints "N passed, N failed"; a missing runtime (no node, no go) is a failure.
+# Prints "N passed, N failed"; a missing runtime (no node, go or ruby) is a failure.
 set -uo pipefail
 script_dir=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 top_srcdir=$(cd -- "${top_srcdir:-$script_dir/..}" && pwd -P)
@@ -63,6 +64,7 @@ go_build() {
 run_example node.js "get: n1 cf:lang=js" node "$examples/node.js" t
 
 run_example go/main.go "get: g1 cf:lang=go" go_build t
+run_example ruby.rb "get: r1 cf:lang=ruby" ruby "$examples/ruby.rb" t
 
 reply=$(rpc '{"jsonrpc":"2.0","id":2,"method":"delete_table","params":{"table":"t","disable":true}}')
 [[ $reply == *'"result":null'* ]]
