@@ -197,9 +197,12 @@ typedef struct steady {
   bool direct; /* on a private Thrift connection, not through the daemon */
   double *lat;
   size_t n;
+  double worst, worst_due; /* the slowest get, and when it was due (ms since the set began) */
   long failures;
   char first_failure[256];
 } steady;
+
+static double g_set_began; /* now_ms() when the steady clients of the set started */
 
 /* One get of row gNNN: through the daemon on fd, or directly on hc; -1 with why on failure. */
 static int steady_get(const steady *s, int fd, hbc_conn *hc, int row, char *why, size_t size) {
@@ -260,8 +263,13 @@ static void *steady_main(void *arg) {
       snprintf(why, sizeof why, "cannot connect");
     /* From when the get was due, not when it went: gets a stall held back count as late, so a
      * stall weighs what it cost the client (as wrk2 measures), not one slow sample. */
+    double took = now_ms() - next;
     if (rc == 0 && s->n < MAX_SAMPLES / 16)
-      s->lat[s->n++] = now_ms() - next;
+      s->lat[s->n++] = took;
+    if (rc == 0 && took > s->worst) {
+      s->worst = took;
+      s->worst_due = next - g_set_began;
+    }
     if (rc < 0 && s->failures++ == 0)
       snprintf(s->first_failure, sizeof s->first_failure, "%s", why);
     if (rc < 0) {
@@ -281,7 +289,7 @@ static void *steady_main(void *arg) {
 typedef struct latencies {
   size_t gets;
   long failures;
-  double p50, p99, max;
+  double p50, p99, max, max_due; /* max_due: when the slowest get was due, ms into the set */
   char first_failure[256];
 } latencies;
 
@@ -301,12 +309,15 @@ static void gather(latencies *l, const steady *s, int n) {
     if (s[i].failures > 0 && l->failures == 0)
       snprintf(l->first_failure, sizeof l->first_failure, "%s", s[i].first_failure);
     l->failures += s[i].failures;
+    if (s[i].worst > l->max) {
+      l->max = s[i].worst;
+      l->max_due = s[i].worst_due;
+    }
   }
   qsort(all, l->gets, sizeof *all, bench_compare_double);
   if (l->gets > 0) {
     l->p50 = bench_percentile(all, l->gets, 50);
     l->p99 = bench_percentile(all, l->gets, 99);
-    l->max = all[l->gets - 1];
   }
   free(all);
 }
@@ -488,6 +499,7 @@ static figures run_set(const char *name, void *(*hostile)(void *)) {
   }
   int n = g_opts.steady + g_opts.direct;
   steady *s = calloc((size_t)n, sizeof *s);
+  g_set_began = now_ms();
   for (int i = 0; i < n; i++) {
     s[i].direct = i >= g_opts.steady;
     s[i].lat = malloc(MAX_SAMPLES / 16 * sizeof(double));
@@ -520,13 +532,13 @@ static figures run_set(const char *name, void *(*hostile)(void *)) {
 
 static void print_set(const figures *f, const figures *quiet) {
   const latencies *l = &f->steady, *d = &f->direct;
-  printf("%-10s gets %6zu  failed %ld  p50 %6.2f ms  p99 %7.2f ms (x%.2f quiet)  max %6.1f ms  "
-         "direct: p99 %6.2f ms (x%.2f) failed %ld  RSS peak %6.1f MiB (+%.1f)  buffered peak "
-         "%5.1f MiB  throttles %lld  closes %lld\n",
-         f->name, l->gets, l->failures, l->p50, l->p99, l->p99 / quiet->steady.p99, l->max, d->p99,
-         d->p99 / quiet->direct.p99, d->failures, f->rss_peak_kib / 1024.0,
-         (f->rss_peak_kib - f->rss_before_kib) / 1024.0, f->buffered_peak / 1048576.0, f->throttles,
-         f->budget_closes);
+  printf("%-10s gets %6zu  failed %ld  p50 %6.2f ms  p99 %7.2f ms (x%.2f quiet)  max %6.1f ms "
+         "(at %4.1f s)  direct: p99 %6.2f ms (x%.2f) failed %ld  RSS peak %6.1f MiB (+%.1f)  "
+         "buffered peak %5.1f MiB  throttles %lld  closes %lld\n",
+         f->name, l->gets, l->failures, l->p50, l->p99, l->p99 / quiet->steady.p99, l->max,
+         l->max_due / 1000, d->p99, d->p99 / quiet->direct.p99, d->failures,
+         f->rss_peak_kib / 1024.0, (f->rss_peak_kib - f->rss_before_kib) / 1024.0,
+         f->buffered_peak / 1048576.0, f->throttles, f->budget_closes);
   if (l->failures > 0)
     printf("           first failure: %s\n", l->first_failure);
   if (d->failures > 0)
