@@ -464,14 +464,17 @@ static void start(pool *p, worker *w, pool_job *j) {
 }
 
 /* The later jobs of g, from any client, that join the call of w's members, oldest first within
- * each client, while their weights sum to at most most. */
+ * each client, while their weights sum to at most most. Clients are looked at from the back of
+ * the ring, the client just served first: those at the front are the ones that waited longest,
+ * often for what cannot start yet (scans over max_scan_connections). Looking there first spent
+ * the look limit on them, and gets queued behind 500 such clients stopped sharing calls. */
 static void gather(worker *w, const pool_group *g, size_t most) {
   pool *p = w->pool;
   size_t rows = g->weight(w->members[0]);
   int looked = 0;
   pool_owner *o, *next_owner;
-  for (o = TAILQ_FIRST(&p->ring); o != NULL && rows < most; o = next_owner) {
-    next_owner = TAILQ_NEXT(o, ring_link);
+  for (o = TAILQ_LAST(&p->ring, owner_list); o != NULL && rows < most; o = next_owner) {
+    next_owner = TAILQ_PREV(o, owner_list, ring_link);
     pool_job *j, *next;
     for (j = TAILQ_FIRST(&o->jobs); j != NULL && rows < most; j = next) {
       next = TAILQ_NEXT(j, link);
