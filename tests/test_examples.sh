@@ -37,20 +37,9 @@ run_example() {
 }
 
 [[ -n ${HBPOOL_TEST_THRIFT_PORT:-} ]] || { echo 'HBPOOL_TEST_THRIFT_PORT is not set' >&2; exit 2; }
-cat >"$dir/hbpoold.conf" <<CONF
-[daemon]
-listen_socket = $HBPOOL_SOCKET
-log_level = warning
-table_prefix = $table
-[gateway]
-host = ${HBPOOL_TEST_THRIFT_HOST:-127.0.0.1}
-port = $HBPOOL_TEST_THRIFT_PORT
-transport = $( ((${HBPOOL_TEST_THRIFT_FRAMED:-0})) && echo framed || echo buffered)
-protocol = $( ((${HBPOOL_TEST_THRIFT_COMPACT:-0})) && echo compact || echo binary)
-CONF
-"$top_builddir/daemon/hbpoold" -c "$dir/hbpoold.conf" &
-pid=$!
-for _ in $(seq 400); do [[ -S $HBPOOL_SOCKET ]] || ! kill -0 "$pid" 2>/dev/null && break; sleep 0.05; done
+# shellcheck source=tests/daemon_lib.sh
+. "$script_dir/daemon_lib.sh"
+start_daemon "$dir" "table_prefix = $table"
 reply=$(rpc '{"jsonrpc":"2.0","id":1,"method":"create_table","params":{"table":"t","families":{"cf":{}}}}')
 [[ $reply == *'"result":null'* ]]
 check "create table ${table}_t: $reply" $?

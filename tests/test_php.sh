@@ -18,19 +18,9 @@ trap cleanup EXIT
 for tool in php phpunit; do
   command -v "$tool" >/dev/null || { echo "test_php: no $tool (tests/install-deps.sh)"; echo "0 passed, 1 failed"; exit 1; }
 done
-cat >"$dir/hbpoold.conf" <<CONF
-[daemon]
-listen_socket = $HBPOOL_SOCKET
-log_level = warning
-[gateway]
-host = ${HBPOOL_TEST_THRIFT_HOST:-127.0.0.1}
-port = $HBPOOL_TEST_THRIFT_PORT
-transport = $( ((${HBPOOL_TEST_THRIFT_FRAMED:-0})) && echo framed || echo buffered)
-protocol = $( ((${HBPOOL_TEST_THRIFT_COMPACT:-0})) && echo compact || echo binary)
-CONF
-"$top_builddir/daemon/hbpoold" -c "$dir/hbpoold.conf" &
-pid=$!
-for _ in $(seq 400); do [[ -S $HBPOOL_SOCKET ]] || ! kill -0 "$pid" 2>/dev/null && break; sleep 0.05; done
+# shellcheck source=tests/daemon_lib.sh
+. "$script_dir/daemon_lib.sh"
+start_daemon "$dir"
 export HBPOOL_TEST_DAEMON_PID=$pid
 
 rc=0
