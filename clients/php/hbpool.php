@@ -187,7 +187,7 @@ final class Client
     public function rows(string $table, array $rows, ?array $columns = null, ?int $timestamp = null,
                          bool $includeTimestamp = false): array|Pending
     {
-        $p = ['table' => $table, 'rows' => array_map([self::class, 'enc'], array_values($rows))] +
+        $p = ['table' => $table, 'rows' => self::encList($rows)] +
             self::readOptions($columns, $timestamp, $includeTimestamp);
         return $this->request('rows', self::bytes($p), fn ($r) => self::decRows($r));
     }
@@ -268,7 +268,7 @@ final class Client
     {
         $p = ['table' => $table, 'row' => self::enc($row)];
         if ($columns !== null) {
-            $p['columns'] = array_map([self::class, 'enc'], array_values($columns));
+            $p['columns'] = self::encList($columns);
         }
         return $this->write('delete', $p, $timestamp, $wal);
     }
@@ -551,6 +551,12 @@ final class Client
         return base64_decode($s, true);
     }
 
+    /** A list of byte strings, each in base64. */
+    private static function encList(array $list): array
+    {
+        return array_map([self::class, 'enc'], array_values($list));
+    }
+
     /** Params whose byte strings are base64. */
     private static function bytes(array $p): array
     {
@@ -577,7 +583,7 @@ final class Client
             $op['data'] = self::encData($op['data']);
         }
         if (isset($op['columns'])) {
-            $op['columns'] = array_map([self::class, 'enc'], array_values($op['columns']));
+            $op['columns'] = self::encList($op['columns']);
         }
         return $op;
     }
@@ -586,7 +592,7 @@ final class Client
     {
         $p = [];
         if ($columns !== null) {
-            $p['columns'] = array_map([self::class, 'enc'], array_values($columns));
+            $p['columns'] = self::encList($columns);
         }
         if ($timestamp !== null) {
             $p['timestamp'] = $timestamp;
@@ -605,7 +611,7 @@ final class Client
             }
         }
         if (isset($o['columns'])) {
-            $o['columns'] = array_map([self::class, 'enc'], array_values($o['columns']));
+            $o['columns'] = self::encList($o['columns']);
         }
         return $o;
     }
