@@ -38,7 +38,10 @@ static hbc_options g_gateway;
 static dh_daemon g_daemon; /* on the real gateway */
 static dh_daemon g_down;   /* its gateway is a closed port */
 static const char *g_table = "t", *g_big = "big", *g_made = "made";
-static char g_cli[512]; /* the binary under test */
+/* export and import */
+static const char *g_src = "src", *g_dst = "dst", *g_dst2 = "dst2", *g_imp = "imp";
+static char g_cli[512];         /* the binary under test */
+static char g_prefix_keys[128]; /* the daemons' table_prefix line */
 
 /* ---------------------------------------------------------------------------------------------
  * Running hbpool. */
@@ -678,6 +681,327 @@ START_TEST(test_retryable_error) {
 END_TEST
 
 /* ---------------------------------------------------------------------------------------------
+ * export and import. */
+
+/* Every row of table as the daemon itself scans it (base64, page after page), as compact JSON
+ * text. */
+static char *daemon_scan(const char *table) {
+  json_t *rows = json_array();
+  json_t *params = json_pack("{s:s,s:s}", "table", table, "encoding", "base64");
+  while (!json_is_null(params)) {
+    json_t *r = dh_ok(&g_daemon, "scan", params);
+    json_array_extend(rows, json_object_get(r, "rows"));
+    params = json_incref(json_object_get(r, "next"));
+    json_decref(r);
+  }
+  json_decref(params);
+  char *text = dh_text(rows);
+  json_decref(rows);
+  return text;
+}
+
+/* path holds text. */
+static void write_file(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_uint_eq(fwrite(text, 1, strlen(text), f), strlen(text));
+  ck_assert_int_eq(fclose(f), 0);
+}
+
+/* n bytes in base64 into out (NUL-terminated; room for 4 * ceil(n / 3) + 1). */
+static void b64(char *out, const unsigned char *in, size_t n) {
+  static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (size_t i = 0; i < n; i += 3) {
+    unsigned v = (unsigned)in[i] << 16 | (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) |
+      (i + 2 < n ? in[i + 2] : 0);
+    *out++ = abc[v >> 18 & 63];
+    *out++ = abc[v >> 12 & 63];
+    *out++ = i + 1 < n ? abc[v >> 6 & 63] : '=';
+    *out++ = i + 2 < n ? abc[v & 63] : '=';
+  }
+  *out = '\0';
+}
+
+/* A temporary file path, under a directory made for it. */
+static void temp_path(char *path, size_t n, const char *name) {
+  char dir[] = "/tmp/hbpool-cli-io.XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(path, n, "%s/%s", dir, name);
+}
+
+/* 2,500 rows with binary keys, columns and values (base64), some of several cells, exported in
+ * base64 and imported into another table, in batches of 1,000 and of 7: the tables are the same.
+ * Without --base64 the binary rows cannot be exported, and say so. */
+START_TEST(test_export_import_round_trip) {
+  json_t *ops = json_array();
+  for (int i = 0; i < 2500; i++) {
+    unsigned char key[6] = {0x00, 0xff, (unsigned char)(i >> 8), (unsigned char)i, '\n', 0x80};
+    char k64[16], v64[16], c64[16];
+    b64(k64, key, sizeof key);
+    unsigned char value[4] = {(unsigned char)i, 0x00, 0xfe, '"'};
+    b64(v64, value, sizeof value);
+    unsigned char column[5] = {'c', 'f', ':', 0x01, (unsigned char)(i % 3)};
+    b64(c64, column, sizeof column);
+    json_t *data = json_pack("{s:s}", c64, v64);
+    if (i % 2 == 0)
+      json_object_set_new(data, "Y2Y6dGV4dA==", json_string("dGV4dA==")); /* cf:text = text */
+    json_array_append_new(ops, json_pack("{s:s,s:s,s:o}", "op", "put", "row", k64, "data", data));
+  }
+  json_decref(
+    dh_ok(&g_daemon, "batch",
+          json_pack("{s:s,s:s,s:o}", "table", g_src, "encoding", "base64", "operations", ops)));
+  char path[128];
+  temp_path(path, sizeof path, "rows.jsonl");
+  run r = HB("-b", "export", g_src);
+  ck_assert_msg(r.status == 0 && r.err[0] == '\0', "exit %d: %.500s", r.status, r.err);
+  int lines = 0;
+  for (const char *p = r.out; (p = strchr(p, '\n')) != NULL; p++)
+    lines++;
+  ck_assert_int_eq(lines, 2500);
+  write_file(path, r.out);
+  run_free(&r);
+  expect(HB("-b", "import", g_dst, path), 0, "");
+  char *src = daemon_scan(g_src), *dst = daemon_scan(g_dst);
+  ck_assert_str_eq(dst, src);
+  free(dst);
+  /* Again into a third table, from stdin, in batches of 7 (four in flight). */
+  r = HB("-b", "export", g_src);
+  expect(run_input(g_daemon.socket, r.out,
+                   (const char *const[]){"-b", "import", g_dst2, "--batch-size", "7", NULL}),
+         0, "");
+  run_free(&r);
+  dst = daemon_scan(g_dst2);
+  ck_assert_str_eq(dst, src);
+  free(dst);
+  free(src);
+  /* Scan options choose the rows; text mode refuses binary data, with the hint. */
+  expect(HB("export", g_table, "--prefix", "exp-none"), 0, "");
+  expect_err(HB("export", g_src, "--limit", "1"), EXIT_FAILED, "encoding_error", "--base64", NULL);
+  unlink(path);
+}
+END_TEST
+
+/* The value of one cell as the daemon reads it (NULL: absent), malloc'd. */
+static char *daemon_cell(const char *table, const char *row, const char *column) {
+  json_t *r = dh_ok(&g_daemon, "row", json_pack("{s:s,s:s}", "table", table, "row", row));
+  const char *v = json_string_value(json_object_get(r, column));
+  char *copy = v != NULL ? strdup(v) : NULL;
+  json_decref(r);
+  return copy;
+}
+
+static void expect_cell(const char *table, const char *row, const char *column, const char *want) {
+  char *got = daemon_cell(table, row, column);
+  ck_assert_msg(want == NULL ? got == NULL : got != NULL && strcmp(got, want) == 0,
+                "%s %s %s: '%s', expected '%s'", table, row, column, got ? got : "(absent)",
+                want ? want : "(absent)");
+  free(got);
+}
+
+/* Batches are in flight four at a time, and a daemon whose max_pool_share lets a client hold
+ * several connections runs them at once: a row's later line must still land last. A batch of
+ * 1,000 rows of 8 KiB ending with row ordX, then ordX again alone (which would overtake the
+ * large call if it did not wait for it); and, eight times, three rows written 100 times each,
+ * interleaved, in batches of 1 or 2. */
+START_TEST(test_import_keeps_each_rows_order) {
+  dh_daemon wide;
+  ck_assert(dh_start(&wide, "test_cli", &g_gateway, g_prefix_keys, "pool_size = 8\n"));
+  size_t cap = 1001 * 8300;
+  char *text = malloc(cap), value[8193];
+  ck_assert_ptr_nonnull(text);
+  memset(value, 'o', 8192);
+  value[8192] = '\0';
+  size_t len = 0;
+  for (int i = 0; i < 999; i++)
+    len += (size_t)snprintf(text + len, cap - len,
+                            "{\"row\":\"ordbig%03d\",\"columns\":{\"cf:v\":\"%s\"}}\n", i, value);
+  len += (size_t)snprintf(text + len, cap - len,
+                          "{\"row\":\"ordX\",\"columns\":{\"cf:n\":\"1\"}}\n"
+                          "{\"row\":\"ordX\",\"columns\":{\"cf:n\":\"2\"}}\n");
+  expect(run_input(wide.socket, text, (const char *const[]){"import", g_imp, NULL}), 0, "");
+  expect_cell(g_imp, "ordX", "cf:n", "2");
+  const char *sizes[] = {"1", "2"};
+  for (size_t k = 0; k < 8; k++) { /* without the wait for the row, 2 runs of 4 failed here */
+    text[0] = '\0';
+    for (int i = 0; i < 300; i++)
+      snprintf(text + strlen(text), cap - strlen(text),
+               "{\"row\":\"ord%zu-%d\",\"columns\":{\"cf:n\":\"v%zu-%d\"}}\n", k, i % 3, k, i / 3);
+    expect(run_input(wide.socket, text,
+                     (const char *const[]){"import", g_imp, "--batch-size", sizes[k % 2], NULL}),
+           0, "");
+    for (int r = 0; r < 3; r++) {
+      char row[32], want[32];
+      snprintf(row, sizeof row, "ord%zu-%d", k, r);
+      snprintf(want, sizeof want, "v%zu-99", k);
+      expect_cell(g_imp, row, "cf:n", want);
+    }
+  }
+  free(text);
+  ck_assert_int_eq(dh_stop(&wide), 0);
+}
+END_TEST
+
+/* A malformed line stops the import there: the lines before it are written, none after it,
+ * exit 3. With --skip-bad each is reported and skipped, and the rest is written. */
+START_TEST(test_import_bad_lines) {
+  const char *text = "{\"row\":\"bad1\",\"columns\":{\"cf:a\":\"1\"}}\n"
+                     "\n"
+                     "{\"row\":\"bad3\",\"columns\":{\"cf:a\":\"3\"}}\n"
+                     "{\"row\":\"bad4\",\"columns\":{\"cf:a\":4}}\n"
+                     "{\"row\":\"bad5\",\"columns\":{\"cf:a\":\"5\"}}\n"
+                     "{\"row\":\"bad6\",\"columns\":{\"cf:a\":\"6\"},\"ts\":1}\n"
+                     "[1, 2\n"
+                     "{\"row\":\"bad8\",\"columns\":{\"cf:a\":\"8\"}}";
+  run r = run_input(g_daemon.socket, text, (const char *const[]){"import", g_imp, NULL});
+  ck_assert_msg(r.status == EXIT_FAILED, "exit %d: %s", r.status, r.err);
+  ck_assert_msg(strstr(r.err, "line 4: the value of \"cf:a\" must be a string\n") != NULL, "%s",
+                r.err);
+  ck_assert_msg(strstr(r.err, "stopped at line 4: rows written before it: 2;") != NULL, "%s",
+                r.err);
+  ck_assert_msg(strstr(r.err, "line 6") == NULL, "%s", r.err);
+  run_free(&r);
+  expect_cell(g_imp, "bad1", "cf:a", "1");
+  expect_cell(g_imp, "bad3", "cf:a", "3");
+  expect_cell(g_imp, "bad5", "cf:a", NULL);
+  expect_cell(g_imp, "bad8", "cf:a", NULL);
+
+  r = run_input(g_daemon.socket, text, (const char *const[]){"import", "--skip-bad", g_imp, NULL});
+  ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+  ck_assert_msg(strstr(r.err, "line 4: the value of \"cf:a\" must be a string (skipped)") != NULL &&
+                  strstr(r.err, "line 6: unknown member \"ts\" (skipped)") != NULL &&
+                  strstr(r.err, "line 7: not JSON") != NULL &&
+                  strstr(r.err, "rows written: 4; malformed lines skipped: 3") != NULL,
+                "%s", r.err);
+  run_free(&r);
+  expect_cell(g_imp, "bad5", "cf:a", "5");
+  expect_cell(g_imp, "bad8", "cf:a", "8"); /* the last line needs no newline */
+
+  /* In base64 every string must be base64; the other mistakes of a line. */
+  const struct {
+    const char *line, *why;
+    bool base64;
+  } bad[] = {
+    {"{\"row\":\"YQ==\",\"columns\":{\"Y2Y6YQ==\":\"not base64!\"}}", "the value of", true},
+    {"{\"row\":\"a\",\"columns\":{\"Y2Y6YQ==\":\"YQ==\"}}", "\"row\" must be", true},
+    {"{\"row\":\"YQ==\",\"columns\":{\"cf:a\":\"YQ==\"}}", "is not base64", true},
+    {"{\"row\":\"\",\"columns\":{\"cf:a\":\"1\"}}", "\"row\" must be a non-empty string", false},
+    {"{\"row\":\"r\",\"columns\":{}}", "\"columns\" must be a non-empty object", false},
+    {"{\"row\":\"r\"}", "\"columns\" must be", false},
+    {"[\"r\"]", "not an object", false},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    const char *args[] = {bad[i].base64 ? "-b" : "import", bad[i].base64 ? "import" : g_imp,
+                          bad[i].base64 ? g_imp : NULL, NULL};
+    r = run_input(g_daemon.socket, bad[i].line, args);
+    ck_assert_msg(r.status == EXIT_FAILED && strstr(r.err, "line 1: ") != NULL &&
+                    strstr(r.err, bad[i].why) != NULL,
+                  "%s: exit %d: %s", bad[i].line, r.status, r.err);
+    run_free(&r);
+  }
+}
+END_TEST
+
+/* A batch the daemon fails names its lines, with the exit status of its error; nothing was
+ * written. A missing file is a usage error. */
+START_TEST(test_import_failures) {
+  const char *text = "{\"row\":\"f1\",\"columns\":{\"cf:a\":\"1\"}}\n"
+                     "{\"row\":\"f2\",\"columns\":{\"cf:a\":\"2\"}}\n";
+  expect_err(run_input(g_daemon.socket, text, (const char *const[]){"import", "nope", NULL}),
+             EXIT_FAILED, "lines 1-2 were not all written", "hbase_io_error",
+             "rows written (acknowledged): 0", NULL);
+  expect_err(run_input(g_down.socket, text, (const char *const[]){"import", g_imp, "-", NULL}),
+             EXIT_RETRYABLE, "lines 1-2 were not all written", "gateway_unavailable", NULL);
+  expect_cell(g_imp, "f1", "cf:a", NULL);
+  expect_err(HB("import", g_imp, "/nonexistent/rows.jsonl"), EXIT_USAGE, "cannot open",
+             "/nonexistent/rows.jsonl", NULL);
+  expect_err(HB("import", g_imp, "--limit", "3"), EXIT_USAGE, "options of scan and export", NULL);
+  expect_err(HB("scan", g_imp, "--skip-bad"), EXIT_USAGE, "options of import", NULL);
+  expect_err(HB("import", g_imp, "--batch-size", "0"), EXIT_USAGE, "--batch-size", NULL);
+}
+END_TEST
+
+/* What hbpool writes on stderr when it is a terminal (a pty; stdout goes to /dev/null), with in
+ * (closed here) on stdin, malloc'd; its exit status in *status. */
+static char *run_tty_stderr(int in, const char *const *args, int *status) {
+  int master, slave;
+  ck_assert_int_eq(openpty(&master, &slave, NULL, NULL, NULL), 0);
+  struct termios raw; /* "\n" stays "\n" */
+  ck_assert_int_eq(tcgetattr(slave, &raw), 0);
+  cfmakeraw(&raw);
+  ck_assert_int_eq(tcsetattr(slave, TCSANOW, &raw), 0);
+  const char *argv[MAX_ARGS + 2] = {g_cli};
+  for (int n = 0; args[n] != NULL && n < MAX_ARGS; n++)
+    argv[n + 1] = args[n];
+  fflush(NULL);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    dup2(in, STDIN_FILENO);
+    int null = open("/dev/null", O_WRONLY);
+    dup2(null, STDOUT_FILENO);
+    dup2(slave, STDERR_FILENO);
+    close(master);
+    close(slave);
+    child_env(g_daemon.socket);
+    execv(g_cli, (char *const *)argv);
+    _exit(127);
+  }
+  close(in);
+  close(slave);
+  sink s = {0};
+  while (sink_read(&s, master)) { /* EIO once the child's side is closed */
+  }
+  close(master);
+  int st;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  if (s.buf == NULL)
+    return strdup("");
+  s.buf[s.len] = '\0';
+  return s.buf;
+}
+
+/* On a terminal, export and import end with a line of their figures; import from a file says
+ * how much of it was read. Elsewhere they are silent (expect() checks stderr in the tests
+ * above). */
+START_TEST(test_progress_on_a_terminal) {
+  static char text[65536];
+  text[0] = '\0';
+  for (int i = 0; i < 300; i++)
+    snprintf(text + strlen(text), sizeof text - strlen(text),
+             "{\"row\":\"prog%03d\",\"columns\":{\"cf:a\":\"%d\"}}\n", i, i);
+  char path[128];
+  temp_path(path, sizeof path, "progress.jsonl");
+  write_file(path, text);
+  int status, none = open("/dev/null", O_RDONLY);
+  char *err = run_tty_stderr(none, (const char *const[]){"import", g_imp, path, NULL}, &status);
+  ck_assert_msg(status == 0, "exit %d: %s", status, err);
+  const char *last = strrchr(err, '\r');
+  ck_assert_msg(last != NULL && strncmp(last, "\rimport: 300 rows, ", 19) == 0 &&
+                  strstr(last, " rows/s, ") != NULL && strstr(last, ", 100%\033[K\n") != NULL,
+                "stderr: %s", err);
+  free(err);
+  int pipe_in[2]; /* the lines fit in a pipe's buffer */
+  ck_assert_int_eq(pipe(pipe_in), 0);
+  ck_assert_int_eq(write(pipe_in[1], text, strlen(text)), (ssize_t)strlen(text));
+  close(pipe_in[1]);
+  err = run_tty_stderr(pipe_in[0], (const char *const[]){"import", g_imp, NULL}, &status);
+  ck_assert_msg(status == 0 && strstr(err, "\rimport: 300 rows, ") != NULL &&
+                  strstr(err, "%") == NULL, /* a pipe's size is unknown */
+                "exit %d: %s", status, err);
+  free(err);
+  err = run_tty_stderr(open("/dev/null", O_RDONLY),
+                       (const char *const[]){"export", g_imp, "--prefix", "prog", NULL}, &status);
+  last = strrchr(err, '\r');
+  ck_assert_msg(status == 0 && last != NULL && strncmp(last, "\rexport: 300 rows, ", 19) == 0,
+                "exit %d: %s", status, err);
+  free(err);
+  unlink(path);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------------
  * The daemons and tables, made outside any test so that failures are printed. */
 
 static bool call_ok(const char *method, json_t *params) {
@@ -686,10 +1010,12 @@ static bool call_ok(const char *method, json_t *params) {
 
 static bool make_tables(void) {
   json_t *fam = json_pack("{s:{}}", "cf");
-  if (!call_ok("create_table", json_pack("{s:s,s:O}", "table", g_table, "families", fam)) ||
-      !call_ok("create_table", json_pack("{s:s,s:O}", "table", g_big, "families", fam))) {
-    json_decref(fam);
-    return false;
+  const char *tables[] = {g_table, g_big, g_src, g_dst, g_dst2, g_imp};
+  for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+    if (!call_ok("create_table", json_pack("{s:s,s:O}", "table", tables[i], "families", fam))) {
+      json_decref(fam);
+      return false;
+    }
   }
   json_decref(fam);
   char value[BIG_VALUE + 1], row[16];
@@ -710,7 +1036,7 @@ static bool make_tables(void) {
 }
 
 static void drop_tables(void) {
-  const char *tables[] = {g_table, g_big, g_made};
+  const char *tables[] = {g_table, g_big, g_made, g_src, g_dst, g_dst2, g_imp};
   for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++)
     json_decref(dh_try_call(&g_daemon, "delete_table",
                             json_pack("{s:s,s:b}", "table", tables[i], "disable", 1)));
@@ -719,6 +1045,7 @@ static void drop_tables(void) {
 static bool start_daemons(const char *prefix) {
   char keys[128], pool[64];
   snprintf(keys, sizeof keys, "table_prefix = %s\n", prefix);
+  snprintf(g_prefix_keys, sizeof g_prefix_keys, "%s", keys);
   snprintf(pool, sizeof pool, "pool_size = %d\n", POOL);
   if (!dh_start(&g_daemon, "test_cli", &g_gateway, keys, pool))
     return false;
@@ -750,6 +1077,11 @@ static Suite *cli_suite(void) {
   tcase_add_test(tc, test_hbase_error_missing_table);
   tcase_add_test(tc, test_daemon_unreachable);
   tcase_add_test(tc, test_retryable_error);
+  tcase_add_test(tc, test_export_import_round_trip);
+  tcase_add_test(tc, test_import_keeps_each_rows_order);
+  tcase_add_test(tc, test_import_bad_lines);
+  tcase_add_test(tc, test_import_failures);
+  tcase_add_test(tc, test_progress_on_a_terminal);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "print.h"
-#include "rpc.h"
 
 #define CLI_DEFAULT_SOCKET "/run/hbpool/hbpoold.sock"
 /* Longer than the daemon's default request_timeout_ms plus queue_timeout_ms (30 s + 5 s), so
@@ -20,31 +20,6 @@
 #define CLI_DEFAULT_TIMEOUT_MS 60000
 /* Rows per scanner_next: memory stays bounded by one chunk, whatever the scan's length. */
 #define CLI_SCAN_CHUNK 500
-
-/* Exit statuses: documented in hbpool(1) and kept stable for scripts. */
-enum {
-  CLI_EXIT_OK = 0,
-  CLI_EXIT_NOT_FOUND = 1, /* get: the row (or the columns asked for) does not exist */
-  CLI_EXIT_USAGE = 2,
-  CLI_EXIT_FAILED = 3,      /* the daemon or HBase refused or failed the request */
-  CLI_EXIT_UNREACHABLE = 4, /* no connection, no reply in time, or not a JSON-RPC reply */
-  CLI_EXIT_RETRYABLE = 5,   /* failed, but safe to resend later (data.retryable) */
-};
-
-typedef struct cli {
-  const char *socket;
-  int timeout_ms;
-  bool json;   /* JSON lines, else aligned text */
-  bool base64; /* row keys, columns and values are base64, in and out */
-  /* scan */
-  const char *prefix, *start, *stop, *columns;
-  long long limit; /* -1: all rows */
-  bool reverse;
-  bool scan_options;   /* one of the above was given */
-  const char *command; /* named in error messages */
-  rpc_conn conn;
-  bool connected;
-} cli;
 
 typedef struct cli_command {
   const char *name;
@@ -61,6 +36,11 @@ static const char cli_usage_text[] =
   "  delete TABLE ROW [COLUMN...]    delete a row, or some of its columns\n"
   "  scan TABLE [--prefix P | --start S --stop E] [--columns C,...] [--limit N] [--reverse]\n"
   "                                  print rows, one per line, as they arrive\n"
+  "  export TABLE [scan options]     write rows as JSON lines (scan --json), with progress\n"
+  "                                  on a terminal\n"
+  "  import TABLE [FILE | -] [--batch-size N] [--skip-bad]\n"
+  "                                  write the rows of export's lines (from stdin without\n"
+  "                                  FILE) in batches of N (1000), with progress on a terminal\n"
   "  incr TABLE ROW COLUMN [N]       add N (1) to a counter and print its new value\n"
   "  create TABLE FAMILY[:OPT=VAL,...]...  create a table (OPT: max_versions, compression,\n"
   "                                  in_memory, bloom_filter_type, time_to_live, ...)\n"
@@ -82,9 +62,7 @@ static const char cli_usage_text[] =
   "exit status: 0 ok, 1 not found, 2 usage error, 3 request failed, 4 daemon unreachable,\n"
   "5 request failed but may be sent again later; see hbpool(1)\n";
 
-static int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int cli_usage_error(const char *fmt, ...) {
+int cli_usage_error(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   fputs("hbpool: ", stderr);
@@ -137,8 +115,7 @@ static int cli_parse_int(const char *s, long long min, long long max, long long 
   return 0;
 }
 
-/* Params {"table": TABLE, "encoding": ...}: every method with bytes takes the encoding. */
-static json_t *cli_params(const cli *c, const char *table) {
+json_t *cli_params(const cli *c, const char *table) {
   json_t *p = json_pack("{s:s}", "table", table);
   if (c->base64)
     json_object_set_new(p, "encoding", json_string("base64"));
@@ -148,8 +125,7 @@ static json_t *cli_params(const cli *c, const char *table) {
 /* ---------------------------------------------------------------------------------------------
  * Calls. */
 
-/* The exit status an error reply stands for. */
-static int cli_error_status(const json_t *error) {
+int cli_error_status(const json_t *error) {
   const json_t *retryable = json_object_get(json_object_get(error, "data"), "retryable");
   return json_is_true(retryable) ? CLI_EXIT_RETRYABLE : CLI_EXIT_FAILED;
 }
@@ -167,7 +143,7 @@ static int cli_report_error(const cli *c, const json_t *error) {
   return cli_error_status(error);
 }
 
-static int cli_ensure_connected(cli *c) {
+int cli_ensure_connected(cli *c) {
   if (c->connected)
     return 0;
   char err[512];
@@ -229,17 +205,19 @@ static int cli_call_quiet(cli *c, const char *method, json_t *params) {
 /* ---------------------------------------------------------------------------------------------
  * Rows. */
 
-/* {"row": KEY, "columns": ROW} on one line: the same shape for get and each row of a scan. */
-static void cli_print_row_json(const json_t *key, const json_t *row) {
+/* {"row": KEY, "columns": ROW} on one line: the same shape for get, each row of a scan, and the
+ * lines export writes and import reads. Returns the bytes written. */
+static size_t cli_print_row_json(const json_t *key, const json_t *row) {
   json_t *line = json_pack("{s:O,s:O}", "row", key, "columns", row);
-  print_json_line(line);
+  size_t n = print_json_line(line);
   json_decref(line);
+  return n;
 }
 
 /* A chunk of [key, row] pairs from a scanner: JSON lines, or a cell table (widths fitted to the
  * chunk first). Flushed at once: rows are shown as they arrive. */
 static void cli_print_rows(const cli *c, print_cells *t, const json_t *rows) {
-  size_t i;
+  size_t i, bytes = 0;
   const json_t *pair;
   if (!c->json) {
     json_array_foreach(rows, i, pair) {
@@ -250,11 +228,13 @@ static void cli_print_rows(const cli *c, print_cells *t, const json_t *rows) {
   json_array_foreach(rows, i, pair) {
     const json_t *key = json_array_get(pair, 0), *row = json_array_get(pair, 1);
     if (c->json)
-      cli_print_row_json(key, row);
+      bytes += cli_print_row_json(key, row);
     else
       print_cells_row(t, json_string_value(key), json_string_length(key), row);
   }
   fflush(stdout);
+  if (c->progress != NULL)
+    progress_add(c->progress, json_array_size(rows), bytes);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -453,6 +433,18 @@ static int cmd_scan(cli *c, int argc, char **argv) {
   return rc != CLI_EXIT_OK ? rc : close_rc;
 }
 
+/* A scan written as JSON lines whatever stdout is, with progress on a terminal: import reads
+ * them back. */
+static int cmd_export(cli *c, int argc, char **argv) {
+  progress p;
+  progress_start(&p, "export", -1);
+  c->json = true;
+  c->progress = &p;
+  int rc = cmd_scan(c, argc, argv);
+  progress_end(&p);
+  return rc;
+}
+
 static int cmd_incr(cli *c, int argc, char **argv) {
   long long n = 1;
   if (argc > 3 && cli_parse_int(argv[3], LLONG_MIN, LLONG_MAX, &n) < 0)
@@ -601,10 +593,11 @@ static int cmd_call(cli *c, int argc, char **argv) {
 }
 
 static const cli_command cli_commands[] = {
-  {"tables", 0, 0, cmd_tables},  {"get", 2, -1, cmd_get},  {"put", 3, -1, cmd_put},
-  {"delete", 2, -1, cmd_delete}, {"scan", 1, 1, cmd_scan}, {"incr", 3, 4, cmd_incr},
-  {"create", 2, -1, cmd_create}, {"drop", 1, 1, cmd_drop}, {"describe", 1, 1, cmd_describe},
-  {"stats", 0, 0, cmd_stats},    {"ping", 0, 0, cmd_ping}, {"call", 1, 2, cmd_call},
+  {"tables", 0, 0, cmd_tables},  {"get", 2, -1, cmd_get},      {"put", 3, -1, cmd_put},
+  {"delete", 2, -1, cmd_delete}, {"scan", 1, 1, cmd_scan},     {"incr", 3, 4, cmd_incr},
+  {"create", 2, -1, cmd_create}, {"drop", 1, 1, cmd_drop},     {"describe", 1, 1, cmd_describe},
+  {"stats", 0, 0, cmd_stats},    {"ping", 0, 0, cmd_ping},     {"call", 1, 2, cmd_call},
+  {"export", 1, 1, cmd_export},  {"import", 1, 2, cli_import},
 };
 
 static const cli_command *cli_find_command(const char *name) {
@@ -626,7 +619,9 @@ enum {
   OPT_STOP,
   OPT_COLUMNS,
   OPT_LIMIT,
-  OPT_REVERSE
+  OPT_REVERSE,
+  OPT_BATCH_SIZE,
+  OPT_SKIP_BAD
 };
 
 /* Parses the options (anywhere on the line, up to "--"): -1 to go on, else an exit status. */
@@ -645,13 +640,16 @@ static int cli_parse_options(cli *c, int argc, char **argv) {
     {"columns", required_argument, NULL, OPT_COLUMNS},
     {"limit", required_argument, NULL, OPT_LIMIT},
     {"reverse", no_argument, NULL, OPT_REVERSE},
+    {"batch-size", required_argument, NULL, OPT_BATCH_SIZE},
+    {"skip-bad", no_argument, NULL, OPT_SKIP_BAD},
     {NULL, 0, NULL, 0},
   };
   int opt;
   long long n;
   opterr = 0;
   while ((opt = getopt_long(argc, argv, ":s:t:bhV", longopts, NULL)) != -1) {
-    c->scan_options |= opt >= OPT_PREFIX;
+    c->scan_options |= opt >= OPT_PREFIX && opt <= OPT_REVERSE;
+    c->import_options |= opt >= OPT_BATCH_SIZE;
     switch (opt) {
     case 's': c->socket = optarg; break;
     case 't':
@@ -674,6 +672,12 @@ static int cli_parse_options(cli *c, int argc, char **argv) {
       c->limit = n;
       break;
     case OPT_REVERSE: c->reverse = true; break;
+    case OPT_BATCH_SIZE:
+      if (cli_parse_int(optarg, 1, 1000000, &n) < 0)
+        return cli_usage_error("--batch-size: '%s' is not an integer from 1 to 1000000", optarg);
+      c->batch_size = n;
+      break;
+    case OPT_SKIP_BAD: c->skip_bad = true; break;
     case ':': return cli_usage_error("option '%s' needs a value", argv[optind - 1]);
     default:
       if (optopt >= '0' && optopt <= '9')
@@ -695,10 +699,12 @@ static int cli_run(cli *c, int argc, char **argv) {
   int nargs = argc - optind - 1;
   if (nargs < cmd->min_args || (cmd->max_args >= 0 && nargs > cmd->max_args))
     return cli_usage_error("%s: wrong number of arguments (%d)", cmd->name, nargs);
-  if (c->scan_options && strcmp(cmd->name, "scan") != 0)
+  if (c->scan_options && strcmp(cmd->name, "scan") != 0 && strcmp(cmd->name, "export") != 0)
     return cli_usage_error("%s: --prefix, --start, --stop, --columns, --limit and --reverse are "
-                           "options of scan",
+                           "options of scan and export",
                            cmd->name);
+  if (c->import_options && strcmp(cmd->name, "import") != 0)
+    return cli_usage_error("%s: --batch-size and --skip-bad are options of import", cmd->name);
   c->command = cmd->name;
   return cmd->run(c, nargs, argv + optind + 1);
 }
@@ -710,6 +716,7 @@ int main(int argc, char **argv) {
     .timeout_ms = CLI_DEFAULT_TIMEOUT_MS,
     .json = !isatty(STDOUT_FILENO),
     .limit = -1,
+    .batch_size = 1000,
   };
   int rc = cli_parse_options(&c, argc, argv);
   if (rc < 0)

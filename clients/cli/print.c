@@ -6,9 +6,16 @@
 /* Padding stops here: one very long key must not push every later line off the screen. */
 #define PRINT_MAX_PAD 40
 
-void print_json_line(const json_t *v) {
-  json_dumpf(v, stdout, JSON_COMPACT | JSON_ENCODE_ANY);
+static int print_counted(const char *buffer, size_t size, void *data) {
+  *(size_t *)data += size;
+  return fwrite(buffer, 1, size, stdout) == size ? 0 : -1;
+}
+
+size_t print_json_line(const json_t *v) {
+  size_t n = 1;
+  json_dump_callback(v, print_counted, &n, JSON_COMPACT | JSON_ENCODE_ANY);
   fputc('\n', stdout);
+  return n;
 }
 
 static bool print_is_control(unsigned char b) {

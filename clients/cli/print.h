@@ -15,8 +15,8 @@ typedef struct print_cells {
   size_t width[2]; /* of the ROW and COLUMN columns */
 } print_cells;
 
-/* v as one compact JSON line on stdout. */
-void print_json_line(const json_t *v);
+/* v as one compact JSON line on stdout; returns the bytes written, the newline included. */
+size_t print_json_line(const json_t *v);
 /* A string for a terminal: control bytes and DEL as \xNN, the rest as is. */
 void print_text(FILE *f, const char *s, size_t len);
 /* A scalar for a terminal: strings as print_text, null as "null", the rest as JSON. */

@@ -175,20 +175,23 @@ static void rpc_consume(rpc_conn *c, size_t n) {
   memmove(c->buf, c->buf + n + 1, c->len);
 }
 
-/* A reply is ours when it carries our id, or a null id with an error (the daemon could not read
- * the request's id: a parse error, too many clients). */
-static bool rpc_is_reply_to(const json_t *reply, json_int_t id) {
+/* A JSON-RPC reply: a result or an error object, with an integer id, or a null id with an error
+ * (the daemon could not read the request's id: a parse error, too many clients). */
+static bool rpc_is_reply(const json_t *reply) {
   const json_t *rid = json_object_get(reply, "id");
   bool has_result = json_object_get(reply, "result") != NULL;
   bool has_error = json_is_object(json_object_get(reply, "error"));
   if (has_result == has_error)
     return false;
-  if (json_is_null(rid))
-    return has_error;
-  return json_is_integer(rid) && json_integer_value(rid) == id;
+  return json_is_null(rid) ? has_error : json_is_integer(rid);
 }
 
-json_t *rpc_call(rpc_conn *c, const char *method, json_t *params, char *err, size_t errlen) {
+json_int_t rpc_reply_id(const json_t *reply) {
+  const json_t *rid = json_object_get(reply, "id");
+  return json_is_integer(rid) ? json_integer_value(rid) : -1;
+}
+
+json_int_t rpc_send(rpc_conn *c, const char *method, json_t *params, char *err, size_t errlen) {
   json_int_t id = c->next_id++;
   json_t *req = json_pack("{s:s,s:I,s:s}", "jsonrpc", "2.0", "id", id, "method", method);
   if (req == NULL)
@@ -196,20 +199,22 @@ json_t *rpc_call(rpc_conn *c, const char *method, json_t *params, char *err, siz
   if (req == NULL || (params != NULL && json_object_set_new(req, "params", params) < 0)) {
     json_decref(req);
     rpc_fail(err, errlen, "out of memory");
-    return NULL;
+    return -1;
   }
   char *line = json_dumps(req, JSON_COMPACT | JSON_ENCODE_ANY);
   json_decref(req);
   if (line == NULL) {
     rpc_fail(err, errlen, "the request could not be written as JSON");
-    return NULL;
+    return -1;
   }
   size_t len = strlen(line);
   line[len] = '\n'; /* the NUL is not sent: the line ends at the newline */
   int rc = rpc_send_all(c, line, len + 1, err, errlen);
   free(line);
-  if (rc < 0)
-    return NULL;
+  return rc < 0 ? -1 : id;
+}
+
+json_t *rpc_receive(rpc_conn *c, char *err, size_t errlen) {
   size_t n;
   char *text = rpc_read_line(c, &n, err, errlen);
   if (text == NULL)
@@ -217,14 +222,24 @@ json_t *rpc_call(rpc_conn *c, const char *method, json_t *params, char *err, siz
   json_error_t jerr;
   /* Values may hold NUL bytes (\u0000: a counter read in utf8 mode). */
   json_t *reply = json_loadb(text, n, JSON_ALLOW_NUL, &jerr);
-  if (reply == NULL || !rpc_is_reply_to(reply, id)) {
-    rpc_fail(err, errlen, "the daemon's reply is not a reply to the request: %.200s", text);
+  if (reply == NULL || !rpc_is_reply(reply)) {
+    rpc_fail(err, errlen, "the daemon's reply is not a JSON-RPC reply: %.200s", text);
     json_decref(reply);
-    rpc_consume(c, n);
-    return NULL;
+    reply = NULL;
   }
   rpc_consume(c, n);
   return reply;
+}
+
+json_t *rpc_call(rpc_conn *c, const char *method, json_t *params, char *err, size_t errlen) {
+  json_int_t id = rpc_send(c, method, params, err, errlen);
+  json_t *reply = id < 0 ? NULL : rpc_receive(c, err, errlen);
+  if (reply == NULL || rpc_reply_id(reply) == id || rpc_reply_id(reply) == -1)
+    return reply;
+  rpc_fail(err, errlen, "the daemon replied to request %lld instead of %lld",
+           (long long)rpc_reply_id(reply), (long long)id);
+  json_decref(reply);
+  return NULL;
 }
 
 void rpc_close(rpc_conn *c) {

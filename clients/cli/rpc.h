@@ -1,5 +1,6 @@
-/* rpc: hbpool's side of the daemon's JSON-RPC: one Unix socket connection, one request at a time,
- * each reply awaited with a deadline. Needs nothing from the daemon's code but the protocol. */
+/* rpc: hbpool's side of the daemon's JSON-RPC: one Unix socket connection, requests one at a time
+ * or pipelined, each reply awaited with a deadline. Needs nothing from the daemon's code but the
+ * protocol. */
 #ifndef HBPOOL_CLI_RPC_H
 #define HBPOOL_CLI_RPC_H
 
@@ -20,6 +21,13 @@ int rpc_connect(rpc_conn *c, const char *path, int timeout_ms, char *err, size_t
  * "error"), or NULL with err filled when the daemon could not be talked to: the connection failed
  * or closed, no reply came within the timeout, or the reply was not a JSON-RPC reply. */
 json_t *rpc_call(rpc_conn *c, const char *method, json_t *params, char *err, size_t errlen);
+/* rpc_call in two halves, to pipeline: rpc_send returns the request's id (-1 with err filled),
+ * and rpc_receive the next reply to come, whichever request it answers (the daemon replies in
+ * the order requests complete): NULL with err filled as rpc_call. */
+json_int_t rpc_send(rpc_conn *c, const char *method, json_t *params, char *err, size_t errlen);
+json_t *rpc_receive(rpc_conn *c, char *err, size_t errlen);
+/* The id a reply answers; -1 for a null id (an error about no request in particular). */
+json_int_t rpc_reply_id(const json_t *reply);
 void rpc_close(rpc_conn *c);
 
 #endif
