@@ -41,14 +41,16 @@ package_version=$(cd "$dir" && "$dir/venv/bin/python" -c \
 
 cp -R "$top_srcdir/clients/python/tests" "$dir/tests"
 
-# run_suite TARGET PYTHON: the pytest suite on one target; prints "N passed, N failed" (a
-# skipped test counts as failed).
+# run_suite NAME TARGET PYTHON [PYTEST ARGS]: the pytest suite (or what the arguments select)
+# on one target; prints "N passed, N failed" (a skipped test counts as failed).
 run_suite() {
-  local target=$1 py=$2 rc=0 passed failed
+  local name=$1 target=$2 py=$3 rc=0 passed failed
+  shift 3
+  (( $# )) || set -- tests
   (cd "$dir" && HBPOOL_HBPOOLD=${HBPOOL_HBPOOLD:-$top_builddir/daemon/hbpoold} \
     HBPOOL_PYTEST_TARGET=$target "$py" -m pytest -p no:cacheprovider -q -rfEs \
-    --junit-xml="$dir/junit-$target.xml" tests) || rc=$?
-  read -r passed failed < <("$py" - "$dir/junit-$target.xml" <<'PY'
+    --junit-xml="$dir/junit-$name.xml" "$@") || rc=$?
+  read -r passed failed < <("$py" - "$dir/junit-$name.xml" <<'PY'
 import sys
 import xml.etree.ElementTree as ET
 try:
@@ -70,7 +72,7 @@ PY
 rc=0
 runs=" ${HBPOOL_TEST_PYTHON_RUN:-hbpool reference} "
 if [[ $runs == *" hbpool "* ]]; then
-  run_suite hbpool "$dir/venv/bin/python" || rc=1
+  run_suite hbpool hbpool "$dir/venv/bin/python" || rc=1
 fi
 
 # The same tests against HappyBase 1.3.0 and AIOHappyBase 1.4.0 from PyPI, straight on the
@@ -81,6 +83,13 @@ if [[ $runs == *" reference "* ]]; then
   "$dir/refvenv/bin/pip" install -q --no-cache-dir happybase==1.3.0 aiohappybase==1.4.0 \
     || fail "pip install happybase==1.3.0 aiohappybase==1.4.0 (from PyPI) failed"
   echo "test_python: the same tests against happybase 1.3.0 and aiohappybase 1.4.0 on the gateway"
-  run_suite happybase "$dir/refvenv/bin/python" || rc=1
+  run_suite reference happybase "$dir/refvenv/bin/python" || rc=1
+  # hbpool beside thriftpy2 (which happybase brought): its errors are thriftpy2's too. The run
+  # above had none, and checked that the package stays within the standard library then.
+  "$dir/refvenv/bin/pip" install -q --no-deps --no-build-isolation --no-cache-dir "$dir/src" \
+    || fail "pip install ./clients/python (beside happybase) failed"
+  echo "test_python: hbpool's errors beside thriftpy2"
+  run_suite thriftpy2 hbpool "$dir/refvenv/bin/python" tests/test_daemon_link.py -k thriftpy2 \
+    || rc=1
 fi
 exit "$rc"

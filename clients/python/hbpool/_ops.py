@@ -138,6 +138,10 @@ def warn_unclosed(obj, logger_name):
 class TableBase:
     """What both Table classes share: the name, with the prefix already applied."""
 
+    # What rows([]) returns, without a call: AIOHappyBase's [] (the documented list); HappyBase
+    # 1.3 returns {}, and hbpool.happybase matches it.
+    _NO_ROWS = list
+
     def __init__(self, name, connection):
         self.name = name
         self.connection = connection
@@ -325,7 +329,7 @@ def rows(self, rows, columns=None, timestamp=None, include_timestamp=False):
     """Several rows as a list of (key, {column: value}); missing rows are left out."""
     check_columns(columns)
     if not rows:
-        return []
+        return self._NO_ROWS()
     check_timestamp(timestamp)
     params = read_params(self, columns, timestamp, include_timestamp)
     params["rows"] = [enc(r, "a row key") for r in rows]

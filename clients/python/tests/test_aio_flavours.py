@@ -105,6 +105,9 @@ def test_sync_create_table_returns_the_table(aio_sync, sconnect, new_name, raw_d
         assert c.table("t").row(b"r") == {b"cf2:b": b"2"}
         assert sorted(t.column_family_names()) == [b"cf1", b"cf2"]
         assert c.tables() == [b"t"]
+        # aiohappybase.sync is AIOHappyBase's code made synchronous: its rows([]) is [], where
+        # HappyBase's is {}.
+        assert t.rows([]) == [] and isinstance(t.rows([]), list)
     finally:
         raw_drop(prefix + "_t")
 

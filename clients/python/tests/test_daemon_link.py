@@ -3,8 +3,12 @@ reconnecting after a daemon restart, reply timeouts (through a proxy that holds 
 refused lines, and batches larger than one request line may be."""
 
 import asyncio
+import importlib.util
 import os
+import pickle
 import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -326,6 +330,62 @@ def test_gateway_errors_carry_the_daemons_code(hb, aio, own_daemon, hbpool_error
                 await ac.tables()
             assert e.value.error == "gateway_unavailable"
     asyncio.run(run())
+
+
+def test_errors_are_thriftpy2s_when_it_is_installed(hb, aio, own_daemon, proxy, hbpool_errors,
+                                                    table, tmp_path):
+    # HappyBase programs catch thriftpy2's TException (HBase's errors) and TTransportException
+    # (a lost link). tests/test_python.sh runs this file once where thriftpy2 is installed and
+    # once where it is not, so both branches run.
+    # Either way, hbpool alone does not import it: its errors stay the standard library's.
+    probe = ("import sys, hbpool.happybase, hbpool.aio, hbpool.aio.sync, hbpool.errors as e; "
+             "x = e.DaemonUnavailable('x'); "
+             "print('thriftpy2' in sys.modules, "
+             "all(c.__module__ in ('builtins', 'hbpool.errors') for c in type(x).__mro__))")
+    package_dir = os.path.dirname(os.path.dirname(hbpool_errors.__file__))
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, cwd=str(tmp_path),
+                         env=dict(os.environ, PYTHONPATH=package_dir)).stdout
+    assert out.split() == ["False", "True"]
+    if importlib.util.find_spec("thriftpy2") is None:
+        return
+    from thriftpy2.thrift import TException
+    from thriftpy2.transport import TTransportException
+
+    with pytest.raises(TException) as e:
+        hb.Connection(socket=proxy.path).table(b"no_such_table_here").row(b"r")
+    assert isinstance(e.value, hb.IOError) and not isinstance(e.value, TTransportException)
+    assert str(e.value) == e.value.message and "no_such_table_here" in str(e.value)
+
+    with pytest.raises(TTransportException) as e:
+        hb.Connection(socket=str(tmp_path / "nobody.sock"))
+    assert isinstance(e.value, hbpool_errors.DaemonUnavailable)
+    assert e.value.type == TTransportException.NOT_OPEN and "nobody.sock" in e.value.message
+
+    down = own_daemon(gateway_port=1)  # nothing listens there
+    with pytest.raises(TTransportException) as e:
+        hb.Connection(socket=down.socket).table(table.name).row(b"x")
+    assert e.value.error == "gateway_unavailable" and e.value.type == TTransportException.NOT_OPEN
+    copy = pickle.loads(pickle.dumps(e.value))  # multiprocessing sends errors back this way
+    assert isinstance(copy, TTransportException) and isinstance(copy, hbpool_errors.GatewayError)
+    assert (copy.error, copy.retryable, str(copy)) == ("gateway_unavailable", True, str(e.value))
+
+    async def run():
+        with pytest.raises(TTransportException) as e:
+            async with aio.Connection(socket=str(tmp_path / "nobody.sock")):
+                pass
+        assert isinstance(e.value, hbpool_errors.DaemonUnavailable)
+    asyncio.run(run())
+
+    c = hb.Connection(socket=proxy.path, timeout=150)
+    c.tables()
+    proxy.hold()
+    with pytest.raises(TTransportException) as e:
+        c.tables()
+    assert isinstance(e.value, hbpool_errors.DaemonTimeout) and isinstance(e.value, TimeoutError)
+    assert e.value.type == TTransportException.TIMED_OUT
+    proxy.release()
+    c.close()
 
 
 def test_access_rules_raise_forbidden(hb, aio, own_daemon, hbpool_errors, table):

@@ -67,6 +67,8 @@ class Connection(_ops.AioFlavour, _happybase.Connection):
 class Table(_happybase.Table):
     """A table; get one with Connection.table()."""
 
+    _NO_ROWS = list  # AIOHappyBase's rows([]), where HappyBase's is {}
+
     column_family_names = _happybase.Table._column_family_names
 
 

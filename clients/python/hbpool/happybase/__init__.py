@@ -214,6 +214,8 @@ class Connection(_ops.ConnectionBase):
 class Table(_ops.TableBase):
     """A table; get one with Connection.table()."""
 
+    _NO_ROWS = dict  # HappyBase 1.3's rows([]) returns {}
+
     def _run(self, op):
         return self.connection._run(op)
 
