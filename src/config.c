@@ -142,6 +142,7 @@ static void gateway_defaults(config_gateway *g, const char *name) {
     .max_message_bytes = 268435456,
     .coalesce = true,
     .coalesce_max_rows = 100,
+    .max_scan_connections = 1,
   };
 }
 

@@ -136,7 +136,7 @@ START_TEST(test_defaults) {
   ck_assert_uint_eq(g->max_message_bytes, 268435456);
   ck_assert(g->coalesce);
   ck_assert_int_eq(g->coalesce_max_rows, 100);
-  ck_assert_int_eq(g->max_scan_connections, 0);
+  ck_assert_int_eq(g->max_scan_connections, 1);
   config_free(&c);
   ck_assert_ptr_null(c.gateways);
   config_free(&c); /* twice is harmless */

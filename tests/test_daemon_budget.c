@@ -213,7 +213,7 @@ END_TEST
  * Scans leave connections to single-row work. */
 
 /* One client pipelines 12 scans of 1,000 rows; another's get, sent just after, is answered while
- * most of them still wait: max_scan_connections (by default half the pool of 4) keeps two
+ * most of them still wait: max_scan_connections (by default 1 of the pool of 4) keeps three
  * connections from scans. First come, first served, the get would wait for the scans ahead. */
 START_TEST(test_scans_leave_connections_for_gets) {
   dh_conn *watcher = dh_connect(&g_daemon);
