@@ -14,8 +14,9 @@ if [ "${1:-}" = --sanitizers ]; then
   builddir=build-asan
   # The Python suite's run against happybase and aiohappybase from PyPI tests nothing of this
   # build: the normal build runs it. So with the gateway in HTTP mode: the sanitizers see netio's
-  # HTTP code in test_netio, and the normal build runs the suites on it.
-  export HBPOOL_TEST_PYTHON_RUN=hbpool HBPOOL_TEST_HTTP_GATEWAY=0
+  # HTTP code in test_netio, and the normal build runs the suites on it. The Debian packages
+  # are built with their own flags: the normal build checks them.
+  export HBPOOL_TEST_PYTHON_RUN=hbpool HBPOOL_TEST_HTTP_GATEWAY=0 HBPOOL_TEST_PACKAGE=0
 elif [ $# -gt 0 ]; then
   echo "usage: tests/check.sh [--sanitizers]" >&2
   exit 2
@@ -63,7 +64,7 @@ skipped=$(sed -n 's/^integration: skipped \([^:]*\):.*/\1/p' tests/integration.s
 [ -z "$skipped" ] || echo "check: skipped by name, not counted as passed: $skipped"
 # What failed, again at the end, where a reader of the tail finds it: Check's failure and error
 # lines, the shell tests' failure lines, and the integration programs that failed.
-grep -hE '^[^ :]+:[0-9]+:[FE]:|^FAILED[: ]|^integration: .*FAILED|^(not ok|FAIL:) |^[0-9]+\) [A-Za-z]+::' \
+grep -hE '^[^ :]+:[0-9]+:[FE]:|^FAILED[: ]|^integration: .*FAILED|^(not ok|FAIL:) |^[0-9]+\) [A-Za-z]+::|^test_package: .*: FAILED' \
   tests/*.log 2>/dev/null |
   sed 's/^/check: failed: /' | head -n 40 || true
 echo "check: $passed passed, $failed failed"

@@ -8,7 +8,9 @@ build_pkgs=(build-essential autoconf automake pkg-config perl thrift-compiler
 test_pkgs=(check valgrind openjdk-17-jdk-headless maven procps iproute2 curl socat
            python3-prometheus-client python3-pytest python3-venv clang-format
            clang libclang-rt-14-dev  # libFuzzer, for tests/fuzz/run.sh
-           php-cli phpunit ruby)     # the PHP client's suite, the Ruby example
+           php-cli phpunit ruby      # the PHP client's suite, the Ruby example
+           debhelper dh-python pybuild-plugin-pyproject python3-all python3-setuptools
+           lintian)                  # tests/test_package.sh: debian/ built and checked
 
 pkgs=("${build_pkgs[@]}")
 [ "${1:-}" = --runtime-only ] || pkgs+=("${test_pkgs[@]}")

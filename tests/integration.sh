@@ -31,6 +31,7 @@ readonly examples_prog=$top_srcdir/tests/test_examples.sh
 readonly python_prog=$top_srcdir/tests/test_python.sh
 # The PHP client (clients/php) under PHPUnit, against a daemon of its own.
 readonly php_prog=$top_srcdir/tests/test_php.sh
+readonly package_prog=$top_srcdir/tests/test_package.sh
 # The third gateway drops idle connections and forgets unused scanners quickly, for the pool's
 # stale-socket tests and the daemon's idle and scanner-expiry tests (the gateway forgets a scanner
 # after twice hbase.client.scanner.timeout.period).
@@ -136,6 +137,24 @@ python_runs() {
 
 run_php() { top_srcdir=$top_srcdir top_builddir=$top_builddir run_tests "$php_prog"; }
 
+# The Debian packages, built, installed, checked and purged: where apt-get may run and a
+# package's postinst starts no service (root, and systemd not running: CI's machine), or when
+# HBPOOL_TEST_PACKAGE=1; HBPOOL_TEST_PACKAGE=0 leaves it out (check.sh --sanitizers: it tests
+# nothing of that build).
+run_package() {
+  local wanted=${HBPOOL_TEST_PACKAGE:-}
+  if [[ -z $wanted ]]; then
+    [[ $(id -u) == 0 && ! -d /run/systemd/system ]] && wanted=1 || wanted=0
+  fi
+  if [[ $wanted == 0 ]]; then
+    [[ ${HBPOOL_TEST_PACKAGE:-} == 0 ]] ||
+      log "skipped ${package_prog##*/}: it installs packages; run as root where systemd is not" \
+        "running, or set HBPOOL_TEST_PACKAGE=1"
+    return 0
+  fi
+  top_srcdir=$top_srcdir run_tests "$package_prog"
+}
+
 # run_all ENV_MAIN: test_hbase on the buffered+binary and framed+compact gateways (and the
 # daemon's large requests on the framed one), then the daemon's tests and test_pool on a gateway
 # with short idle and scanner timeouts; beside them test_pool on the default-settings 'main' and
@@ -175,7 +194,8 @@ run_all() {
   # daemon's and the gateway's, and together they are as long as a third of the daemon's tests.
   local py_log=$run_dir/python.log py_pid
   (load_env "$env_fc" && export HBPOOL_TEST_GATEWAY_NAME=fc &&
-     { r=0; python_runs hbpool || r=1; run_php || r=1; exit "$r"; }) >"$py_log" 2>&1 &
+     { r=0; python_runs hbpool || r=1; run_php || r=1; run_package || r=1; exit "$r"; }) \
+    >"$py_log" 2>&1 &
   py_pid=$!
   local http_log=$run_dir/http.log http_pid="" without=()
   if [[ -n $env_http ]]; then
@@ -209,7 +229,7 @@ main() {
   local prog
   for prog in "$test_prog" "$pool_prog" "$daemon_prog" "${daemon_more[@]}" "$faults_prog" \
     "$gateways_prog" "$bytes_prog" \
-    "$examples_prog" "$python_prog" "$php_prog"; do
+    "$examples_prog" "$python_prog" "$php_prog" "$package_prog"; do
     [[ -x $prog ]] || { log "$prog is not built"; exit 2; }
   done
   export HBPOOL_HBASE_SCRIPT=${HBPOOL_HBASE_SCRIPT:-$hbase_local}
@@ -220,6 +240,7 @@ main() {
     run_daemon_tests || rc=$?
     python_runs hbpool reference || rc=$?
     run_php || rc=$?
+    run_package || rc=$?
     if [[ ${HBPOOL_TEST_THRIFT_FRAMED:-0} == 1 ]]; then
       run_tests "$bytes_prog" || rc=$?
     else
