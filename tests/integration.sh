@@ -178,8 +178,11 @@ run_all() {
   # On a gateway of its own, waiting out restarts and faults most of the time.
   (load_env "$env_main" && run_tests "$faults_prog") >"$faults_log" 2>&1 &
   faults_pid=$!
+  # The packages' build goes here, beside the main gateway's longer first phase, rather than
+  # beside the idle gateway's chain, the longest of the second.
   (load_env "$env_fc" && export HBPOOL_TEST_GATEWAY_NAME=fc &&
-     { r=0; run_tests || r=1; run_tests "$bytes_prog" || r=1; exit "$r"; }) >"$fc_log" 2>&1 &
+     { r=0; run_tests || r=1; run_tests "$bytes_prog" || r=1; run_package || r=1; exit "$r"; }) \
+    >"$fc_log" 2>&1 &
   fc_pid=$!
   (load_env "$env_main" && export HBPOOL_TEST_GATEWAY_NAME=main &&
      { r=0; run_tests || r=1; python_runs reference || r=1; exit "$r"; }) || rc=1
@@ -194,8 +197,7 @@ run_all() {
   # daemon's and the gateway's, and together they are as long as a third of the daemon's tests.
   local py_log=$run_dir/python.log py_pid
   (load_env "$env_fc" && export HBPOOL_TEST_GATEWAY_NAME=fc &&
-     { r=0; python_runs hbpool || r=1; run_php || r=1; run_package || r=1; exit "$r"; }) \
-    >"$py_log" 2>&1 &
+     { r=0; python_runs hbpool || r=1; run_php || r=1; exit "$r"; }) >"$py_log" 2>&1 &
   py_pid=$!
   local http_log=$run_dir/http.log http_pid="" without=()
   if [[ -n $env_http ]]; then

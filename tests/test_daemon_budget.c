@@ -213,7 +213,7 @@ END_TEST
  * Scans leave connections to single-row work. */
 
 /* One client pipelines 12 scans of 1,000 rows; another's get, sent just after, is answered while
- * most of them still wait: max_scan_connections (by default 1 of the pool of 4) keeps three
+ * most of them still wait: max_scan_connections (2 of the pool of 4 here) keeps two
  * connections from scans. First come, first served, the get would wait for the scans ahead. */
 START_TEST(test_scans_leave_connections_for_gets) {
   dh_conn *watcher = dh_connect(&g_daemon);
@@ -343,7 +343,9 @@ int main(void) {
            "max_clients = 256\n",
            (int)getpid(), BUDGET, MAX_LINE);
   int failed = 1;
-  if (dh_start(&g_daemon, "test_daemon_budget", &g_gateway, keys, "pool_size = 4\n") &&
+  /* Two scans at once, so that the deaf clients' replies pass the budget within a few pages. */
+  if (dh_start(&g_daemon, "test_daemon_budget", &g_gateway, keys,
+               "pool_size = 4\nmax_scan_connections = 2\n") &&
       dh_make_kib_rows(&g_daemon, "test_daemon_budget", g_table, SCAN_ROWS)) {
     SRunner *sr = srunner_create(budget_suite());
     srunner_run_all(sr, CK_NORMAL);
