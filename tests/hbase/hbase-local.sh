@@ -12,6 +12,10 @@ readonly PROBE_SRC=$SCRIPT_DIR/ThriftProbe.java
 readonly CACHE_DIR=${HBPOOL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/hbpool}/hbase-$VERSION
 readonly LIB_DIR=$CACHE_DIR/lib
 readonly STAMP=$CACHE_DIR/lib.stamp
+# HBase's REST server, for bench/run-rest-bench.sh: a runtime of its own, fetched on first use.
+readonly REST_POM=$SCRIPT_DIR/rest/pom.xml
+readonly REST_LIB_DIR=$CACHE_DIR/rest-lib
+readonly REST_STAMP=$CACHE_DIR/rest-lib.stamp
 readonly JAVA=${HBPOOL_JAVA:-java}
 readonly MVN=${HBPOOL_MVN:-mvn}
 readonly START_TIMEOUT=${HBPOOL_HBASE_START_TIMEOUT:-180}
@@ -57,6 +61,8 @@ usage: ${0##*/} COMMAND [OPTIONS]
   start [--run-dir DIR] [GATEWAY OPTIONS]
   gateway-start --run-dir DIR --name NAME [GATEWAY OPTIONS]
   gateway-stop --run-dir DIR --name NAME
+  rest-start --run-dir DIR [--port N]    (HBase's REST server, for bench/run-rest-bench.sh)
+  rest-stop --run-dir DIR
   stop [--run-dir DIR] [--keep]          (default run dir: \$HBPOOL_HBASE_RUN_DIR)
   status --run-dir DIR
 gateway options: --port N --framed --compact --http --idle-timeout-ms N --scanner-timeout-ms N
@@ -104,35 +110,41 @@ parse_value() {
 
 # ---------------------------------------------------------------- fetch
 
-stamp_text() { printf 'hbase=%s pom-sha256=%s\n' "$VERSION" "$(sha256sum <"$POM" | cut -d' ' -f1)"; }
+# stamp_text POM: what a complete runtime resolved from POM records.
+stamp_text() { printf 'hbase=%s pom-sha256=%s\n' "$VERSION" "$(sha256sum <"$1" | cut -d' ' -f1)"; }
 
-lib_is_complete() { [[ -f $STAMP && $(cat "$STAMP") == "$(stamp_text)" ]]; }
+# runtime_is_complete POM STAMP
+runtime_is_complete() { [[ -f $2 && $(cat "$2") == "$(stamp_text "$1")" ]]; }
 
-fetch_if_needed() {
-  lib_is_complete && return 0
+fetch_if_needed() { fetch_runtime "$POM" "$LIB_DIR" "$STAMP" check_jars; }
+
+# fetch_runtime POM LIB STAMP CHECK: resolves POM's runtime jars into LIB unless STAMP says they
+# are there; CHECK DIR vets them first. One fetch at a time per cache.
+fetch_runtime() {
+  runtime_is_complete "$1" "$3" && return 0
   mkdir -p "$CACHE_DIR"
   local lock_fd
   exec {lock_fd}>"$CACHE_DIR/fetch.lock"
   if command -v flock >/dev/null; then flock "$lock_fd"; fi
-  lib_is_complete || download_jars
+  runtime_is_complete "$1" "$3" || download_jars "$@"
   exec {lock_fd}>&-
 }
 
 # Resolves into a temporary dir, checks it, then swaps it in and writes the stamp.
 download_jars() {
-  local tmp=$CACHE_DIR/lib.tmp.$$ mvn_log=$CACHE_DIR/fetch.log
+  local pom=$1 lib=$2 stamp=$3 check=$4 tmp=$2.tmp.$$ mvn_log=$CACHE_DIR/fetch.log
   rm -rf -- "$tmp"
-  log "fetching HBase $VERSION jars with mvn into $LIB_DIR"
-  if ! "$MVN" -B -q -f "$POM" -Dhbase.version="$VERSION" dependency:copy-dependencies \
+  log "fetching HBase $VERSION jars with mvn into $lib"
+  if ! "$MVN" -B -q -f "$pom" -Dhbase.version="$VERSION" dependency:copy-dependencies \
     -DincludeScope=runtime -DoutputDirectory="$tmp" >"$mvn_log" 2>&1; then
     tail -n 60 "$mvn_log" >&2
     rm -rf -- "$tmp"
     die "mvn failed; full output in $mvn_log"
   fi
-  check_jars "$tmp"
-  rm -rf -- "$LIB_DIR"
-  mv -- "$tmp" "$LIB_DIR"
-  stamp_text >"$STAMP"
+  "$check" "$tmp"
+  rm -rf -- "$lib"
+  mv -- "$tmp" "$lib"
+  stamp_text "$pom" >"$stamp"
 }
 
 check_jars() {
@@ -144,6 +156,13 @@ check_jars() {
   if compgen -G "$dir/slf4j-reload4j-*.jar" >/dev/null || compgen -G "$dir/slf4j-log4j12-*.jar" >/dev/null; then
     die "a second SLF4J binding was resolved into $dir: fix the exclusions in $POM"
   fi
+}
+
+check_rest_jars() {
+  compgen -G "$1/hbase-rest-$VERSION*.jar" >/dev/null || die "resolved jars lack hbase-rest (see $1)"
+  compgen -G "$1/log4j-slf4j-impl-2*.jar" >/dev/null || die "resolved jars lack log4j (see $1)"
+  ! compgen -G "$1/slf4j-reload4j-*.jar" >/dev/null ||
+    die "a second SLF4J binding was resolved into $1: fix the exclusions in $REST_POM"
 }
 
 check_java() {
@@ -495,6 +514,7 @@ env_lines() {
 # Gateways first, then the master; returns non-zero if something could not be stopped.
 stop_everything() {
   local d rc=0
+  stop_pid "$RUN_DIR/rest/pid" "REST server" 15 || rc=1
   for d in "$RUN_DIR"/gw-*/; do
     [[ -d $d ]] || continue
     d=${d%/}
@@ -575,6 +595,48 @@ cmd_gateway_stop() {
   stop_gateway "$OPT_NAME" || die "could not stop gateway '$OPT_NAME'"
 }
 
+# HBase's REST server beside the master, on loopback only (its info UI would bind 0.0.0.0:8085:
+# off). Prints HBPOOL_TEST_REST_PORT=PORT once GET /version/cluster answers.
+cmd_rest_start() {
+  parse_opts "run-dir port" "$@"
+  use_run_dir "$OPT_RUN_DIR"
+  master_running || die "the master of $RUN_DIR is not running"
+  need_uint HBPOOL_HBASE_START_TIMEOUT "$START_TIMEOUT"
+  DEADLINE=$((SECONDS + START_TIMEOUT))
+  local dir=$RUN_DIR/rest port pid
+  [[ -z $(read_pid "$dir/pid") ]] || ! pid_ours "$(read_pid "$dir/pid")" ||
+    die "the REST server of $RUN_DIR is already running"
+  fetch_runtime "$REST_POM" "$REST_LIB_DIR" "$REST_STAMP" check_rest_jars
+  port=${OPT_PORT:-$(pick_port)}
+  port_listening "$port" && die "port $port is already in use"
+  mkdir -p "$dir/conf"
+  cluster_props
+  write_site "$dir/conf/hbase-site.xml" "${CLUSTER_PROPS[@]}" hbase.rest.host "$HOST" \
+    hbase.rest.port "$port" hbase.rest.info.port -1
+  write_log4j2 "$dir/conf"
+  log "starting the REST server on $HOST:$port"
+  "$JAVA" "${JVM_FLAGS[@]}" -Xmx384m -Djava.io.tmpdir="$RUN_DIR/tmp" \
+    -Dlog4j2.configurationFile="$dir/conf/log4j2.properties" \
+    -cp "$dir/conf:$REST_LIB_DIR/*" org.apache.hadoop.hbase.rest.RESTServer start \
+    >>"$RUN_DIR/logs/rest.log" 2>&1 </dev/null &
+  pid=$!
+  echo "$pid" >"$dir/pid"
+  until curl -fsS -o /dev/null "http://$HOST:$port/version/cluster" 2>/dev/null; do
+    pid_ours "$pid" || { dump_logs "$RUN_DIR/logs/rest.log"; die "the REST server exited"; }
+    (($(time_left) > 0)) || { stop_pid "$dir/pid" "REST server" 5 || true
+      die "the REST server did not answer on port $port within ${START_TIMEOUT}s"; }
+    sleep 0.5
+  done
+  log "REST server ready after ${SECONDS}s"
+  printf 'HBPOOL_TEST_REST_PORT=%s\n' "$port"
+}
+
+cmd_rest_stop() {
+  parse_opts "run-dir" "$@"
+  use_run_dir "$OPT_RUN_DIR"
+  stop_pid "$RUN_DIR/rest/pid" "REST server" 15 || die "could not stop the REST server"
+}
+
 cmd_stop() {
   parse_opts "run-dir keep" "$@"
   local dir=${OPT_RUN_DIR:-${HBPOOL_HBASE_RUN_DIR:-}}
@@ -603,6 +665,11 @@ cmd_status() {
     printf 'gateway %s pid=%s %s %s\n' "$name" "$(read_pid "${d}pid")" \
       "$(tr '\n' ' ' 2>/dev/null <"${d}settings" | sed 's/ $//')" "$state"
   done
+  if [[ -f $RUN_DIR/rest/pid ]]; then
+    state=$(pid_ours "$(read_pid "$RUN_DIR/rest/pid")" && echo up || echo down)
+    [[ $state == up ]] || all_up=3
+    printf 'rest pid=%s %s\n' "$(read_pid "$RUN_DIR/rest/pid")" "$state"
+  fi
   return "$all_up"
 }
 
@@ -617,6 +684,8 @@ main() {
     start) cmd_start "$@" ;;
     gateway-start) cmd_gateway_start "$@" ;;
     gateway-stop) cmd_gateway_stop "$@" ;;
+    rest-start) cmd_rest_start "$@" ;;
+    rest-stop) cmd_rest_stop "$@" ;;
     stop) cmd_stop "$@" ;;
     status) cmd_status "$@" ;;
     -h | --help | help) usage ;;
