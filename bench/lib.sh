@@ -3,6 +3,15 @@
 # both on the way out. Sourced; the caller sets top.
 hbase_run_dir="" dir="" daemon_pid="" bench_exit_hook=()
 
+# bench_programs BUILDDIR: sets hbpoold and cli to that build's, or exits 2 unless both are built.
+bench_programs() {
+  hbpoold=$1/daemon/hbpoold cli=$1/clients/cli/hbpool
+  local prog
+  for prog in "$hbpoold" "$cli"; do
+    [ -x "$prog" ] || { echo "no $prog: build first (tests/check.sh or make)" >&2; exit 2; }
+  done
+}
+
 # bench_on_exit [COMMAND...]: whatever the way out, stop hbpoold, run COMMAND (say, dropping the
 # run's table), remove the run's files and the HBase it started; a failure of hbpoold's exit
 # fails the run.

@@ -29,11 +29,9 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument '$1'" >&2; usage ;;
   esac
 done
-hbpoold="$builddir/daemon/hbpoold"
-cli="$builddir/clients/cli/hbpool"
-for prog in "$hbpoold" "$cli"; do
-  [ -x "$prog" ] || { echo "no $prog: build first (tests/check.sh or make)" >&2; exit 2; }
-done
+# shellcheck source=bench/lib.sh
+. "$top/bench/lib.sh"
+bench_programs "$builddir"
 
 venv=${TMPDIR:-/tmp}/hbpool-pybench-venv
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import happybase' 2>/dev/null; then
@@ -47,8 +45,6 @@ export PYTHONPATH=$top/clients/python${PYTHONPATH:+:$PYTHONPATH}
   { echo "cannot import hbpool.happybase from $top/clients/python" >&2; exit 2; }
 
 # Everything this script starts or makes is undone on the way out, whatever the way out is.
-# shellcheck source=bench/lib.sh
-. "$top/bench/lib.sh"
 bench_on_exit
 
 bench_gateway

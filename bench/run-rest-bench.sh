@@ -34,14 +34,10 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument '$1'" >&2; usage ;;
   esac
 done
-hbpoold="$builddir/daemon/hbpoold"
-cli="$builddir/clients/cli/hbpool"
-for prog in "$hbpoold" "$cli"; do
-  [ -x "$prog" ] || { echo "no $prog: build first (tests/check.sh or make)" >&2; exit 2; }
-done
-
 # shellcheck source=bench/lib.sh
 . "$top/bench/lib.sh"
+bench_programs "$builddir"
+
 # The REST server runs beside a master of hbase-local.sh's: the developer's (both
 # $HBPOOL_TEST_THRIFT_PORT and $HBPOOL_HBASE_RUN_DIR set; the REST server is stopped after), or
 # one started for the run (stopped with it).

@@ -25,17 +25,13 @@ while [ $# -gt 0 ]; do
   esac
   shift 2
 done
-hbpoold="$builddir/daemon/hbpoold"
-cli="$builddir/clients/cli/hbpool"
-for prog in "$hbpoold" "$cli"; do
-  [ -x "$prog" ] || { echo "no $prog: build first (tests/check.sh or make)" >&2; exit 2; }
-done
+# shellcheck source=bench/lib.sh
+. "$top/bench/lib.sh"
+bench_programs "$builddir"
 export PYTHONPATH=$top/clients/python${PYTHONPATH:+:$PYTHONPATH}
 python3 -c 'import hbpool.happybase' ||
   { echo "cannot import hbpool.happybase from $top/clients/python" >&2; exit 2; }
 
-# shellcheck source=bench/lib.sh
-. "$top/bench/lib.sh"
 prefix="xferbench$$"
 drop_tables() {
   [ -S "${dir:-/nonexistent}/hbpoold.sock" ] || return 0

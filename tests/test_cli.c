@@ -162,9 +162,10 @@ static run run_input(const char *socket, const char *input, const char *const *a
   return r;
 }
 
-/* hbpool's stdout on a terminal (a pty in raw mode, so that "\n" stays "\n"): what it printed,
- * malloc'd, and its exit status in *status. */
-static char *run_tty(const char *const *args, int *status) {
+/* What hbpool writes on a terminal (a pty in raw mode, so that "\n" stays "\n") as its fd tty
+ * (stdout or stderr), with in (closed here) on stdin; malloc'd, and its exit status in *status.
+ * With stderr on the pty, stdout goes to /dev/null. */
+static char *run_pty(int tty, int in, const char *const *args, int *status) {
   int master, slave;
   ck_assert_int_eq(openpty(&master, &slave, NULL, NULL, NULL), 0);
   struct termios raw;
@@ -178,13 +179,17 @@ static char *run_tty(const char *const *args, int *status) {
   pid_t pid = fork();
   ck_assert_int_ge(pid, 0);
   if (pid == 0) {
-    dup2(slave, STDOUT_FILENO);
+    dup2(in, STDIN_FILENO);
+    if (tty == STDERR_FILENO)
+      dup2(open("/dev/null", O_WRONLY), STDOUT_FILENO);
+    dup2(slave, tty);
     close(master);
     close(slave);
     child_env(g_daemon.socket);
     execv(g_cli, (char *const *)argv);
     _exit(127);
   }
+  close(in);
   close(slave);
   sink s = {0};
   while (sink_read(&s, master)) { /* EIO once the child's side is closed */
@@ -198,6 +203,11 @@ static char *run_tty(const char *const *args, int *status) {
     return strdup("");
   s.buf[s.len] = '\0';
   return s.buf;
+}
+
+/* hbpool's stdout on a terminal. */
+static char *run_tty(const char *const *args, int *status) {
+  return run_pty(STDOUT_FILENO, open("/dev/null", O_RDONLY), args, status);
 }
 
 static run run_argv(const char *socket, const char *const *args) {
@@ -920,48 +930,6 @@ START_TEST(test_import_failures) {
 }
 END_TEST
 
-/* What hbpool writes on stderr when it is a terminal (a pty; stdout goes to /dev/null), with in
- * (closed here) on stdin, malloc'd; its exit status in *status. */
-static char *run_tty_stderr(int in, const char *const *args, int *status) {
-  int master, slave;
-  ck_assert_int_eq(openpty(&master, &slave, NULL, NULL, NULL), 0);
-  struct termios raw; /* "\n" stays "\n" */
-  ck_assert_int_eq(tcgetattr(slave, &raw), 0);
-  cfmakeraw(&raw);
-  ck_assert_int_eq(tcsetattr(slave, TCSANOW, &raw), 0);
-  const char *argv[MAX_ARGS + 2] = {g_cli};
-  for (int n = 0; args[n] != NULL && n < MAX_ARGS; n++)
-    argv[n + 1] = args[n];
-  fflush(NULL);
-  pid_t pid = fork();
-  ck_assert_int_ge(pid, 0);
-  if (pid == 0) {
-    dup2(in, STDIN_FILENO);
-    int null = open("/dev/null", O_WRONLY);
-    dup2(null, STDOUT_FILENO);
-    dup2(slave, STDERR_FILENO);
-    close(master);
-    close(slave);
-    child_env(g_daemon.socket);
-    execv(g_cli, (char *const *)argv);
-    _exit(127);
-  }
-  close(in);
-  close(slave);
-  sink s = {0};
-  while (sink_read(&s, master)) { /* EIO once the child's side is closed */
-  }
-  close(master);
-  int st;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-  }
-  *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  if (s.buf == NULL)
-    return strdup("");
-  s.buf[s.len] = '\0';
-  return s.buf;
-}
-
 /* On a terminal, export and import end with a line of their figures; import from a file says
  * how much of it was read. Elsewhere they are silent (expect() checks stderr in the tests
  * above). */
@@ -975,7 +943,8 @@ START_TEST(test_progress_on_a_terminal) {
   temp_path(path, sizeof path, "progress.jsonl");
   write_file(path, text);
   int status, none = open("/dev/null", O_RDONLY);
-  char *err = run_tty_stderr(none, (const char *const[]){"import", g_imp, path, NULL}, &status);
+  char *err = run_pty(STDERR_FILENO, none, (const char *const[]){"import", g_imp, path, NULL},
+                      &status);
   ck_assert_msg(status == 0, "exit %d: %s", status, err);
   const char *last = strrchr(err, '\r');
   ck_assert_msg(last != NULL && strncmp(last, "\rimport: 300 rows, ", 19) == 0 &&
@@ -986,13 +955,13 @@ START_TEST(test_progress_on_a_terminal) {
   ck_assert_int_eq(pipe(pipe_in), 0);
   ck_assert_int_eq(write(pipe_in[1], text, strlen(text)), (ssize_t)strlen(text));
   close(pipe_in[1]);
-  err = run_tty_stderr(pipe_in[0], (const char *const[]){"import", g_imp, NULL}, &status);
+  err = run_pty(STDERR_FILENO, pipe_in[0], (const char *const[]){"import", g_imp, NULL}, &status);
   ck_assert_msg(status == 0 && strstr(err, "\rimport: 300 rows, ") != NULL &&
                   strstr(err, "%") == NULL, /* a pipe's size is unknown */
                 "exit %d: %s", status, err);
   free(err);
-  err = run_tty_stderr(open("/dev/null", O_RDONLY),
-                       (const char *const[]){"export", g_imp, "--prefix", "prog", NULL}, &status);
+  err = run_pty(STDERR_FILENO, open("/dev/null", O_RDONLY),
+                (const char *const[]){"export", g_imp, "--prefix", "prog", NULL}, &status);
   last = strrchr(err, '\r');
   ck_assert_msg(status == 0 && last != NULL && strncmp(last, "\rexport: 300 rows, ", 19) == 0,
                 "exit %d: %s", status, err);

@@ -64,7 +64,8 @@ def _thriftpy2_flavour(cls):
         base = transport.TTransportException if cls._LINK else thrift.TException
         flavour = type(cls)(cls.__name__, (cls, base), {"__module__": cls.__module__,
                                                          "__qualname__": cls.__qualname__})
-        _flavours[cls] = flavour
+        # Two threads may both get here: one class wins, for both.
+        flavour = _flavours.setdefault(cls, flavour)
     return flavour
 
 
@@ -98,9 +99,9 @@ class GatewayError(HBPoolError):
     """hbpoold could not get an answer from HBase: the gateway is down, busy or failed the call.
 
     ``error`` says which (``gateway_unavailable``, ``no_connection_available``,
-    ``request_timeout``, ``too_many_requests``, ``gateway_error``, ``shutting_down``). Where
-    HappyBase would have lost its own Thrift connection, this is also thriftpy2's
-    TTransportException (see HBPoolError), with ``type`` set as thriftpy2 would.
+    ``request_timeout``, ``too_many_requests``, ``gateway_error``, ``shutting_down``). It is
+    also thriftpy2's TTransportException (see HBPoolError), as HappyBase's own connection to a
+    gateway that is down or slow would raise, with ``type`` set as thriftpy2 would.
     """
 
     _LINK = True
