@@ -172,14 +172,30 @@ run_all() {
   fi
   # Programs on different gateways run side by side where they mostly wait on HBase; each
   # background one's output follows the foreground's. Each gateway has one program at a time,
-  # as test_hbase and test_pool restart theirs.
+  # as test_hbase and test_pool restart theirs. Two phases: 'main' and 'fc' each serve two
+  # chains in turn; 'idle' and 'http' serve one each, from the start.
   local fc_log=$run_dir/fc.log fc_pid pool_log=$run_dir/test_pool_main.log pool_pid
   local faults_log=$run_dir/faults.log faults_pid
   # On a gateway of its own, waiting out restarts and faults most of the time.
   (load_env "$env_main" && run_tests "$faults_prog") >"$faults_log" 2>&1 &
   faults_pid=$!
-  # The packages' build goes here, beside the main gateway's longer first phase, rather than
-  # beside the idle gateway's chain, the longest of the second.
+  # The daemon's tests, the longest chain: on 'idle' from the start.
+  local idle_log=$run_dir/idle.log idle_pid without=()
+  [[ -z $env_http ]] || without=(--without-gateways)
+  (load_env "$env_idle" && export HBPOOL_TEST_GATEWAY_NAME=idle \
+     HBPOOL_TEST_IDLE_TIMEOUT_MS=$idle_timeout_ms \
+     HBPOOL_TEST_SCANNER_EXPIRY_MS=$((2 * scanner_timeout_ms)) &&
+     run_daemon_tests "${without[@]}") >"$idle_log" 2>&1 &
+  idle_pid=$!
+  local http_log=$run_dir/http.log http_pid=""
+  if [[ -n $env_http ]]; then
+    (load_env "$env_http" && export HBPOOL_TEST_GATEWAY_NAME=http \
+       HBPOOL_TEST_IDLE_TIMEOUT_MS=$idle_timeout_ms \
+       HBPOOL_TEST_SCANNER_EXPIRY_MS=$((2 * scanner_timeout_ms)) &&
+       { r=0; run_tests || r=1; run_tests "$daemon_prog" || r=1
+         run_tests "$gateways_prog" || r=1; exit "$r"; }) >"$http_log" 2>&1 &
+    http_pid=$!
+  fi
   (load_env "$env_fc" && export HBPOOL_TEST_GATEWAY_NAME=fc &&
      { r=0; run_tests || r=1; run_tests "$bytes_prog" || r=1; run_package || r=1; exit "$r"; }) \
     >"$fc_log" 2>&1 &
@@ -194,25 +210,13 @@ run_all() {
     >"$pool_log" 2>&1 &
   pool_pid=$!
   # The Python and PHP suites through the daemon, on 'fc' now free: most of their time is the
-  # daemon's and the gateway's, and together they are as long as a third of the daemon's tests.
+  # daemon's and the gateway's.
   local py_log=$run_dir/python.log py_pid
   (load_env "$env_fc" && export HBPOOL_TEST_GATEWAY_NAME=fc &&
      { r=0; python_runs hbpool || r=1; run_php || r=1; exit "$r"; }) >"$py_log" 2>&1 &
   py_pid=$!
-  local http_log=$run_dir/http.log http_pid="" without=()
-  if [[ -n $env_http ]]; then
-    without=(--without-gateways)
-    (load_env "$env_http" && export HBPOOL_TEST_GATEWAY_NAME=http \
-       HBPOOL_TEST_IDLE_TIMEOUT_MS=$idle_timeout_ms \
-       HBPOOL_TEST_SCANNER_EXPIRY_MS=$((2 * scanner_timeout_ms)) &&
-       { r=0; run_tests || r=1; run_tests "$daemon_prog" || r=1
-         run_tests "$gateways_prog" || r=1; exit "$r"; }) >"$http_log" 2>&1 &
-    http_pid=$!
-  fi
-  (load_env "$env_idle" && export HBPOOL_TEST_GATEWAY_NAME=idle \
-     HBPOOL_TEST_IDLE_TIMEOUT_MS=$idle_timeout_ms \
-     HBPOOL_TEST_SCANNER_EXPIRY_MS=$((2 * scanner_timeout_ms)) &&
-     run_daemon_tests "${without[@]}") || rc=1
+  wait "$idle_pid" || rc=1
+  cat "$idle_log"
   wait "$pool_pid" || rc=1
   cat "$pool_log"
   wait "$py_pid" || rc=1
