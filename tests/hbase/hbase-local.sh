@@ -621,7 +621,7 @@ cmd_rest_start() {
     >>"$RUN_DIR/logs/rest.log" 2>&1 </dev/null &
   pid=$!
   echo "$pid" >"$dir/pid"
-  until curl -fsS -o /dev/null "http://$HOST:$port/version/cluster" 2>/dev/null; do
+  until curl -fsS -m 5 -o /dev/null "http://$HOST:$port/version/cluster" 2>/dev/null; do
     pid_ours "$pid" || { dump_logs "$RUN_DIR/logs/rest.log"; die "the REST server exited"; }
     (($(time_left) > 0)) || { stop_pid "$dir/pid" "REST server" 5 || true
       die "the REST server did not answer on port $port within ${START_TIMEOUT}s"; }
