@@ -60,15 +60,29 @@ static int clear_socket_path(const char *path, const char *what, hb_error *err) 
   return 0;
 }
 
+/* The socket is bound and made to listen under a temporary name beside path, then renamed to path:
+ * a client that sees the file can connect to it, where between bind() and listen() it would be
+ * refused. A path too long for a temporary name beside it is bound in place. */
 int sockets_listen_unix(const char *path, int mode, const char *what, hb_error *err) {
   if (clear_socket_path(path, what, err) < 0)
     return -1;
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   struct sockaddr_un sa;
-  unix_address(&sa, path);
-  if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || chmod(path, (mode_t)mode) < 0 ||
-      listen(fd, SOCKETS_BACKLOG) < 0)
+  char staged[sizeof sa.sun_path];
+  int n = snprintf(staged, sizeof staged, "%s.%ld~", path, (long)getpid());
+  const char *bound = n > 0 && (size_t)n < sizeof staged ? staged : path;
+  if (bound == staged)
+    unlink(staged); /* left by an earlier daemon of this pid that died between bind and rename */
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  unix_address(&sa, bound);
+  if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
     return listen_failed(fd, what, path, err);
+  if (chmod(bound, (mode_t)mode) < 0 || listen(fd, SOCKETS_BACKLOG) < 0 ||
+      (bound != path && rename(bound, path) < 0)) {
+    int e = errno;
+    unlink(bound);
+    errno = e;
+    return listen_failed(fd, what, path, err);
+  }
   return fd;
 }
 

@@ -90,8 +90,18 @@ bool dh_start(dh_daemon *d, const char *prog, const hbc_options *gw, const char 
     return false;
   }
   spawn(d);
-  if (d->pid > 0 && wait_for_socket(d))
-    return true;
+  if (d->pid > 0 && wait_for_socket(d)) {
+    /* The daemon promises that its socket file appears only once it accepts connections. */
+    dh_conn *c = dh_try_connect(d);
+    if (c != NULL) {
+      dh_close(c);
+      return true;
+    }
+    fprintf(stderr, "%s: %s exists but refuses connections: %s\n", prog, d->socket,
+            strerror(errno));
+    dh_stop(d);
+    return false;
+  }
   fprintf(stderr, "%s: hbpoold -c %s did not create %s\n", prog, d->conf, d->socket);
   dh_stop(d);
   return false;
