@@ -60,9 +60,10 @@ static int clear_socket_path(const char *path, const char *what, hb_error *err) 
   return 0;
 }
 
-/* The socket is bound and made to listen under a temporary name beside path, then renamed to path:
+/* The socket is bound and made to listen under a temporary name beside path, then linked to path:
  * a client that sees the file can connect to it, where between bind() and listen() it would be
- * refused. A path too long for a temporary name beside it is bound in place. */
+ * refused. link() fails where rename() would replace: a daemon that started meanwhile keeps its
+ * socket. A path too long for a temporary name beside it is bound in place. */
 int sockets_listen_unix(const char *path, int mode, const char *what, hb_error *err) {
   if (clear_socket_path(path, what, err) < 0)
     return -1;
@@ -77,12 +78,14 @@ int sockets_listen_unix(const char *path, int mode, const char *what, hb_error *
   if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
     return listen_failed(fd, what, path, err);
   if (chmod(bound, (mode_t)mode) < 0 || listen(fd, SOCKETS_BACKLOG) < 0 ||
-      (bound != path && rename(bound, path) < 0)) {
+      (bound != path && link(bound, path) < 0)) {
     int e = errno;
     unlink(bound);
     errno = e;
     return listen_failed(fd, what, path, err);
   }
+  if (bound != path)
+    unlink(bound);
   return fd;
 }
 
