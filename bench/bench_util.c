@@ -6,7 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 double bench_now_us(void) {
   struct timespec ts;
@@ -55,6 +59,57 @@ long bench_status_kib(int pid, const char *field) {
       kib = atol(line + flen + 1);
   fclose(f);
   return kib;
+}
+
+double bench_machine_busy_us(void) {
+  FILE *f = fopen("/proc/stat", "r");
+  unsigned long long v[8] = {0};
+  if (f == NULL ||
+      fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
+             &v[5], &v[6], &v[7]) != 8)
+    bench_fatal("cannot read /proc/stat");
+  fclose(f);
+  /* user nice system idle iowait irq softirq steal: all but idle and iowait */
+  unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+  return (double)busy * 1e6 / (double)sysconf(_SC_CLK_TCK);
+}
+
+int bench_machine_cpus(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (int)n : 1;
+}
+
+static double thread_cpu_us(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_THREAD, &ru);
+  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+void bench_unix_round_trip(int n, double *wall_us, double *cpu_us) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    bench_fatal("socketpair: %s", strerror(errno));
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0)
+    bench_fatal("fork: %s", strerror(errno));
+  char byte = 'x';
+  if (pid == 0) {
+    close(sv[0]);
+    while (read(sv[1], &byte, 1) == 1 && write(sv[1], &byte, 1) == 1) {
+    }
+    _exit(0);
+  }
+  close(sv[1]);
+  double t0 = bench_now_us(), c0 = thread_cpu_us();
+  for (int i = 0; i < n; i++)
+    if (write(sv[0], &byte, 1) != 1 || read(sv[0], &byte, 1) != 1)
+      bench_fatal("round trip %d: %s", i, strerror(errno));
+  *wall_us = (bench_now_us() - t0) / n;
+  *cpu_us = (thread_cpu_us() - c0) / n;
+  close(sv[0]);
+  waitpid(pid, NULL, 0);
 }
 
 static int env_int(const char *name, int dflt) {

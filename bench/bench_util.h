@@ -20,6 +20,17 @@ double bench_percentile(const double *sorted, size_t n, int pct);
 /* A field of /proc/PID/status in KiB ("VmRSS", "VmHWM"), or -1 if the process is gone. */
 long bench_status_kib(int pid, const char *field);
 
+/* CPU time the whole machine has spent busy (every state but idle and iowait), summed over its
+ * CPUs, in microseconds, from /proc/stat: with HBase on the same host, a request's full cost. */
+double bench_machine_busy_us(void);
+/* The CPUs the machine has online. */
+int bench_machine_cpus(void);
+
+/* The cost of a bare Unix socket round trip to another process on this machine: n one-byte
+ * ping-pongs with a forked echo child; *wall_us per round trip, *cpu_us this thread's CPU per
+ * round trip (a send, a receive and a wake-up of each side: what every hop of a proxy adds). */
+void bench_unix_round_trip(int n, double *wall_us, double *cpu_us);
+
 /* The gateway the scripts name in $HBPOOL_TEST_THRIFT_HOST/PORT/FRAMED/COMPACT/HTTP
  * (127.0.0.1:9090, buffered binary, when unset), with call_timeout_ms. */
 void bench_gateway_options(hbc_options *o, int call_timeout_ms);

@@ -425,13 +425,16 @@ static void *worker_main(void *arg) {
 }
 
 static void print_header(void) {
-  printf("%-11s %7s %9s %9s %9s %9s %18s\n", "phase", "clients", "requests", "rps", "p50 us",
-         "p99 us", "daemon CPU us/req");
+  printf("%-11s %7s %9s %9s %9s %9s %18s %14s %6s\n", "phase", "clients", "requests", "rps",
+         "p50 us", "p99 us", "daemon CPU us/req", "host CPU us/req", "busy");
 }
 
 typedef struct phase_result {
   double rps, p50_us;
   double cpu_us; /* per request: the daemon's, or for a direct phase the clients' own */
+  /* Per request, the whole host's busy CPU (daemon, clients, HBase and gateway), and the share of
+   * the host's CPUs that were busy: where it nears 100%, rps is the host's CPU over this cost. */
+  double host_cpu_us, busy_pct;
 } phase_result;
 
 /* Runs one phase, prints its line of the table and returns its figures. */
@@ -450,10 +453,12 @@ static phase_result run_phase(bench_op op, bool direct, int nclients) {
   bench_sleep_s(g_opts.warmup);
   /* Direct phases show the clients' own CPU instead: the Thrift work the daemon's workers do. */
   double cpu0 = direct ? self_cpu_us() : daemon_cpu_us(), t0 = bench_now_us();
+  double host0 = bench_machine_busy_us();
   __atomic_store_n(&g_state, STATE_MEASURE, __ATOMIC_RELAXED);
   bench_sleep_s(g_opts.seconds);
   __atomic_store_n(&g_state, STATE_STOP, __ATOMIC_RELAXED);
   double t1 = bench_now_us(), cpu1 = direct ? self_cpu_us() : daemon_cpu_us();
+  double host = bench_machine_busy_us() - host0;
   size_t n = 0;
   for (int i = 0; i < nclients; i++) {
     pthread_join(w[i].thread, NULL);
@@ -469,14 +474,17 @@ static phase_result run_phase(bench_op op, bool direct, int nclients) {
   qsort(all, n, sizeof *all, bench_compare_double);
   phase_result r = {.rps = (double)n / ((t1 - t0) / 1e6),
                     .p50_us = bench_percentile(all, n, 50),
-                    .cpu_us = n > 0 ? (cpu1 - cpu0) / (double)n : 0};
+                    .cpu_us = n > 0 ? (cpu1 - cpu0) / (double)n : 0,
+                    .host_cpu_us = n > 0 ? host / (double)n : 0,
+                    .busy_pct = 100 * host / ((t1 - t0) * bench_machine_cpus())};
   char cpu[32] = "-";
   if (n > 0)
     snprintf(cpu, sizeof cpu, direct ? "(clients %.1f)" : "%.1f", r.cpu_us);
   long errors = __atomic_load_n(&g_errors, __ATOMIC_RELAXED) - errors0;
   const char *who = direct ? "direct" : g_coalesce ? "daemon" : "nocoal";
-  printf("%s %-4s %7d %9zu %9.1f %9.1f %9.1f %18s", who, op == OP_GET ? "get" : "put", nclients, n,
-         r.rps, r.p50_us, bench_percentile(all, n, 99), cpu);
+  printf("%s %-4s %7d %9zu %9.1f %9.1f %9.1f %18s %14.1f %5.0f%%", who,
+         op == OP_GET ? "get" : "put", nclients, n, r.rps, r.p50_us, bench_percentile(all, n, 99),
+         cpu, r.host_cpu_us, r.busy_pct);
   if (errors > 0)
     printf("  <- %ld ERRORS", errors);
   printf("\n");
@@ -731,13 +739,16 @@ static const char *const SCAN_SIDE_NAMES[] = {"direct scannerGetList", "daemon s
                                               "daemon scanner_next"};
 
 /* One whole scan; returns rows per second (0 when it failed or missed rows). */
-static double scan_pass(scan_side side) {
+/* One whole scan: its rows/s, and in *busy_pct (if not NULL) the share of the host's CPUs busy. */
+static double scan_pass(scan_side side, double *busy_pct) {
   hb_error err = HB_ERROR_INIT;
-  double t0 = bench_now_us();
+  double t0 = bench_now_us(), host0 = bench_machine_busy_us();
   long seen = side == SCAN_DIRECT ? direct_scan(&err)
     : side == SCAN_PAGES          ? daemon_scan_pages(&err)
                                   : daemon_scanner(&err);
   double t1 = bench_now_us();
+  if (busy_pct != NULL)
+    *busy_pct = 100 * (bench_machine_busy_us() - host0) / ((t1 - t0) * bench_machine_cpus());
   if (seen >= 0 && seen != g_opts.scan_rows)
     hb_error_set(&err, HB_ERR_INVALID, "%s returned %ld rows of %ld", SCAN_SIDE_NAMES[side], seen,
                  g_opts.scan_rows);
@@ -751,6 +762,7 @@ static double scan_pass(scan_side side) {
 
 typedef struct scan_figures {
   double rows_per_s[SCAN_SIDES]; /* the better of two passes each */
+  double busy_pct[SCAN_SIDES];   /* the host's CPUs busy during that pass */
   long rss_before, rss_peak;     /* KiB, the daemon's, around the daemon's passes */
 } scan_figures;
 
@@ -766,11 +778,13 @@ static scan_figures run_scans(void) {
   /* A warm-up pass of each, then two measured rounds, the sides in turn. */
   for (int round = 0; round < 3; round++)
     for (int side = 0; side < SCAN_SIDES; side++) {
-      double rps = scan_pass((scan_side)side);
-      printf("  %-22s %s %10.0f rows/s\n", SCAN_SIDE_NAMES[side],
-             round == 0 ? "warm-up " : "measured", rps);
-      if (round > 0 && rps > f.rows_per_s[side])
+      double busy = 0, rps = scan_pass((scan_side)side, &busy);
+      printf("  %-22s %s %10.0f rows/s, host busy %3.0f%%\n", SCAN_SIDE_NAMES[side],
+             round == 0 ? "warm-up " : "measured", rps, busy);
+      if (round > 0 && rps > f.rows_per_s[side]) {
         f.rows_per_s[side] = rps;
+        f.busy_pct[side] = busy;
+      }
     }
   __atomic_store_n(&g_sampling, 0, __ATOMIC_RELAXED);
   pthread_join(sampler, NULL);
@@ -1075,6 +1089,21 @@ static void set_coalesce(bool on) {
   bench_fatal("hbpoold did not reload %s within 10 s", g_opts.conf);
 }
 
+/* The floor under what a proxy adds: each request through hbpoold makes one more such round trip
+ * than a direct client, and the daemon's CPU per request includes its half of it. */
+typedef struct round_trip {
+  double wall_us, cpu_us;
+} round_trip;
+
+static round_trip measure_round_trip(void) {
+  round_trip rt;
+  bench_unix_round_trip(20000, &rt.wall_us, &rt.cpu_us);
+  printf("a Unix socket round trip to another process on this host: %.1f us, %.1f us of CPU on "
+         "one side (20000 one-byte round trips)\n",
+         rt.wall_us, rt.cpu_us);
+  return rt;
+}
+
 static op_figures run_op(bench_op op) {
   op_figures f = {0};
   f.direct1 = run_phase(op, true, 1);
@@ -1100,11 +1129,18 @@ static void print_ratios(const char *what, const op_figures *f) {
   }
   printf("%s, one client: p50 %.1f us through hbpoold, %.1f us direct: %+.1f us\n", what,
          f->daemon[0].p50_us, f->direct1.p50_us, f->daemon[0].p50_us - f->direct1.p50_us);
+  for (int i = 1; i < 3; i++)
+    printf("%s, %d clients: the host's CPU per request %.1f us through hbpoold (%.1f with "
+           "coalescing off), %.1f us direct with %d threads; busy %.0f%% / %.0f%% / %.0f%%\n",
+           what, g_clients[i], f->daemon[i].host_cpu_us, f->nocoal[i].host_cpu_us,
+           f->direct.host_cpu_us, DIRECT_THREADS, f->daemon[i].busy_pct, f->nocoal[i].busy_pct,
+           f->direct.busy_pct);
 }
 
 /* The figures as one JSON object, for tooling: "summary: {...}". */
 static void print_summary(const op_figures *get, const op_figures *put, const idle_result *idle,
-                          const scan_figures *scans, const stall_figures *stall) {
+                          const scan_figures *scans, const stall_figures *stall,
+                          const round_trip *rt) {
   json_t *s = json_object();
   const struct {
     const char *name;
@@ -1126,8 +1162,16 @@ static void print_summary(const op_figures *get, const op_figures *put, const id
       json_object_set_new(s, key, json_real(f->daemon[i].cpu_us));
       snprintf(key, sizeof key, "%s_rps_%d", ops[o].name, g_clients[i]);
       json_object_set_new(s, key, json_real(f->daemon[i].rps));
+      snprintf(key, sizeof key, "host_cpu_us_per_%s_%d", ops[o].name, g_clients[i]);
+      json_object_set_new(s, key, json_real(f->daemon[i].host_cpu_us));
+      snprintf(key, sizeof key, "host_busy_pct_%s_%d", ops[o].name, g_clients[i]);
+      json_object_set_new(s, key, json_real(f->daemon[i].busy_pct));
       if (i == 0)
         continue;
+      snprintf(key, sizeof key, "host_cpu_us_per_%s_%d_nocoalesce", ops[o].name, g_clients[i]);
+      json_object_set_new(s, key, json_real(f->nocoal[i].host_cpu_us));
+      snprintf(key, sizeof key, "host_busy_pct_%s_%d_nocoalesce", ops[o].name, g_clients[i]);
+      json_object_set_new(s, key, json_real(f->nocoal[i].busy_pct));
       snprintf(key, sizeof key, "%s_ratio_%d_nocoalesce", ops[o].name, g_clients[i]);
       json_object_set_new(s, key, json_real(f->nocoal[i].rps / f->direct.rps));
       snprintf(key, sizeof key, "cpu_us_per_%s_%d_nocoalesce", ops[o].name, g_clients[i]);
@@ -1139,7 +1183,17 @@ static void print_summary(const op_figures *get, const op_figures *put, const id
     json_object_set_new(s, key, json_real(f->direct1.rps));
     snprintf(key, sizeof key, "direct_%s_rps_%d", ops[o].name, DIRECT_THREADS);
     json_object_set_new(s, key, json_real(f->direct.rps));
+    const phase_result *d[2] = {&f->direct1, &f->direct};
+    for (int i = 0; i < 2; i++) {
+      int threads = i == 0 ? 1 : DIRECT_THREADS;
+      snprintf(key, sizeof key, "host_cpu_us_per_direct_%s_%d", ops[o].name, threads);
+      json_object_set_new(s, key, json_real(d[i]->host_cpu_us));
+      snprintf(key, sizeof key, "host_busy_pct_direct_%s_%d", ops[o].name, threads);
+      json_object_set_new(s, key, json_real(d[i]->busy_pct));
+    }
   }
+  json_object_set_new(s, "unix_round_trip_us", json_real(rt->wall_us));
+  json_object_set_new(s, "unix_round_trip_cpu_us", json_real(rt->cpu_us));
   json_object_set_new(s, "rss_kib_per_idle_client",
                       json_real((double)(idle->rss_with - idle->rss_before) /
                                 (idle->clients > 0 ? idle->clients : 1)));
@@ -1151,6 +1205,16 @@ static void print_summary(const op_figures *get, const op_figures *put, const id
   json_object_set_new(s, "scan_rows_per_s_scanner", json_real(sr[SCAN_SCANNER]));
   json_object_set_new(s, "scan_ratio", json_real(sr[SCAN_PAGES] / sr[SCAN_DIRECT]));
   json_object_set_new(s, "scanner_next_ratio", json_real(sr[SCAN_SCANNER] / sr[SCAN_DIRECT]));
+  static const char *const sides[SCAN_SIDES] = {"direct", "pages", "scanner"};
+  for (int side = 0; side < SCAN_SIDES; side++) {
+    snprintf(key, sizeof key, "scan_host_busy_pct_%s", sides[side]);
+    json_object_set_new(s, key, json_real(scans->busy_pct[side]));
+    snprintf(key, sizeof key, "host_cpu_us_per_row_scan_%s", sides[side]);
+    json_object_set_new(s, key,
+                        json_real(sr[side] > 0 ? scans->busy_pct[side] / 100 *
+                                      bench_machine_cpus() * 1e6 / sr[side]
+                                               : 0));
+  }
   json_object_set_new(s, "scan_rss_kib_before", json_integer(scans->rss_before));
   json_object_set_new(s, "scan_rss_kib_growth", json_integer(scans->rss_peak - scans->rss_before));
   json_object_set_new(s, "bystander_p99_us_alone", json_real(stall->alone.p99_us));
@@ -1176,7 +1240,7 @@ static int run_one_phase(const char *spec) {
     if (strcmp(op_name, scans[side]) != 0)
       continue;
     for (int i = 0; i < n; i++)
-      printf("%s: %.0f rows/s\n", SCAN_SIDE_NAMES[side], scan_pass((scan_side)side));
+      printf("%s: %.0f rows/s\n", SCAN_SIDE_NAMES[side], scan_pass((scan_side)side, NULL));
     return __atomic_load_n(&g_errors, __ATOMIC_RELAXED) == 0 ? 0 : 1;
   }
   bool direct = strncmp(op_name, "direct-", 7) == 0;
@@ -1199,6 +1263,7 @@ static int run(void) {
   json_decref(pong);
   /* First, on a fresh daemon: memory freed by the load phases would hide part of the cost. */
   idle_result idle = run_idle_clients();
+  round_trip rt = measure_round_trip();
   warm_gateway();
   printf("%g s per phase after %g s of warm-up; %d direct Thrift connections = the daemon's "
          "pool_size\n",
@@ -1226,7 +1291,7 @@ static int run(void) {
   printf("errors: %ld (hbpoold counts %lld failed row/put calls); hbpoold pool size %lld\n", errors,
          failed, size);
   if (errors == 0 && failed == 0 && size == DIRECT_THREADS) {
-    print_summary(&get, &put, &idle, &scans, &stall);
+    print_summary(&get, &put, &idle, &scans, &stall, &rt);
     return 0;
   }
   printf("*** THIS RUN IS NOT VALID: %ld errors, hbpoold counts %lld failed calls, pool size "
