@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Benchmarks hbpoold against a real gateway: single-row gets and puts through the daemon from 1,
+# Benchmarks hbpoold against a real gateway, once its JVM is warm (unmeasured rounds of every kind
+# of phase until the direct gets' rate settles): single-row gets and puts through the daemon from 1,
 # 16 and 128 clients (16 and 128 also with coalescing off, switched by a reload), the same
 # directly over Thrift from 1 and 8 threads as the ceilings, whole scans of 200,000 rows by scan
 # pages and by scanner_next against scannerGetList (with the daemon's RSS meanwhile), one client's
