@@ -278,7 +278,7 @@ int call_parse_data(call *k, hbc_bytes row, json_t *data, const char *what, hbc_
       rc = proto_json_to_bytes(name, k->req.encoding, "a column name", &k->mem, &m->column, e);
       json_decref(name);
     }
-    if (rc < 0 || hblimits_column(m->column, vwhat, e) < 0 ||
+    if (rc < 0 || hblimits_cell_column(m->column, vwhat, e) < 0 ||
         proto_json_to_bytes(value, k->req.encoding, vwhat, &k->mem, &m->value, e) < 0 ||
         hblimits_cell(k->env->max_cell_bytes, row, m->column, m->value.len, vwhat, e) < 0)
       return -1;

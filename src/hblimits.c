@@ -93,6 +93,17 @@ int hblimits_column(hbc_bytes column, const char *what, proto_error *e) {
   return hblimits_family(hbc_column_family(column), what, e);
 }
 
+int hblimits_cell_column(hbc_bytes column, const char *what, proto_error *e) {
+  if (hblimits_column(column, what, e) < 0)
+    return -1;
+  if (column.len == 0 || memchr(column.data, ':', column.len) == NULL)
+    return proto_fail_params(e,
+                             "%s: a cell's column is \"family:qualifier\" (the qualifier may be "
+                             "empty, \"family:\"), not a family alone",
+                             what);
+  return 0;
+}
+
 int hblimits_columns(const hbc_bytes *columns, size_t n, const char *what, proto_error *e) {
   for (size_t i = 0; i < n; i++) {
     char at[96];

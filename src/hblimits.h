@@ -23,6 +23,9 @@ int hblimits_row(hbc_bytes row, const char *table, const char *what, proto_error
 int hblimits_bound(hbc_bytes row, const char *table, const char *what, proto_error *e);
 /* A column, "family" or "family:qualifier": the family as hblimits_family; any qualifier. */
 int hblimits_column(hbc_bytes column, const char *what, proto_error *e);
+/* A column a cell is written to: "family:qualifier" (the qualifier may be empty), not a family
+ * alone, which the gateway's puts, appends and checkAndPut fail on with an internal error. */
+int hblimits_cell_column(hbc_bytes column, const char *what, proto_error *e);
 /* Each of n columns, named what[i]. */
 int hblimits_columns(const hbc_bytes *columns, size_t n, const char *what, proto_error *e);
 /* A family name: 1..HBLIMITS_MAX_FAMILY bytes, no control character, no ':', not starting with

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "call.h"
+#include "hblimits.h"
 #include "xmalloc.h"
 
 /* The "data" parameter: {column: value, ...}. */
@@ -208,6 +209,7 @@ static int prepare_counter_set(call *k, proto_error *e) {
   k->wal = true;
   int64_t *value = &k->arg.counter_set.value;
   if (prepare_counter(k, e) < 0 ||
+      hblimits_cell_column(k->column, "\"column\"", e) < 0 || /* a put, unlike an increment */
       proto_param_int(&k->req, "value", true, INT64_MIN, INT64_MAX, value, e) < 0)
     return -1;
   /* Counters are 8-byte big-endian signed integers. */
@@ -284,7 +286,7 @@ static json_t *run_append(hbc_conn *c, call *k, hb_error *herr) {
 static int prepare_check_and_put(call *k, proto_error *e) {
   /* prepare_write's timestamp stays HBC_LATEST: check_and_put does not take one. */
   if (prepare_write(k, e) < 0 || call_param_column(k, "column", &k->column, e) < 0 ||
-      prepare_data(k, e) < 0)
+      hblimits_cell_column(k->column, "\"column\"", e) < 0 || prepare_data(k, e) < 0)
     return -1;
   if (k->nmutations != 1)
     return proto_fail(e, PROTO_INVALID_PARAMS,

@@ -268,6 +268,48 @@ START_TEST(test_check_and_put) {
 }
 END_TEST
 
+/* A cell is written to "family:qualifier". A family alone makes the gateway's puts, appends and
+ * checkAndPut fail with an internal error (gateway_error): hbpoold refuses it by name first, and
+ * writes nothing of the request. "cf:" (the empty qualifier) is a cell; a family alone still
+ * names a whole family where one is meant: in a delete. */
+START_TEST(test_cells_need_a_qualifier) {
+  static const struct {
+    const char *method, *params, *where;
+  } cases[] = {
+    {"put", "{\"row\":\"fo\",\"data\":{\"cf:a\":\"1\",\"cf\":\"2\"}}", "\"data\"[\"cf\"]"},
+    {"append", "{\"row\":\"fo\",\"data\":{\"cg\":\"2\"}}", "\"data\"[\"cg\"]"},
+    {"check_and_put", "{\"row\":\"fo\",\"column\":\"cf\",\"value\":null,\"data\":{\"cf:a\":\"1\"}}",
+     "\"column\""},
+    {"check_and_put", "{\"row\":\"fo\",\"column\":\"cf:a\",\"value\":null,\"data\":{\"cf\":\"1\"}}",
+     "\"data\"[\"cf\"]"},
+    {"counter_set", "{\"row\":\"fo\",\"column\":\"cf\",\"value\":7}", "\"column\""},
+    {"batch",
+     "{\"operations\":[{\"op\":\"put\",\"row\":\"fo\",\"data\":{\"cf:b\":\"1\"}},"
+     "{\"op\":\"put\",\"row\":\"fo2\",\"data\":{\"cf\":\"1\"}}]}",
+     "\"operations\"[1].data[\"cf\"]"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    json_error_t je;
+    json_t *params = json_loads(cases[i].params, 0, &je);
+    ck_assert_msg(params != NULL, "case %zu: %s", i, je.text);
+    json_object_set_new(params, "table", json_string(g_table));
+    json_t *err = fails(cases[i].method, params, -32602);
+    const char *msg = json_string_value(json_object_get(err, "message"));
+    ck_assert_msg(msg != NULL && strstr(msg, cases[i].where) != NULL &&
+                    strstr(msg, "not a family alone") != NULL,
+                  "%s: the error should name %s: %s", cases[i].method, cases[i].where, msg);
+    json_decref(err);
+  }
+  expect_json(ok("rows", json_pack("{s:s,s:[s,s]}", "table", g_table, "rows", "fo", "fo2")), "[]");
+  ok("put", json_pack("{s:s,s:s,s:{s:s}}", "table", g_table, "row", "fo", "data", "cf:", "e"));
+  expect_json(ok("row", json_pack("{s:s,s:s}", "table", g_table, "row", "fo")), "{\"cf:\":\"e\"}");
+  expect_json(ok("delete",
+                 json_pack("{s:s,s:s,s:[s]}", "table", g_table, "row", "fo", "columns", "cf")),
+              "null");
+  expect_json(ok("row", json_pack("{s:s,s:s}", "table", g_table, "row", "fo")), "{}");
+}
+END_TEST
+
 START_TEST(test_binary_data_and_encoding_errors) {
   /* row \x00\xff, column cf:\x01, value \xff\xfe\x00 */
   ok("put",
@@ -1346,6 +1388,7 @@ static Suite *daemon_suite(void) {
   tcase_add_test(tc, test_delete);
   tcase_add_test(tc, test_counters_and_append);
   tcase_add_test(tc, test_check_and_put);
+  tcase_add_test(tc, test_cells_need_a_qualifier);
   tcase_add_test(tc, test_scan);
   tcase_add_test(tc, test_scan_pages_keep_their_scanner);
   tcase_add_test(tc, test_kept_scanners_bounded);
