@@ -438,6 +438,20 @@ def test_a_refused_line_raises_and_the_connection_recovers(hb, aio, own_daemon, 
     asyncio.run(run())
 
 
+def test_a_cell_written_to_a_family_alone_is_refused(hbpool_errors, table):
+    # HappyBase sends these, and the gateway fails each whole call with an internal error.
+    calls = (lambda: table.put(b"fam", {b"cf1:a": b"1", b"cf2": b"2"}),
+             lambda: table.counter_set(b"fam", b"cf2", 5),
+             lambda: table.append(b"fam", {b"cf2": b"x"}))
+    for call in calls:
+        with pytest.raises(hbpool_errors.RequestError) as e:
+            call()
+        assert e.value.error == "invalid_params" and "not a family alone" in str(e.value)
+    assert table.row(b"fam") == {}
+    table.put(b"fam", {b"cf2:": b"empty qualifier"})
+    assert table.row(b"fam") == {b"cf2:": b"empty qualifier"}
+
+
 def test_a_batch_larger_than_a_request_line_is_sent_in_pieces(table, stats):
     # 12 values of 1.5 MiB: 24 MiB in base64, more than hbpoold's 16 MiB max_line_bytes.
     values = {b"big%02d" % i: os.urandom(1536 * 1024) for i in range(12)}
