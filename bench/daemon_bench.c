@@ -1173,6 +1173,23 @@ static void print_ratios(const char *what, const op_figures *f) {
            f->nocoal[i].busy_pct, f->direct.busy_pct);
 }
 
+/* A phase's host figures in the summary, under its name ("get_16", "get_16_nocoalesce",
+ * "direct_get_8"): "host_cpu_us_per_get_16" and so on. */
+static void summary_host(json_t *s, const char *phase, const phase_result *r) {
+  const struct {
+    const char *prefix;
+    double value;
+  } figures[] = {{"host_cpu_us_per_", r->host_cpu_us},
+                 {"host_busy_pct_", r->busy_pct},
+                 {"hbase_cpu_us_per_", r->rest_cpu_us},
+                 {"client_cpu_us_per_", r->clients_cpu_us}};
+  for (size_t i = 0; i < sizeof figures / sizeof figures[0]; i++) {
+    char key[96];
+    snprintf(key, sizeof key, "%s%s", figures[i].prefix, phase);
+    json_object_set_new(s, key, json_real(figures[i].value));
+  }
+}
+
 /* The figures as one JSON object, for tooling: "summary: {...}". */
 static void print_summary(const op_figures *get, const op_figures *put, const idle_result *idle,
                           const scan_figures *scans, const stall_figures *stall,
@@ -1198,22 +1215,12 @@ static void print_summary(const op_figures *get, const op_figures *put, const id
       json_object_set_new(s, key, json_real(f->daemon[i].cpu_us));
       snprintf(key, sizeof key, "%s_rps_%d", ops[o].name, g_clients[i]);
       json_object_set_new(s, key, json_real(f->daemon[i].rps));
-      snprintf(key, sizeof key, "host_cpu_us_per_%s_%d", ops[o].name, g_clients[i]);
-      json_object_set_new(s, key, json_real(f->daemon[i].host_cpu_us));
-      snprintf(key, sizeof key, "host_busy_pct_%s_%d", ops[o].name, g_clients[i]);
-      json_object_set_new(s, key, json_real(f->daemon[i].busy_pct));
-      snprintf(key, sizeof key, "hbase_cpu_us_per_%s_%d", ops[o].name, g_clients[i]);
-      json_object_set_new(s, key, json_real(f->daemon[i].rest_cpu_us));
-      snprintf(key, sizeof key, "client_cpu_us_per_%s_%d", ops[o].name, g_clients[i]);
-      json_object_set_new(s, key, json_real(f->daemon[i].clients_cpu_us));
+      snprintf(key, sizeof key, "%s_%d", ops[o].name, g_clients[i]);
+      summary_host(s, key, &f->daemon[i]);
       if (i == 0)
         continue;
-      snprintf(key, sizeof key, "host_cpu_us_per_%s_%d_nocoalesce", ops[o].name, g_clients[i]);
-      json_object_set_new(s, key, json_real(f->nocoal[i].host_cpu_us));
-      snprintf(key, sizeof key, "host_busy_pct_%s_%d_nocoalesce", ops[o].name, g_clients[i]);
-      json_object_set_new(s, key, json_real(f->nocoal[i].busy_pct));
-      snprintf(key, sizeof key, "hbase_cpu_us_per_%s_%d_nocoalesce", ops[o].name, g_clients[i]);
-      json_object_set_new(s, key, json_real(f->nocoal[i].rest_cpu_us));
+      snprintf(key, sizeof key, "%s_%d_nocoalesce", ops[o].name, g_clients[i]);
+      summary_host(s, key, &f->nocoal[i]);
       snprintf(key, sizeof key, "%s_ratio_%d_nocoalesce", ops[o].name, g_clients[i]);
       json_object_set_new(s, key, json_real(f->nocoal[i].rps / f->direct.rps));
       snprintf(key, sizeof key, "cpu_us_per_%s_%d_nocoalesce", ops[o].name, g_clients[i]);
@@ -1225,16 +1232,10 @@ static void print_summary(const op_figures *get, const op_figures *put, const id
     json_object_set_new(s, key, json_real(f->direct1.rps));
     snprintf(key, sizeof key, "direct_%s_rps_%d", ops[o].name, DIRECT_THREADS);
     json_object_set_new(s, key, json_real(f->direct.rps));
-    const phase_result *d[2] = {&f->direct1, &f->direct};
-    for (int i = 0; i < 2; i++) {
-      int threads = i == 0 ? 1 : DIRECT_THREADS;
-      snprintf(key, sizeof key, "host_cpu_us_per_direct_%s_%d", ops[o].name, threads);
-      json_object_set_new(s, key, json_real(d[i]->host_cpu_us));
-      snprintf(key, sizeof key, "host_busy_pct_direct_%s_%d", ops[o].name, threads);
-      json_object_set_new(s, key, json_real(d[i]->busy_pct));
-      snprintf(key, sizeof key, "hbase_cpu_us_per_direct_%s_%d", ops[o].name, threads);
-      json_object_set_new(s, key, json_real(d[i]->rest_cpu_us));
-    }
+    snprintf(key, sizeof key, "direct_%s_1", ops[o].name);
+    summary_host(s, key, &f->direct1);
+    snprintf(key, sizeof key, "direct_%s_%d", ops[o].name, DIRECT_THREADS);
+    summary_host(s, key, &f->direct);
   }
   json_object_set_new(s, "unix_round_trip_us", json_real(rt->wall_us));
   json_object_set_new(s, "unix_round_trip_cpu_us", json_real(rt->cpu_us));
