@@ -72,7 +72,7 @@ int sockets_listen_unix(const char *path, int mode, const char *what, hb_error *
   int n = snprintf(staged, sizeof staged, "%s.%ld~", path, (long)getpid());
   const char *bound = n > 0 && (size_t)n < sizeof staged ? staged : path;
   if (bound == staged)
-    unlink(staged); /* left by an earlier daemon of this pid that died between bind and rename */
+    unlink(staged); /* left by an earlier daemon of this pid that died between bind and link */
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   unix_address(&sa, bound);
   if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
