@@ -79,9 +79,9 @@ int bench_machine_cpus(void) {
   return n > 0 ? (int)n : 1;
 }
 
-static double thread_cpu_us(void) {
+double bench_cpu_us(int who) {
   struct rusage ru;
-  getrusage(RUSAGE_THREAD, &ru);
+  getrusage(who, &ru);
   return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
     (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
@@ -102,12 +102,12 @@ void bench_unix_round_trip(int n, double *wall_us, double *cpu_us) {
     _exit(0);
   }
   close(sv[1]);
-  double t0 = bench_now_us(), c0 = thread_cpu_us();
+  double t0 = bench_now_us(), c0 = bench_cpu_us(RUSAGE_THREAD);
   for (int i = 0; i < n; i++)
     if (write(sv[0], &byte, 1) != 1 || read(sv[0], &byte, 1) != 1)
       bench_fatal("round trip %d: %s", i, strerror(errno));
   *wall_us = (bench_now_us() - t0) / n;
-  *cpu_us = (thread_cpu_us() - c0) / n;
+  *cpu_us = (bench_cpu_us(RUSAGE_THREAD) - c0) / n;
   close(sv[0]);
   waitpid(pid, NULL, 0);
 }

@@ -20,6 +20,9 @@ double bench_percentile(const double *sorted, size_t n, int pct);
 /* A field of /proc/PID/status in KiB ("VmRSS", "VmHWM"), or -1 if the process is gone. */
 long bench_status_kib(int pid, const char *field);
 
+/* CPU time (user + system) in microseconds of this process (RUSAGE_SELF) or thread
+ * (RUSAGE_THREAD). */
+double bench_cpu_us(int who);
 /* CPU time the whole machine has spent busy (every state but idle and iowait), summed over its
  * CPUs, in microseconds, from /proc/stat: with HBase on the same host, a request's full cost. */
 double bench_machine_busy_us(void);

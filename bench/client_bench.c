@@ -14,14 +14,6 @@
 #define SCAN_ROUNDS 40
 #define SCAN_ROWS 1000
 
-/* CPU time (user + system) this process has used, in microseconds. */
-static double cpu_us(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
-    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-}
-
 static void check(int rc, hb_error *err, const char *what) {
   if (rc == 0)
     return;
@@ -84,7 +76,7 @@ static void bench_gets(hbc_conn *c) {
   double cpu0 = 0;
   for (int i = -200; i < GET_ROUNDS; i++) { /* the first 200 warm up */
     if (i == 0)
-      cpu0 = cpu_us();
+      cpu0 = bench_cpu_us(RUSAGE_SELF);
     hbc_result res = HBC_RESULT_INIT;
     double t0 = bench_now_us();
     check(hbc_get_rows(c, hbc_str(TABLE), &row, 1, NULL, 0, HBC_LATEST, &res, &err), &err, "get");
@@ -94,7 +86,7 @@ static void bench_gets(hbc_conn *c) {
       check(-1, &err, "get returned the wrong row");
     hbc_result_free(&res);
   }
-  printf("get_row_10_columns_cpu_us=%.1f\n", (cpu_us() - cpu0) / GET_ROUNDS);
+  printf("get_row_10_columns_cpu_us=%.1f\n", (bench_cpu_us(RUSAGE_SELF) - cpu0) / GET_ROUNDS);
   report("get_row_10_columns", t, GET_ROUNDS);
   free(t);
 }
@@ -110,7 +102,7 @@ static void bench_scans(hbc_conn *c) {
   double cpu0 = 0;
   for (int i = -5; i < SCAN_ROUNDS; i++) {
     if (i == 0)
-      cpu0 = cpu_us();
+      cpu0 = bench_cpu_us(RUSAGE_SELF);
     int32_t id;
     hbc_result res = HBC_RESULT_INIT;
     double t0 = bench_now_us();
@@ -127,7 +119,8 @@ static void bench_scans(hbc_conn *c) {
       check(-1, &err, "scan returned the wrong number of rows");
     hbc_result_free(&res);
   }
-  printf("scan_1000_rows_open_get_close_cpu_us=%.1f\n", (cpu_us() - cpu0) / SCAN_ROUNDS);
+  printf("scan_1000_rows_open_get_close_cpu_us=%.1f\n",
+         (bench_cpu_us(RUSAGE_SELF) - cpu0) / SCAN_ROUNDS);
   report("scan_1000_rows_open_get_close", whole, SCAN_ROUNDS);
   report("scanner_get_list_1000_rows", list, SCAN_ROUNDS);
   free(whole);

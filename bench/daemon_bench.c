@@ -106,14 +106,6 @@ static double daemon_cpu_us(void) {
   return (double)(utime + stime) * 1e6 / (double)sysconf(_SC_CLK_TCK);
 }
 
-/* CPU time (user + system) this process has used, in microseconds. */
-static double self_cpu_us(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
-    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-}
-
 static long daemon_rss_kib(void) {
   long kib = bench_status_kib(g_opts.pid, "VmRSS");
   if (kib < 0)
@@ -455,13 +447,14 @@ static phase_result run_phase(bench_op op, bool direct, int nclients) {
   pthread_barrier_wait(&ready); /* every client connected: the clock starts */
   bench_sleep_s(g_opts.warmup);
   /* Direct phases show the clients' own CPU instead: the Thrift work the daemon's workers do. */
-  double daemon0 = direct ? 0 : daemon_cpu_us(), self0 = self_cpu_us(), t0 = bench_now_us();
+  double daemon0 = direct ? 0 : daemon_cpu_us(), self0 = bench_cpu_us(RUSAGE_SELF),
+         t0 = bench_now_us();
   double host0 = bench_machine_busy_us();
   __atomic_store_n(&g_state, STATE_MEASURE, __ATOMIC_RELAXED);
   bench_sleep_s(g_opts.seconds);
   __atomic_store_n(&g_state, STATE_STOP, __ATOMIC_RELAXED);
   double t1 = bench_now_us(), host = bench_machine_busy_us() - host0;
-  double self = self_cpu_us() - self0, daemon = direct ? 0 : daemon_cpu_us() - daemon0;
+  double self = bench_cpu_us(RUSAGE_SELF) - self0, daemon = direct ? 0 : daemon_cpu_us() - daemon0;
   size_t n = 0;
   for (int i = 0; i < nclients; i++) {
     pthread_join(w[i].thread, NULL);
